@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+// liblayercode: see ../shared/ARCHITECTURE.md for the layering. Dependencies point down only:
+// Layercode (C exports) -> LayercodeAudio, LayercodeNet -> LayercodeCore (pure Swift).
+import PackageDescription
+
+let package = Package(
+    name: "liblayercode",
+    products: [
+        .library(name: "layercode", type: .dynamic, targets: ["Layercode"]),
+    ],
+    targets: [
+        // System libraries, found through pkg-config.
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa",
+                       providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "COpus", pkgConfig: "opus",
+                       providers: [.apt(["libopus-dev"])]),
+        .systemLibrary(name: "CSpeexDSP", pkgConfig: "speexdsp",
+                       providers: [.apt(["libspeexdsp-dev"])]),
+        // The public header, imported so the exports use the exact C types users see.
+        .systemLibrary(name: "CLayercodeABI"),
+        // C shims: OpenSSL macros, epoll/eventfd/timerfd; every symbol prefixed lcshim_.
+        .target(name: "CLayercodeShims",
+                cSettings: [.define("_GNU_SOURCE")],
+                linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+
+        // Pure Swift: protocol, JSON, codecs, state machine, rings. No I/O, no C.
+        .target(name: "LayercodeCore"),
+        // Sockets, TLS, HTTP/1.1, WebSocket, the event loop.
+        .target(name: "LayercodeNet", dependencies: ["LayercodeCore", "CLayercodeShims"]),
+        // Resampling, ALSA, external audio.
+        .target(name: "LayercodeAudio",
+                dependencies: ["LayercodeCore", "CSpeexDSP", "CALSA", "COpus"]),
+        // The C ABI.
+        .target(name: "Layercode",
+                dependencies: ["LayercodeCore", "LayercodeNet", "LayercodeAudio", "CLayercodeABI"]),
+
+        .testTarget(name: "LayercodeCoreTests", dependencies: ["LayercodeCore"]),
+        .testTarget(name: "LayercodeIntegrationTests",
+                    dependencies: ["Layercode", "LayercodeCore", "LayercodeNet", "LayercodeAudio"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
