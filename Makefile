@@ -1,0 +1,80 @@
+# liblayercode: `make` builds, `make demo` runs the demo, `make test` runs every test.
+# Both fetch what is missing on Debian 12 (tools/ensure-deps.sh).
+
+PREFIX ?= /usr/local
+VERSION := 0.1.0
+SOMAJOR := 0
+BUILD := build
+CC ?= cc
+SWIFT ?= swift
+PY := .venv/bin/python
+
+LIB := $(BUILD)/lib/liblayercode.so.$(VERSION)
+PLAYER := $(BUILD)/bin/layercode-player
+HEADER := $(BUILD)/include/layercode.h
+
+# The .so carries its Swift runtime (-static-stdlib) and exports only lc_* (version script);
+# lld keeps the hidden Swift symbols out of .dynsym.
+SWIFT_LIB_FLAGS := -c release --product layercode \
+	-Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
+	-Xlinker --version-script=$(CURDIR)/Sources/Layercode/exports.map \
+	-Xlinker -soname=liblayercode.so.$(SOMAJOR) -Xlinker --gc-sections
+
+SWIFT_SOURCES := $(shell find Sources -type f) Package.swift include/layercode.h
+PLAYER_SOURCES := $(wildcard examples/player/*.c examples/player/*.h)
+
+.PHONY: all deps lib player demo test test-swift test-abi test-python install clean
+
+all: $(LIB) $(HEADER) $(PLAYER)
+
+deps:
+	@tools/ensure-deps.sh
+
+$(LIB): $(SWIFT_SOURCES)
+	$(SWIFT) build $(SWIFT_LIB_FLAGS)
+	@mkdir -p $(BUILD)/lib
+	cp .build/release/liblayercode.so $@
+	ln -sf liblayercode.so.$(VERSION) $(BUILD)/lib/liblayercode.so.$(SOMAJOR)
+	ln -sf liblayercode.so.$(SOMAJOR) $(BUILD)/lib/liblayercode.so
+
+lib: $(LIB)
+
+$(HEADER): include/layercode.h
+	@mkdir -p $(BUILD)/include
+	cp $< $@
+
+$(PLAYER): $(PLAYER_SOURCES) $(LIB) include/layercode.h
+	@mkdir -p $(BUILD)/bin
+	$(CC) -std=c99 -O2 -Wall -Wextra -Werror -Iinclude $(filter %.c,$(PLAYER_SOURCES)) \
+		-L$(BUILD)/lib -llayercode -lpthread -lm -Wl,-rpath,'$$ORIGIN/../lib' -o $@
+
+player: $(PLAYER)
+
+demo: deps all
+	$(PY) tools/demo.py
+
+test: deps all test-abi test-swift test-python
+
+test-swift:
+	$(SWIFT) test
+
+test-abi: all
+	tools/check-abi.sh $(LIB)
+
+test-python: all
+	$(PY) -m pytest -q tests/devserver tests/integration
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf liblayercode.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liblayercode.so.$(SOMAJOR)
+	ln -sf liblayercode.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/liblayercode.so
+	install -m 0644 include/layercode.h $(DESTDIR)$(PREFIX)/include/
+	$(CC) -std=c99 -O2 -Iinclude $(filter %.c,$(PLAYER_SOURCES)) -L$(BUILD)/lib -llayercode \
+		-lpthread -lm -Wl,-rpath,'$$ORIGIN/../lib' -o $(DESTDIR)$(PREFIX)/bin/layercode-player
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/layercode.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/layercode.pc
+
+clean:
+	rm -rf $(BUILD) .build

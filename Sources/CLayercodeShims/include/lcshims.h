@@ -1,0 +1,25 @@
+/* C shims for the Swift layers: system headers Swift's Glibc module lacks (epoll, eventfd)
+ * and OpenSSL macros wrapped as functions. Every symbol is prefixed lcshim_. */
+#ifndef LCSHIMS_H
+#define LCSHIMS_H
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+/* SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) and the client defaults we want. */
+int lcshim_ctx_configure_client(SSL_CTX *ctx);
+/* SSL_set_tlsext_host_name: SNI (call only for DNS names, never IP literals). */
+int lcshim_ssl_set_sni(SSL *ssl, const char *host);
+/* The last OpenSSL error on this thread's queue (and any verify result) as text; clears it. */
+void lcshim_ssl_error_text(SSL *ssl, char *buf, size_t len);
+/* Fills buf with n cryptographically random bytes; 1 on success. */
+int lcshim_random_bytes(unsigned char *buf, int n);
+/* SHA-1 of data into out[20]. */
+void lcshim_sha1(const unsigned char *data, size_t len, unsigned char out[20]);
+
+#endif

@@ -1,0 +1,78 @@
+import CLayercodeABI
+import Glibc
+import LayercodeCore
+import Synchronization
+
+/// What an `lc_client *` points to: the Swift client plus C-side state (the app's C
+/// callbacks, and the last-error string handed out by lc_client_last_error).
+final class ClientHandle: @unchecked Sendable {
+    let client: LayercodeClient
+    /// The string most recently returned by lc_client_last_error, owned until the next call.
+    private let returnedError = Mutex<UnsafeMutablePointer<CChar>?>(nil)
+
+    init(client: LayercodeClient) {
+        self.client = client
+    }
+
+    deinit {
+        returnedError.withLock { free($0) }
+    }
+
+    func lastErrorPointer() -> UnsafePointer<CChar> {
+        let text = client.lastError
+        return returnedError.withLock { slot in
+            free(slot)
+            slot = strdup(text)
+            return UnsafePointer(slot!)
+        }
+    }
+
+    static func from(_ pointer: OpaquePointer?) -> ClientHandle? {
+        guard let pointer else { return nil }
+        return Unmanaged<ClientHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    }
+
+    /// Wraps the C callbacks of `opts` as Swift closures.
+    static func callbacks(from opts: lc_options) -> ClientCallbacks {
+        let userData = UserData(pointer: opts.user_data)
+        var cb = ClientCallbacks()
+        if let f = opts.on_status {
+            cb.onStatus = { f(userData.pointer, $0.rawValue) }
+        }
+        if let f = opts.on_connected {
+            cb.onConnected = { conversation, config in
+                conversation.withCString { c in config.withCString { f(userData.pointer, c, $0) } }
+            }
+        }
+        if let f = opts.on_disconnected {
+            cb.onDisconnected = { code, message in
+                message.withCString { f(userData.pointer, code?.rawValue ?? 0, $0) }
+            }
+        }
+        if let f = opts.on_error {
+            cb.onError = { error in error.message.withCString { f(userData.pointer, error.code.rawValue, $0) } }
+        }
+        if let f = opts.on_message {
+            cb.onMessage = { type, json in
+                type.withCString { t in json.withCString { f(userData.pointer, t, $0) } }
+            }
+        }
+        if let f = opts.on_data {
+            cb.onData = { content, turnID in
+                content.withCString { c in
+                    if let turnID {
+                        turnID.withCString { f(userData.pointer, c, $0) }
+                    } else {
+                        f(userData.pointer, c, nil)
+                    }
+                }
+            }
+        }
+        return cb
+    }
+
+    /// The app's opaque pointer; we never dereference it.
+    struct UserData: @unchecked Sendable {
+        let pointer: UnsafeMutableRawPointer?
+    }
+}

@@ -1,0 +1,91 @@
+import LayercodeCore
+import LayercodeNet
+
+/// Swift-side options, validated. The C layer fills these from lc_options.
+public struct ClientOptions: Sendable {
+    public enum AudioMode: Int32, Sendable { case external = 0, none = 1 }
+
+    public var agentID: String
+    public var authorizeURL: String
+    public var authorizeHeaders: [(String, String)] = []
+    public var metadataJSON: String?
+    public var conversationID: String?
+    public var wsURL = "wss://api.layercode.com/v1/agents/web/websocket"
+    public var caFile: String?
+    public var caDir: String?
+    public var connectTimeoutMilliseconds = 10_000
+    public var audioMode = AudioMode.external
+    public var inputSampleRate = 16_000
+    public var outputSampleRate = 16_000
+    public var maxMessageBytes = 16 << 20
+    public var maxAuthorizeResponseBytes = 1 << 20
+
+    public init(agentID: String, authorizeURL: String) {
+        self.agentID = agentID
+        self.authorizeURL = authorizeURL
+    }
+
+    /// Everything checked once, at creation.
+    struct Validated {
+        var authorize: URLParts
+        var webSocket: URLParts
+        var metadata: JSONValue?
+        var tls: TLSContext?
+    }
+
+    func validate() throws -> Validated {
+        guard !agentID.isEmpty else { throw LayercodeError(.invalidArgument, "agent_id is required") }
+        let authorize: URLParts
+        do { authorize = try URLParts.parse(authorizeURL) } catch {
+            throw LayercodeError(.invalidArgument, "authorize_url \"\(authorizeURL)\": \(error)")
+        }
+        guard authorize.scheme == "http" || authorize.scheme == "https" else {
+            throw LayercodeError(.invalidArgument, "authorize_url must be http:// or https://")
+        }
+        let ws: URLParts
+        do { ws = try URLParts.parse(wsURL) } catch {
+            throw LayercodeError(.invalidArgument, "ws_url \"\(wsURL)\": \(error)")
+        }
+        guard ws.scheme == "ws" || ws.scheme == "wss" else {
+            throw LayercodeError(.invalidArgument, "ws_url must be ws:// or wss://")
+        }
+        var metadata: JSONValue?
+        if let text = metadataJSON {
+            guard let value = try? JSONValue.parse(text), value.objectValue != nil else {
+                throw LayercodeError(.invalidArgument, "metadata_json must be a JSON object")
+            }
+            metadata = value
+        }
+        for (name, value) in authorizeHeaders {
+            let bad = name.isEmpty || name.utf8.contains { $0 <= 32 || $0 == UInt8(ascii: ":") || $0 >= 127 }
+                || value.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 }
+            if bad { throw LayercodeError(.invalidArgument, "invalid authorize header \"\(name)\"") }
+        }
+        if let conversationID, conversationID.isEmpty {
+            throw LayercodeError(.invalidArgument, "conversation_id is empty")
+        }
+        guard connectTimeoutMilliseconds > 0 else {
+            throw LayercodeError(.invalidArgument, "connect_timeout_ms must be positive")
+        }
+        for (name, rate) in [("input_sample_rate", inputSampleRate),
+                             ("output_sample_rate", outputSampleRate)] {
+            guard (8000...48_000).contains(rate) else {
+                throw LayercodeError(.invalidArgument, "\(name) must be 8000..48000 (got \(rate))")
+            }
+        }
+        var tls: TLSContext?
+        if authorize.isTLS || ws.isTLS {
+            tls = try TLSContext(TLSClientConfig(caFile: caFile, caDir: caDir))
+        }
+        return Validated(authorize: authorize, webSocket: ws, metadata: metadata, tls: tls)
+    }
+
+    /// Splits "Name: Value".
+    public static func header(_ line: String) -> (String, String)? {
+        guard let colon = line.firstIndex(of: ":") else { return nil }
+        let name = String(line[..<colon])
+        var value = line[line.index(after: colon)...]
+        while value.first == " " || value.first == "\t" { value.removeFirst() }
+        return (name, String(value))
+    }
+}

@@ -1,0 +1,33 @@
+import Synchronization
+
+/// Counters of one client. Written on the loop thread (audio counters also by the audio
+/// side), read from any thread: relaxed atomics, each counter on its own.
+public final class ClientStats: @unchecked Sendable {
+    let audioFramesSent = Atomic<UInt64>(0)
+    let audioBytesSent = Atomic<UInt64>(0)
+    let audioFramesReceived = Atomic<UInt64>(0)
+    let audioBytesReceived = Atomic<UInt64>(0)
+    let messagesSent = Atomic<UInt64>(0)
+    let messagesReceived = Atomic<UInt64>(0)
+    let inputSamplesDropped = Atomic<UInt64>(0)
+    let lateSamplesDropped = Atomic<UInt64>(0)
+    let connectTimeMicroseconds = Atomic<Int64>(-1)
+
+    public struct Snapshot: Sendable, Equatable {
+        public var audioFramesSent: UInt64 = 0
+        public var audioBytesSent: UInt64 = 0
+        public var audioFramesReceived: UInt64 = 0
+        public var audioBytesReceived: UInt64 = 0
+        public var messagesSent: UInt64 = 0
+        public var messagesReceived: UInt64 = 0
+        public var inputSamplesDropped: UInt64 = 0
+        public var playoutSamplesDropped: UInt64 = 0
+        public var playedSamples: UInt64 = 0
+        public var underrunSamples: UInt64 = 0
+        public var connectTimeMicroseconds: Int64 = -1
+    }
+
+    static func bump(_ counter: borrowing Atomic<UInt64>, _ by: UInt64 = 1) {
+        counter.add(by, ordering: .relaxed)
+    }
+}

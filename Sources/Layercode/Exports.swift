@@ -1,0 +1,236 @@
+import CLayercodeABI
+import Glibc
+import LayercodeCore
+
+// The C ABI (include/layercode.h). Only this file declares `lc_` symbols; the linker
+// version script exports exactly these. Bad input returns an error, never traps.
+
+private let versionText = StaticCString.make(LayercodeClient.sdkVersion)
+private let unknownErrorText = StaticCString.make("unknown error")
+private let okText = StaticCString.make("ok")
+private let errorTexts: [Int32: UnsafePointer<CChar>] = {
+    var table: [Int32: UnsafePointer<CChar>] = [:]
+    for raw in Int32(-12)...Int32(-1) {
+        if let code = ErrorCode(rawValue: raw) { table[raw] = StaticCString.make(code.text) }
+    }
+    return table
+}()
+
+private func fail(_ error: Error) -> Int32 {
+    (error as? LayercodeError)?.code.rawValue ?? ErrorCode.internalError.rawValue
+}
+
+private func string(_ p: UnsafePointer<CChar>?) -> String? {
+    p.map { String(cString: $0) }
+}
+
+@_cdecl("lc_version")
+public func lc_version() -> UnsafePointer<CChar> { versionText }
+
+@_cdecl("lc_version_number")
+public func lc_version_number() -> Int32 {
+    Int32(LC_VERSION_MAJOR * 10000 + LC_VERSION_MINOR * 100 + LC_VERSION_PATCH)
+}
+
+@_cdecl("lc_strerror")
+public func lc_strerror(_ code: Int32) -> UnsafePointer<CChar> {
+    if code == 0 { return okText }
+    return errorTexts[code] ?? unknownErrorText
+}
+
+@_cdecl("lc_options_init_sized")
+public func lc_options_init_sized(_ opts: UnsafeMutablePointer<lc_options>?, _ size: Int) -> Int32 {
+    guard let opts, size == MemoryLayout<lc_options>.size else {
+        return LC_ERR_INVALID_ARGUMENT
+    }
+    UnsafeMutableRawPointer(opts).initializeMemory(as: UInt8.self, repeating: 0, count: size)
+    opts.pointee.struct_size = size
+    opts.pointee.connect_timeout_ms = 10_000
+    opts.pointee.audio_mode = LC_AUDIO_EXTERNAL
+    opts.pointee.input_sample_rate = 16_000
+    opts.pointee.output_sample_rate = 16_000
+    return LC_OK
+}
+
+/// lc_options → ClientOptions, checking every field.
+private func clientOptions(_ o: lc_options) throws -> ClientOptions {
+    guard o.struct_size == MemoryLayout<lc_options>.size else {
+        throw LayercodeError(.invalidArgument,
+                             "lc_options.struct_size is \(o.struct_size); use lc_options_init()")
+    }
+    guard let agent = string(o.agent_id) else {
+        throw LayercodeError(.invalidArgument, "agent_id is required")
+    }
+    guard let authorize = string(o.authorize_url) else {
+        throw LayercodeError(.invalidArgument, "authorize_url is required")
+    }
+    var options = ClientOptions(agentID: agent, authorizeURL: authorize)
+    if o.authorize_header_count > 0 {
+        guard let headers = o.authorize_headers, o.authorize_header_count <= 256 else {
+            throw LayercodeError(.invalidArgument, "authorize_headers is NULL or too long")
+        }
+        for i in 0..<o.authorize_header_count {
+            guard let line = string(headers[i]), let header = ClientOptions.header(line) else {
+                throw LayercodeError(.invalidArgument,
+                                     "authorize_headers[\(i)] must be \"Name: Value\"")
+            }
+            options.authorizeHeaders.append(header)
+        }
+    }
+    options.metadataJSON = string(o.metadata_json)
+    options.conversationID = string(o.conversation_id)
+    if let ws = string(o.ws_url) { options.wsURL = ws }
+    options.caFile = string(o.ca_file)
+    options.caDir = string(o.ca_dir)
+    options.connectTimeoutMilliseconds = Int(o.connect_timeout_ms)
+    guard let mode = ClientOptions.AudioMode(rawValue: o.audio_mode) else {
+        throw LayercodeError(.invalidArgument, "unknown audio_mode \(o.audio_mode)")
+    }
+    options.audioMode = mode
+    options.inputSampleRate = Int(o.input_sample_rate)
+    options.outputSampleRate = Int(o.output_sample_rate)
+    return options
+}
+
+@_cdecl("lc_client_new")
+public func lc_client_new(_ opts: UnsafePointer<lc_options>?,
+                          _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let out else {
+        ThreadLastError.set("out is NULL")
+        return LC_ERR_INVALID_ARGUMENT
+    }
+    out.pointee = nil
+    guard let opts else {
+        ThreadLastError.set("opts is NULL")
+        return LC_ERR_INVALID_ARGUMENT
+    }
+    do {
+        let options = try clientOptions(opts.pointee)
+        let client = try LayercodeClient(options: options,
+                                         callbacks: ClientHandle.callbacks(from: opts.pointee))
+        let handle = ClientHandle(client: client)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+        ThreadLastError.set("")
+        return LC_OK
+    } catch {
+        ThreadLastError.set((error as? LayercodeError)?.message ?? "\(error)")
+        return fail(error)
+    }
+}
+
+@_cdecl("lc_client_free")
+public func lc_client_free(_ client: OpaquePointer?) {
+    guard let client else { return }
+    let unmanaged = Unmanaged<ClientHandle>.fromOpaque(UnsafeRawPointer(client))
+    unmanaged.takeUnretainedValue().client.shutdown { unmanaged.release() }
+}
+
+@_cdecl("lc_client_connect")
+public func lc_client_connect(_ client: OpaquePointer?) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    do { try handle.client.connect() } catch { return fail(error) }
+    return LC_OK
+}
+
+@_cdecl("lc_client_disconnect")
+public func lc_client_disconnect(_ client: OpaquePointer?) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    handle.client.disconnect()
+    return LC_OK
+}
+
+@_cdecl("lc_client_status")
+public func lc_client_status(_ client: OpaquePointer?) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    return handle.client.status.rawValue
+}
+
+@_cdecl("lc_client_write_audio")
+public func lc_client_write_audio(_ client: OpaquePointer?, _ samples: UnsafePointer<Int16>?,
+                                  _ count: Int) -> Int32 {
+    guard let handle = ClientHandle.from(client), count >= 0 else { return LC_ERR_INVALID_ARGUMENT }
+    if count == 0 { return 0 }
+    guard let samples, count <= Int(Int32.max) else { return LC_ERR_INVALID_ARGUMENT }
+    return Int32(handle.client.writeAudio(UnsafeBufferPointer(start: samples, count: count)))
+}
+
+@_cdecl("lc_client_read_audio")
+public func lc_client_read_audio(_ client: OpaquePointer?, _ out: UnsafeMutablePointer<Int16>?,
+                                 _ count: Int) -> Int32 {
+    guard let handle = ClientHandle.from(client), count >= 0 else { return LC_ERR_INVALID_ARGUMENT }
+    if count == 0 { return 0 }
+    guard let out, count <= Int(Int32.max) else { return LC_ERR_INVALID_ARGUMENT }
+    return Int32(handle.client.readAudio(into: UnsafeMutableBufferPointer(start: out, count: count)))
+}
+
+/// A C string as Swift text, refusing invalid UTF-8.
+private func validUTF8(_ p: UnsafePointer<CChar>, limit: Int) throws -> String {
+    let length = strnlen(p, limit + 1)
+    guard length <= limit else { throw LayercodeError(.tooLarge, "over \(limit / 1024) KiB") }
+    let bytes = UnsafeRawBufferPointer(start: p, count: length)
+    var validator = UTF8Validator()
+    guard validator.feed(bytes), validator.isAtBoundary else {
+        throw LayercodeError(.invalidArgument, "not valid UTF-8")
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+@_cdecl("lc_client_send_text")
+public func lc_client_send_text(_ client: OpaquePointer?, _ text: UnsafePointer<CChar>?) -> Int32 {
+    guard let handle = ClientHandle.from(client), let text else { return LC_ERR_INVALID_ARGUMENT }
+    do { try handle.client.sendText(validUTF8(text, limit: 64 << 10)) } catch { return fail(error) }
+    return LC_OK
+}
+
+@_cdecl("lc_client_send_data")
+public func lc_client_send_data(_ client: OpaquePointer?, _ json: UnsafePointer<CChar>?) -> Int32 {
+    guard let handle = ClientHandle.from(client), let json else { return LC_ERR_INVALID_ARGUMENT }
+    do { try handle.client.sendData(json: validUTF8(json, limit: 64 << 10)) } catch { return fail(error) }
+    return LC_OK
+}
+
+@_cdecl("lc_client_turn_start")
+public func lc_client_turn_start(_ client: OpaquePointer?) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    do { try handle.client.turnStart() } catch { return fail(error) }
+    return LC_OK
+}
+
+@_cdecl("lc_client_turn_end")
+public func lc_client_turn_end(_ client: OpaquePointer?) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    do { try handle.client.turnEnd() } catch { return fail(error) }
+    return LC_OK
+}
+
+@_cdecl("lc_client_last_error")
+public func lc_client_last_error(_ client: OpaquePointer?) -> UnsafePointer<CChar> {
+    guard let handle = ClientHandle.from(client) else { return ThreadLastError.pointer }
+    return handle.lastErrorPointer()
+}
+
+@_cdecl("lc_client_get_stats_sized")
+public func lc_client_get_stats_sized(_ client: OpaquePointer?, _ stats: UnsafeMutablePointer<lc_stats>?,
+                                      _ size: Int) -> Int32 {
+    guard let handle = ClientHandle.from(client), let stats,
+          size >= MemoryLayout<Int>.size else { return LC_ERR_INVALID_ARGUMENT }
+    let s = handle.client.snapshot()
+    var out = lc_stats()
+    out.struct_size = min(size, MemoryLayout<lc_stats>.size)
+    out.audio_frames_sent = s.audioFramesSent
+    out.audio_bytes_sent = s.audioBytesSent
+    out.audio_frames_received = s.audioFramesReceived
+    out.audio_bytes_received = s.audioBytesReceived
+    out.messages_sent = s.messagesSent
+    out.messages_received = s.messagesReceived
+    out.input_samples_dropped = s.inputSamplesDropped
+    out.playout_samples_dropped = s.playoutSamplesDropped
+    out.played_samples = s.playedSamples
+    out.underrun_samples = s.underrunSamples
+    out.connect_time_us = s.connectTimeMicroseconds
+    let count = out.struct_size
+    withUnsafeBytes(of: &out) { src in
+        UnsafeMutableRawPointer(stats).copyMemory(from: src.baseAddress!, byteCount: count)
+    }
+    return LC_OK
+}

@@ -1,0 +1,58 @@
+import CSpeexDSP
+import LayercodeCore
+
+/// Mono int16 sample-rate conversion with speexdsp. Allocation happens in `init` only;
+/// `process` may run on real-time threads. Equal rates pass samples through untouched.
+public final class Resampler {
+    public let inputRate: Int
+    public let outputRate: Int
+    private var state: OpaquePointer?
+
+    /// quality: 0 (fastest) ... 10 (best); speexdsp's VoIP default is 3.
+    public init(inputRate: Int, outputRate: Int, quality: Int32 = 5) throws {
+        guard (8000...192_000).contains(inputRate), (8000...192_000).contains(outputRate) else {
+            throw LayercodeError(.invalidArgument,
+                                 "sample rates must be 8000..192000 Hz (got \(inputRate) → \(outputRate))")
+        }
+        self.inputRate = inputRate
+        self.outputRate = outputRate
+        if inputRate != outputRate {
+            var err: Int32 = 0
+            state = speex_resampler_init(1, UInt32(inputRate), UInt32(outputRate), quality, &err)
+            guard state != nil, err == 0 else {
+                throw LayercodeError(.audio, "speex_resampler_init failed (\(err))")
+            }
+            speex_resampler_skip_zeros(state)
+        }
+    }
+
+    deinit { if let state { speex_resampler_destroy(state) } }
+
+    /// An upper bound of output samples for `inputCount` input samples.
+    public func maxOutputCount(forInput inputCount: Int) -> Int {
+        inputCount * outputRate / inputRate + 16
+    }
+
+    /// Converts `input`, writing into `output`; returns (consumed, produced). Feed the
+    /// unconsumed rest again (it only happens when `output` is too small).
+    public func process(_ input: UnsafeBufferPointer<Int16>,
+                        into output: UnsafeMutableBufferPointer<Int16>) -> (consumed: Int, produced: Int) {
+        guard let state else {
+            let n = min(input.count, output.count)
+            if n > 0 { output.baseAddress!.update(from: input.baseAddress!, count: n) }
+            return (n, n)
+        }
+        var inLen = UInt32(input.count)
+        var outLen = UInt32(output.count)
+        guard input.count > 0, let inBase = input.baseAddress, let outBase = output.baseAddress else {
+            return (0, 0)
+        }
+        speex_resampler_process_int(state, 0, inBase, &inLen, outBase, &outLen)
+        return (Int(inLen), Int(outLen))
+    }
+
+    /// Forgets filter history (after a flush, so old audio does not bleed into new).
+    public func reset() {
+        if let state { speex_resampler_reset_mem(state) }
+    }
+}

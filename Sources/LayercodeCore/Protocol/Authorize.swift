@@ -1,0 +1,96 @@
+/// The authorize step (PROTOCOL.md §1): the request body the device POSTs to its backend,
+/// and the handling of the response. Pure functions, so they can be fuzzed.
+public enum TurnTrigger: String, Sendable {
+    case automatic
+    case pushToTalk = "push_to_talk"
+}
+
+/// Client VAD settings from config.vad; unknown keys stay in `AuthorizeResult.config`.
+public struct VADSettings: Sendable, Equatable {
+    public var enabled = true
+    public var gateAudio = true
+    public var bufferFrames = 10
+    public init() {}
+}
+
+public struct AuthorizeResult: Sendable {
+    public var clientSessionKey: String
+    public var conversationID: String
+    public var trigger: TurnTrigger
+    public var canInterrupt: Bool
+    public var vad: VADSettings
+    /// The whole "config" object, handed to the app untouched.
+    public var config: JSONValue
+}
+
+public enum Authorize {
+    /// `{"agent_id":..,"metadata":{..},"sdk_version":..,"conversation_id":..}`.
+    public static func requestBody(agentID: String, metadata: JSONValue?,
+                                   conversationID: String?, sdkVersion: String) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("agent_id")
+        w.string(agentID)
+        w.key("metadata")
+        w.raw((metadata ?? .object(JSONObject())).serialized())
+        w.key("sdk_version")
+        w.string(sdkVersion)
+        if let conversationID {
+            w.key("conversation_id")
+            w.string(conversationID)
+        }
+        w.endObject()
+        return w.bytes
+    }
+
+    /// Interprets the authorize response. Non-2xx → `.authorize` with the status and the
+    /// server's `{"error": ...}` text; a 2xx without a key, a conversation id (or legacy
+    /// session_id) or `config.transcription.trigger` → `.protocolViolation`.
+    public static func parseResponse(status: Int, body: [UInt8],
+                                     maxDepth: Int = 64) throws -> AuthorizeResult {
+        let parsed = try? JSONValue.parse(body, maxDepth: maxDepth)
+        guard (200..<300).contains(status) else {
+            var detail = parsed?["error"]?.stringValue ?? parsed?["message"]?.stringValue
+            if detail == nil {
+                let text = String(decoding: body.prefix(200), as: UTF8.self)
+                detail = text.isEmpty ? "no message" : text
+            }
+            throw LayercodeError(.authorize, "authorize failed: HTTP \(status): \(detail!)")
+        }
+        guard let json = parsed, json.objectValue != nil else {
+            throw LayercodeError(.protocolViolation, "authorize response is not a JSON object")
+        }
+        guard let key = json["client_session_key"]?.stringValue, !key.isEmpty else {
+            throw LayercodeError(.protocolViolation,
+                                 "authorize response has no client_session_key")
+        }
+        guard let conversation = json["conversation_id"]?.stringValue
+                ?? json["session_id"]?.stringValue else {
+            throw LayercodeError(.protocolViolation,
+                                 "authorize response has no conversation_id")
+        }
+        guard let config = json["config"], config.objectValue != nil else {
+            throw LayercodeError(.protocolViolation, "authorize response has no config object")
+        }
+        guard let triggerText = config["transcription"]?["trigger"]?.stringValue else {
+            throw LayercodeError(.protocolViolation,
+                                 "authorize response has no config.transcription.trigger")
+        }
+        guard let trigger = TurnTrigger(rawValue: triggerText) else {
+            throw LayercodeError(.protocolViolation,
+                                 "unknown config.transcription.trigger \"\(triggerText)\"")
+        }
+        var vad = VADSettings()
+        if let v = config["vad"] {
+            vad.enabled = v["enabled"]?.boolValue ?? vad.enabled
+            vad.gateAudio = v["gate_audio"]?.boolValue ?? vad.gateAudio
+            if let frames = v["buffer_frames"]?.intValue, frames >= 0 {
+                vad.bufferFrames = min(frames, 500)
+            }
+        }
+        return AuthorizeResult(
+            clientSessionKey: key, conversationID: conversation, trigger: trigger,
+            canInterrupt: config["transcription"]?["can_interrupt"]?.boolValue ?? true,
+            vad: vad, config: config)
+    }
+}

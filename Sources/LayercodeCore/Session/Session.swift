@@ -1,0 +1,346 @@
+/// The Layercode session as a pure state machine (ARCHITECTURE.md "Core is pure"):
+/// inputs are events (the app's calls, the authorize response, socket events, captured mic
+/// frames, playout drains), outputs are actions for the driver to carry out (HTTP, socket,
+/// playout, callbacks). No I/O, no clocks: every protocol rule is unit-testable here.
+public enum SessionStatus: Int32, Sendable {
+    case disconnected = 0, connecting = 1, connected = 2, reconnecting = 3, error = 4
+}
+
+public struct SessionOptions: Sendable {
+    public var agentID: String
+    public var metadata: JSONValue?
+    public var conversationID: String?
+    public var sdkVersion: String
+    /// false: text-only mode, no client.audio is sent and agent audio is discarded.
+    public var audioEnabled: Bool
+    public var maxJSONDepth: Int
+
+    public init(agentID: String, metadata: JSONValue? = nil, conversationID: String? = nil,
+                sdkVersion: String, audioEnabled: Bool = true, maxJSONDepth: Int = 64) {
+        self.agentID = agentID
+        self.metadata = metadata
+        self.conversationID = conversationID
+        self.sdkVersion = sdkVersion
+        self.audioEnabled = audioEnabled
+        self.maxJSONDepth = maxJSONDepth
+    }
+}
+
+public enum SessionInput {
+    case connect
+    case disconnect
+    case authorizeResponse(status: Int, body: [UInt8])
+    /// Authorize or socket transport failed (DNS, TCP, TLS, timeout, protocol).
+    case transportFailed(LayercodeError)
+    case socketOpened
+    case socketText(String)
+    case socketBinary([UInt8])
+    /// The WebSocket closed with a close handshake (code nil: no status in the frame).
+    case socketClosed(code: UInt16?, reason: String)
+    /// One 20 ms frame of 8 kHz microphone PCM.
+    case micFrame([Int16])
+    /// Playout consumed everything queued; the last chunk actually played.
+    case playoutDrained(turnID: String?, lastDeltaID: String?)
+    case turnStart
+    case turnEnd
+    case sendText(String)
+    case sendData(JSONValue)
+}
+
+public enum SessionAction: Equatable {
+    case status(SessionStatus)
+    case postAuthorize(body: [UInt8])
+    case openSocket(clientSessionKey: String)
+    case send(String)
+    case closeSocket(code: UInt16, reason: String)
+    /// Cancel an authorize or socket open in progress, or drop the socket without a close.
+    case abortTransport
+    /// 16 kHz agent PCM to queue for playout.
+    case play(samples: [Int16], turnID: String?, deltaID: String?)
+    /// Silence playout now and drop what is queued.
+    case flushPlayout
+    /// Whether an assistant turn is still delivering audio (silence then is an underrun).
+    case assistantTurnActive(Bool)
+    /// Late audio of an interrupted turn, dropped on arrival (samples at 16 kHz).
+    case droppedLateAudio(samples: Int)
+    case connected(conversationID: String, config: JSONValue)
+    case message(type: String, json: String)
+    case data(contentJSON: String, turnID: String?)
+    case error(LayercodeError)
+    /// The session ended: code nil for a clean close.
+    case disconnected(code: ErrorCode?, message: String)
+}
+
+public final class Session {
+    public enum Phase: Equatable { case idle, authorizing, opening, open, closing }
+
+    public private(set) var phase: Phase = .idle
+    public private(set) var status: SessionStatus = .disconnected
+    public private(set) var options: SessionOptions
+    public private(set) var authorization: AuthorizeResult?
+    /// Stable across reconnects: a resumed session authorizes with it.
+    public private(set) var conversationID: String?
+
+    /// Push-to-talk: between turn start and turn end.
+    public private(set) var userTurnActive = false
+    private var preRoll: [[Int16]] = []
+    private var currentAssistantTurn: String?
+    /// Turns the user interrupted: their late audio is dropped, never played.
+    private var interruptedTurns: [String] = []
+    private static let interruptedTurnMemory = 16
+
+    public init(options: SessionOptions) {
+        self.options = options
+        conversationID = options.conversationID
+    }
+
+    public var isOpen: Bool { phase == .open }
+
+    public func handle(_ input: SessionInput) -> [SessionAction] {
+        var out: [SessionAction] = []
+        switch input {
+        case .connect: connect(&out)
+        case .disconnect: disconnect(&out)
+        case .authorizeResponse(let status, let body): authorized(status, body, &out)
+        case .transportFailed(let error): fail(error, &out)
+        case .socketOpened: opened(&out)
+        case .socketText(let text): received(text, &out)
+        case .socketBinary(let bytes):
+            if phase == .open {
+                out.append(.error(LayercodeError(
+                    .protocolViolation,
+                    "server sent a binary frame (\(bytes.count) bytes); ignored")))
+            }
+        case .socketClosed(let code, let reason): closed(code, reason, &out)
+        case .micFrame(let frame): mic(frame, &out)
+        case .playoutDrained(let turnID, let lastDelta):
+            if phase == .open, let turnID, !interruptedTurns.contains(turnID) {
+                out.append(.send(ClientMessage.replayFinished(
+                    turnID: turnID, lastDeltaIDPlayed: lastDelta).encoded()))
+            }
+        case .turnStart: turnStart(&out)
+        case .turnEnd:
+            guard phase == .open else { break }
+            userTurnActive = false
+            out.append(.send(ClientMessage.turnEnd.encoded()))
+        case .sendText(let text):
+            guard phase == .open else { break }
+            if text.allSatisfy({ $0.isWhitespace }) { break }
+            interruptPlayout(&out)
+            out.append(.send(ClientMessage.responseText(text).encoded()))
+        case .sendData(let data):
+            guard phase == .open else { break }
+            out.append(.send(ClientMessage.responseData(data).encoded()))
+        }
+        return out
+    }
+
+    // MARK: Connecting
+
+    private func setStatus(_ s: SessionStatus, _ out: inout [SessionAction]) {
+        guard s != status else { return }
+        status = s
+        out.append(.status(s))
+    }
+
+    private func connect(_ out: inout [SessionAction]) {
+        guard phase == .idle else { return }
+        phase = .authorizing
+        authorization = nil
+        userTurnActive = false
+        preRoll.removeAll()
+        currentAssistantTurn = nil
+        interruptedTurns.removeAll()
+        setStatus(.connecting, &out)
+        // A key is never reused: every connect authorizes again (PROTOCOL.md §1.3).
+        out.append(.postAuthorize(body: Authorize.requestBody(
+            agentID: options.agentID, metadata: options.metadata,
+            conversationID: conversationID, sdkVersion: options.sdkVersion)))
+    }
+
+    private func authorized(_ status: Int, _ body: [UInt8], _ out: inout [SessionAction]) {
+        guard phase == .authorizing else { return }
+        do {
+            let result = try Authorize.parseResponse(status: status, body: body,
+                                                     maxDepth: options.maxJSONDepth)
+            authorization = result
+            conversationID = result.conversationID
+            phase = .opening
+            out.append(.openSocket(clientSessionKey: result.clientSessionKey))
+        } catch let error as LayercodeError {
+            fail(error, &out)
+        } catch {
+            fail(LayercodeError(.internalError, "\(error)"), &out)
+        }
+    }
+
+    private func opened(_ out: inout [SessionAction]) {
+        guard phase == .opening, let auth = authorization else { return }
+        phase = .open
+        setStatus(.connected, &out)
+        out.append(.connected(conversationID: auth.conversationID, config: auth.config))
+        // Audio input is running as soon as the session is (external audio or text-only).
+        out.append(.send(ClientMessage.ready.encoded()))
+    }
+
+    // MARK: Ending
+
+    private func disconnect(_ out: inout [SessionAction]) {
+        switch phase {
+        case .idle, .closing:
+            return
+        case .authorizing, .opening:
+            out.append(.abortTransport)
+            end(nil, "disconnected by the app", &out)
+        case .open:
+            phase = .closing
+            out.append(.flushPlayout)
+            out.append(.assistantTurnActive(false))
+            out.append(.closeSocket(code: 1000, reason: "client disconnect"))
+        }
+    }
+
+    private func closed(_ code: UInt16?, _ reason: String, _ out: inout [SessionAction]) {
+        switch phase {
+        case .idle, .authorizing:
+            return
+        case .closing:
+            end(nil, "disconnected by the app", &out)
+        case .opening, .open:
+            let codeText = code.map { "code \($0)" } ?? "no status code"
+            let detail = reason.isEmpty ? codeText : "\(codeText): \(reason)"
+            if code == nil || code == 1000 || code == 1001 {
+                // The server ending the session on purpose (e.g. its duration limit).
+                end(nil, "closed by the server (\(detail))", &out)
+            } else {
+                fail(LayercodeError(.closed, "server closed the session (\(detail))"), &out)
+            }
+        }
+    }
+
+    private func fail(_ error: LayercodeError, _ out: inout [SessionAction]) {
+        guard phase != .idle else { return }
+        out.append(.abortTransport)
+        out.append(.error(error))
+        phase = .idle
+        out.append(.flushPlayout)
+        out.append(.assistantTurnActive(false))
+        setStatus(.error, &out)
+        out.append(.disconnected(code: error.code, message: error.message))
+    }
+
+    private func end(_ code: ErrorCode?, _ message: String, _ out: inout [SessionAction]) {
+        phase = .idle
+        out.append(.assistantTurnActive(false))
+        setStatus(.disconnected, &out)
+        out.append(.disconnected(code: code, message: message))
+    }
+
+    // MARK: Audio and turns
+
+    private var streamsContinuously: Bool {
+        guard let auth = authorization else { return false }
+        // Automatic mode streams; client-VAD gating arrives with the VAD. Push-to-talk gates
+        // on the turn unless the config turns gating off.
+        return auth.trigger == .automatic || !auth.vad.gateAudio
+    }
+
+    private func mic(_ frame: [Int16], _ out: inout [SessionAction]) {
+        guard phase == .open, options.audioEnabled, let auth = authorization else { return }
+        if streamsContinuously || userTurnActive {
+            out.append(.send(frame.withUnsafeBufferPointer {
+                ClientMessage.audio($0).encoded()
+            }))
+        } else if auth.vad.bufferFrames > 0 {
+            if preRoll.count >= auth.vad.bufferFrames { preRoll.removeFirst() }
+            preRoll.append(frame)
+        }
+    }
+
+    private func turnStart(_ out: inout [SessionAction]) {
+        guard phase == .open else { return }
+        interruptPlayout(&out)
+        userTurnActive = true
+        out.append(.send(ClientMessage.turnStart.encoded()))
+        for frame in preRoll {
+            out.append(.send(frame.withUnsafeBufferPointer { ClientMessage.audio($0).encoded() }))
+        }
+        preRoll.removeAll()
+    }
+
+    /// Stops agent audio now and drops late audio of the turn being played.
+    private func interruptPlayout(_ out: inout [SessionAction]) {
+        if let turn = currentAssistantTurn { rememberInterrupted(turn) }
+        currentAssistantTurn = nil
+        out.append(.flushPlayout)
+        out.append(.assistantTurnActive(false))
+    }
+
+    private func rememberInterrupted(_ turn: String) {
+        guard !interruptedTurns.contains(turn) else { return }
+        if interruptedTurns.count >= Self.interruptedTurnMemory { interruptedTurns.removeFirst() }
+        interruptedTurns.append(turn)
+    }
+
+    // MARK: Server messages
+
+    private func received(_ text: String, _ out: inout [SessionAction]) {
+        guard phase == .open || phase == .closing else { return }
+        let message: ServerMessage
+        do {
+            message = try ServerMessage.decode(text, maxDepth: options.maxJSONDepth)
+        } catch let error as LayercodeError {
+            out.append(.error(error))
+            return
+        } catch {
+            out.append(.error(LayercodeError(.protocolViolation, "\(error)")))
+            return
+        }
+        if message.kind == .responseAudio {
+            audio(message, &out)
+            return
+        }
+        switch message.kind {
+        case .turnStart(let role):
+            if role == "user" {
+                if let auth = authorization, auth.trigger == .automatic, auth.canInterrupt {
+                    interruptPlayout(&out)
+                }
+            } else if role == "assistant" {
+                currentAssistantTurn = message.turnID
+                out.append(.assistantTurnActive(true))
+            }
+        case .responseEnd:
+            if message.turnID == nil || message.turnID == currentAssistantTurn {
+                out.append(.assistantTurnActive(false))
+            }
+        case .responseData:
+            let content = message.json["content"] ?? .null
+            out.append(.data(contentJSON: content.serialized(), turnID: message.turnID))
+        default:
+            break
+        }
+        out.append(.message(type: message.type, json: text))
+    }
+
+    private func audio(_ message: ServerMessage, _ out: inout [SessionAction]) {
+        guard phase == .open else { return }
+        guard let samples = message.audioSamples() else {
+            out.append(.error(LayercodeError(
+                .protocolViolation, "response.audio with invalid base64 content; skipped")))
+            return
+        }
+        if samples.isEmpty { return }
+        if let turn = message.turnID, interruptedTurns.contains(turn) {
+            out.append(.droppedLateAudio(samples: samples.count))
+            return
+        }
+        guard options.audioEnabled else { return }
+        if let turn = message.turnID, currentAssistantTurn != turn {
+            // Audio may arrive without its turn.start (or after a reconnect).
+            currentAssistantTurn = turn
+            out.append(.assistantTurnActive(true))
+        }
+        out.append(.play(samples: samples, turnID: message.turnID, deltaID: message.deltaID))
+    }
+}

@@ -1,0 +1,109 @@
+import LayercodeCore
+
+/// One HTTP/1.1 request on its own connection (`Connection: close`), on the event loop.
+/// Used for the authorize POST. The completion runs once, on the loop thread, unless the
+/// request is cancelled first.
+public final class HTTPRequest {
+    public struct Response: Sendable {
+        public var status: Int
+        public var head: HTTPResponseHead
+        public var body: [UInt8]
+    }
+
+    public typealias Completion = (Result<Response, LayercodeError>) -> Void
+
+    private let loop: EventLoop
+    private let connection: StreamConnection
+    private var parser: HTTPResponseParser
+    private var completion: Completion?
+    private var timer: EventLoop.TimerHandle?
+    private let requestBytes: [UInt8]
+    private let timeoutMilliseconds: Int
+    private let description: String
+
+    /// `headers` are extra "Name: Value" pairs; Host, Content-Length, Connection and
+    /// User-Agent are set here.
+    public init(loop: EventLoop, method: String, url: URLParts, headers: [(String, String)],
+                body: [UInt8], contentType: String?, tls: TLSContext?, timeoutMilliseconds: Int,
+                maxResponseBytes: Int, userAgent: String) {
+        self.loop = loop
+        self.timeoutMilliseconds = timeoutMilliseconds
+        description = "\(method) \(url.scheme)://\(url.hostHeader)\(url.pathAndQuery)"
+        connection = StreamConnection(loop: loop, endpoint: .init(
+            host: url.host, port: url.port, hostIsIPLiteral: url.hostIsIPLiteral, tls: tls))
+        parser = HTTPResponseParser(mode: .full, maxBodyBytes: maxResponseBytes,
+                                    isHeadRequest: method == "HEAD")
+        var head = "\(method) \(url.pathAndQuery) HTTP/1.1\r\nHost: \(url.hostHeader)\r\n"
+        head += "User-Agent: \(userAgent)\r\nAccept: application/json\r\nConnection: close\r\n"
+        if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        head += "Content-Length: \(body.count)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        requestBytes = Array(head.utf8) + body
+    }
+
+    public func start(_ completion: @escaping Completion) {
+        self.completion = completion
+        timer = loop.schedule(afterMilliseconds: timeoutMilliseconds) { [weak self] in
+            guard let self else { return }
+            self.complete(.failure(LayercodeError(
+                .timeout, "\(self.description): no complete response in \(self.timeoutMilliseconds) ms")))
+        }
+        connection.onOpen = { [weak self] in
+            guard let self else { return }
+            self.connection.send(self.requestBytes)
+        }
+        connection.onBytes = { [weak self] bytes in
+            guard let self else { return }
+            do {
+                if try self.parser.feed(bytes) { self.finishParsed() }
+            } catch {
+                self.complete(.failure(self.parseError(error)))
+            }
+        }
+        connection.onClose = { [weak self] error in
+            guard let self else { return }
+            if let error {
+                self.complete(.failure(error))
+                return
+            }
+            do {
+                if try self.parser.finishAtEOF() {
+                    self.finishParsed()
+                } else {
+                    self.complete(.failure(LayercodeError(
+                        .protocolViolation, "\(self.description): connection closed before a response")))
+                }
+            } catch {
+                self.complete(.failure(self.parseError(error)))
+            }
+        }
+        connection.start()
+    }
+
+    public func cancel() {
+        completion = nil
+        loop.cancel(timer)
+        connection.close()
+    }
+
+    private func parseError(_ error: Error) -> LayercodeError {
+        let text = (error as? HTTPParseError)?.message ?? "\(error)"
+        let code: ErrorCode = text.contains("large") || text.contains("limit") ? .tooLarge
+            : .protocolViolation
+        return LayercodeError(code, "\(description): bad HTTP response: \(text)")
+    }
+
+    private func finishParsed() {
+        guard let head = parser.head else { return }
+        complete(.success(Response(status: head.status, head: head, body: parser.body)))
+    }
+
+    private func complete(_ result: Result<Response, LayercodeError>) {
+        guard let completion else { return }
+        self.completion = nil
+        loop.cancel(timer)
+        connection.close()
+        completion(result)
+    }
+}

@@ -1,0 +1,28 @@
+import Glibc
+
+/// One syscall wrapper (STYLE.md §11): retries EINTR, maps EAGAIN to `nil` ("would block"),
+/// throws a typed errno for the rest.
+public struct Errno: Error, Equatable, CustomStringConvertible {
+    public var code: Int32
+    public var call: String
+    public var description: String { "\(call): \(String(cString: strerror(code)))" }
+}
+
+@inline(__always)
+func syscallRetrying<T: BinaryInteger>(_ name: String, _ body: () -> T) throws -> T? {
+    while true {
+        let r = body()
+        if r >= 0 { return r }
+        let e = errno
+        if e == EINTR { continue }
+        if e == EAGAIN || e == EWOULDBLOCK { return nil }
+        throw Errno(code: e, call: name)
+    }
+}
+
+/// Monotonic time in nanoseconds.
+public func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}

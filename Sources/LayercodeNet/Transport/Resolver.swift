@@ -1,0 +1,87 @@
+import Glibc
+import LayercodeCore
+
+/// A resolved socket address.
+public struct SocketAddress: @unchecked Sendable {
+    public var storage = sockaddr_storage()
+    public var length: socklen_t = 0
+    public var family: Int32 { Int32(storage.ss_family) }
+}
+
+/// Name resolution that never blocks the event loop: IP literals are parsed inline,
+/// names are resolved by getaddrinfo on a short-lived thread and the result is posted back.
+public enum Resolver {
+    public typealias Completion = (Result<[SocketAddress], LayercodeError>) -> Void
+
+    public static func resolve(host: String, port: Int, on loop: EventLoop,
+                               completion: @escaping Completion) {
+        if let literal = try? lookup(host: host, port: port, numericOnly: true) {
+            completion(.success(literal))
+            return
+        }
+        let job = Job(host: host, port: port, loop: loop, completion: completion)
+        let box = Unmanaged.passRetained(job)
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let job = Unmanaged<Job>.fromOpaque(arg!).takeRetainedValue()
+            let result: Result<[SocketAddress], LayercodeError>
+            do {
+                result = .success(try Resolver.lookup(host: job.host, port: job.port, numericOnly: false))
+            } catch let error as LayercodeError {
+                result = .failure(error)
+            } catch {
+                result = .failure(LayercodeError(.network, "\(error)"))
+            }
+            job.loop.execute { job.completion(result) }
+            return nil
+        }, box.toOpaque())
+        if rc == 0 { pthread_detach(tid) }
+        if rc != 0 {
+            box.release()
+            completion(.failure(LayercodeError(.network, "cannot start a resolver thread")))
+        }
+    }
+
+    private final class Job {
+        let host: String
+        let port: Int
+        let loop: EventLoop
+        let completion: Completion
+        init(host: String, port: Int, loop: EventLoop, completion: @escaping Completion) {
+            self.host = host
+            self.port = port
+            self.loop = loop
+            self.completion = completion
+        }
+    }
+
+    static func lookup(host: String, port: Int, numericOnly: Bool) throws -> [SocketAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV | (numericOnly ? AI_NUMERICHOST : AI_ADDRCONFIG)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &list)
+        guard rc == 0, let first = list else {
+            throw LayercodeError(.network,
+                                 "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(first) }
+        var out: [SocketAddress] = []
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let ai = node {
+            if let addr = ai.pointee.ai_addr {
+                var sa = SocketAddress()
+                sa.length = ai.pointee.ai_addrlen
+                withUnsafeMutableBytes(of: &sa.storage) { dst in
+                    dst.copyMemory(from: UnsafeRawBufferPointer(
+                        start: addr, count: min(Int(ai.pointee.ai_addrlen), dst.count)))
+                }
+                out.append(sa)
+            }
+            node = ai.pointee.ai_next
+        }
+        if out.isEmpty { throw LayercodeError(.network, "no addresses for \(host)") }
+        return out
+    }
+}

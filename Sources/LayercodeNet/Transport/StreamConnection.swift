@@ -1,0 +1,314 @@
+import CLayercodeShims
+import Glibc
+import LayercodeCore
+
+/// A non-blocking TCP connection, optionally TLS, driven by the event loop:
+/// resolve → connect (each address in turn) → TLS handshake → open.
+/// All methods and callbacks run on the loop thread. After `onClose` or `close()` nothing
+/// more is called back.
+public final class StreamConnection: FDHandler {
+    public struct Endpoint: Sendable {
+        public var host: String
+        public var port: Int
+        public var hostIsIPLiteral: Bool
+        public var tls: TLSContext?
+        public init(host: String, port: Int, hostIsIPLiteral: Bool, tls: TLSContext?) {
+            self.host = host
+            self.port = port
+            self.hostIsIPLiteral = hostIsIPLiteral
+            self.tls = tls
+        }
+    }
+
+    public var onOpen: (() -> Void)?
+    /// Bytes received; the buffer is valid only during the call.
+    public var onBytes: ((UnsafeRawBufferPointer) -> Void)?
+    /// The connection ended: nil for an orderly end of stream, or the failure.
+    public var onClose: ((LayercodeError?) -> Void)?
+
+    private enum State { case idle, resolving, connecting, handshaking, open, closed }
+    private var state = State.idle
+    private let loop: EventLoop
+    private let endpoint: Endpoint
+    private var fd: Int32 = -1
+    private var ssl: OpaquePointer?
+    private var addresses: [SocketAddress] = []
+    private var addressIndex = 0
+    private var lastConnectError = ""
+    private var outbox: [UInt8] = []
+    private var outboxOffset = 0
+    private var closeWhenFlushed = false
+    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10,
+                                                                   alignment: 16)
+
+    public init(loop: EventLoop, endpoint: Endpoint) {
+        self.loop = loop
+        self.endpoint = endpoint
+    }
+
+    deinit {
+        teardown()
+        readBuffer.deallocate()
+    }
+
+    public var isOpen: Bool { state == .open }
+    public var pendingOutputBytes: Int { outbox.count - outboxOffset }
+
+    public func start() {
+        guard state == .idle else { return }
+        state = .resolving
+        Resolver.resolve(host: endpoint.host, port: endpoint.port, on: loop) { [weak self] result in
+            guard let self, self.state == .resolving else { return }
+            switch result {
+            case .success(let addresses):
+                self.addresses = addresses
+                self.connectNext()
+            case .failure(let error):
+                self.fail(error)
+            }
+        }
+    }
+
+    /// Queues bytes and writes what the socket takes now.
+    public func send(_ bytes: [UInt8]) {
+        guard state != .closed else { return }
+        if outboxOffset == outbox.count {
+            outbox.removeAll(keepingCapacity: true)
+            outboxOffset = 0
+        }
+        outbox.append(contentsOf: bytes)
+        if state == .open { flush() }
+    }
+
+    /// Closes after the queued bytes are written (or at once if nothing is queued).
+    public func closeAfterFlush() {
+        closeWhenFlushed = true
+        if state == .open && pendingOutputBytes == 0 { close() }
+    }
+
+    /// Closes now, silently: no callback follows.
+    public func close() {
+        onOpen = nil
+        onBytes = nil
+        onClose = nil
+        teardown()
+        state = .closed
+    }
+
+    // MARK: Connecting
+
+    private func connectNext() {
+        if fd >= 0 {
+            loop.unregister(fd: fd)
+            Glibc.close(fd)
+            fd = -1
+        }
+        guard addressIndex < addresses.count else {
+            fail(LayercodeError(.network, "cannot connect to \(endpoint.host):\(endpoint.port): "
+                                + (lastConnectError.isEmpty ? "no address" : lastConnectError)))
+            return
+        }
+        var address = addresses[addressIndex]
+        addressIndex += 1
+        let s = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+                       | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard s >= 0 else {
+            lastConnectError = String(cString: strerror(errno))
+            connectNext()
+            return
+        }
+        fd = s
+        var one: Int32 = 1
+        setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let rc = withUnsafePointer(to: &address.storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(s, $0, address.length)
+            }
+        }
+        if rc == 0 {
+            connected()
+        } else if errno == EINPROGRESS || errno == EINTR {
+            state = .connecting
+            loop.register(fd: s, readable: false, writable: true, handler: self)
+        } else {
+            lastConnectError = String(cString: strerror(errno))
+            connectNext()
+        }
+    }
+
+    private func connected() {
+        if let tls = endpoint.tls {
+            do { try beginTLS(tls) } catch let e as LayercodeError { fail(e); return } catch {}
+            state = .handshaking
+            loop.register(fd: fd, readable: true, writable: true, handler: self)
+            handshake()
+        } else {
+            becomeOpen()
+        }
+    }
+
+    private func beginTLS(_ tls: TLSContext) throws {
+        guard let ssl = SSL_new(tls.ctx) else { throw LayercodeError(.tls, "SSL_new failed") }
+        self.ssl = ssl
+        SSL_set_fd(ssl, fd)
+        // A trailing dot names the same host; certificates never carry it.
+        var host = endpoint.host
+        while host.hasSuffix(".") { host.removeLast() }
+        guard !host.isEmpty else { throw LayercodeError(.tls, "empty host name") }
+        if endpoint.hostIsIPLiteral {
+            // Never SNI for an IP literal; verify it against the certificate's IP SANs.
+            guard X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 else {
+                throw LayercodeError(.tls, "invalid IP address \(host)")
+            }
+        } else {
+            guard lcshim_ssl_set_sni(ssl, host) == 1, SSL_set1_host(ssl, host) == 1 else {
+                throw LayercodeError(.tls, "cannot set the TLS host name \(host)")
+            }
+        }
+    }
+
+    private func handshake() {
+        guard let ssl else { return }
+        ERR_clear_error()
+        let rc = SSL_connect(ssl)
+        if rc == 1 {
+            becomeOpen()
+            return
+        }
+        switch SSL_get_error(ssl, rc) {
+        case SSL_ERROR_WANT_READ:
+            loop.modify(fd: fd, readable: true, writable: false)
+        case SSL_ERROR_WANT_WRITE:
+            loop.modify(fd: fd, readable: true, writable: true)
+        default:
+            fail(LayercodeError(.tls, "TLS handshake with \(endpoint.host) failed: "
+                                + TLSContext.errorText(ssl)))
+        }
+    }
+
+    private func becomeOpen() {
+        state = .open
+        loop.register(fd: fd, readable: true, writable: pendingOutputBytes > 0, handler: self)
+        onOpen?()
+        if state == .open { flush() }
+    }
+
+    // MARK: Readiness
+
+    public func fdReady(readable: Bool, writable: Bool, hangup: Bool) {
+        switch state {
+        case .connecting:
+            var err: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+            if err == 0 && (writable || readable) {
+                connected()
+            } else {
+                lastConnectError = String(cString: strerror(err == 0 ? ECONNREFUSED : err))
+                connectNext()
+            }
+        case .handshaking:
+            handshake()
+        case .open:
+            if writable { flush() }
+            if state == .open && (readable || hangup) { readAvailable() }
+        default:
+            break
+        }
+    }
+
+    private func readAvailable() {
+        while state == .open {
+            let n: Int
+            if let ssl {
+                ERR_clear_error()
+                let rc = SSL_read(ssl, readBuffer.baseAddress, Int32(readBuffer.count))
+                if rc > 0 {
+                    n = Int(rc)
+                } else {
+                    let err = SSL_get_error(ssl, rc)
+                    if err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE { return }
+                    if err == SSL_ERROR_ZERO_RETURN { finish(nil); return }
+                    if err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 {
+                        finish(LayercodeError(.network, "connection closed without TLS close_notify"))
+                        return
+                    }
+                    finish(LayercodeError(.tls, "TLS read failed: " + TLSContext.errorText(ssl)))
+                    return
+                }
+            } else {
+                let rc = Glibc.read(fd, readBuffer.baseAddress, readBuffer.count)
+                if rc > 0 {
+                    n = rc
+                } else if rc == 0 {
+                    finish(nil)
+                    return
+                } else {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK { return }
+                    finish(LayercodeError(.network, "read failed: \(String(cString: strerror(errno)))"))
+                    return
+                }
+            }
+            onBytes?(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
+        }
+    }
+
+    private func flush() {
+        while state == .open && pendingOutputBytes > 0 {
+            let written: Int = outbox.withUnsafeBytes { all in
+                let chunk = UnsafeRawBufferPointer(rebasing: all[outboxOffset...])
+                if let ssl {
+                    ERR_clear_error()
+                    let rc = SSL_write(ssl, chunk.baseAddress, Int32(min(chunk.count, 1 << 20)))
+                    if rc > 0 { return Int(rc) }
+                    let err = SSL_get_error(ssl, rc)
+                    if err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ { return 0 }
+                    return -1
+                }
+                let rc = Glibc.send(fd, chunk.baseAddress, chunk.count, Int32(MSG_NOSIGNAL))
+                if rc >= 0 { return rc }
+                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return 0 }
+                return -1
+            }
+            if written < 0 {
+                let detail = ssl != nil ? TLSContext.errorText(ssl) : String(cString: strerror(errno))
+                finish(LayercodeError(.network, "write failed: \(detail)"))
+                return
+            }
+            if written == 0 { break }
+            outboxOffset += written
+        }
+        guard state == .open else { return }
+        if pendingOutputBytes == 0 {
+            outbox.removeAll(keepingCapacity: true)
+            outboxOffset = 0
+            if closeWhenFlushed { finish(nil); return }
+        }
+        loop.modify(fd: fd, readable: true, writable: pendingOutputBytes > 0)
+    }
+
+    // MARK: Ending
+
+    private func fail(_ error: LayercodeError) { finish(error) }
+
+    private func finish(_ error: LayercodeError?) {
+        guard state != .closed else { return }
+        let callback = onClose
+        close()
+        callback?(error)
+    }
+
+    private func teardown() {
+        if let ssl {
+            if state == .open { SSL_shutdown(ssl) }
+            SSL_free(ssl)
+            self.ssl = nil
+        }
+        if fd >= 0 {
+            loop.unregister(fd: fd)
+            Glibc.close(fd)
+            fd = -1
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import CLayercodeShims
+import LayercodeCore
+
+/// What a TLS client trusts. Peer verification is always on; TLS 1.2 is the minimum.
+public struct TLSClientConfig: Sendable, Equatable {
+    /// PEM file / directory of trusted CAs; both nil: the system store.
+    public var caFile: String?
+    public var caDir: String?
+    public init(caFile: String? = nil, caDir: String? = nil) {
+        self.caFile = caFile
+        self.caDir = caDir
+    }
+}
+
+/// An OpenSSL SSL_CTX configured from a TLSClientConfig (after OpenSSL's client guide).
+public final class TLSContext: @unchecked Sendable {
+    let ctx: OpaquePointer
+
+    public init(_ config: TLSClientConfig) throws {
+        guard let ctx = SSL_CTX_new(TLS_client_method()) else {
+            throw LayercodeError(.tls, "SSL_CTX_new failed")
+        }
+        self.ctx = ctx
+        guard lcshim_ctx_configure_client(ctx) == 1 else {
+            throw LayercodeError(.tls, "cannot set TLS 1.2 minimum")
+        }
+        if config.caFile != nil || config.caDir != nil {
+            guard SSL_CTX_load_verify_locations(ctx, config.caFile, config.caDir) == 1 else {
+                throw LayercodeError(.tls, "cannot load CA \(config.caFile ?? config.caDir ?? ""): "
+                                     + TLSContext.errorText(nil))
+            }
+        } else if SSL_CTX_set_default_verify_paths(ctx) != 1 {
+            throw LayercodeError(.tls, "cannot load the system CA store")
+        }
+    }
+
+    deinit { SSL_CTX_free(ctx) }
+
+    static func errorText(_ ssl: OpaquePointer?) -> String {
+        var buf = [CChar](repeating: 0, count: 512)
+        lcshim_ssl_error_text(ssl, &buf, buf.count)
+        let text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) },
+                          as: UTF8.self)
+        return text.isEmpty ? "unknown TLS failure" : text
+    }
+}

@@ -1,0 +1,300 @@
+/*
+ * layercode.h - liblayercode, a native client for Layercode's real-time voice agents.
+ *
+ * The only header an application includes. Plain C99, usable from C++ and from any language
+ * with a C FFI. Conventions (after libopus, SQLite, libcurl, miniaudio):
+ *
+ *  - Opaque handles with create/destroy pairs: lc_client_new() / lc_client_free().
+ *  - Every function that can fail returns an int: LC_OK (0) or a negative LC_ERR_* code.
+ *    lc_strerror() names a code; lc_client_last_error() gives the detail of the last failure
+ *    on a client (HTTP status and server message, OpenSSL reason, ...).
+ *  - Structs that cross the ABI begin with `struct_size` and are filled by an init function,
+ *    so they can grow without breaking compiled applications.
+ *  - Strings are UTF-8 and NUL-terminated. Input strings stay owned by the caller and are
+ *    copied before the call returns. Strings handed to a callback are valid only during that
+ *    call. Strings returned by a function are owned by the library (see each function).
+ *  - Callbacks run on the library's event-loop thread (one per process, shared by all
+ *    clients). They must be quick and must not block; they may call any lc_ function,
+ *    including lc_client_free() on their own client (the free then completes after the
+ *    callback returns, and no further callback runs for that client).
+ *  - No callback runs after lc_client_free() returns.
+ *  - The library never prints to stdout or stderr.
+ */
+#ifndef LAYERCODE_H
+#define LAYERCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Version -------------------------------------------------------------------------- */
+
+#define LC_VERSION_MAJOR 0
+#define LC_VERSION_MINOR 1
+#define LC_VERSION_PATCH 0
+/** MAJOR * 10000 + MINOR * 100 + PATCH, comparable with lc_version_number(). */
+#define LC_VERSION_NUMBER (LC_VERSION_MAJOR * 10000 + LC_VERSION_MINOR * 100 + LC_VERSION_PATCH)
+#define LC_VERSION_STRING "0.1.0"
+
+/**
+ * The library's version as "MAJOR.MINOR.PATCH".
+ * Thread safety: any thread. Callback safety: yes. Ownership: static string, never freed.
+ */
+const char *lc_version(void);
+
+/**
+ * The library's version as LC_VERSION_NUMBER of the library actually loaded.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_version_number(void);
+
+/* ---- Errors (codes are never reused or renumbered) ------------------------------------ */
+
+#define LC_OK 0
+#define LC_ERR_INVALID_ARGUMENT (-1)  /* NULL where a value is required, bad option, bad JSON */
+#define LC_ERR_INVALID_STATE (-2)     /* call not allowed in the client's current state */
+#define LC_ERR_NO_MEMORY (-3)
+#define LC_ERR_AUTHORIZE (-4)         /* the authorize endpoint refused (HTTP status in detail) */
+#define LC_ERR_NETWORK (-5)           /* DNS, connect, connection reset */
+#define LC_ERR_TLS (-6)               /* handshake or certificate verification failed */
+#define LC_ERR_PROTOCOL (-7)          /* HTTP, WebSocket or Layercode protocol violation */
+#define LC_ERR_TIMEOUT (-8)
+#define LC_ERR_CLOSED (-9)            /* the session is closed */
+#define LC_ERR_AUDIO (-10)            /* audio device or resampler failure */
+#define LC_ERR_TOO_LARGE (-11)        /* message or response over its configured limit */
+#define LC_ERR_INTERNAL (-12)
+
+/**
+ * Static English text for an error code ("unknown error" for codes it does not know).
+ * Thread safety: any thread. Callback safety: yes. Ownership: static string, never freed.
+ */
+const char *lc_strerror(int code);
+
+/* ---- Status --------------------------------------------------------------------------- */
+
+#define LC_STATUS_DISCONNECTED 0
+#define LC_STATUS_CONNECTING 1
+#define LC_STATUS_CONNECTED 2
+#define LC_STATUS_RECONNECTING 3
+#define LC_STATUS_ERROR 4
+
+/* ---- Callbacks -----------------------------------------------------------------------
+ * All run on the library's event-loop thread, one at a time per client, in the order the
+ * events happened. Pointers passed in are valid only during the call: copy what you keep.
+ * Keep them short (no blocking I/O, no sleeping): audio of every client on the loop waits.
+ * From inside a callback you may call any lc_ function, lc_client_free() included.       */
+
+/** The client's status changed to one of LC_STATUS_*. */
+typedef void (*lc_status_fn)(void *user_data, int status);
+/** The session is live. config_json is the authorize response's "config" object. */
+typedef void (*lc_connected_fn)(void *user_data, const char *conversation_id,
+                                const char *config_json);
+/** The session ended. reason is LC_OK for a clean close (by you or by the server), or the
+ *  LC_ERR_* that ended it; message says what happened (e.g. the WebSocket close code). */
+typedef void (*lc_disconnected_fn)(void *user_data, int reason, const char *message);
+/** An error occurred (it may or may not end the session; status tells). */
+typedef void (*lc_error_fn)(void *user_data, int code, const char *message);
+/** Every server message except response.audio, as its type and the whole JSON text.
+ *  Unknown message types arrive here too. */
+typedef void (*lc_message_fn)(void *user_data, const char *type, const char *json);
+/** A response.data message: content_json is its "content" value as JSON text,
+ *  turn_id its turn (or NULL when absent). */
+typedef void (*lc_data_fn)(void *user_data, const char *content_json, const char *turn_id);
+
+/* ---- Options -------------------------------------------------------------------------- */
+
+/** Audio modes. LC_AUDIO_EXTERNAL: the app writes microphone PCM with lc_client_write_audio()
+ *  and reads agent PCM with lc_client_read_audio(). LC_AUDIO_NONE: text only, no audio is
+ *  sent and agent audio is discarded. */
+#define LC_AUDIO_EXTERNAL 0
+#define LC_AUDIO_NONE 1
+
+typedef struct lc_options {
+    /** sizeof(lc_options) as the application was compiled: set by lc_options_init(). */
+    size_t struct_size;
+
+    /** Layercode agent id (required). */
+    const char *agent_id;
+    /** Your backend's authorize endpoint, which calls Layercode's authorize_session with
+     *  your API key (required). http:// or https://. */
+    const char *authorize_url;
+    /** Extra request headers for the authorize POST, each "Name: Value"
+     *  (e.g. "Authorization: Bearer <device token>"). */
+    const char *const *authorize_headers;
+    size_t authorize_header_count;
+    /** A JSON object sent as "metadata" with the authorize request, or NULL. */
+    const char *metadata_json;
+    /** A conversation to resume, or NULL for a new one. */
+    const char *conversation_id;
+    /** WebSocket base URL; default "wss://api.layercode.com/v1/agents/web/websocket".
+     *  "?client_session_key=<key>" is appended. */
+    const char *ws_url;
+
+    /** PEM file / directory of trusted CAs for https and wss. NULL: the system store. */
+    const char *ca_file;
+    const char *ca_dir;
+    /** Milliseconds allowed for each of authorize and the WebSocket open (DNS, TCP, TLS and
+     *  HTTP together). Default 10000. */
+    int connect_timeout_ms;
+
+    /** LC_AUDIO_EXTERNAL (default) or LC_AUDIO_NONE. */
+    int audio_mode;
+    /** Sample rate of the PCM the app writes with lc_client_write_audio(), 8000..48000.
+     *  Default 16000. Resampled to Layercode's 8000 Hz. */
+    int input_sample_rate;
+    /** Sample rate of the PCM lc_client_read_audio() returns, 8000..48000. Default 16000
+     *  (Layercode's own rate: no resampling). */
+    int output_sample_rate;
+
+    /** Passed to every callback. */
+    void *user_data;
+    lc_status_fn on_status;
+    lc_connected_fn on_connected;
+    lc_disconnected_fn on_disconnected;
+    lc_error_fn on_error;
+    lc_message_fn on_message;
+    lc_data_fn on_data;
+} lc_options;
+
+/**
+ * Fills *opts with defaults (all strings NULL, callbacks NULL, the defaults named above) for
+ * a struct of struct_size bytes. Use the lc_options_init() macro, which passes sizeof.
+ * Returns LC_OK, or LC_ERR_INVALID_ARGUMENT for NULL or a struct_size this library does not
+ * know.
+ * Thread safety: any thread. Callback safety: yes. Ownership: writes only *opts.
+ */
+int lc_options_init_sized(lc_options *opts, size_t struct_size);
+#define lc_options_init(opts) lc_options_init_sized((opts), sizeof(*(opts)))
+
+/* ---- Client --------------------------------------------------------------------------- */
+
+typedef struct lc_client lc_client;
+
+/**
+ * Creates a client from *opts (copied: the strings may be freed when this returns). Does not
+ * connect. On failure *out is NULL and lc_client_last_error(NULL) on this thread says why.
+ * Thread safety: any thread. Callback safety: yes.
+ * Ownership: the caller owns *out and releases it with lc_client_free().
+ */
+int lc_client_new(const lc_options *opts, lc_client **out);
+
+/**
+ * Disconnects if needed and frees the client. NULL is a no-op. Blocks until the event loop
+ * has released the client; no callback for it runs after this returns. Called from one of
+ * this client's callbacks, it returns at once and the client is freed when the callback
+ * returns. Never call it twice on one handle.
+ * Thread safety: any thread, once. Callback safety: yes (see above).
+ * Ownership: the handle and every string it returned become invalid.
+ */
+void lc_client_free(lc_client *client);
+
+/**
+ * Starts a session: authorize, then open the WebSocket. Returns at once; progress arrives
+ * through on_status / on_connected / on_error / on_disconnected. LC_ERR_INVALID_STATE if a
+ * session is already starting or live.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_client_connect(lc_client *client);
+
+/**
+ * Ends the session (WebSocket close 1000) or abandons a connect in progress. Returns at once;
+ * on_disconnected follows. Disconnecting a disconnected client is LC_OK and does nothing.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_client_disconnect(lc_client *client);
+
+/**
+ * The client's current LC_STATUS_*, or LC_ERR_INVALID_ARGUMENT for NULL.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_client_status(const lc_client *client);
+
+/**
+ * External audio in: count mono PCM16 samples at input_sample_rate. Wait-free: it copies
+ * into a ring and wakes the event loop; it never blocks, so an audio callback may call it.
+ * Returns the number of samples accepted (< count when the ring is full: the rest is
+ * dropped and counted in lc_stats.input_samples_dropped), or a negative LC_ERR_*.
+ * Audio written while disconnected is discarded (and not counted).
+ * Thread safety: one writer thread at a time. Callback safety: yes. Ownership: none.
+ */
+int lc_client_write_audio(lc_client *client, const int16_t *samples, size_t count);
+
+/**
+ * External audio out: fills out[0..count) with agent PCM16 mono at output_sample_rate,
+ * padding with silence when no agent audio is queued. Returns the number of samples that
+ * were agent audio (the rest of out is silence), or a negative LC_ERR_*. What this call
+ * consumes is what counts as played (replay_finished is sent when it drains the queue).
+ * Thread safety: one reader thread at a time. Callback safety: yes. Ownership: none.
+ */
+int lc_client_read_audio(lc_client *client, int16_t *out, size_t count);
+
+/**
+ * Sends a typed user message (client.response.text). Agent playback stops first. Empty or
+ * all-whitespace text is ignored (LC_OK). LC_ERR_INVALID_ARGUMENT for NULL or invalid UTF-8,
+ * LC_ERR_TOO_LARGE over 64 KiB, LC_ERR_INVALID_STATE when not connected.
+ * Thread safety: any thread. Callback safety: yes. Ownership: text is copied.
+ */
+int lc_client_send_text(lc_client *client, const char *text);
+
+/**
+ * Sends structured data (client.response.data); json must be a JSON object. Does not
+ * interrupt playback. LC_ERR_INVALID_ARGUMENT for NULL or anything but a JSON object,
+ * LC_ERR_TOO_LARGE over 64 KiB, LC_ERR_INVALID_STATE when not connected.
+ * Thread safety: any thread. Callback safety: yes. Ownership: json is copied.
+ */
+int lc_client_send_data(lc_client *client, const char *json);
+
+/**
+ * Push-to-talk pressed: sends trigger.turn.start, stops agent playback at once, and starts
+ * sending microphone audio (pre-roll first). LC_ERR_INVALID_STATE when not connected.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_client_turn_start(lc_client *client);
+
+/**
+ * Push-to-talk released: sends trigger.turn.end. LC_ERR_INVALID_STATE when not connected.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_client_turn_end(lc_client *client);
+
+/**
+ * Detail of the last error on this client ("" if none); with NULL, the last lc_client_new()
+ * failure on the calling thread.
+ * Thread safety: any thread. Callback safety: yes.
+ * Ownership: library-owned; valid until the next call on this client (copy it to keep it).
+ */
+const char *lc_client_last_error(const lc_client *client);
+
+/* ---- Statistics ----------------------------------------------------------------------- */
+
+typedef struct lc_stats {
+    size_t struct_size;              /* set by the lc_client_get_stats() macro */
+    uint64_t audio_frames_sent;      /* client.audio messages sent */
+    uint64_t audio_bytes_sent;       /* PCM bytes in them (8 kHz, before base64) */
+    uint64_t audio_frames_received;  /* response.audio messages received */
+    uint64_t audio_bytes_received;   /* PCM bytes in them (16 kHz, after base64) */
+    uint64_t messages_sent;          /* every WebSocket message sent */
+    uint64_t messages_received;      /* every WebSocket message received */
+    uint64_t input_samples_dropped;  /* microphone samples lost: input ring full */
+    uint64_t playout_samples_dropped;/* agent samples discarded: interrupted or queue full */
+    uint64_t played_samples;         /* agent samples consumed by playout */
+    uint64_t underrun_samples;       /* silence given while a turn was still playing */
+    int64_t connect_time_us;         /* connect call to session open, last session; -1 if none */
+} lc_stats;
+
+/**
+ * Copies the client's counters into *stats (struct_size bytes of it).
+ * Thread safety: any thread. Callback safety: yes. Ownership: writes only *stats.
+ */
+int lc_client_get_stats_sized(const lc_client *client, lc_stats *stats, size_t struct_size);
+#define lc_client_get_stats(client, stats) \
+    lc_client_get_stats_sized((client), (stats), sizeof(*(stats)))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LAYERCODE_H */

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what building, the demo and the tests need on Debian 12: apt packages when run
+# as root (otherwise prints the exact apt line and fails), Python packages into .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(pkg-config libasound2-dev libopus-dev libspeexdsp-dev libssl-dev
+              espeak-ng sox python3 python3-venv python3-pip ca-certificates)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+        echo "ensure-deps: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "ensure-deps: missing packages; run:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+if ! command -v swift >/dev/null; then
+    echo "ensure-deps: the Swift toolchain (6.0 or newer) must be on PATH" >&2
+    exit 1
+fi
+
+stamp=.venv/.requirements-stamp
+reqs=tools/requirements-dev.txt
+if [ ! -f "$stamp" ] || [ "$reqs" -nt "$stamp" ] || [ tools/devserver/requirements.txt -nt "$stamp" ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r "$reqs"
+    touch "$stamp"
+fi
