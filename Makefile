@@ -23,7 +23,7 @@ SWIFT_LIB_FLAGS := -c release --product layercode \
 SWIFT_SOURCES := $(shell find Sources -type f) Package.swift include/layercode.h
 PLAYER_SOURCES := $(wildcard examples/player/*.c examples/player/*.h)
 
-.PHONY: all deps lib player demo test test-swift test-abi test-python install clean
+.PHONY: all deps lib player demo bench test test-swift test-abi test-python install clean
 
 all: $(LIB) $(HEADER) $(PLAYER)
 
@@ -52,6 +52,9 @@ player: $(PLAYER)
 
 demo: deps all
 	$(PY) tools/demo.py
+
+bench: deps all
+	$(PY) bench/run.py
 
 test: deps all test-abi test-swift test-python
 

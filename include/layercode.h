@@ -93,7 +93,10 @@ typedef void (*lc_status_fn)(void *user_data, int status);
 typedef void (*lc_connected_fn)(void *user_data, const char *conversation_id,
                                 const char *config_json);
 /** The session ended. reason is LC_OK for a clean close (by you or by the server), or the
- *  LC_ERR_* that ended it; message says what happened (e.g. the WebSocket close code). */
+ *  LC_ERR_* that ended it; message says what happened (e.g. the WebSocket close code).
+ *  Runs exactly once for every lc_client_connect() that returned LC_OK (a failed connect
+ *  included: on_error, then status LC_STATUS_ERROR, then this), unless the client is freed
+ *  first. */
 typedef void (*lc_disconnected_fn)(void *user_data, int reason, const char *message);
 /** An error occurred (it may or may not end the session; status tells). */
 typedef void (*lc_error_fn)(void *user_data, int code, const char *message);
@@ -217,7 +220,8 @@ int lc_client_status(const lc_client *client);
  * into a ring and wakes the event loop; it never blocks, so an audio callback may call it.
  * Returns the number of samples accepted (< count when the ring is full: the rest is
  * dropped and counted in lc_stats.input_samples_dropped), or a negative LC_ERR_*.
- * Audio written while disconnected is discarded (and not counted).
+ * Audio written while not connected is discarded, not counted, and reported as accepted
+ * (the return value is count).
  * Thread safety: one writer thread at a time. Callback safety: yes. Ownership: none.
  */
 int lc_client_write_audio(lc_client *client, const int16_t *samples, size_t count);

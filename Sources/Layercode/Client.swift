@@ -61,16 +61,30 @@ public final class LayercodeClient: @unchecked Sendable {
             audioEnabled: options.audioMode == .external))
         upsampler = try Resampler(inputRate: options.inputSampleRate, outputRate: 8000)
         downsampler = try Resampler(inputRate: 16_000, outputRate: options.outputSampleRate)
-        // Two seconds of microphone, four minutes of agent audio (TTS runs ahead of playout).
+        // Two seconds of microphone; a minute of agent audio (TTS runs ahead of playout; what
+        // does not fit is dropped and counted in playout_samples_dropped).
         inputRing = SPSCRing(capacity: options.inputSampleRate * 2, zero: 0)
         inputScratch = [Int16](repeating: 0, count: 4096)
         resampleScratch = [Int16](repeating: 0, count: upsampler.maxOutputCount(forInput: 4096))
         frame.reserveCapacity(Self.frameSamples)
         let loop = self.loop
-        playout = PlayoutBuffer(capacity: options.outputSampleRate * 240) { loop.wake() }
+        playout = PlayoutBuffer(capacity: options.outputSampleRate * 60) { loop.wake() }
         loop.execute { [weak self] in
             guard let self else { return }
             loop.addWakeObserver(self) { [weak self] in self?.wokeUp() }
+        }
+    }
+
+    deinit {
+        // Normally shutdown() ran already; a Swift user who just drops the client still gets
+        // its sockets closed (on the loop, which owns them).
+        let socket = self.socket
+        let request = authorizeRequest
+        if socket != nil || request != nil {
+            loop.execute {
+                socket?.abort()
+                request?.cancel()
+            }
         }
     }
 

@@ -24,7 +24,13 @@ public final class EventLoop: @unchecked Sendable {
     private var handlers: [Int32: FDHandler] = [:]
     private var timers: [Timer] = []
     private var nextTimerID: UInt64 = 1
-    private var wakeObservers: [(id: ObjectIdentifier, run: () -> Void)] = []
+    private var wakeObservers: [WakeObserver] = []
+
+    /// Held weakly: an owner that goes away without removing itself is dropped.
+    private struct WakeObserver {
+        weak var owner: AnyObject?
+        var run: () -> Void
+    }
 
     private struct Timer {
         var id: UInt64
@@ -139,12 +145,11 @@ public final class EventLoop: @unchecked Sendable {
 
     /// `run` is called on the loop thread after every wake-up (audio pending, playout drained).
     public func addWakeObserver(_ owner: AnyObject, _ run: @escaping () -> Void) {
-        wakeObservers.append((ObjectIdentifier(owner), run))
+        wakeObservers.append(WakeObserver(owner: owner, run: run))
     }
 
     public func removeWakeObserver(_ owner: AnyObject) {
-        let id = ObjectIdentifier(owner)
-        wakeObservers.removeAll { $0.id == id }
+        wakeObservers.removeAll { $0.owner == nil || $0.owner === owner }
     }
 
     // MARK: The loop
@@ -178,6 +183,7 @@ public final class EventLoop: @unchecked Sendable {
                     return taken
                 }
                 for item in work { item() }
+                wakeObservers.removeAll { $0.owner == nil }
                 for observer in wakeObservers { observer.run() }
             }
             runDueTimers()

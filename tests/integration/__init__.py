@@ -1,0 +1,2 @@
+# A package, so this directory's conftest is imported as integration.conftest and never
+# shadows another test directory's `conftest` module when several are collected together.

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""`make demo`: a full voice session against the local Layercode-compatible devserver.
+
+Starts tools/devserver with TLS (a CA it generates), makes a spoken question with espeak-ng,
+and runs build/bin/layercode-player with it as the microphone. The player prints every event
+as a JSON line; the agent's voice (a greeting, then the echo of the question) is written to
+build/demo-out.wav.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+PLAYER = os.path.join(BUILD, "bin", "layercode-player")
+OUT_WAV = os.path.join(BUILD, "demo-out.wav")
+DURATION = "10"
+
+
+def make_speech(path):
+    text = "Hello agent. This is the native Layercode client speaking."
+    if shutil.which("espeak-ng"):
+        subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", path, text], check=True)
+    else:  # a tone burst still makes a turn for the echo agent
+        subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", path,
+                        "synth", "1.5", "sine", "300"], check=True)
+
+
+def main():
+    if not os.access(PLAYER, os.X_OK):
+        sys.exit("demo: build first (make)")
+    work = tempfile.mkdtemp(prefix="layercode-demo-")
+    speech = os.path.join(work, "speech.wav")
+    make_speech(speech)
+    server = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
+         "--port", "0", "--tls", "--cert-dir", os.path.join(work, "certs"),
+         "--log", os.path.join(work, "devserver.jsonl")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(server.stdout.readline())
+        print(f"demo: devserver at {ready['http']} (TLS, CA {ready['ca_file']})", file=sys.stderr)
+        cmd = [PLAYER, "--authorize-url", ready["authorize_url"], "--ws-url", ready["ws"],
+               "--agent-id", "echo", "--ca-file", ready["ca_file"],
+               "--input", speech, "--output", OUT_WAV, "--duration", DURATION, "--json-events"]
+        print("demo: " + " ".join(cmd), file=sys.stderr)
+        rc = subprocess.run(cmd, timeout=60).returncode
+        print(f"demo: player exited {rc}; agent audio in {OUT_WAV}", file=sys.stderr)
+        sys.exit(rc)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
