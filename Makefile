@@ -70,7 +70,7 @@ test-python: all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 -s $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf liblayercode.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liblayercode.so.$(SOMAJOR)
 	ln -sf liblayercode.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/liblayercode.so
 	install -m 0644 include/layercode.h $(DESTDIR)$(PREFIX)/include/

@@ -1,0 +1,254 @@
+"""Session authorization: Layercode's authorize_session, the customer-backend
+proxy, the legacy pipelines variant, and the single-use client_session_key store.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from eventlog import EventLog
+
+AGENTS = ("echo", "tone", "say")
+TURN_MODES = ("automatic", "push_to_talk")
+API_AGENTS = "agents"        # /v1/agents/web/...
+API_PIPELINES = "pipelines"  # legacy /v1/pipelines/...
+
+DEFAULT_VAD = {
+    "enabled": True,
+    "gate_audio": True,
+    "buffer_frames": 10,
+    "model": "silero",
+    "positive_speech_threshold": 0.5,
+    "negative_speech_threshold": 0.35,
+    "redemption_frames": 8,
+    "min_speech_frames": 3,
+}
+
+# Keys stay known this long after expiring, so late use reports "expired"
+# rather than "unknown".
+_EXPIRED_GRACE = 3600.0
+
+
+@dataclass
+class Grant:
+    """What an authorized client_session_key entitles the socket to."""
+    key: str
+    session_id: str
+    api: str
+    agent_id: str
+    conversation_id: str
+    metadata: dict
+    turn_mode: str
+    can_interrupt: bool
+    agent: str
+    say_text: str | None
+    greeting: str | None          # None: no greeting
+    expires_at: float             # time.monotonic()
+    used: bool = False
+    config: dict = field(default_factory=dict)
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.agent_id: str | None = None
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _strict_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _same(a: str | None, b: str) -> bool:
+    return a is not None and hmac.compare_digest(a.encode(), b.encode())
+
+
+class Authorizer:
+    def __init__(self, opts, log: EventLog) -> None:
+        self.opts = opts
+        self.log = log
+        self._keys: dict[str, Grant] = {}
+        self._conversations: set[str] = set()
+
+    # ---- key store -------------------------------------------------------
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, g in self._keys.items()
+                    if now > g.expires_at + _EXPIRED_GRACE]:
+            del self._keys[key]
+
+    def check_key(self, key: str | None, api: str) -> Grant:
+        """The grant for a socket's key, or AuthError (401/403). Does not consume it."""
+        if not key:
+            raise AuthError(401, "missing client_session_key")
+        grant = self._keys.get(key)
+        if grant is None:
+            raise AuthError(401, "invalid client_session_key")
+        if grant.used:
+            raise AuthError(403, "client_session_key already used")
+        if time.monotonic() > grant.expires_at:
+            raise AuthError(401, "client_session_key expired")
+        if grant.api != api:
+            raise AuthError(401, f"client_session_key was issued by the {grant.api} "
+                                 f"API, not {api}")
+        return grant
+
+    @staticmethod
+    def consume(grant: Grant) -> None:
+        grant.used = True
+
+    # ---- authorization ---------------------------------------------------
+
+    def authorize(self, raw_body: bytes, api: str) -> dict:
+        """Validate a request body and issue a key. Raises AuthError (400/402)."""
+        legacy = api == API_PIPELINES
+        id_field = "pipeline_id" if legacy else "agent_id"
+        conv_field = "session_id" if legacy else "conversation_id"
+        try:
+            body = (json.loads(raw_body.decode("utf-8"),
+                               parse_constant=_strict_constant) if raw_body else None)
+        except (ValueError, RecursionError) as exc:
+            raise AuthError(400, f"request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise AuthError(400, "request body must be a JSON object")
+        agent_id = body.get(id_field)
+        if not isinstance(agent_id, str) or not agent_id.strip():
+            raise AuthError(400, f"{id_field} is required (a non-empty string)")
+        try:
+            return self._issue(api, body, agent_id, conv_field)
+        except AuthError as exc:
+            exc.agent_id = agent_id
+            raise
+
+    def _issue(self, api: str, body: dict, agent_id: str, conv_field: str) -> dict:
+        metadata = body.get("metadata")
+        if metadata is None:
+            metadata = {}
+        if not isinstance(metadata, dict):
+            raise AuthError(400, "metadata must be a JSON object")
+        sdk_version = body.get("sdk_version")
+        if sdk_version is not None and not isinstance(sdk_version, str):
+            raise AuthError(400, "sdk_version must be a string")
+        if agent_id == "insufficient-balance":
+            raise AuthError(402, "insufficient balance")
+        conversation_id = body.get(conv_field)
+        if conversation_id is not None:
+            if not isinstance(conversation_id, str):
+                raise AuthError(400, f"{conv_field} must be a string")
+            if conversation_id not in self._conversations:
+                raise AuthError(400, "conversation not found")
+        else:
+            prefix = "sess_" if api == API_PIPELINES else "conv_"
+            conversation_id = prefix + secrets.token_hex(12)
+
+        grant = self._grant(api, agent_id, conversation_id, metadata)
+        self._conversations.add(conversation_id)
+        self._prune()
+        self._keys[grant.key] = grant
+        return {"client_session_key": grant.key, conv_field: conversation_id,
+                "config": grant.config}
+
+    def _grant(self, api: str, agent_id: str, conversation_id: str,
+               metadata: dict) -> Grant:
+        opts = self.opts
+        turn_mode = metadata.get("turn_mode", opts.turn_mode)
+        if turn_mode not in TURN_MODES:
+            raise AuthError(400, "metadata.turn_mode must be 'automatic' or "
+                                 "'push_to_talk'")
+        can_interrupt = metadata.get("can_interrupt", not opts.no_interrupt)
+        if not isinstance(can_interrupt, bool):
+            raise AuthError(400, "metadata.can_interrupt must be a boolean")
+        agent = metadata.get("agent", agent_id if agent_id in AGENTS else opts.agent)
+        if agent not in AGENTS:
+            raise AuthError(400, "metadata.agent must be one of " + ", ".join(AGENTS))
+        say_text = metadata.get("say_text")
+        if say_text is not None and not isinstance(say_text, str):
+            raise AuthError(400, "metadata.say_text must be a string")
+        greeting = None if opts.no_greeting else opts.greeting
+        if "greeting" in metadata:
+            value = metadata["greeting"]
+            if value is False or value is None:
+                greeting = None
+            elif isinstance(value, str):
+                greeting = value
+            else:
+                raise AuthError(400, "metadata.greeting must be a string or false")
+        vad = dict(DEFAULT_VAD)
+        if "vad" in metadata:
+            if not isinstance(metadata["vad"], dict):
+                raise AuthError(400, "metadata.vad must be a JSON object")
+            vad.update(metadata["vad"])
+        config = {"transcription": {"trigger": turn_mode,
+                                    "can_interrupt": can_interrupt},
+                  "vad": vad}
+        return Grant(
+            key=secrets.token_urlsafe(32),
+            session_id="sess_" + secrets.token_hex(6),
+            api=api, agent_id=agent_id, conversation_id=conversation_id,
+            metadata=metadata, turn_mode=turn_mode, can_interrupt=can_interrupt,
+            agent=agent, say_text=say_text, greeting=greeting,
+            expires_at=time.monotonic() + opts.key_ttl, config=config)
+
+    # ---- HTTP handlers ---------------------------------------------------
+
+    async def _respond(self, request: web.Request, api: str,
+                       check_api_key: bool) -> web.Response:
+        grant_session = None
+        agent_id = None
+        conversation_id = None
+        try:
+            if check_api_key and not _same(bearer_token(request), self.opts.api_key):
+                raise AuthError(401, "invalid api key")
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise AuthError(413, "request body too large") from None
+            result = self.authorize(raw, api)
+            status = 200
+            grant = self._keys[result["client_session_key"]]
+            grant_session = grant.session_id
+            agent_id = grant.agent_id
+            conversation_id = grant.conversation_id
+        except AuthError as exc:
+            status, result = exc.status, {"error": exc.message}
+            agent_id = exc.agent_id
+        self.log.write(grant_session, "authorize", status=status, path=request.path,
+                       agent_id=agent_id, conversation_id=conversation_id,
+                       error=result.get("error"))
+        return web.json_response(result, status=status)
+
+    async def handle_layercode(self, request: web.Request) -> web.Response:
+        """POST /v1/agents/web/authorize_session (Layercode's own endpoint)."""
+        return await self._respond(request, API_AGENTS, check_api_key=True)
+
+    async def handle_legacy(self, request: web.Request) -> web.Response:
+        """POST /v1/pipelines/authorize_session (pre Sep 2025 API)."""
+        return await self._respond(request, API_PIPELINES, check_api_key=True)
+
+    async def handle_proxy(self, request: web.Request) -> web.Response:
+        """POST /authorize: the customer's backend. Checks the device token, then
+        authorizes in-process as if it had called Layercode with the API key."""
+        token = self.opts.device_token
+        if token is not None and not _same(bearer_token(request), token):
+            result = {"error": "invalid device token"}
+            self.log.write(None, "authorize", status=401, path=request.path,
+                           agent_id=None, conversation_id=None,
+                           error=result["error"])
+            return web.json_response(result, status=401)
+        return await self._respond(request, API_AGENTS, check_api_key=False)

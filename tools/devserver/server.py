@@ -1,0 +1,110 @@
+"""The aiohttp application: routes, the WebSocket upgrade gate, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from agents import Agents
+from authorize import API_AGENTS, API_PIPELINES, AuthError, Authorizer
+from eventlog import EventLog
+from session import Session
+from speech import Speech
+
+log = logging.getLogger("devserver")
+
+MAX_MSG_SIZE = 16 * 1024 * 1024
+
+AGENTS_AUTHORIZE = "/v1/agents/web/authorize_session"
+AGENTS_WS = "/v1/agents/web/websocket"
+LEGACY_AUTHORIZE = "/v1/pipelines/authorize_session"
+LEGACY_WS = "/v1/pipelines/websocket"
+PROXY_AUTHORIZE = "/authorize"
+
+
+class DevServer:
+    def __init__(self, opts, eventlog: EventLog) -> None:
+        self.opts = opts
+        self.elog = eventlog
+        self.speech = Speech()
+        self.agents = Agents(opts, self.speech)
+        self.authorizer = Authorizer(opts, eventlog)
+        self.sessions: set[Session] = set()
+
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[_json_errors])
+        a = self.authorizer
+        app.router.add_post(AGENTS_AUTHORIZE, a.handle_layercode)
+        app.router.add_post(LEGACY_AUTHORIZE, a.handle_legacy)
+        app.router.add_post(PROXY_AUTHORIZE, a.handle_proxy)
+        app.router.add_get(AGENTS_WS, self.handle_agents_ws)
+        app.router.add_get(LEGACY_WS, self.handle_legacy_ws)
+        app.router.add_get("/healthz", self.handle_health)
+        app.on_shutdown.append(self._on_shutdown)
+        return app
+
+    async def handle_health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "sessions": len(self.sessions)})
+
+    async def handle_agents_ws(self, request: web.Request) -> web.StreamResponse:
+        return await self._websocket(request, API_AGENTS)
+
+    async def handle_legacy_ws(self, request: web.Request) -> web.StreamResponse:
+        return await self._websocket(request, API_PIPELINES)
+
+    def _reject(self, request: web.Request, status: int, reason: str,
+                session: str | None = None) -> web.Response:
+        log.warning("websocket rejected (%d): %s", status, reason)
+        self.elog.write(session, "ws_reject", status=status, reason=reason,
+                        path=request.path, remote=request.remote)
+        return web.json_response({"error": reason}, status=status)
+
+    async def _websocket(self, request: web.Request, api: str) -> web.StreamResponse:
+        key = request.query.get("client_session_key")
+        try:
+            grant = self.authorizer.check_key(key, api)
+        except AuthError as exc:
+            return self._reject(request, exc.status, exc.message)
+        ws = web.WebSocketResponse(max_msg_size=MAX_MSG_SIZE, heartbeat=None,
+                                   autoping=True, timeout=5.0)
+        if not ws.can_prepare(request).ok:
+            return self._reject(request, 400, "expected a websocket upgrade request",
+                                grant.session_id)
+        self.authorizer.consume(grant)
+        await ws.prepare(request)
+        session = Session(grant, ws, opts=self.opts, eventlog=self.elog,
+                          agents=self.agents, path=request.path,
+                          remote=request.remote)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+        return ws
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        sessions = list(self.sessions)
+        if sessions:
+            log.info("closing %d session(s) for shutdown", len(sessions))
+            await asyncio.gather(*(s.close(1001, "server shutting down")
+                                   for s in sessions), return_exceptions=True)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler):
+    """Answer errors as {"error": ...} JSON, and never leak a traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.empty_body or exc.status < 400:
+            raise
+        return web.json_response({"error": exc.reason}, status=exc.status,
+                                 headers={k: v for k, v in exc.headers.items()
+                                          if k.lower() == "allow"})
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("internal error handling %s %s", request.method, request.path)
+        return web.json_response({"error": "internal server error"}, status=500)

@@ -1,0 +1,510 @@
+"""One WebSocket session: the Layercode frontend protocol (PROTOCOL.md section 2).
+
+Client input is never trusted: a malformed frame or message is logged as a
+protocol `error` and the session carries on; an unexpected failure inside the
+server logs a traceback and closes only this session (code 1011).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+import pcm
+from agents import Agents, Reply
+from authorize import Grant
+from eventlog import EventLog
+from vad import EnergyVad, VadEvent
+
+log = logging.getLogger("devserver.session")
+
+# Automatic mode: a VAD turn is ended when no client audio at all arrives for
+# this long (a client that gates its audio stops sending when it goes quiet).
+AUDIO_IDLE_END_SECONDS = 0.8
+# Longest user turn kept (push-to-talk); later audio of the turn is dropped.
+MAX_TURN_SECONDS = 300
+MAX_TURN_BYTES = MAX_TURN_SECONDS * pcm.CLIENT_RATE * pcm.BYTES_PER_SAMPLE
+
+
+def _strict_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class ProtocolError(Exception):
+    """Bad client input: logged, the session continues."""
+
+
+@dataclass
+class UserTurn:
+    turn_id: str
+    source: str                      # "ptt" | "vad"
+    audio: bytearray = field(default_factory=bytearray)
+    overflow: bool = False
+
+
+@dataclass
+class AssistantTurn:
+    late_budget: int = 0             # chunks still allowed after interruption
+    interrupted: bool = False
+    turn_id: str | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+
+    def interrupt(self, late_chunks: int) -> None:
+        if not self.interrupted:
+            self.interrupted = True
+            self.late_budget = late_chunks
+            self.stop.set()
+
+    def may_send_audio(self) -> bool:
+        """Checked under the send lock right before each audio chunk."""
+        if not self.interrupted:
+            return True
+        if self.late_budget > 0:
+            self.late_budget -= 1
+            return True
+        return False
+
+
+@dataclass
+class Counters:
+    messages_in: int = 0
+    messages_out: int = 0
+    audio_frames_in: int = 0
+    audio_bytes_in: int = 0
+    audio_chunks_out: int = 0
+    audio_bytes_out: int = 0
+    errors: int = 0
+    replay_finished: int = 0
+    interruptions: int = 0
+
+
+class Session:
+    def __init__(self, grant: Grant, ws: web.WebSocketResponse, *, opts,
+                 eventlog: EventLog, agents: Agents, path: str, remote: str | None
+                 ) -> None:
+        self.grant = grant
+        self.id = grant.session_id
+        self.ws = ws
+        self.opts = opts
+        self.elog = eventlog
+        self.agents = agents
+        self.path = path
+        self.remote = remote
+        self.counts = Counters()
+        self.ready = False
+        self.vad = EnergyVad()
+        self._turn_seq = 0
+        self._send_lock = asyncio.Lock()
+        self._assistant: list[AssistantTurn] = []
+        self._user: UserTurn | None = None
+        self._sent_deltas: set[str] = set()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._closed_by: str | None = None
+        self._close_code: int | None = None      # the code we sent, if we closed
+        self._fatal = False
+        self._close_reason: str | None = None
+        self._started = time.monotonic()
+
+    # ---- plumbing --------------------------------------------------------
+
+    @property
+    def automatic(self) -> bool:
+        return self.grant.turn_mode == "automatic"
+
+    def _next_turn_id(self) -> str:
+        self._turn_seq += 1
+        return f"turn_{self._turn_seq}"
+
+    def _spawn(self, coro: Awaitable, what: str) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if exc is not None:
+                self._internal_error(what, exc)
+
+        task.add_done_callback(done)
+        return task
+
+    def _internal_error(self, what: str, exc: BaseException) -> None:
+        log.error("[%s] internal error in %s: %r", self.id, what, exc,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        self.elog.write(self.id, "error", error=f"internal server error in {what}: "
+                                                f"{exc!r}", internal=True)
+        self._fatal = True
+        if not self.ws.closed:
+            asyncio.ensure_future(self.close(1011, "internal server error"))
+
+    def protocol_error(self, message: str, **fields) -> None:
+        self.counts.errors += 1
+        log.warning("[%s] protocol error: %s", self.id, message)
+        self.elog.write(self.id, "error", error=message, **fields)
+
+    async def send(self, msg: dict, *, audio_bytes: int | None = None,
+                   guard: Callable[[], bool] | None = None) -> bool:
+        """Send one JSON message. `guard` runs under the send lock and may veto
+        the send (used to stop an interrupted turn's audio at once)."""
+        data = json.dumps(msg, separators=(",", ":"), allow_nan=False)
+        async with self._send_lock:
+            if guard is not None and not guard():
+                return False
+            if self.ws.closed:
+                return False
+            try:
+                await self.ws.send_str(data)
+            except (ConnectionError, RuntimeError) as exc:
+                log.info("[%s] send failed, peer gone: %r", self.id, exc)
+                return False
+            self.counts.messages_out += 1
+            if audio_bytes is not None:
+                self.counts.audio_chunks_out += 1
+                self.counts.audio_bytes_out += audio_bytes
+            self.elog.message(self.id, "send", msg, precomputed_bytes=audio_bytes)
+        return True
+
+    async def close(self, code: int, reason: str) -> None:
+        """Server-initiated close (the first caller's code and reason are logged)."""
+        if self._closed_by is None:
+            self._closed_by = "server"
+            self._close_reason = reason
+            self._close_code = code
+        if not self.ws.closed:
+            await self.ws.close(code=code, message=reason.encode("utf-8")[:120])
+
+    # ---- main loop -------------------------------------------------------
+
+    async def run(self) -> None:
+        g = self.grant
+        self.elog.write(self.id, "ws_open", path=self.path, remote=self.remote,
+                        agent=g.agent, agent_id=g.agent_id, turn_mode=g.turn_mode,
+                        can_interrupt=g.can_interrupt,
+                        conversation_id=g.conversation_id)
+        log.info("[%s] open: agent=%s mode=%s can_interrupt=%s conversation=%s",
+                 self.id, g.agent, g.turn_mode, g.can_interrupt, g.conversation_id)
+        limit = None
+        if self.opts.session_max_seconds > 0:
+            limit = asyncio.get_running_loop().call_later(
+                self.opts.session_max_seconds, self._duration_limit)
+        try:
+            async for msg in self.ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_text(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    self.protocol_error(
+                        f"binary frame of {len(msg.data)} bytes (all frames must "
+                        "be JSON text)")
+                elif msg.type == WSMsgType.ERROR:
+                    # e.g. a message over max_msg_size: aiohttp drops the link.
+                    exc = self.ws.exception()
+                    self.protocol_error(f"websocket error: {exc!r}")
+                    if self._closed_by is None:
+                        self._closed_by = "server"
+                        self._close_reason = str(exc)
+                        code = getattr(exc, "code", None)
+                        self._close_code = int(code) if code else self.ws.close_code
+                    break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._internal_error("message handling", exc)
+        finally:
+            if limit is not None:
+                limit.cancel()
+            await self._shutdown()
+
+    def _duration_limit(self) -> None:
+        log.info("[%s] session duration limit reached", self.id)
+        asyncio.ensure_future(self.close(1000, "session duration limit reached"))
+
+    async def _shutdown(self) -> None:
+        self._cancel_idle_timer()
+        for turn in self._assistant:
+            turn.interrupt(0)
+        if not self.ws.closed:
+            if self._fatal:
+                await self.close(1011, "internal server error")
+            else:
+                await self.close(1000, "session ended")
+        tasks = [t for t in self._tasks if not t.done()]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._closed_by is None:
+            self._closed_by = "client"
+        code = self._close_code if self._close_code is not None else self.ws.close_code
+        c = self.counts
+        self.elog.write(
+            self.id, "ws_close", code=code, closed_by=self._closed_by,
+            reason=self._close_reason,
+            duration=round(time.monotonic() - self._started, 3),
+            audio_frames_in=c.audio_frames_in, audio_bytes_in=c.audio_bytes_in,
+            messages_in=c.messages_in, messages_out=c.messages_out,
+            audio_chunks_out=c.audio_chunks_out, audio_bytes_out=c.audio_bytes_out,
+            errors=c.errors, replay_finished=c.replay_finished,
+            interruptions=c.interruptions)
+        log.info("[%s] closed (code %s, by %s): %d audio frames / %d bytes in, "
+                 "%d errors", self.id, code, self._closed_by,
+                 c.audio_frames_in, c.audio_bytes_in, c.errors)
+
+    async def _on_text(self, data: str) -> None:
+        try:
+            msg = json.loads(data, parse_constant=_strict_constant)
+        except (ValueError, RecursionError) as exc:
+            self.protocol_error(f"invalid JSON: {exc}", raw=data[:200])
+            return
+        if not isinstance(msg, dict):
+            self.protocol_error("message is not a JSON object", raw=data[:200])
+            return
+        self.counts.messages_in += 1
+        self.elog.message(self.id, "recv", msg)
+        mtype = msg.get("type")
+        if not isinstance(mtype, str):
+            self.protocol_error("message has no string 'type'", raw=data[:200])
+            return
+        handler = _HANDLERS.get(mtype)
+        if handler is None:
+            self.protocol_error(f"unknown message type {mtype!r} ignored")
+            return
+        if not self.ready and mtype != "client.ready":
+            self.protocol_error(f"{mtype} received before client.ready")
+        try:
+            await handler(self, msg)
+        except ProtocolError as exc:
+            self.protocol_error(f"{mtype}: {exc}")
+
+    # ---- client messages -------------------------------------------------
+
+    async def _on_ready(self, msg: dict) -> None:
+        if self.ready:
+            raise ProtocolError("duplicate client.ready ignored")
+        self.ready = True
+        greeting = self.grant.greeting
+        if greeting:
+            agent = self.grant.agent
+            self._queue_reply(lambda: self.agents.greeting(agent, greeting))
+
+    async def _on_audio(self, msg: dict) -> None:
+        try:
+            audio = pcm.decode_client_audio(msg.get("content"))
+        except pcm.AudioFormatError as exc:
+            raise ProtocolError(str(exc)) from None
+        self.counts.audio_frames_in += 1
+        self.counts.audio_bytes_in += len(audio)
+        if self._user is not None and self._user.source == "ptt":
+            turn = self._user
+            if len(turn.audio) + len(audio) > MAX_TURN_BYTES:
+                if not turn.overflow:
+                    turn.overflow = True
+                    raise ProtocolError(f"user turn longer than {MAX_TURN_SECONDS} s; "
+                                        "further audio of this turn is dropped")
+                return
+            turn.audio += audio
+            return
+        if not self.automatic:
+            return          # push-to-talk: audio outside a turn is dropped
+        for event in self.vad.feed(audio):
+            await self._on_vad_event(event)
+        if self.vad.in_speech:
+            self._arm_idle_timer()
+
+    async def _on_vad_events(self, msg: dict) -> None:
+        event = msg.get("event")
+        if event not in ("vad_start", "vad_end", "vad_model_failed"):
+            raise ProtocolError(f"unknown vad event {event!r}")
+        if not self.automatic or (self._user is not None
+                                  and self._user.source == "ptt"):
+            return
+        if event == "vad_start" and self.vad.force_start():
+            await self._on_vad_event(VadEvent("speech_start"))
+            self._arm_idle_timer()
+        elif event == "vad_end":
+            end = self.vad.force_end()
+            if end is not None:
+                await self._on_vad_event(end)
+
+    async def _on_turn_start(self, msg: dict) -> None:
+        role = msg.get("role", "user")
+        if role != "user":
+            raise ProtocolError(f"role must be 'user', got {role!r}")
+        if self._user is not None:
+            if self._user.source == "ptt":
+                raise ProtocolError("turn already started; ignored")
+            # A VAD turn in progress becomes the push-to-talk turn.
+            self._cancel_idle_timer()
+            end = self.vad.force_end()
+            if end is not None:
+                self._user.audio += end.audio
+            self._user.source = "ptt"
+            return
+        self._interrupt()
+        await self._begin_user_turn("ptt")
+
+    async def _on_turn_end(self, msg: dict) -> None:
+        role = msg.get("role", "user")
+        if role != "user":
+            raise ProtocolError(f"role must be 'user', got {role!r}")
+        if self._user is None or self._user.source != "ptt":
+            raise ProtocolError("no push-to-talk turn in progress; ignored")
+        turn, self._user = self._user, None
+        await self._end_user_turn(turn, bytes(turn.audio))
+
+    async def _on_replay_finished(self, msg: dict) -> None:
+        self.counts.replay_finished += 1
+        delta = msg.get("last_delta_id_played")
+        if delta is not None and (not isinstance(delta, str)
+                                  or delta not in self._sent_deltas):
+            raise ProtocolError(f"last_delta_id_played {delta!r} was never sent")
+
+    async def _on_response_text(self, msg: dict) -> None:
+        content = msg.get("content")
+        if not isinstance(content, str):
+            raise ProtocolError("content must be a string")
+        if not content.strip():
+            raise ProtocolError("empty content ignored")
+        self._interrupt()
+        await self.send({"type": "user.transcript", "content": content,
+                         "turn_id": self._next_turn_id()})
+        agent = self.grant.agent
+        self._queue_reply(lambda: self.agents.answer_text(agent, content))
+
+    async def _on_response_data(self, msg: dict) -> None:
+        if "data" not in msg:
+            raise ProtocolError("missing 'data'")
+        await self.send({"type": "response.data", "content": {"echo": msg["data"]},
+                         "turn_id": self._next_turn_id()})
+
+    # ---- user turns ------------------------------------------------------
+
+    async def _on_vad_event(self, event: VadEvent) -> None:
+        if event.kind == "speech_start":
+            if self.grant.can_interrupt:
+                self._interrupt()
+            await self._begin_user_turn("vad")
+        elif self._user is not None and self._user.source == "vad":
+            self._cancel_idle_timer()
+            turn, self._user = self._user, None
+            await self._end_user_turn(turn, event.audio)
+
+    async def _begin_user_turn(self, source: str) -> None:
+        self._user = UserTurn(self._next_turn_id(), source)
+        await self.send({"type": "turn.start", "role": "user",
+                         "turn_id": self._user.turn_id})
+
+    async def _end_user_turn(self, turn: UserTurn, audio: bytes) -> None:
+        """Transcripts for a finished user turn, then the agent's reply.
+        The caller has already detached `turn` from self._user."""
+        seconds = pcm.duration_seconds(audio, pcm.CLIENT_RATE)
+        text = f"[{seconds:.1f} s of audio]"
+        for mtype in ("user.transcript.interim_delta", "user.transcript.delta"):
+            await self.send({"type": mtype, "content": text, "turn_id": turn.turn_id,
+                             "delta_counter": 0})
+        await self.send({"type": "user.transcript", "content": text,
+                         "turn_id": turn.turn_id})
+        agent, say_text = self.grant.agent, self.grant.say_text
+        self._queue_reply(lambda: self.agents.answer_audio(agent, audio, say_text))
+
+    def _arm_idle_timer(self) -> None:
+        self._cancel_idle_timer()
+        self._idle_timer = asyncio.get_running_loop().call_later(
+            AUDIO_IDLE_END_SECONDS, self._audio_idle)
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _audio_idle(self) -> None:
+        self._idle_timer = None
+        event = self.vad.force_end()
+        turn = self._user
+        if event is None or turn is None or turn.source != "vad":
+            return
+        # Detach now, so audio handled before the task runs starts a new turn.
+        self._user = None
+        self._spawn(self._end_user_turn(turn, event.audio), "ending an idle VAD turn")
+
+    # ---- assistant turns -------------------------------------------------
+
+    def _interrupt(self) -> None:
+        """Barge-in: stop all assistant audio now (synchronously, so no chunk
+        of an interrupted turn is sent after the caller's next message)."""
+        active = [t for t in self._assistant if not t.interrupted]
+        if not active:
+            return
+        self.counts.interruptions += 1
+        for turn in active:
+            turn.interrupt(self.opts.late_audio_chunks)
+        log.info("[%s] barge-in: stopped %d assistant turn(s)", self.id, len(active))
+
+    def _queue_reply(self, produce: Callable[[], Awaitable[Reply]]) -> None:
+        """Play a reply after any assistant turn still playing."""
+        prev = self._assistant[-1].task if self._assistant else None
+        turn = AssistantTurn()
+        self._assistant.append(turn)
+        turn.task = self._spawn(self._play(turn, prev, produce), "assistant turn")
+        turn.task.add_done_callback(lambda _t: self._assistant.remove(turn))
+
+    async def _play(self, turn: AssistantTurn, prev: asyncio.Task | None,
+                    produce: Callable[[], Awaitable[Reply]]) -> None:
+        if prev is not None and not prev.done():
+            await asyncio.wait([prev])
+        if turn.interrupted:
+            return
+        reply = await produce()
+        if turn.interrupted:
+            return
+        turn.turn_id = tid = self._next_turn_id()
+        if not await self.send({"type": "turn.start", "role": "assistant",
+                                "turn_id": tid}):
+            return
+        if reply.text is not None:
+            await self.send({"type": "response.text", "content": reply.text,
+                             "turn_id": tid})
+        chunk_ms = self.opts.audio_chunk_ms
+        speed = self.opts.audio_speed
+        start = time.monotonic()
+        played = 0.0                       # seconds of audio sent so far
+        for n, chunk in enumerate(pcm.chunks(reply.audio, chunk_ms), 1):
+            if speed > 0 and not turn.interrupted:
+                delay = start + played / speed - time.monotonic()
+                if delay > 0:
+                    try:
+                        await asyncio.wait_for(turn.stop.wait(), delay)
+                    except asyncio.TimeoutError:
+                        pass
+            delta_id = f"{tid}-d{n}"
+            sent = await self.send(
+                {"type": "response.audio", "content": pcm.encode_audio(chunk),
+                 "turn_id": tid, "delta_id": delta_id},
+                audio_bytes=len(chunk), guard=turn.may_send_audio)
+            if not sent:
+                return
+            self._sent_deltas.add(delta_id)
+            played += pcm.duration_seconds(chunk, pcm.SERVER_RATE)
+        if not turn.interrupted:
+            await self.send({"type": "response.end", "turn_id": tid})
+
+
+_HANDLERS: dict[str, Callable[[Session, dict], Awaitable[None]]] = {
+    "client.ready": Session._on_ready,
+    "client.audio": Session._on_audio,
+    "vad_events": Session._on_vad_events,
+    "trigger.turn.start": Session._on_turn_start,
+    "trigger.turn.end": Session._on_turn_end,
+    "trigger.response.audio.replay_finished": Session._on_replay_finished,
+    "client.response.text": Session._on_response_text,
+    "client.response.data": Session._on_response_data,
+}
