@@ -555,10 +555,16 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.handle(.micFrame(micFrame(1))), [], "nothing is sent after the end")
     }
 
-    func testTransportFailedWhileClosingEndsTheSessionOnce() {
+    /// Regression: a socket failing after the app asked to disconnect was reported as an
+    /// error (status error, disconnected(.network)) instead of the clean end the app asked for.
+    func testTransportFailureWhileClosingIsACleanDisconnect() {
         let session = closing()
         let actions = session.handle(.transportFailed(LayercodeError(.network, "reset")))
         XCTAssertEqual(actions.disconnects.count, 1)
+        XCTAssertTrue(actions.contains(.disconnected(code: nil, message: "disconnected by the app")),
+                      "\(actions)")
+        XCTAssertFalse(actions.contains(.status(.error)))
+        XCTAssertEqual(session.status, .disconnected)
         XCTAssertEqual(session.phase, .idle)
         XCTAssertEqual(session.handle(.socketClosed(code: 1000, reason: "")), [],
                        "a close after the end reports nothing more")

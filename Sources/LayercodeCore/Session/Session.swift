@@ -221,6 +221,11 @@ public final class Session {
     private func fail(_ error: LayercodeError, _ out: inout [SessionAction]) {
         guard phase != .idle else { return }
         out.append(.abortTransport)
+        if phase == .closing {
+            // The app asked to leave; a socket that breaks on the way out is still a clean end.
+            end(nil, "disconnected by the app", &out)
+            return
+        }
         out.append(.error(error))
         phase = .idle
         out.append(.flushPlayout)
