@@ -32,7 +32,8 @@ let package = Package(
                 dependencies: ["LayercodeCore", "CSpeexDSP", "CALSA", "COpus"]),
         // The C ABI.
         .target(name: "Layercode",
-                dependencies: ["LayercodeCore", "LayercodeNet", "LayercodeAudio", "CLayercodeABI"]),
+                dependencies: ["LayercodeCore", "LayercodeNet", "LayercodeAudio", "CLayercodeABI"],
+                exclude: ["exports.map"]),
 
         .testTarget(name: "LayercodeCoreTests", dependencies: ["LayercodeCore"]),
         .testTarget(name: "LayercodeIntegrationTests",
