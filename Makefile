@@ -65,7 +65,7 @@ test-abi: all
 	tools/check-abi.sh $(LIB)
 
 test-python: all
-	$(PY) -m pytest -q tests/devserver tests/integration
+	$(PY) -m pytest -q tests/devserver tests/integration tests/audio
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \

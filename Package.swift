@@ -36,6 +36,7 @@ let package = Package(
                 exclude: ["exports.map"]),
 
         .testTarget(name: "LayercodeCoreTests", dependencies: ["LayercodeCore"]),
+        .testTarget(name: "LayercodeAudioTests", dependencies: ["LayercodeAudio", "LayercodeCore"]),
         .testTarget(name: "LayercodeIntegrationTests",
                     dependencies: ["Layercode", "LayercodeCore", "LayercodeNet", "LayercodeAudio"]),
     ],

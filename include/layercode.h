@@ -111,9 +111,17 @@ typedef void (*lc_data_fn)(void *user_data, const char *content_json, const char
 
 /** Audio modes. LC_AUDIO_EXTERNAL: the app writes microphone PCM with lc_client_write_audio()
  *  and reads agent PCM with lc_client_read_audio(). LC_AUDIO_NONE: text only, no audio is
- *  sent and agent audio is discarded. */
+ *  sent and agent audio is discarded. LC_AUDIO_ALSA: the library opens capture_device and
+ *  playback_device itself and runs them on two real-time threads. */
 #define LC_AUDIO_EXTERNAL 0
 #define LC_AUDIO_NONE 1
+#define LC_AUDIO_ALSA 2
+
+/** A level (0..1, RMS of the last 1/amplitude_rate_hz seconds, relative to full scale). */
+typedef void (*lc_amplitude_fn)(void *user_data, float level);
+/** A yes/no state changed (user speaking per the client VAD; agent speaking per what the
+ *  speaker actually plays; muted). */
+typedef void (*lc_flag_fn)(void *user_data, int on);
 
 typedef struct lc_options {
     /** sizeof(lc_options) as the application was compiled: set by lc_options_init(). */
@@ -160,6 +168,35 @@ typedef struct lc_options {
     lc_error_fn on_error;
     lc_message_fn on_message;
     lc_data_fn on_data;
+
+    /* --- Devices and audio (LC_AUDIO_ALSA unless noted) --- */
+    /** ALSA PCM names ("default", "plughw:1,0", "hw:CARD=Device,DEV=0", ...); NULL: "default".
+     *  lc_list_devices() lists them. */
+    const char *capture_device;
+    const char *playback_device;
+    /** Rate asked of both devices; 0: 48000. The devices may settle on another rate (any of
+     *  8000..48000, 44100 included): the library resamples. Channels: whatever the device
+     *  offers (mono preferred); capture is downmixed, playback duplicated to every channel. */
+    int device_sample_rate;
+    /** ALSA period (latency vs. wake-ups), milliseconds. Default 10. */
+    int period_ms;
+    /** Jitter buffer for agent audio (all audio modes): target delay bounds in ms.
+     *  Defaults 40 and 500. The target adapts between them to the arrival jitter. */
+    int jitter_min_ms;
+    int jitter_max_ms;
+    /** 1 (default): send microphone audio. 0: listen-only (text input still works). */
+    int audio_input_enabled;
+    /** 1 (default): play agent audio. 0: agent audio is discarded (transcripts/text only). */
+    int audio_output_enabled;
+    /** Start muted (lc_client_unmute() to talk). Default 0. */
+    int start_muted;
+    /** Amplitude callbacks per second (all audio modes). Default 20; 0: off. */
+    int amplitude_rate_hz;
+    lc_amplitude_fn on_user_amplitude;
+    lc_amplitude_fn on_agent_amplitude;
+    lc_flag_fn on_user_speaking;
+    lc_flag_fn on_agent_speaking;
+    lc_flag_fn on_mute;
 } lc_options;
 
 /**
@@ -265,6 +302,24 @@ int lc_client_turn_start(lc_client *client);
 int lc_client_turn_end(lc_client *client);
 
 /**
+ * Mutes the microphone: nothing is sent (no audio, no VAD events) until lc_client_unmute().
+ * Works in any state and survives reconnects; on_mute reports changes.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_client_mute(lc_client *client);
+
+/**
+ * Unmutes the microphone. Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_client_unmute(lc_client *client);
+
+/**
+ * 1 if muted, 0 if not, or LC_ERR_INVALID_ARGUMENT for NULL.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_client_is_muted(const lc_client *client);
+
+/**
  * Detail of the last error on this client ("" if none); with NULL, the last lc_client_new()
  * failure on the calling thread.
  * Thread safety: any thread. Callback safety: yes.
@@ -283,10 +338,21 @@ typedef struct lc_stats {
     uint64_t messages_sent;          /* every WebSocket message sent */
     uint64_t messages_received;      /* every WebSocket message received */
     uint64_t input_samples_dropped;  /* microphone samples lost: input ring full */
-    uint64_t playout_samples_dropped;/* agent samples discarded: interrupted or queue full */
-    uint64_t played_samples;         /* agent samples consumed by playout */
-    uint64_t underrun_samples;       /* silence given while a turn was still playing */
+    /* Agent-audio sample counts are at Layercode's 16 kHz, whatever the output rate. */
+    uint64_t playout_samples_dropped;/* agent samples discarded: interrupted, late or overflow */
+    uint64_t played_samples;         /* agent samples consumed by playout (the speaker) */
+    uint64_t underrun_samples;       /* silence played where agent audio was due */
     int64_t connect_time_us;         /* connect call to session open, last session; -1 if none */
+    /* Jitter buffer (NetEq-style), agent audio: */
+    int32_t jitter_delay_ms;         /* audio buffered now */
+    int32_t jitter_target_ms;        /* adaptive target delay */
+    int64_t concealed_ms;            /* silence played where agent audio was due */
+    int64_t interruptions;           /* underruns of 150 ms or more ... */
+    int64_t interruption_ms;         /* ... and their total length */
+    uint64_t late_frames;            /* frames that arrived after their play time (dropped) */
+    uint64_t dropped_frames;         /* frames dropped by barge-in flushes or overflow */
+    uint64_t capture_xruns;          /* ALSA overruns recovered */
+    uint64_t playback_xruns;         /* ALSA underruns recovered */
 } lc_stats;
 
 /**
@@ -296,6 +362,20 @@ typedef struct lc_stats {
 int lc_client_get_stats_sized(const lc_client *client, lc_stats *stats, size_t struct_size);
 #define lc_client_get_stats(client, stats) \
     lc_client_get_stats_sized((client), (stats), sizeof(*(stats)))
+
+/* ---- Devices -------------------------------------------------------------------------- */
+
+/** One ALSA PCM: name to open, human description, and whether it captures and/or plays. */
+typedef void (*lc_device_fn)(void *user_data, const char *name, const char *description,
+                             int is_input, int is_output);
+
+/**
+ * Calls fn once per ALSA PCM device (from ALSA's name hints: stable names, not indexes that
+ * change across reboots), on the calling thread, before returning. Returns the number of
+ * devices, or a negative LC_ERR_*.
+ * Thread safety: any thread. Callback safety: yes. Ownership: strings valid during fn only.
+ */
+int lc_list_devices(lc_device_fn fn, void *user_data);
 
 #ifdef __cplusplus
 }

@@ -11,12 +11,17 @@ public struct ClientCallbacks {
     public var onError: ((LayercodeError) -> Void)?
     public var onMessage: ((_ type: String, _ json: String) -> Void)?
     public var onData: ((_ contentJSON: String, _ turnID: String?) -> Void)?
+    public var onUserAmplitude: ((Float) -> Void)?
+    public var onAgentAmplitude: ((Float) -> Void)?
+    public var onUserSpeaking: ((Bool) -> Void)?
+    public var onAgentSpeaking: ((Bool) -> Void)?
+    public var onMute: ((Bool) -> Void)?
     public init() {}
 }
 
 /// One Layercode client: wires the pure Session to the network (authorize + WebSocket on the
-/// event loop) and to external audio (input ring → resampler → 8 kHz frames; 16 kHz agent
-/// audio → resampler → playout buffer). Session, sockets and callbacks live on the loop
+/// event loop) and to the audio pipeline (capture ring → 8 kHz frames → session; agent audio
+/// → 20 ms frames → jitter buffer → speaker). Session, sockets and callbacks live on the loop
 /// thread; the public methods may be called from any thread and post work to it.
 public final class LayercodeClient: @unchecked Sendable {
     public static let sdkVersion = "0.1.0"
@@ -29,23 +34,28 @@ public final class LayercodeClient: @unchecked Sendable {
 
     // Any thread.
     private let statusValue = Atomic<Int32>(SessionStatus.disconnected.rawValue)
-    private let acceptingAudio = Atomic<Bool>(false)
+    private let mutedValue = Atomic<Bool>(false)
     private let lastErrorText = Mutex<String>("")
-    private let inputRing: SPSCRing<Int16>
-    private let playout: PlayoutBuffer
+    /// External mode's pipeline: fixed for the client's life (the app's audio threads use it).
+    private let external: AudioPipeline?
+    /// The pipeline in use (external, or the ALSA one of the current/last session). Swapped
+    /// on the loop; read by stats from any thread.
+    private let current = Mutex<AudioPipeline?>(nil)
 
     // Loop thread only.
     private let session: Session
     private var callbacks: ClientCallbacks
     private var authorizeRequest: HTTPRequest?
     private var socket: WebSocketClient?
-    private let upsampler: Resampler
-    private let downsampler: Resampler
+    private var pipeline: AudioPipeline?
     private var inputScratch: [Int16]
     private var resampleScratch: [Int16]
     private var frame: [Int16] = []
-    private var playScratch: [Int16] = []
-    private var markers: [(end: UInt64, turnID: String?, deltaID: String?)] = []
+    private var assembler = AgentFrameAssembler()
+    private var userMeter: LevelMeter
+    private var userLevel: Float = 0
+    private var agentSpeaking = false
+    private var tickTimer: EventLoop.TimerHandle?
     private var connectStartedNanoseconds: UInt64 = 0
     private var isShutDown = false
     private var callbackDepth = 0
@@ -58,20 +68,25 @@ public final class LayercodeClient: @unchecked Sendable {
         session = Session(options: SessionOptions(
             agentID: options.agentID, metadata: validated.metadata,
             conversationID: options.conversationID, sdkVersion: Self.sdkVersion,
-            audioEnabled: options.audioMode == .external))
-        upsampler = try Resampler(inputRate: options.inputSampleRate, outputRate: 8000)
-        downsampler = try Resampler(inputRate: 16_000, outputRate: options.outputSampleRate)
-        // Two seconds of microphone; a minute of agent audio (TTS runs ahead of playout; what
-        // does not fit is dropped and counted in playout_samples_dropped).
-        inputRing = SPSCRing(capacity: options.inputSampleRate * 2, zero: 0)
-        inputScratch = [Int16](repeating: 0, count: 4096)
-        resampleScratch = [Int16](repeating: 0, count: upsampler.maxOutputCount(forInput: 4096))
-        frame.reserveCapacity(Self.frameSamples)
+            audioEnabled: options.audioMode != .none))
         let loop = self.loop
-        playout = PlayoutBuffer(capacity: options.outputSampleRate * 60) { loop.wake() }
+        if options.audioMode == .external {
+            external = try AudioPipeline.external(options, clock: monotonicNanoseconds) { loop.wake() }
+        } else {
+            external = nil
+        }
+        pipeline = external
+        inputScratch = [Int16](repeating: 0, count: 4096)
+        resampleScratch = [Int16](repeating: 0, count: 4096 + 64)
+        userMeter = LevelMeter(sampleRate: 8000, updatesPerSecond: max(1, options.amplitudeRateHz))
+        frame.reserveCapacity(Self.frameSamples)
+        let initial = external
+        current.withLock { $0 = initial }
+        mutedValue.store(options.startMuted, ordering: .relaxed)
         loop.execute { [weak self] in
             guard let self else { return }
             loop.addWakeObserver(self) { [weak self] in self?.wokeUp() }
+            if options.startMuted { self.run(.setMuted(true)) }
         }
     }
 
@@ -96,12 +111,20 @@ public final class LayercodeClient: @unchecked Sendable {
 
     public var lastError: String { lastErrorText.withLock { $0 } }
 
+    public var isMuted: Bool { mutedValue.load(ordering: .relaxed) }
+
+    /// Mute or unmute the microphone, in any state (the choice survives reconnects).
+    public func setMuted(_ muted: Bool) {
+        mutedValue.store(muted, ordering: .relaxed)
+        post { $0.run(.setMuted(muted)) }
+    }
+
     public func connect() throws {
         let s = status
         guard s == .disconnected || s == .error else {
             throw LayercodeError(.invalidState, "already connecting or connected")
         }
-        post { $0.connectStartedNanoseconds = monotonicNanoseconds(); $0.run(.connect) }
+        post { $0.startConnect() }
     }
 
     public func disconnect() {
@@ -141,23 +164,24 @@ public final class LayercodeClient: @unchecked Sendable {
         post { $0.run(.turnEnd) }
     }
 
-    /// Microphone PCM at inputSampleRate. Wait-free: copies into the ring, wakes the loop.
-    /// Returns the samples accepted; the rest is dropped and counted.
+    /// Microphone PCM at inputSampleRate (external mode). Wait-free: copies into the ring,
+    /// wakes the loop. Returns the samples accepted; the rest is dropped and counted.
     public func writeAudio(_ samples: UnsafeBufferPointer<Int16>) -> Int {
-        guard options.audioMode == .external, acceptingAudio.load(ordering: .relaxed) else {
-            return samples.count  // discarded while not in a session (documented)
+        guard let capture = external?.capture, let base = samples.baseAddress else {
+            return samples.count
         }
-        let n = inputRing.write(samples)
-        if n < samples.count {
-            ClientStats.bump(stats.inputSamplesDropped, UInt64(samples.count - n))
-        }
-        loop.wake()
-        return n
+        return capture.deliver(base, frames: samples.count, channels: 1)
     }
 
-    /// Agent PCM at outputSampleRate; fills `out`, returns how much was agent audio.
+    /// Agent PCM at outputSampleRate (external mode); fills `out`, returns how much of it
+    /// was agent audio. What this consumes is what counts as played.
     public func readAudio(into out: UnsafeMutableBufferPointer<Int16>) -> Int {
-        playout.read(into: out)
+        guard let base = out.baseAddress else { return 0 }
+        guard let playback = external?.playback else {
+            base.update(repeating: 0, count: out.count)
+            return 0
+        }
+        return playback.render(into: base, frames: out.count)
     }
 
     public func snapshot() -> ClientStats.Snapshot {
@@ -169,11 +193,32 @@ public final class LayercodeClient: @unchecked Sendable {
         s.messagesSent = stats.messagesSent.load(ordering: .relaxed)
         s.messagesReceived = stats.messagesReceived.load(ordering: .relaxed)
         s.inputSamplesDropped = stats.inputSamplesDropped.load(ordering: .relaxed)
-        s.playoutSamplesDropped = playout.droppedSamples.load(ordering: .relaxed)
-            + stats.lateSamplesDropped.load(ordering: .relaxed)
-        s.playedSamples = playout.playedSamples.load(ordering: .relaxed)
-        s.underrunSamples = playout.underrunSamples.load(ordering: .relaxed)
+        s.playoutSamplesDropped = stats.lateSamplesDropped.load(ordering: .relaxed)
         s.connectTimeMicroseconds = stats.connectTimeMicroseconds.load(ordering: .relaxed)
+        current.withLock { pipeline in
+            if let capture = pipeline?.capture {
+                s.inputSamplesDropped += capture.droppedSamples.load(ordering: .relaxed)
+            }
+            if let p = pipeline?.playback {
+                // Agent-side sample counters are reported at Layercode's 16 kHz.
+                let rate = UInt64(p.deviceRate)
+                s.playedSamples = p.playedSamples.load(ordering: .relaxed) * 16_000 / rate
+                s.underrunSamples = p.underrunSamples.load(ordering: .relaxed) * 16_000 / rate
+                s.jitterDelayMs = p.currentDelayMs.load(ordering: .relaxed)
+                s.jitterTargetMs = p.targetDelayMs.load(ordering: .relaxed)
+                s.concealedMs = p.concealedMs.load(ordering: .relaxed)
+                s.interruptions = p.interruptions.load(ordering: .relaxed)
+                s.interruptionMs = p.interruptionMs.load(ordering: .relaxed)
+                s.lateFrames = p.lateFrames.load(ordering: .relaxed)
+                s.droppedFrames = p.droppedFrames.load(ordering: .relaxed)
+                    + Int(p.ringOverflowFrames.load(ordering: .relaxed))
+                s.playoutSamplesDropped += UInt64(s.droppedFrames * PlaybackSide.frameSamples)
+            }
+            if let devices = pipeline?.devices {
+                s.captureXruns = devices.captureXruns
+                s.playbackXruns = devices.playbackXruns
+            }
+        }
         return s
     }
 
@@ -207,7 +252,9 @@ public final class LayercodeClient: @unchecked Sendable {
     private func shutDownOnLoop() {
         guard !isShutDown else { return }
         isShutDown = true
-        acceptingAudio.store(false, ordering: .relaxed)
+        stopTicking()
+        pipeline?.capture?.accepting.store(false, ordering: .relaxed)
+        if pipeline !== external { pipeline?.stop() }
         authorizeRequest?.cancel()
         authorizeRequest = nil
         if let socket {
@@ -265,34 +312,46 @@ public final class LayercodeClient: @unchecked Sendable {
         case .play(let samples, let turnID, let deltaID):
             ClientStats.bump(stats.audioFramesReceived)
             ClientStats.bump(stats.audioBytesReceived, UInt64(samples.count * 2))
-            queueForPlayout(samples, turnID, deltaID)
+            guard let playback = pipeline?.playback else { return }
+            assembler.append(samples, turnID: turnID, deltaID: deltaID,
+                             arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
+                playback.push(header, samples: frame)
+            }
         case .flushPlayout:
-            playout.flush()
-            downsampler.reset()
-        case .assistantTurnActive(let active):
-            playout.setTurnActive(active)
+            let before = assembler.flush()
+            pipeline?.playback?.requestFlush(before: before)
+        case .assistantTurnActive:
+            break  // the jitter buffer follows turns through the frames' flags
         case .droppedLateAudio(let count):
             ClientStats.bump(stats.audioFramesReceived)
             ClientStats.bump(stats.audioBytesReceived, UInt64(count * 2))
-            ClientStats.bump(stats.lateSamplesDropped,
-                             UInt64(count * options.outputSampleRate / 16_000))
+            ClientStats.bump(stats.lateSamplesDropped, UInt64(count))
         case .connected(let conversationID, let config):
             let elapsed = (monotonicNanoseconds() &- connectStartedNanoseconds) / 1000
             stats.connectTimeMicroseconds.store(Int64(elapsed), ordering: .relaxed)
-            acceptingAudio.store(true, ordering: .relaxed)
+            pipeline?.capture?.accepting.store(true, ordering: .relaxed)
+            startTicking()
             let configJSON = config.serialized()
             deliver { $0.onConnected?(conversationID, configJSON) }
         case .message(let type, let json):
+            if type == "response.end", let playback = pipeline?.playback {
+                assembler.endTurn(arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
+                    playback.push(header, samples: frame)
+                }
+            }
             deliver { $0.onMessage?(type, json) }
+        case .userSpeaking(let speaking):
+            deliver { $0.onUserSpeaking?(speaking) }
+        case .muteChanged(let muted):
+            deliver { $0.onMute?(muted) }
         case .data(let content, let turnID):
             deliver { $0.onData?(content, turnID) }
         case .error(let error):
             lastErrorText.withLock { $0 = error.message }
             deliver { $0.onError?(error) }
         case .disconnected(let code, let message):
-            acceptingAudio.store(false, ordering: .relaxed)
             socket = nil
-            frame.removeAll(keepingCapacity: true)
+            endAudio()
             deliver { $0.onDisconnected?(code, message) }
         }
     }
@@ -353,16 +412,92 @@ public final class LayercodeClient: @unchecked Sendable {
 
     // MARK: Audio on the loop
 
-    private func wokeUp() {
-        guard !isShutDown else { return }
-        drainInput()
-        if playout.takeDrained() { playoutDrained() }
+    private func startConnect() {
+        connectStartedNanoseconds = monotonicNanoseconds()
+        assembler = AgentFrameAssembler()
+        run(.connect)
+        guard options.audioMode == .alsa, session.phase == .authorizing else { return }
+        // Devices open while authorize runs; a device that cannot open fails the connect.
+        let loop = self.loop
+        do {
+            let opened = try AudioPipeline.alsa(options, clock: monotonicNanoseconds) { loop.wake() }
+            pipeline = opened
+            current.withLock { $0 = opened }
+        } catch let error as LayercodeError {
+            run(.transportFailed(error))
+        } catch {
+            run(.transportFailed(LayercodeError(.audio, "\(error)")))
+        }
     }
 
-    /// Input ring → 8 kHz → 20 ms frames → session.
+    /// The session ended: stop taking microphone audio; ALSA devices close.
+    private func endAudio() {
+        stopTicking()
+        frame.removeAll(keepingCapacity: true)
+        pipeline?.capture?.accepting.store(false, ordering: .relaxed)
+        if let p = pipeline, p !== external {
+            p.stop()
+            pipeline = nil  // `current` keeps it for the last session's stats
+        }
+        if agentSpeaking {
+            agentSpeaking = false
+            deliver { $0.onAgentSpeaking?(false) }
+        }
+    }
+
+    /// Levels and agent-speaking, sampled from the audio side while a session is live.
+    private func startTicking() {
+        stopTicking()
+        let period = options.amplitudeRateHz > 0 ? max(10, 1000 / options.amplitudeRateHz) : 50
+        func tick() {
+            tickTimer = loop.schedule(afterMilliseconds: period) { [weak self] in
+                guard let self, !self.isShutDown, self.tickTimer != nil else { return }
+                self.sampleAudioState()
+                tick()
+            }
+        }
+        tick()
+    }
+
+    private func stopTicking() {
+        loop.cancel(tickTimer)
+        tickTimer = nil
+    }
+
+    private func sampleAudioState() {
+        let playback = pipeline?.playback
+        let speaking = playback?.agentSpeaking.load(ordering: .relaxed) ?? false
+        if speaking != agentSpeaking {
+            agentSpeaking = speaking
+            deliver { $0.onAgentSpeaking?(speaking) }
+        }
+        guard options.amplitudeRateHz > 0 else { return }
+        let user = isMuted ? 0 : userLevel
+        let agent = playback?.agentLevel ?? 0
+        deliver { $0.onUserAmplitude?(user) }
+        deliver { $0.onAgentAmplitude?(agent) }
+    }
+
+    private func wokeUp() {
+        guard !isShutDown else { return }
+        if let failure = pipeline?.devices?.takeFailure() {
+            run(.transportFailed(failure))
+            return
+        }
+        drainInput()
+        if let playback = pipeline?.playback, playback.takeDrained() {
+            let marker = playback.lastPlayedMarker.load(ordering: .relaxed)
+            if let played = assembler.resolve(playedMarker: marker) {
+                run(.playoutDrained(turnID: played.turnID, lastDeltaID: played.deltaID))
+            }
+        }
+    }
+
+    /// Capture ring → 8 kHz → 20 ms frames → session (and the user level meter).
     private func drainInput() {
+        guard let capture = pipeline?.capture, let upsampler = pipeline?.upsampler else { return }
         while true {
-            let n = inputScratch.withUnsafeMutableBufferPointer { inputRing.read(into: $0) }
+            let n = inputScratch.withUnsafeMutableBufferPointer { capture.ring.read(into: $0) }
             if n == 0 { return }
             guard session.isOpen else { continue }
             var offset = 0
@@ -379,6 +514,9 @@ public final class LayercodeClient: @unchecked Sendable {
                     if frame.count == Self.frameSamples {
                         let full = frame
                         frame.removeAll(keepingCapacity: true)
+                        if let level = full.withUnsafeBufferPointer({ userMeter.process($0) }) {
+                            userLevel = level
+                        }
                         run(.micFrame(full))
                         if isShutDown { return }
                     }
@@ -386,41 +524,5 @@ public final class LayercodeClient: @unchecked Sendable {
                 if consumed == 0 { break }
             }
         }
-    }
-
-    /// 16 kHz agent audio → output rate → playout, remembering which delta ends where.
-    private func queueForPlayout(_ samples: [Int16], _ turnID: String?, _ deltaID: String?) {
-        let needed = downsampler.maxOutputCount(forInput: samples.count)
-        if playScratch.count < needed {
-            playScratch = [Int16](repeating: 0, count: needed)
-        }
-        var offset = 0
-        while offset < samples.count {
-            let (consumed, produced) = samples.withUnsafeBufferPointer { input in
-                playScratch.withUnsafeMutableBufferPointer { output in
-                    downsampler.process(UnsafeBufferPointer(rebasing: input[offset...]),
-                                        into: output)
-                }
-            }
-            playScratch.withUnsafeBufferPointer {
-                _ = playout.write(UnsafeBufferPointer(rebasing: $0[0..<produced]))
-            }
-            offset += consumed
-            if consumed == 0 { break }
-        }
-        markers.append((playout.ring.producedCount, turnID, deltaID))
-    }
-
-    /// Playout emptied: report the chunk that was actually played last.
-    private func playoutDrained() {
-        let played = playout.playedPosition
-        guard played > 0,
-              let index = markers.firstIndex(where: { $0.end >= played }) else {
-            markers.removeAll()
-            return
-        }
-        let marker = markers[index]
-        markers.removeFirst(index)
-        run(.playoutDrained(turnID: marker.turnID, lastDeltaID: marker.deltaID))
     }
 }

@@ -68,6 +68,11 @@ final class ClientHandle: @unchecked Sendable {
                 }
             }
         }
+        if let f = opts.on_user_amplitude { cb.onUserAmplitude = { f(userData.pointer, $0) } }
+        if let f = opts.on_agent_amplitude { cb.onAgentAmplitude = { f(userData.pointer, $0) } }
+        if let f = opts.on_user_speaking { cb.onUserSpeaking = { f(userData.pointer, $0 ? 1 : 0) } }
+        if let f = opts.on_agent_speaking { cb.onAgentSpeaking = { f(userData.pointer, $0 ? 1 : 0) } }
+        if let f = opts.on_mute { cb.onMute = { f(userData.pointer, $0 ? 1 : 0) } }
         return cb
     }
 

@@ -3,7 +3,7 @@ import LayercodeNet
 
 /// Swift-side options, validated. The C layer fills these from lc_options.
 public struct ClientOptions: Sendable {
-    public enum AudioMode: Int32, Sendable { case external = 0, none = 1 }
+    public enum AudioMode: Int32, Sendable { case external = 0, none = 1, alsa = 2 }
 
     public var agentID: String
     public var authorizeURL: String
@@ -17,6 +17,18 @@ public struct ClientOptions: Sendable {
     public var audioMode = AudioMode.external
     public var inputSampleRate = 16_000
     public var outputSampleRate = 16_000
+    public var captureDevice = "default"
+    public var playbackDevice = "default"
+    /// Asked of the ALSA devices; they may settle on another rate (resampled).
+    public var deviceSampleRate = 48_000
+    public var periodMilliseconds = 10
+    public var jitterMinMilliseconds = 40
+    public var jitterMaxMilliseconds = 500
+    public var audioInputEnabled = true
+    public var audioOutputEnabled = true
+    public var startMuted = false
+    /// Amplitude callbacks per second; 0 turns them off.
+    public var amplitudeRateHz = 20
     public var maxMessageBytes = 16 << 20
     public var maxAuthorizeResponseBytes = 1 << 20
 
@@ -72,6 +84,24 @@ public struct ClientOptions: Sendable {
             guard (8000...48_000).contains(rate) else {
                 throw LayercodeError(.invalidArgument, "\(name) must be 8000..48000 (got \(rate))")
             }
+        }
+        guard (2...100).contains(periodMilliseconds) else {
+            throw LayercodeError(.invalidArgument, "period_ms must be 2..100 (got \(periodMilliseconds))")
+        }
+        guard (8000...48_000).contains(deviceSampleRate) else {
+            throw LayercodeError(.invalidArgument,
+                                 "device_sample_rate must be 8000..48000 (got \(deviceSampleRate))")
+        }
+        guard jitterMinMilliseconds >= 0, jitterMaxMilliseconds >= jitterMinMilliseconds,
+              jitterMaxMilliseconds <= 10_000 else {
+            throw LayercodeError(.invalidArgument,
+                                 "jitter_min_ms/jitter_max_ms must satisfy 0 <= min <= max <= 10000")
+        }
+        guard (0...100).contains(amplitudeRateHz) else {
+            throw LayercodeError(.invalidArgument, "amplitude_rate_hz must be 0..100")
+        }
+        if audioMode == .alsa && (captureDevice.isEmpty || playbackDevice.isEmpty) {
+            throw LayercodeError(.invalidArgument, "ALSA device names must not be empty")
         }
         var tls: TLSContext?
         if authorize.isTLS || ws.isTLS {

@@ -25,6 +25,15 @@ public final class ClientStats: @unchecked Sendable {
         public var playedSamples: UInt64 = 0
         public var underrunSamples: UInt64 = 0
         public var connectTimeMicroseconds: Int64 = -1
+        public var jitterDelayMs = 0
+        public var jitterTargetMs = 0
+        public var concealedMs = 0
+        public var interruptions = 0
+        public var interruptionMs = 0
+        public var lateFrames = 0
+        public var droppedFrames = 0
+        public var captureXruns = 0
+        public var playbackXruns = 0
     }
 
     static func bump(_ counter: borrowing Atomic<UInt64>, _ by: UInt64 = 1) {

@@ -1,5 +1,6 @@
 import CLayercodeABI
 import Glibc
+import LayercodeAudio
 import LayercodeCore
 
 // The C ABI (include/layercode.h). Only this file declares `lc_` symbols; the linker
@@ -49,6 +50,13 @@ public func lc_options_init_sized(_ opts: UnsafeMutablePointer<lc_options>?, _ s
     opts.pointee.audio_mode = LC_AUDIO_EXTERNAL
     opts.pointee.input_sample_rate = 16_000
     opts.pointee.output_sample_rate = 16_000
+    opts.pointee.device_sample_rate = 48_000
+    opts.pointee.period_ms = 10
+    opts.pointee.jitter_min_ms = 40
+    opts.pointee.jitter_max_ms = 500
+    opts.pointee.audio_input_enabled = 1
+    opts.pointee.audio_output_enabled = 1
+    opts.pointee.amplitude_rate_hz = 20
     return LC_OK
 }
 
@@ -89,6 +97,16 @@ private func clientOptions(_ o: lc_options) throws -> ClientOptions {
     options.audioMode = mode
     options.inputSampleRate = Int(o.input_sample_rate)
     options.outputSampleRate = Int(o.output_sample_rate)
+    if let name = string(o.capture_device) { options.captureDevice = name }
+    if let name = string(o.playback_device) { options.playbackDevice = name }
+    options.deviceSampleRate = o.device_sample_rate == 0 ? 48_000 : Int(o.device_sample_rate)
+    options.periodMilliseconds = Int(o.period_ms)
+    options.jitterMinMilliseconds = Int(o.jitter_min_ms)
+    options.jitterMaxMilliseconds = Int(o.jitter_max_ms)
+    options.audioInputEnabled = o.audio_input_enabled != 0
+    options.audioOutputEnabled = o.audio_output_enabled != 0
+    options.startMuted = o.start_muted != 0
+    options.amplitudeRateHz = Int(o.amplitude_rate_hz)
     return options
 }
 
@@ -203,6 +221,40 @@ public func lc_client_turn_end(_ client: OpaquePointer?) -> Int32 {
     return LC_OK
 }
 
+@_cdecl("lc_client_mute")
+public func lc_client_mute(_ client: OpaquePointer?) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    handle.client.setMuted(true)
+    return LC_OK
+}
+
+@_cdecl("lc_client_unmute")
+public func lc_client_unmute(_ client: OpaquePointer?) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    handle.client.setMuted(false)
+    return LC_OK
+}
+
+@_cdecl("lc_client_is_muted")
+public func lc_client_is_muted(_ client: OpaquePointer?) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    return handle.client.isMuted ? 1 : 0
+}
+
+@_cdecl("lc_list_devices")
+public func lc_list_devices(_ fn: lc_device_fn?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
+    guard let fn else { return LC_ERR_INVALID_ARGUMENT }
+    let devices = AlsaDeviceList.list()
+    for device in devices {
+        device.name.withCString { name in
+            device.description.withCString { description in
+                fn(userData, name, description, device.isInput ? 1 : 0, device.isOutput ? 1 : 0)
+            }
+        }
+    }
+    return Int32(clamping: devices.count)
+}
+
 @_cdecl("lc_client_last_error")
 public func lc_client_last_error(_ client: OpaquePointer?) -> UnsafePointer<CChar> {
     guard let handle = ClientHandle.from(client) else { return ThreadLastError.pointer }
@@ -228,6 +280,15 @@ public func lc_client_get_stats_sized(_ client: OpaquePointer?, _ stats: UnsafeM
     out.played_samples = s.playedSamples
     out.underrun_samples = s.underrunSamples
     out.connect_time_us = s.connectTimeMicroseconds
+    out.jitter_delay_ms = Int32(clamping: s.jitterDelayMs)
+    out.jitter_target_ms = Int32(clamping: s.jitterTargetMs)
+    out.concealed_ms = Int64(s.concealedMs)
+    out.interruptions = Int64(s.interruptions)
+    out.interruption_ms = Int64(s.interruptionMs)
+    out.late_frames = UInt64(s.lateFrames)
+    out.dropped_frames = UInt64(s.droppedFrames)
+    out.capture_xruns = UInt64(s.captureXruns)
+    out.playback_xruns = UInt64(s.playbackXruns)
     let count = out.struct_size
     withUnsafeBytes(of: &out) { src in
         UnsafeMutableRawPointer(stats).copyMemory(from: src.baseAddress!, byteCount: count)

@@ -169,16 +169,19 @@ final class SessionTests: XCTestCase {
     // MARK: Scenario helpers
 
     private func idle(audioEnabled: Bool = true, conversationID: String? = nil,
-                      metadata: JSONValue? = nil) -> Session {
+                      metadata: JSONValue? = nil, clientVAD: Bool = true) -> Session {
         Session(options: SessionOptions(agentID: testAgentID, metadata: metadata,
                                         conversationID: conversationID,
-                                        sdkVersion: testSDKVersion, audioEnabled: audioEnabled))
+                                        sdkVersion: testSDKVersion, audioEnabled: audioEnabled,
+                                        clientVAD: clientVAD))
     }
 
     /// Connect called; the authorize POST is in flight.
     private func authorizing(audioEnabled: Bool = true, conversationID: String? = nil,
+                             clientVAD: Bool = true,
                              file: StaticString = #filePath, line: UInt = #line) -> Session {
-        let session = idle(audioEnabled: audioEnabled, conversationID: conversationID)
+        let session = idle(audioEnabled: audioEnabled, conversationID: conversationID,
+                           clientVAD: clientVAD)
         let actions = session.handle(.connect)
         XCTAssertEqual(actions.postedAuthorizeBodies.count, 1, file: file, line: line)
         XCTAssertEqual(session.phase, .authorizing, file: file, line: line)
@@ -187,9 +190,10 @@ final class SessionTests: XCTestCase {
 
     /// Authorized; the socket is being opened.
     private func opening(trigger: String = "automatic", canInterrupt: Bool = true,
-                         vad: JSONValue? = nil, audioEnabled: Bool = true,
+                         vad: JSONValue? = nil, audioEnabled: Bool = true, clientVAD: Bool = true,
                          file: StaticString = #filePath, line: UInt = #line) -> Session {
-        let session = authorizing(audioEnabled: audioEnabled, file: file, line: line)
+        let session = authorizing(audioEnabled: audioEnabled, clientVAD: clientVAD,
+                                  file: file, line: line)
         let actions = session.handle(.authorizeResponse(
             status: 200, body: authorizeBody(trigger: trigger, canInterrupt: canInterrupt, vad: vad)))
         XCTAssertEqual(actions, [.openSocket(clientSessionKey: "key-1")], file: file, line: line)
@@ -200,7 +204,7 @@ final class SessionTests: XCTestCase {
     /// The socket is open and client.ready was sent: the session is live.
     private func connected(trigger: String = "automatic", canInterrupt: Bool = true,
                            gateAudio: Bool? = nil, bufferFrames: Int? = nil,
-                           audioEnabled: Bool = true,
+                           audioEnabled: Bool = true, clientVAD: Bool = true,
                            file: StaticString = #filePath, line: UInt = #line) -> Session {
         var vad: JSONValue?
         if gateAudio != nil || bufferFrames != nil {
@@ -210,7 +214,8 @@ final class SessionTests: XCTestCase {
             vad = .object(object)
         }
         let session = opening(trigger: trigger, canInterrupt: canInterrupt, vad: vad,
-                              audioEnabled: audioEnabled, file: file, line: line)
+                              audioEnabled: audioEnabled, clientVAD: clientVAD,
+                              file: file, line: line)
         let actions = session.handle(.socketOpened)
         XCTAssertEqual(actions.sentTypes, ["client.ready"], file: file, line: line)
         XCTAssertEqual(session.phase, .open, file: file, line: line)
@@ -342,7 +347,8 @@ final class SessionTests: XCTestCase {
     }
 
     func testClientReadyIsSentOnceAndBeforeAnyAudio() {
-        let session = opening()
+        // Without the client VAD, automatic mode streams at once (the VAD would gate frame 1).
+        let session = opening(clientVAD: false)
         var sent = session.handle(.socketOpened).sentTypes
         sent += session.handle(.micFrame(micFrame(1))).sentTypes
         sent += session.handle(.socketOpened).sentTypes
@@ -658,7 +664,8 @@ final class SessionTests: XCTestCase {
     // MARK: Microphone audio
 
     func testMicFrameInAutomaticModeSendsClientAudioAsLittleEndianBase64() {
-        let session = connected()
+        // Without the client VAD, automatic mode streams at once (the VAD would gate the frame).
+        let session = connected(clientVAD: false)
         var frame = micFrame(3)
         frame.replaceSubrange(0..<6, with: [Int16.min, -1, 0, 1, Int16.max, 0x0102])
         let actions = session.handle(.micFrame(frame))
@@ -695,7 +702,8 @@ final class SessionTests: XCTestCase {
     func testPushToTalkPreRollKeepsOnlyTheLastBufferFramesAndSendsThemAfterTurnStart() {
         let session = connected(trigger: "push_to_talk", bufferFrames: 10)
         for k in 0..<15 {
-            XCTAssertEqual(session.handle(.micFrame(micFrame(k))), [], "frame \(k) sent before turn start")
+            // The VAD still reports .userSpeaking in push-to-talk: only the sends matter here.
+            XCTAssertEqual(session.handle(.micFrame(micFrame(k))).sent, [], "frame \(k) sent before turn start")
         }
         let start = session.handle(.turnStart)
         XCTAssertEqual(start.sentTypes, ["trigger.turn.start"] + Array(repeating: "client.audio", count: 10))
@@ -718,7 +726,7 @@ final class SessionTests: XCTestCase {
         XCTAssertFalse(session.userTurnActive)
 
         for k in 1...5 {
-            XCTAssertEqual(session.handle(.micFrame(micFrame(k))), [], "frame \(k) after turn end")
+            XCTAssertEqual(session.handle(.micFrame(micFrame(k))).sent, [], "frame \(k) after turn end")
         }
         let next = session.handle(.turnStart)
         XCTAssertEqual(next.sentAudio, (3...5).map(micFrame), "pre-roll refills after turn end")
@@ -734,7 +742,7 @@ final class SessionTests: XCTestCase {
 
     func testPushToTalkWithZeroBufferFramesKeepsNoPreRoll() {
         let session = connected(trigger: "push_to_talk", bufferFrames: 0)
-        for k in 0..<5 { XCTAssertEqual(session.handle(.micFrame(micFrame(k))), []) }
+        for k in 0..<5 { XCTAssertEqual(session.handle(.micFrame(micFrame(k))).sent, []) }
         XCTAssertEqual(session.handle(.turnStart).sentTypes, ["trigger.turn.start"])
     }
 

@@ -6,11 +6,29 @@ public enum TurnTrigger: String, Sendable {
 }
 
 /// Client VAD settings from config.vad; unknown keys stay in `AuthorizeResult.config`.
+/// The Silero parameters (counts of Silero frames, nil when absent) are mapped onto the
+/// energy VAD by `EnergyVAD.Config(settings:)`; the speech thresholds are Silero
+/// probabilities, meaningless to an energy VAD, and are not read.
 public struct VADSettings: Sendable, Equatable {
     public var enabled = true
     public var gateAudio = true
     public var bufferFrames = 10
+    /// `redemption_frames`: Silero frames of silence before speech ends.
+    public var redemptionFrames: Int?
+    /// `min_speech_frames`: Silero frames of speech that make a segment.
+    public var minSpeechFrames: Int?
+    /// `frame_samples`: samples per Silero frame at 16 kHz.
+    public var frameSamples: Int?
+    /// `model`: "v5" or "legacy" (only its frame duration matters here).
+    public var model: String?
     public init() {}
+
+    /// One Silero frame in milliseconds: `frame_samples` at 16 kHz, else 512 samples (32 ms)
+    /// for model v5 and 1536 samples (96 ms, the legacy model) otherwise.
+    public var sileroFrameMilliseconds: Double {
+        let samples = frameSamples ?? (model == "v5" ? 512 : 1536)
+        return Double(samples) / 16.0
+    }
 }
 
 public struct AuthorizeResult: Sendable {
@@ -87,10 +105,22 @@ public enum Authorize {
             if let frames = v["buffer_frames"]?.intValue, frames >= 0 {
                 vad.bufferFrames = min(frames, 500)
             }
+            vad.redemptionFrames = count(v["redemption_frames"], max: 10_000)
+            vad.minSpeechFrames = count(v["min_speech_frames"], max: 10_000)
+            if let samples = count(v["frame_samples"], max: 16_000), samples > 0 {
+                vad.frameSamples = samples
+            }
+            vad.model = v["model"]?.stringValue
         }
         return AuthorizeResult(
             clientSessionKey: key, conversationID: conversation, trigger: trigger,
             canInterrupt: config["transcription"]?["can_interrupt"]?.boolValue ?? true,
             vad: vad, config: config)
+    }
+
+    /// A non-negative count from a JSON number (rounded, capped); nil when absent or invalid.
+    private static func count(_ value: JSONValue?, max limit: Int) -> Int? {
+        guard let d = value?.doubleValue, d.isFinite, d >= 0 else { return nil }
+        return d >= Double(limit) ? limit : Int(d.rounded())
     }
 }

@@ -2,6 +2,33 @@
 /// inputs are events (the app's calls, the authorize response, socket events, captured mic
 /// frames, playout drains), outputs are actions for the driver to carry out (HTTP, socket,
 /// playout, callbacks). No I/O, no clocks: every protocol rule is unit-testable here.
+///
+/// Microphone gating (PROTOCOL.md §2 "Audio gating"). Every 20 ms mic frame of an open,
+/// unmuted audio session goes through the client VAD (`EnergyVAD`, configured from
+/// `config.vad`), unless the app turned it off (`SessionOptions.clientVAD`) or the server did
+/// (`config.vad.enabled: false`). Its transitions are reported as `.userSpeaking(Bool)`, in
+/// both modes, only on change. Then, per mode:
+/// - Automatic, VAD running, `gate_audio` true (the default): frames are held in a pre-roll
+///   ring until speech starts. On speech start the session sends `vad_events{vad_start}`
+///   first, then the ring — the last `buffer_frames` frames before speech followed by the
+///   frames that confirmed it — then the current frame, all in capture order, each once;
+///   while the user speaks every frame is sent, the hangover frames included (they are part
+///   of the speech). The frame that ends the hangover is sent, then `vad_events{vad_end}`,
+///   and gating resumes with an empty ring.
+/// - Automatic, VAD running, `gate_audio` false: every frame is streamed; `vad_start` /
+///   `vad_end` are still sent (before the frame that starts speech, after the one that ends
+///   it).
+/// - Automatic without the VAD: every frame is streamed; no `vad_events`.
+/// - Push-to-talk: frames are sent between `turnStart` (which flushes the last
+///   `buffer_frames` frames of pre-roll after `trigger.turn.start`) and `turnEnd`, or always
+///   with `gate_audio` false. The VAD only drives `.userSpeaking`; no `vad_events` are sent
+///   (the JS SDK sends them in automatic mode only).
+/// - Muted (`.setMuted(true)`, the app's choice, kept across reconnects): nothing is sent —
+///   no `client.audio`, no `vad_events` — and frames are dropped, not buffered. Muting
+///   clears the pre-roll and resets the VAD; if the user was speaking it reports
+///   `.userSpeaking(false)` and, when a `vad_start` is outstanding, sends its `vad_end` so the
+///   server never waits on an unfinished utterance (like the JS SDK, whose mute stops the
+///   mic). `trigger.turn.start`/`end`, text and data are still sent while muted.
 public enum SessionStatus: Int32, Sendable {
     case disconnected = 0, connecting = 1, connected = 2, reconnecting = 3, error = 4
 }
@@ -14,15 +41,20 @@ public struct SessionOptions: Sendable {
     /// false: text-only mode, no client.audio is sent and agent audio is discarded.
     public var audioEnabled: Bool
     public var maxJSONDepth: Int
+    /// Run the client VAD (voice activity, `vad_events`, gating in automatic mode). false:
+    /// automatic mode streams every frame and sends no `vad_events`, and no `.userSpeaking`.
+    public var clientVAD: Bool
 
     public init(agentID: String, metadata: JSONValue? = nil, conversationID: String? = nil,
-                sdkVersion: String, audioEnabled: Bool = true, maxJSONDepth: Int = 64) {
+                sdkVersion: String, audioEnabled: Bool = true, maxJSONDepth: Int = 64,
+                clientVAD: Bool = true) {
         self.agentID = agentID
         self.metadata = metadata
         self.conversationID = conversationID
         self.sdkVersion = sdkVersion
         self.audioEnabled = audioEnabled
         self.maxJSONDepth = maxJSONDepth
+        self.clientVAD = clientVAD
     }
 }
 
@@ -45,6 +77,8 @@ public enum SessionInput {
     case turnEnd
     case sendText(String)
     case sendData(JSONValue)
+    /// Mute or unmute the microphone: muted sends nothing. Kept across reconnects.
+    case setMuted(Bool)
 }
 
 public enum SessionAction: Equatable {
@@ -69,6 +103,10 @@ public enum SessionAction: Equatable {
     case error(LayercodeError)
     /// The session ended: code nil for a clean close.
     case disconnected(code: ErrorCode?, message: String)
+    /// The client VAD says the user started (true) or stopped (false) speaking; only on change.
+    case userSpeaking(Bool)
+    /// The mute state changed (only on change).
+    case muteChanged(Bool)
 }
 
 public final class Session {
@@ -83,6 +121,14 @@ public final class Session {
 
     /// Push-to-talk: between turn start and turn end.
     public private(set) var userTurnActive = false
+    /// The app muted the microphone; survives reconnects.
+    public private(set) var isMuted = false
+    /// The client VAD's view: the user is speaking.
+    public private(set) var isUserSpeaking = false
+    /// The client VAD of the open connection (nil: off, text-only, or not open).
+    public private(set) var vad: EnergyVAD?
+    /// A `vad_start` was sent and its `vad_end` not yet.
+    private var vadStartOutstanding = false
     private var preRoll: [[Int16]] = []
     private var currentAssistantTurn: String?
     /// Turns the user interrupted: their late audio is dropped, never played.
@@ -131,6 +177,7 @@ public final class Session {
         case .sendData(let data):
             guard phase == .open else { break }
             out.append(.send(ClientMessage.responseData(data).encoded()))
+        case .setMuted(let muted): setMuted(muted, &out)
         }
         return out
     }
@@ -149,6 +196,8 @@ public final class Session {
         authorization = nil
         userTurnActive = false
         preRoll.removeAll()
+        vad = nil
+        vadStartOutstanding = false
         currentAssistantTurn = nil
         interruptedTurns.removeAll()
         setStatus(.connecting, &out)
@@ -177,6 +226,10 @@ public final class Session {
     private func opened(_ out: inout [SessionAction]) {
         guard phase == .opening, let auth = authorization else { return }
         phase = .open
+        preRoll.removeAll()
+        vadStartOutstanding = false
+        vad = options.clientVAD && options.audioEnabled && auth.vad.enabled
+            ? EnergyVAD(config: EnergyVAD.Config(settings: auth.vad)) : nil
         setStatus(.connected, &out)
         out.append(.connected(conversationID: auth.conversationID, config: auth.config))
         // Audio input is running as soon as the session is (external audio or text-only).
@@ -194,6 +247,7 @@ public final class Session {
             end(nil, "disconnected by the app", &out)
         case .open:
             phase = .closing
+            stopListening(&out)
             out.append(.flushPlayout)
             out.append(.assistantTurnActive(false))
             out.append(.closeSocket(code: 1000, reason: "client disconnect"))
@@ -228,6 +282,7 @@ public final class Session {
         }
         out.append(.error(error))
         phase = .idle
+        stopListening(&out)
         out.append(.flushPlayout)
         out.append(.assistantTurnActive(false))
         setStatus(.error, &out)
@@ -236,6 +291,7 @@ public final class Session {
 
     private func end(_ code: ErrorCode?, _ message: String, _ out: inout [SessionAction]) {
         phase = .idle
+        stopListening(&out)
         out.append(.assistantTurnActive(false))
         setStatus(.disconnected, &out)
         out.append(.disconnected(code: code, message: message))
@@ -243,23 +299,90 @@ public final class Session {
 
     // MARK: Audio and turns
 
-    private var streamsContinuously: Bool {
-        guard let auth = authorization else { return false }
-        // Automatic mode streams; client-VAD gating arrives with the VAD. Push-to-talk gates
-        // on the turn unless the config turns gating off.
-        return auth.trigger == .automatic || !auth.vad.gateAudio
+    /// Automatic mode with the client VAD running: vad_events are sent.
+    private var automaticVAD: Bool {
+        authorization?.trigger == .automatic && vad != nil
+    }
+
+    /// Frames kept while gated: `buffer_frames` of pre-roll, plus, when the VAD gates, the
+    /// frames that confirm speech before it starts (they are sent with the pre-roll).
+    private var preRollCapacity: Int {
+        guard let auth = authorization else { return 0 }
+        if automaticVAD, let vad {
+            return auth.vad.bufferFrames + max(vad.config.minSpeechFrames, 1) - 1
+        }
+        return auth.vad.bufferFrames
+    }
+
+    private func sendAudio(_ frame: [Int16], _ out: inout [SessionAction]) {
+        out.append(.send(frame.withUnsafeBufferPointer { ClientMessage.audio($0).encoded() }))
+    }
+
+    private func setUserSpeaking(_ speaking: Bool, _ out: inout [SessionAction]) {
+        guard speaking != isUserSpeaking else { return }
+        isUserSpeaking = speaking
+        out.append(.userSpeaking(speaking))
     }
 
     private func mic(_ frame: [Int16], _ out: inout [SessionAction]) {
-        guard phase == .open, options.audioEnabled, let auth = authorization else { return }
-        if streamsContinuously || userTurnActive {
-            out.append(.send(frame.withUnsafeBufferPointer {
-                ClientMessage.audio($0).encoded()
-            }))
-        } else if auth.vad.bufferFrames > 0 {
-            if preRoll.count >= auth.vad.bufferFrames { preRoll.removeFirst() }
-            preRoll.append(frame)
+        guard phase == .open, options.audioEnabled, !isMuted, let auth = authorization else {
+            return
         }
+        var event: EnergyVAD.Event?
+        if vad != nil { event = frame.withUnsafeBufferPointer { vad!.process($0) } }
+        let gate: Bool
+        if auth.trigger == .automatic, let vad {
+            if event == .speechStart {
+                out.append(.send(ClientMessage.vadEvent("vad_start").encoded()))
+                vadStartOutstanding = true
+            }
+            // The frame that ends the hangover is still speech: sent before vad_end.
+            gate = auth.vad.gateAudio && !vad.isSpeaking && event != .speechEnd
+        } else if auth.trigger == .automatic {
+            gate = false
+        } else {
+            gate = auth.vad.gateAudio
+        }
+        if !gate || userTurnActive {
+            // Whatever the ring holds precedes this frame and was never sent.
+            for held in preRoll { sendAudio(held, &out) }
+            preRoll.removeAll()
+            sendAudio(frame, &out)
+        } else {
+            let capacity = preRollCapacity
+            if capacity > 0 {
+                if preRoll.count >= capacity { preRoll.removeFirst(preRoll.count - capacity + 1) }
+                preRoll.append(frame)
+            }
+        }
+        if event == .speechEnd, automaticVAD, vadStartOutstanding {
+            out.append(.send(ClientMessage.vadEvent("vad_end").encoded()))
+            vadStartOutstanding = false
+        }
+        if let event { setUserSpeaking(event == .speechStart, &out) }
+    }
+
+    private func setMuted(_ muted: Bool, _ out: inout [SessionAction]) {
+        guard muted != isMuted else { return }
+        isMuted = muted
+        out.append(.muteChanged(muted))
+        guard muted else { return }
+        preRoll.removeAll()
+        vad?.reset()
+        if vadStartOutstanding {
+            if phase == .open { out.append(.send(ClientMessage.vadEvent("vad_end").encoded())) }
+            vadStartOutstanding = false
+        }
+        setUserSpeaking(false, &out)
+    }
+
+    /// The connection is going: forget the VAD state and the pre-roll (no vad_end: the
+    /// socket is closing), and report that the user no longer speaks.
+    private func stopListening(_ out: inout [SessionAction]) {
+        preRoll.removeAll()
+        vad?.reset()
+        vadStartOutstanding = false
+        setUserSpeaking(false, &out)
     }
 
     private func turnStart(_ out: inout [SessionAction]) {

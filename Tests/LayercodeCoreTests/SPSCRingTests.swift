@@ -3,7 +3,7 @@ import Synchronization
 import XCTest
 @testable import LayercodeCore
 
-// SPSCRing (the lock-free SPSC ring) and PlayoutBuffer (agent audio on its way out).
+// SPSCRing, the lock-free SPSC ring. (Playout is tested in LayercodeAudioTests/PlaybackSideTests.)
 
 // MARK: - Helpers
 
@@ -21,29 +21,10 @@ private extension SPSCRing {
     }
 }
 
-private extension PlayoutBuffer {
-    @discardableResult
-    func write(_ samples: [Int16]) -> Int {
-        samples.withUnsafeBufferPointer { write($0) }
-    }
-
-    /// Reads `count` samples into a buffer pre-filled with a marker, so untouched slots show.
-    func read(_ count: Int) -> (audio: Int, out: [Int16]) {
-        var out = [Int16](repeating: 0x5A5A, count: count)
-        let n = out.withUnsafeMutableBufferPointer { read(into: $0) }
-        return (n, out)
-    }
-}
-
 private final class Counter: @unchecked Sendable {
     private let value = Atomic<Int>(0)
     func increment() { value.add(1, ordering: .relaxed) }
     var count: Int { value.load(ordering: .relaxed) }
-}
-
-private func makePlayout(capacity: Int = 64) -> (PlayoutBuffer, Counter) {
-    let drains = Counter()
-    return (PlayoutBuffer(capacity: capacity, onDrained: { drains.increment() }), drains)
 }
 
 /// Runs `body` on a new thread; the returned semaphore is signalled when it finishes.
@@ -71,7 +52,7 @@ private final class StressResult: @unchecked Sendable {
     var firstMismatch: (index: Int, expected: String, actual: String)?
 }
 
-final class RingAndPlayoutTests: XCTestCase {
+final class SPSCRingTests: XCTestCase {
 
     // MARK: - SPSCRing
 
@@ -308,217 +289,5 @@ final class RingAndPlayoutTests: XCTestCase {
         stress(Int16.self, total: 2_000_000, capacity: 16, zero: 0) {
             Int16(truncatingIfNeeded: $0 &* 7 &+ ($0 >> 16))
         }
-    }
-
-    // MARK: - PlayoutBuffer
-
-    func testPlayoutReadFillsWithSilenceAfterAudioAndReturnsTheAudioCount() {
-        let (buffer, _) = makePlayout()
-        buffer.write([1, -2, 3, -4, 5])
-        let (n, out) = buffer.read(8)
-        XCTAssertEqual(n, 5)
-        XCTAssertEqual(out, [1, -2, 3, -4, 5, 0, 0, 0])
-        XCTAssertEqual(buffer.playedSamples.load(ordering: .relaxed), 5)
-        XCTAssertEqual(buffer.queuedCount, 0)
-
-        let (none, silence) = buffer.read(4)
-        XCTAssertEqual(none, 0)
-        XCTAssertEqual(silence, [0, 0, 0, 0])
-    }
-
-    func testPlayoutReadOfExactlyTheQueuedAudioHasNoSilence() {
-        let (buffer, _) = makePlayout()
-        buffer.write([9, 8, 7, 6, 5, 4])
-        XCTAssertEqual(buffer.read(4).out, [9, 8, 7, 6])
-        XCTAssertEqual(buffer.queuedCount, 2)
-        XCTAssertEqual(buffer.read(2).out, [5, 4])
-    }
-
-    func testPlayoutWriteBeyondCapacityDropsAndCountsTheRest() {
-        let (buffer, _) = makePlayout(capacity: 8)
-        XCTAssertEqual(buffer.write(Array(1...10)), 8)
-        XCTAssertEqual(buffer.droppedSamples.load(ordering: .relaxed), 2)
-        XCTAssertEqual(buffer.read(10).out, [1, 2, 3, 4, 5, 6, 7, 8, 0, 0])
-    }
-
-    func testPlayoutFlushMakesTheNextReadSkipEverythingQueued() {
-        let (buffer, _) = makePlayout()
-        buffer.write(Array(1...10))
-        buffer.flush()
-        XCTAssertEqual(buffer.queuedCount, 10, "the reader carries the flush out")
-        let (n, out) = buffer.read(8)
-        XCTAssertEqual(n, 0)
-        XCTAssertEqual(out, [Int16](repeating: 0, count: 8))
-        XCTAssertEqual(buffer.droppedSamples.load(ordering: .relaxed), 10)
-        XCTAssertEqual(buffer.playedSamples.load(ordering: .relaxed), 0)
-        XCTAssertEqual(buffer.queuedCount, 0)
-    }
-
-    func testPlayoutFlushAfterPartialPlayCountsOnlyTheUnplayedAsDropped() {
-        let (buffer, _) = makePlayout()
-        buffer.write(Array(1...10))
-        XCTAssertEqual(buffer.read(4).audio, 4)
-        buffer.flush()
-        XCTAssertEqual(buffer.read(8).audio, 0)
-        XCTAssertEqual(buffer.playedSamples.load(ordering: .relaxed), 4)
-        XCTAssertEqual(buffer.droppedSamples.load(ordering: .relaxed), 6)
-    }
-
-    func testPlayoutAudioWrittenAfterAFlushIsPlayed() {
-        let (buffer, _) = makePlayout()
-        buffer.write(Array(1...10))
-        buffer.flush()
-        buffer.write([100, 101, 102])
-        let (n, out) = buffer.read(5)
-        XCTAssertEqual(n, 3)
-        XCTAssertEqual(out, [100, 101, 102, 0, 0])
-        XCTAssertEqual(buffer.droppedSamples.load(ordering: .relaxed), 10)
-        XCTAssertEqual(buffer.playedSamples.load(ordering: .relaxed), 3)
-    }
-
-    func testPlayoutFlushOfAnEmptyBufferDropsNothing() {
-        let (buffer, _) = makePlayout()
-        buffer.write([1, 2])
-        _ = buffer.read(2)
-        buffer.flush()
-        buffer.write([3])
-        XCTAssertEqual(buffer.read(2).out, [3, 0])
-        XCTAssertEqual(buffer.droppedSamples.load(ordering: .relaxed), 0)
-    }
-
-    func testPlayoutUnderrunCountsSilenceOnlyWhileTheTurnIsActive() {
-        let (buffer, _) = makePlayout()
-        _ = buffer.read(8)
-        buffer.write([1, 2, 3])
-        _ = buffer.read(8)
-        XCTAssertEqual(buffer.underrunSamples.load(ordering: .relaxed), 0, "no turn active")
-
-        buffer.setTurnActive(true)
-        buffer.write([1, 2, 3])
-        _ = buffer.read(8)
-        XCTAssertEqual(buffer.underrunSamples.load(ordering: .relaxed), 5)
-        buffer.write(Array(1...8))
-        _ = buffer.read(8)
-        XCTAssertEqual(buffer.underrunSamples.load(ordering: .relaxed), 5, "a full read is no underrun")
-        _ = buffer.read(4)
-        XCTAssertEqual(buffer.underrunSamples.load(ordering: .relaxed), 9)
-
-        buffer.setTurnActive(false)
-        _ = buffer.read(8)
-        XCTAssertEqual(buffer.underrunSamples.load(ordering: .relaxed), 9)
-    }
-
-    func testPlayoutOnDrainedFiresOnceWhenTheQueueEmptiesAfterAudio() {
-        let (buffer, drains) = makePlayout()
-        _ = buffer.read(8)
-        XCTAssertEqual(drains.count, 0, "an empty buffer that never played has not drained")
-        XCTAssertFalse(buffer.takeDrained())
-
-        buffer.write(Array(1...10))
-        _ = buffer.read(4)
-        XCTAssertEqual(drains.count, 0, "audio still queued")
-        XCTAssertFalse(buffer.takeDrained())
-
-        _ = buffer.read(8)
-        XCTAssertEqual(drains.count, 1)
-        _ = buffer.read(8)
-        _ = buffer.read(8)
-        XCTAssertEqual(drains.count, 1, "silence after the drain does not fire again")
-
-        XCTAssertTrue(buffer.takeDrained())
-        XCTAssertFalse(buffer.takeDrained(), "taken once")
-    }
-
-    func testPlayoutDrainFiresOnTheReadThatEmptiesTheQueueExactly() {
-        let (buffer, drains) = makePlayout()
-        buffer.write(Array(1...8))
-        _ = buffer.read(8)
-        XCTAssertEqual(drains.count, 1)
-        XCTAssertTrue(buffer.takeDrained())
-    }
-
-    func testPlayoutEachDrainAfterNewAudioFiresAgain() {
-        let (buffer, drains) = makePlayout()
-        for round in 1...3 {
-            buffer.write([1, 2, 3])
-            _ = buffer.read(8)
-            XCTAssertEqual(drains.count, round)
-            XCTAssertTrue(buffer.takeDrained())
-            XCTAssertFalse(buffer.takeDrained())
-        }
-    }
-
-    func testPlayoutPlayedPositionTracksPlayedSamplesNotSkippedOnes() {
-        let (buffer, _) = makePlayout()
-        XCTAssertEqual(buffer.playedPosition, 0)
-        buffer.write(Array(1...10))
-        _ = buffer.read(4)
-        XCTAssertEqual(buffer.playedPosition, 4)
-
-        buffer.flush()
-        _ = buffer.read(8)
-        XCTAssertEqual(buffer.playedPosition, 4, "skipping is not playing")
-
-        buffer.write([50, 51, 52, 53, 54])
-        _ = buffer.read(3)
-        // Positions count in the written stream: samples 10, 11, 12 were the ones played.
-        XCTAssertEqual(buffer.playedPosition, 13)
-        XCTAssertEqual(buffer.playedSamples.load(ordering: .relaxed), 7)
-        _ = buffer.read(8)
-        XCTAssertEqual(buffer.playedPosition, 15)
-        _ = buffer.read(8)
-        XCTAssertEqual(buffer.playedPosition, 15, "silence does not advance it")
-    }
-
-    /// The writer (event loop) writes and sometimes flushes while the reader (audio thread)
-    /// reads: every sample is accounted for, played or skipped, and played ones keep order.
-    func testPlayoutConcurrentWriterAndReaderAccountForEverySample() {
-        let (buffer, _) = makePlayout(capacity: 480)
-        let chunks = 20_000
-        let chunkSize = 160
-        let writerDone = Flag()
-        let outOfOrder = Counter()
-        let shortWrites = Counter()
-
-        let writer = spawn {
-            var chunk = [Int16](repeating: 0, count: chunkSize)
-            var next = 0
-            for c in 0..<chunks {
-                for i in 0..<chunkSize { chunk[i] = Int16(truncatingIfNeeded: next + i) }
-                next += chunkSize
-                // Wait for room, so samples are lost only to flushes (never to overflow)
-                // and the played stream has no gaps inside one read.
-                while buffer.ring.writableCount < chunkSize { sched_yield() }
-                if buffer.write(chunk) != chunkSize { shortWrites.increment() }
-                if c % 97 == 0 { buffer.flush() }
-            }
-        }
-        let reader = spawn {
-            var out = [Int16](repeating: 0, count: 80)
-            var last: Int16?
-            while true {
-                let finished = writerDone.isSet
-                let n = out.withUnsafeMutableBufferPointer { buffer.read(into: $0) }
-                for i in 0..<n {
-                    // Played samples are consecutive within a read.
-                    if let l = last, i > 0, out[i] != l &+ 1 { outOfOrder.increment() }
-                    last = out[i]
-                }
-                for i in n..<out.count where out[i] != 0 { outOfOrder.increment() }
-                if finished && buffer.queuedCount == 0 { break }
-                if n == 0 { sched_yield() }
-            }
-        }
-        XCTAssertEqual(writer.wait(timeout: .now() + .seconds(300)), .success)
-        writerDone.set()
-        XCTAssertEqual(reader.wait(timeout: .now() + .seconds(300)), .success)
-
-        let played = buffer.playedSamples.load(ordering: .relaxed)
-        let dropped = buffer.droppedSamples.load(ordering: .relaxed)
-        XCTAssertEqual(played + dropped, UInt64(chunks * chunkSize))
-        XCTAssertGreaterThan(played, 0)
-        XCTAssertEqual(outOfOrder.count, 0)
-        XCTAssertEqual(shortWrites.count, 0)
-        XCTAssertEqual(buffer.playedPosition, buffer.ring.consumedCount)
     }
 }

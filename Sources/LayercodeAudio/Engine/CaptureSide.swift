@@ -1,0 +1,63 @@
+import LayercodeCore
+import Synchronization
+
+/// The microphone half of the audio engine, shared by every audio source (ALSA capture
+/// thread, lc_client_write_audio, a WAV file). `deliver` runs on the source's thread and is
+/// real-time safe: downmix into a preallocated buffer, copy into the SPSC ring, wake the loop.
+/// The event loop drains the ring (`drain`), resamples to 8 kHz and frames it.
+public final class CaptureSide: @unchecked Sendable {
+    public let sampleRate: Int
+    public let ring: SPSCRing<Int16>
+    /// Samples lost because the ring was full (the loop fell behind by a whole ring).
+    public let droppedSamples = Atomic<UInt64>(0)
+    /// Producer gate: audio delivered while false is discarded (not in a session, muted
+    /// input, or input disabled). Loop stores, source loads; relaxed: a frame either way.
+    public let accepting = Atomic<Bool>(false)
+    private let mono: UnsafeMutablePointer<Int16>
+    private let monoCapacity: Int
+    private let wake: @Sendable () -> Void
+
+    public init(sampleRate: Int, ringSeconds: Int = 2, maxChunkFrames: Int = 8192,
+                wake: @escaping @Sendable () -> Void) {
+        self.sampleRate = sampleRate
+        ring = SPSCRing(capacity: sampleRate * ringSeconds, zero: 0)
+        monoCapacity = maxChunkFrames
+        mono = .allocate(capacity: maxChunkFrames)
+        mono.initialize(repeating: 0, count: maxChunkFrames)
+        self.wake = wake
+    }
+
+    deinit { mono.deallocate() }
+
+    /// `frames` interleaved frames of `channels` channels. Returns frames accepted.
+    @discardableResult
+    public func deliver(_ interleaved: UnsafePointer<Int16>, frames: Int, channels: Int) -> Int {
+        guard accepting.load(ordering: .relaxed) else { return frames }
+        if channels == 1 {
+            return write(UnsafeBufferPointer(start: interleaved, count: frames))
+        }
+        var done = 0
+        while done < frames {
+            let n = min(frames - done, monoCapacity)
+            for i in 0..<n {
+                var sum = 0
+                let base = interleaved + (done + i) * channels
+                for c in 0..<channels { sum += Int(base[c]) }
+                mono[i] = Int16(truncatingIfNeeded: sum / channels)
+            }
+            let accepted = write(UnsafeBufferPointer(start: mono, count: n))
+            done += n
+            if accepted < n { return done - (n - accepted) }
+        }
+        return frames
+    }
+
+    private func write(_ samples: UnsafeBufferPointer<Int16>) -> Int {
+        let n = ring.write(samples)
+        if n < samples.count {
+            droppedSamples.add(UInt64(samples.count - n), ordering: .relaxed)
+        }
+        wake()
+        return n
+    }
+}

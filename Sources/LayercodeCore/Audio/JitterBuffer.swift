@@ -1,0 +1,612 @@
+/// Settings for `JitterBuffer`. All durations are in milliseconds of audio.
+public struct JitterBufferConfig: Sendable, Equatable {
+    public var frameSamples = 320, sampleRate = 16_000
+    /// The adaptive target delay stays within minDelayMs...maxDelayMs; initialDelayMs is the
+    /// target until the delay estimator has seen enough frames (a quarter of its history).
+    public var minDelayMs = 40, maxDelayMs = 500, initialDelayMs = 80
+    /// Bounded: older frames are dropped beyond this (see the overflow policy on `JitterBuffer`).
+    public var capacityMs = 60_000
+    /// An underrun at least this long counts as an interruption.
+    public var interruptionThresholdMs = 150
+    /// How many recent frames the delay estimator remembers (2 s of 20 ms frames).
+    public var delayHistoryFrames = 100
+    public init() {}
+}
+
+/// What one call of `JitterBuffer.get` produced.
+public enum JitterOutcome: Equatable, Sendable {
+    /// `out` holds this frame's samples, followed by zeros when it is short (or flags-only).
+    case audio(AudioFrameHeader)
+    /// A frame was expected (inside a turn) but is missing or late: `out` is silence (packet
+    /// loss concealment later); counts as concealed time.
+    case concealed
+    /// Buffering up to the target delay before a turn starts: silence, not concealment.
+    case prefetching
+    /// No turn in progress: silence.
+    case idle
+}
+
+public struct JitterStats: Sendable, Equatable {
+    /// Audio buffered now, and the adaptive target for it.
+    public var currentDelayMs: Int, targetDelayMs: Int
+    /// Periods filled with concealment; consecutive concealment of at least
+    /// `interruptionThresholdMs` counts one interruption, and all of its time.
+    public var concealedMs: Int, interruptions: Int, interruptionMs: Int
+    /// Arrived after their play time (sequence already played, concealed or skipped): dropped.
+    public var lateFrames: Int
+    public var duplicateFrames: Int
+    /// Dropped, oldest first, to stay within `capacityMs`.
+    public var overflowDroppedFrames: Int
+    /// Dropped by `flush(before:)`: those buffered then, and those of the flushed range
+    /// that arrive afterwards.
+    public var flushedFrames: Int
+    public var playedFrames: Int
+    /// Sequences given up as missing and skipped (each was concealed or passed over while
+    /// re-buffering; if one arrives afterwards it also counts as late).
+    public var lostFrames: Int
+
+    public init(currentDelayMs: Int = 0, targetDelayMs: Int = 0, concealedMs: Int = 0,
+                interruptions: Int = 0, interruptionMs: Int = 0, lateFrames: Int = 0,
+                duplicateFrames: Int = 0, overflowDroppedFrames: Int = 0, flushedFrames: Int = 0,
+                playedFrames: Int = 0, lostFrames: Int = 0) {
+        self.currentDelayMs = currentDelayMs
+        self.targetDelayMs = targetDelayMs
+        self.concealedMs = concealedMs
+        self.interruptions = interruptions
+        self.interruptionMs = interruptionMs
+        self.lateFrames = lateFrames
+        self.duplicateFrames = duplicateFrames
+        self.overflowDroppedFrames = overflowDroppedFrames
+        self.flushedFrames = flushedFrames
+        self.playedFrames = playedFrames
+        self.lostFrames = lostFrames
+    }
+}
+
+/// The agent-audio jitter buffer: numbered 20 ms frames in (bursty, late, reordered,
+/// duplicated, missing), one frame period out per `get`, with every loss named.
+///
+/// Single-threaded: it lives on the playback thread (the ALSA thread or the app thread in
+/// `lc_client_read_audio`), fed from a `FrameRing` (see `put(from:)`). Everything is
+/// allocated in `init`; `put`, `get`, `flush` and the accessors never allocate, lock or log,
+/// and each does a bounded amount of work (at most one pass over the slots).
+///
+/// Frames are kept in slots indexed by `sequence % capacityFrames`, a window of
+/// `capacityFrames` sequences starting at the next one to play. Within that window any
+/// arrival order is put right.
+///
+/// Playout:
+/// - **Prefetch.** A turn starts (first frame after idle, after a turnEnd or after a flush)
+///   by holding playout (`.prefetching`) until the buffered audio reaches the target delay,
+///   or a turnEnd frame is buffered (a short answer plays at once), or the earliest buffered
+///   frame has waited `maxDelayMs`. Playout then starts at the lowest buffered sequence.
+/// - **Playing.** Each `get` plays the next sequence. If it is missing while later frames
+///   are buffered, it is declared lost: one period of `.concealed` (what `opus_decode` with
+///   NULL will fill) and the next sequence follows; if it turns up afterwards it is late.
+/// - **Underrun (NetEq-lite).** If nothing at all is buffered, the buffer re-buffers: it
+///   keeps the expected sequence, returns `.concealed` (the listener hears a gap inside the
+///   turn, so it is concealment, and it feeds the interruption count) until the prefetch
+///   condition holds again, then resumes. If the expected sequence is still missing then but
+///   later ones are here, it skips forward to the lowest buffered one; the skipped sequences
+///   count as lost (their time was already counted as concealed), and late if they arrive.
+///   Re-buffering to the target rather than resuming with the first frame back trades a
+///   little extra gap for not stuttering through the rest of a stall; there is no time
+///   stretching, so the extra delay stays until the turn ends.
+/// - **Turn end.** Playing the turnEnd frame (it plays as `.audio`, zeros if it is
+///   flags-only) ends the turn: `.idle` follows, and idle silence is not concealment. A turn
+///   only ends by its turnEnd frame or a flush: until then, missing audio is concealment.
+///
+/// Overflow policy: when a frame does not fit in the window (buffered audio would exceed
+/// `capacityMs`), the OLDEST buffered frames are dropped and counted in
+/// `overflowDroppedFrames`, never the new one: the newest audio is closest to what the
+/// agent is saying now. If a dropped frame ended the playing turn, the turn ends with it.
+public final class JitterBuffer {
+    public let config: JitterBufferConfig
+    /// Slots in the reorder window: `capacityMs` of frames.
+    public let capacityFrames: Int
+
+    private let frameSamples: Int
+    private let sampleRate: Int
+    private let frameNanoseconds: Int64
+    private let frameMilliseconds: Int
+    private let maxDelayNanoseconds: UInt64
+
+    // Slots, indexed by sequence % capacityFrames.
+    private let slotHeaders: UnsafeMutablePointer<AudioFrameHeader>
+    private let slotFull: UnsafeMutablePointer<Bool>
+    private let slotSamples: UnsafeMutablePointer<Int16>
+    /// One frame, for `put(from:)`.
+    private let scratch: UnsafeMutablePointer<Int16>
+
+    // The window. While playing, `windowStart` is the next sequence to play and equals
+    // `lateBelow`; otherwise it is the lowest buffered sequence (when anything is buffered).
+    private var windowStart: UInt64 = 0
+    /// At least every buffered sequence (meaningful only while bufferedCount > 0).
+    private var highestBuffered: UInt64 = 0
+    private var bufferedCount = 0
+    private var bufferedSamples = 0
+    private var bufferedTurnEnds = 0
+    /// Sequences below this were played, concealed or skipped: arriving now, they are late.
+    private var lateBelow: UInt64 = 0
+    /// The last flush dropped flushedFrom..<flushedBelow (what was neither played nor
+    /// skipped before it): arriving now, those count as flushed.
+    private var flushedFrom: UInt64 = 0
+    private var flushedBelow: UInt64 = 0
+
+    private enum Mode { case idle, prefetching, playing }
+    private var mode = Mode.idle
+    /// Playing, but ran dry: concealing until the prefetch condition holds again.
+    private var rebuffering = false
+    /// Earliest arrival among the frames buffered while waiting (prefetch or re-buffer).
+    private var waitingSince: UInt64?
+
+    // Delay estimator (see `observeDelay`).
+    private let history: UnsafeMutablePointer<Int64>
+    private let historyCapacity: Int
+    private var historyCount = 0
+    private var historyNext = 0
+    private var recordedFrames = 0
+    private let warmupFrames: Int
+    private let largest: UnsafeMutablePointer<Int64>
+    private var referenceValid = false
+    private var referenceArrival: UInt64 = 0
+    private var referenceSequence: UInt64 = 0
+    private var targetMs: Int
+
+    // Counters, in samples where they are durations.
+    private var concealedSamples = 0
+    private var interruptionCount = 0
+    private var interruptionSamples = 0
+    private var concealRunSamples = 0
+    private var concealRunCounted = false
+    private var lateFrames = 0
+    private var duplicateFrames = 0
+    private var overflowDroppedFrames = 0
+    private var flushedFrames = 0
+    private var playedFrames = 0
+    private var lostFrames = 0
+
+    public init(config: JitterBufferConfig) {
+        precondition(config.frameSamples > 0 && config.frameSamples <= Int(UInt16.max),
+                     "frameSamples must be in 1...65535")
+        precondition(config.sampleRate > 0, "sampleRate must be positive")
+        precondition(config.minDelayMs >= 0 && config.maxDelayMs >= config.minDelayMs,
+                     "need 0 <= minDelayMs <= maxDelayMs")
+        precondition(config.capacityMs > 0, "capacityMs must be positive")
+        precondition(config.delayHistoryFrames > 0, "delayHistoryFrames must be positive")
+        self.config = config
+        frameSamples = config.frameSamples
+        sampleRate = config.sampleRate
+        frameNanoseconds = Int64(config.frameSamples) * 1_000_000_000 / Int64(config.sampleRate)
+        frameMilliseconds = Int((frameNanoseconds + 999_999) / 1_000_000)
+        maxDelayNanoseconds = UInt64(config.maxDelayMs) * 1_000_000
+        capacityFrames = max(1, config.capacityMs * config.sampleRate
+                                / (1000 * config.frameSamples))
+
+        slotHeaders = .allocate(capacity: capacityFrames)
+        slotHeaders.initialize(repeating: AudioFrameHeader(sequence: 0, arrivalNanoseconds: 0,
+                                                           sampleCount: 0),
+                               count: capacityFrames)
+        slotFull = .allocate(capacity: capacityFrames)
+        slotFull.initialize(repeating: false, count: capacityFrames)
+        slotSamples = .allocate(capacity: capacityFrames * frameSamples)
+        slotSamples.initialize(repeating: 0, count: capacityFrames * frameSamples)
+        scratch = .allocate(capacity: frameSamples)
+        scratch.initialize(repeating: 0, count: frameSamples)
+
+        historyCapacity = config.delayHistoryFrames
+        history = .allocate(capacity: historyCapacity)
+        history.initialize(repeating: 0, count: historyCapacity)
+        warmupFrames = max(1, historyCapacity / 4)
+        largest = .allocate(capacity: Self.percentileRank(count: historyCapacity))
+        largest.initialize(repeating: 0, count: Self.percentileRank(count: historyCapacity))
+        targetMs = min(max(config.initialDelayMs, config.minDelayMs), config.maxDelayMs)
+    }
+
+    deinit {
+        slotHeaders.deallocate()
+        slotFull.deallocate()
+        slotSamples.deallocate()
+        scratch.deallocate()
+        history.deallocate()
+        largest.deallocate()
+    }
+
+    // MARK: Input
+
+    /// Takes one frame (copying `header.sampleCount` samples). Duplicates, late frames and
+    /// frames of a flushed range are dropped and counted; a frame that does not fit drops the
+    /// oldest buffered ones (see the overflow policy).
+    public func put(_ header: AudioFrameHeader, samples: UnsafeBufferPointer<Int16>) {
+        let count = Int(header.sampleCount)
+        precondition(count <= frameSamples, "frame longer than frameSamples")
+        precondition(count <= samples.count, "sampleCount exceeds the samples given")
+        let sequence = header.sequence
+
+        if sequence >= flushedFrom && sequence < flushedBelow {
+            flushedFrames += 1
+            return
+        }
+        if sequence < lateBelow {
+            lateFrames += 1
+            // Late frames are the evidence that the target is too low: they feed the
+            // estimator, but never start a reference, and one older than the reference
+            // (a straggler of an earlier turn) says nothing about this turn's schedule.
+            if referenceValid && sequence >= referenceSequence { observeDelay(header) }
+            return
+        }
+        if bufferedCount == 0 && mode != .playing {
+            windowStart = sequence
+        } else if sequence < windowStart {
+            // Not playing yet (while playing, windowStart == lateBelow): an earlier frame of
+            // the turn that is about to start. It extends the window down if it fits;
+            // otherwise it is the oldest frame, and the oldest is what overflow drops.
+            if highestBuffered &- sequence >= UInt64(capacityFrames) {
+                overflowDroppedFrames += 1
+                return
+            }
+            windowStart = sequence
+        } else if sequence &- windowStart >= UInt64(capacityFrames) {
+            dropOldest(toFit: sequence)
+        }
+
+        let slot = index(sequence)
+        if slotFull[slot] {
+            duplicateFrames += 1
+            return
+        }
+        observeDelay(header)
+
+        slotHeaders[slot] = header
+        slotFull[slot] = true
+        if count > 0, let base = samples.baseAddress {
+            (slotSamples + slot * frameSamples).update(from: base, count: count)
+        }
+        if bufferedCount == 0 || sequence > highestBuffered { highestBuffered = sequence }
+        bufferedCount += 1
+        bufferedSamples += count
+        if header.flags.contains(.turnEnd) { bufferedTurnEnds += 1 }
+        if mode != .playing || rebuffering {
+            waitingSince = min(waitingSince ?? header.arrivalNanoseconds, header.arrivalNanoseconds)
+        }
+    }
+
+    /// Moves every frame waiting in `ring` (at most `maxFrames`) into the buffer; returns how
+    /// many. Call it on the consumer thread before `get`.
+    @discardableResult
+    public func put(from ring: FrameRing, maxFrames: Int = .max) -> Int {
+        precondition(ring.frameSamples <= frameSamples, "ring frames longer than frameSamples")
+        let buffer = UnsafeMutableBufferPointer(start: scratch, count: frameSamples)
+        var moved = 0
+        while moved < maxFrames, let header = ring.pop(into: buffer) {
+            put(header, samples: UnsafeBufferPointer(buffer))
+            moved += 1
+        }
+        return moved
+    }
+
+    // MARK: Output
+
+    /// Produces exactly one frame period (frameSamples samples) into `out`
+    /// (out.count >= frameSamples; anything beyond is left alone) and says what it is. For a
+    /// short final frame, the audio is followed by zeros and the outcome is .audio.
+    /// `nowNanoseconds` is the same monotonic clock the producer stamps arrivals with.
+    public func get(into out: UnsafeMutableBufferPointer<Int16>, nowNanoseconds: UInt64) -> JitterOutcome {
+        precondition(out.count >= frameSamples, "output shorter than one frame")
+        let destination = out.baseAddress!
+        switch mode {
+        case .idle:
+            if bufferedCount == 0 {
+                destination.update(repeating: 0, count: frameSamples)
+                return .idle
+            }
+            // Frames of the next turn are waiting (they may have come in while the previous
+            // turn played): the turn starts, and its wait started with the earliest of them.
+            mode = .prefetching
+            waitingSince = earliestBufferedArrival()
+            fallthrough
+        case .prefetching:
+            guard readyToPlay(now: nowNanoseconds) else {
+                destination.update(repeating: 0, count: frameSamples)
+                return .prefetching
+            }
+            windowStart = lowestBufferedSequence()
+            lateBelow = windowStart
+            mode = .playing
+            rebuffering = false
+            waitingSince = nil
+            return playNext(into: destination)
+        case .playing:
+            if rebuffering {
+                guard readyToPlay(now: nowNanoseconds) else { return conceal(into: destination) }
+                rebuffering = false
+                waitingSince = nil
+                let lowest = lowestBufferedSequence()
+                lostFrames += Int(lowest &- windowStart)
+                windowStart = lowest
+                lateBelow = lowest
+                return playNext(into: destination)
+            }
+            if slotFull[index(windowStart)] { return playNext(into: destination) }
+            if bufferedCount > 0 {
+                // Later frames are here, so this one is missing, not merely slow: conceal it
+                // by name and keep the timeline.
+                lostFrames += 1
+                windowStart += 1
+                lateBelow = windowStart
+                return conceal(into: destination)
+            }
+            rebuffering = true
+            waitingSince = nil
+            return conceal(into: destination)
+        }
+    }
+
+    /// Barge-in: drops everything buffered with sequence < `sequence` (everything buffered
+    /// if nil) and ends the turn at once: the next `get` is `.idle`, or `.prefetching` for
+    /// frames >= `sequence` still buffered (they start a new turn). Frames below `sequence`
+    /// that arrive afterwards are dropped as flushed, so pass the first sequence the loop has
+    /// not assigned yet to cover frames still in flight.
+    public func flush(before sequence: UInt64?) {
+        // Sequences from lateBelow up were neither played nor skipped: those the flush
+        // covers count as flushed when they arrive; below lateBelow they stay late.
+        let unplayed = lateBelow
+        if let limit = sequence {
+            if bufferedCount > 0 && limit > windowStart {
+                flushedFrames += dropRange(from: windowStart, to: limit).count
+            }
+            flushedBelow = max(flushedBelow, limit)
+            if bufferedCount > 0 { windowStart = lowestBufferedSequence() }
+        } else if bufferedCount > 0 {
+            flushedBelow = max(flushedBelow, highestBuffered &+ 1)
+            flushedFrames += dropRange(from: windowStart,
+                                       to: windowStart &+ UInt64(capacityFrames)).count
+        }
+        flushedFrom = unplayed
+        mode = .idle
+        rebuffering = false
+        waitingSince = nil
+        referenceValid = false
+        endConcealRun()
+    }
+
+    // MARK: State
+
+    public var stats: JitterStats {
+        JitterStats(currentDelayMs: bufferedSamples * 1000 / sampleRate,
+                    targetDelayMs: targetMs,
+                    concealedMs: concealedSamples * 1000 / sampleRate,
+                    interruptions: interruptionCount,
+                    interruptionMs: interruptionSamples * 1000 / sampleRate,
+                    lateFrames: lateFrames,
+                    duplicateFrames: duplicateFrames,
+                    overflowDroppedFrames: overflowDroppedFrames,
+                    flushedFrames: flushedFrames,
+                    playedFrames: playedFrames,
+                    lostFrames: lostFrames)
+    }
+
+    public var bufferedFrames: Int { bufferedCount }
+
+    /// Between the first played frame of a turn and its turnEnd frame (or a flush).
+    public var isPlayingTurn: Bool { mode == .playing }
+
+    /// Zeroes the counters (not the buffer, the target or the delay history). A concealment
+    /// run in progress counts afresh from here.
+    public func resetStats() {
+        concealedSamples = 0
+        interruptionCount = 0
+        interruptionSamples = 0
+        concealRunSamples = 0
+        concealRunCounted = false
+        lateFrames = 0
+        duplicateFrames = 0
+        overflowDroppedFrames = 0
+        flushedFrames = 0
+        playedFrames = 0
+        lostFrames = 0
+    }
+
+    // MARK: Playout helpers
+
+    private func index(_ sequence: UInt64) -> Int { Int(sequence % UInt64(capacityFrames)) }
+
+    private func readyToPlay(now: UInt64) -> Bool {
+        if bufferedCount == 0 { return false }
+        if bufferedTurnEnds > 0 { return true }
+        if bufferedSamples * 1000 >= targetMs * sampleRate { return true }
+        if let since = waitingSince, now >= since, now - since >= maxDelayNanoseconds { return true }
+        return false
+    }
+
+    /// Plays the frame at windowStart (which must be buffered).
+    private func playNext(into destination: UnsafeMutablePointer<Int16>) -> JitterOutcome {
+        let slot = index(windowStart)
+        let header = slotHeaders[slot]
+        let count = Int(header.sampleCount)
+        if count > 0 { destination.update(from: slotSamples + slot * frameSamples, count: count) }
+        if count < frameSamples { (destination + count).update(repeating: 0, count: frameSamples - count) }
+        remove(slot: slot)
+        playedFrames += 1
+        windowStart += 1
+        lateBelow = windowStart
+        endConcealRun()
+        if header.flags.contains(.turnEnd) {
+            mode = .idle
+            rebuffering = false
+            waitingSince = nil
+        }
+        return .audio(header)
+    }
+
+    private func conceal(into destination: UnsafeMutablePointer<Int16>) -> JitterOutcome {
+        destination.update(repeating: 0, count: frameSamples)
+        concealedSamples += frameSamples
+        concealRunSamples += frameSamples
+        if concealRunCounted {
+            interruptionSamples += frameSamples
+        } else if concealRunSamples * 1000 >= config.interruptionThresholdMs * sampleRate {
+            concealRunCounted = true
+            interruptionCount += 1
+            interruptionSamples += concealRunSamples
+        }
+        return .concealed
+    }
+
+    private func endConcealRun() {
+        concealRunSamples = 0
+        concealRunCounted = false
+    }
+
+    private func remove(slot: Int) {
+        slotFull[slot] = false
+        bufferedCount -= 1
+        bufferedSamples -= Int(slotHeaders[slot].sampleCount)
+        if slotHeaders[slot].flags.contains(.turnEnd) { bufferedTurnEnds -= 1 }
+    }
+
+    /// Drops buffered frames with sequence in from..<to; at most one pass over the slots.
+    private func dropRange(from start: UInt64, to end: UInt64) -> (count: Int, turnEnd: Bool) {
+        var sequence = start
+        var steps = 0
+        var dropped = 0
+        var turnEnd = false
+        while sequence < end && steps < capacityFrames && bufferedCount > 0 {
+            let slot = index(sequence)
+            if slotFull[slot] && slotHeaders[slot].sequence == sequence {
+                if slotHeaders[slot].flags.contains(.turnEnd) { turnEnd = true }
+                remove(slot: slot)
+                dropped += 1
+            }
+            sequence &+= 1
+            steps += 1
+        }
+        return (dropped, turnEnd)
+    }
+
+    /// Makes room for `sequence` by moving the window up, dropping the oldest frames.
+    private func dropOldest(toFit sequence: UInt64) {
+        let newStart = sequence - UInt64(capacityFrames) + 1
+        let dropped = dropRange(from: windowStart, to: newStart)
+        overflowDroppedFrames += dropped.count
+        windowStart = newStart
+        if mode == .playing {
+            lateBelow = newStart
+            if dropped.turnEnd {
+                // The playing turn's last frame went: the turn ends with it, and what is
+                // left starts the next one.
+                mode = .idle
+                rebuffering = false
+                waitingSince = nil
+                endConcealRun()
+            }
+        }
+    }
+
+    /// The lowest buffered sequence (bufferedCount must be > 0); at most one pass.
+    private func lowestBufferedSequence() -> UInt64 {
+        var sequence = windowStart
+        for _ in 0..<capacityFrames {
+            if slotFull[index(sequence)] { return sequence }
+            sequence &+= 1
+        }
+        return windowStart
+    }
+
+    private func earliestBufferedArrival() -> UInt64? {
+        guard bufferedCount > 0 else { return nil }
+        var earliest = UInt64.max
+        var seen = 0
+        var slot = 0
+        while slot < capacityFrames && seen < bufferedCount {
+            if slotFull[slot] {
+                earliest = min(earliest, slotHeaders[slot].arrivalNanoseconds)
+                seen += 1
+            }
+            slot += 1
+        }
+        return earliest
+    }
+
+    // MARK: Delay estimator
+
+    /// The adaptive target delay.
+    ///
+    /// Per audio frame, the relative delay is how late it arrived against the turn's
+    /// schedule: d = (arrival - arrival_ref) - (seq - seq_ref) * frameDuration, where the
+    /// reference is the first frame of the current turn (a turnStart frame, or the first
+    /// frame after a turnEnd or a flush). When a frame comes in earlier than the schedule
+    /// (d < 0) it becomes the reference and counts d = 0, so the earliest-arriving frame
+    /// defines "on time"; the history keeps the values as they were measured. TTS that
+    /// arrives faster than real time therefore rebases on every frame and records zeros; a
+    /// stall records the time each held frame waited.
+    ///
+    /// The last `delayHistoryFrames` values sit in a ring (history persists across turns:
+    /// it describes the network, not the turn), and
+    ///     target = clamp(p95(d) + one frame, minDelayMs, maxDelayMs)
+    /// with p95 by nearest rank (the 6th largest of 100), found by a pass that keeps the few
+    /// largest values in a preallocated array. Until a quarter of the history has been seen,
+    /// the target is at least `initialDelayMs`. A stall raises the target at once and it
+    /// decays as the stall's frames age out of the window (100 frames = 2 s of audio). A
+    /// lasting shift (the stream continuing late after a stall) keeps the target up until the
+    /// next turn rebases. Flags-only frames say nothing about the audio's timing and are not
+    /// measured; duplicates and flushed frames are not either; late frames are.
+    private func observeDelay(_ header: AudioFrameHeader) {
+        if header.sampleCount > 0 {
+            if !referenceValid || header.flags.contains(.turnStart) {
+                referenceValid = true
+                referenceArrival = header.arrivalNanoseconds
+                referenceSequence = header.sequence
+                record(0)
+            } else {
+                let elapsed = Int64(bitPattern: header.arrivalNanoseconds &- referenceArrival)
+                let scheduled = Int64(bitPattern: header.sequence &- referenceSequence) &* frameNanoseconds
+                let delay = elapsed &- scheduled
+                if delay < 0 {
+                    referenceArrival = header.arrivalNanoseconds
+                    referenceSequence = header.sequence
+                    record(0)
+                } else {
+                    record(delay)
+                }
+            }
+        }
+        if header.flags.contains(.turnEnd) { referenceValid = false }
+    }
+
+    private func record(_ delay: Int64) {
+        history[historyNext] = delay
+        historyNext = historyNext + 1 == historyCapacity ? 0 : historyNext + 1
+        if historyCount < historyCapacity { historyCount += 1 }
+        if recordedFrames < warmupFrames { recordedFrames += 1 }
+        updateTarget()
+    }
+
+    /// With n values, the nearest-rank p95 is the k-th largest, k = n - ceil(0.95 n) + 1.
+    private static func percentileRank(count n: Int) -> Int {
+        n - (95 * n + 99) / 100 + 1
+    }
+
+    private func updateTarget() {
+        let k = Self.percentileRank(count: historyCount)
+        // largest[0..<filled] holds the largest values seen so far, in descending order.
+        var filled = 0
+        for i in 0..<historyCount {
+            let value = history[i]
+            if filled == k && value <= largest[k - 1] { continue }
+            var position = filled == k ? k - 1 : filled
+            if filled < k { filled += 1 }
+            while position > 0 && largest[position - 1] < value {
+                largest[position] = largest[position - 1]
+                position -= 1
+            }
+            largest[position] = value
+        }
+        let p95 = largest[k - 1]
+        let ceiling = Int64(config.maxDelayMs) * 1_000_000
+        var target = p95 >= ceiling ? config.maxDelayMs
+            : Int((p95 + 999_999) / 1_000_000) + frameMilliseconds
+        if recordedFrames < warmupFrames { target = max(target, config.initialDelayMs) }
+        targetMs = min(max(target, config.minDelayMs), config.maxDelayMs)
+    }
+}
