@@ -35,6 +35,10 @@ let package = Package(
                 dependencies: ["LayercodeCore", "LayercodeNet", "LayercodeAudio", "CLayercodeABI"],
                 exclude: ["exports.map"]),
 
+        // Benchmarks (make bench): not part of the library.
+        .executableTarget(name: "layercode-microbench",
+                          dependencies: ["LayercodeCore", "LayercodeAudio"], path: "bench/micro"),
+
         .testTarget(name: "LayercodeCoreTests", dependencies: ["LayercodeCore"]),
         .testTarget(name: "LayercodeAudioTests", dependencies: ["LayercodeAudio", "LayercodeCore"]),
         .testTarget(name: "LayercodeIntegrationTests",

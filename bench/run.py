@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""`make bench`: the session-core numbers quoted in the README.
+"""`make bench`: the numbers quoted in the README.
 
 - library size: liblayercode.so stripped;
 - connect latency (authorize + WebSocket open) on loopback, plain and TLS, p50/p90/max;
 - CPU time of a 30 s full-duplex session (player streaming speech up, echo agent audio down),
-  user+system seconds of the player process, and its peak RSS.
+  user+system seconds of the player process, and its peak RSS;
+- audio latency measured by the library (lc_stats) in a scripted conversation with
+  barge-ins: uplink, downlink (first agent audio of a turn), barge-in, p50/p99;
+- allocations per second on the real-time audio threads (must be 0);
+- ns per 20 ms frame of the audio building blocks (layercode-microbench).
 """
 import json
 import os
@@ -20,12 +24,52 @@ SESSION_SECONDS = float(os.environ.get("BENCH_SESSION_SECONDS", "30"))
 
 
 def devserver(work, tls):
+    return devserver_with(work, ["--tls"] if tls else [])
+
+
+def devserver_with(work, extra):
     args = [sys.executable, os.path.join(ROOT, "tools/devserver/devserver.py"), "--port", "0",
-            "--cert-dir", os.path.join(work, "certs")]
-    if tls:
-        args.append("--tls")
+            "--cert-dir", os.path.join(work, "certs")] + extra
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return proc, json.loads(proc.stdout.readline())
+
+
+def compile_c(source, out):
+    subprocess.run(["cc", "-std=c11", "-O2", "-I", os.path.join(ROOT, "include"), source,
+                    "-L", os.path.join(BUILD, "lib"), "-llayercode", "-lpthread", "-lm",
+                    "-Wl,-rpath," + os.path.join(BUILD, "lib"), "-o", out], check=True)
+    return out
+
+
+def latency_and_allocations(work):
+    out = []
+    proc, ready = devserver_with(work, ["--tone-seconds", "3"])
+    try:
+        bench_bin = compile_c(os.path.join(ROOT, "bench", "latency_bench.c"),
+                              os.path.join(work, "latency_bench"))
+        text = subprocess.run([bench_bin, ready["authorize_url"], ready["ws"], "60"],
+                              check=True, capture_output=True, text=True, timeout=120).stdout
+        out.append(json.loads(text))
+        counter = compile_c(os.path.join(ROOT, "tests", "c", "rt_malloc_count.c"),
+                            os.path.join(work, "rt_malloc_count"))
+        for mode, env in (("external", {}),
+                          ("alsa", {"LC_TEST_CAPTURE": "null", "LC_TEST_PLAYBACK": "null"})):
+            r = json.loads(subprocess.run([counter, ready["authorize_url"], ready["ws"], mode, "2", "10"],
+                                          check=True, capture_output=True, text=True, timeout=60,
+                                          env={**os.environ, **env}).stdout)
+            out.append({"bench": "audio_thread_allocations", "mode": mode,
+                        "allocations_per_second": r["audio_thread_allocations"] / float(r["seconds"])})
+    finally:
+        proc.terminate(); proc.wait()
+    return out
+
+
+def microbench():
+    subprocess.run(["swift", "build", "-c", "release", "--product", "layercode-microbench"],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    text = subprocess.run([os.path.join(ROOT, ".build", "release", "layercode-microbench")],
+                          check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def main():
@@ -36,11 +80,8 @@ def main():
     subprocess.run(["strip", "-o", stripped, os.path.realpath(lib)], check=True)
     results.append({"bench": "size", "stripped_bytes": os.path.getsize(stripped)})
 
-    bench_bin = os.path.join(work, "connect_bench")
-    subprocess.run(["cc", "-O2", "-std=c99", "-I", os.path.join(ROOT, "include"),
-                    os.path.join(ROOT, "bench", "connect_bench.c"), "-L", os.path.join(BUILD, "lib"),
-                    "-llayercode", "-lpthread", "-Wl,-rpath," + os.path.join(BUILD, "lib"),
-                    "-o", bench_bin], check=True)
+    bench_bin = compile_c(os.path.join(ROOT, "bench", "connect_bench.c"),
+                          os.path.join(work, "connect_bench"))
     for tls in (False, True):
         proc, ready = devserver(work, tls)
         try:
@@ -77,6 +118,8 @@ def main():
                         "player_max_rss_kib": usage.ru_maxrss})
     finally:
         proc.terminate(); proc.wait()
+    results += latency_and_allocations(work)
+    results += microbench()
     shutil.rmtree(work, ignore_errors=True)
     for r in results:
         print(json.dumps(r))

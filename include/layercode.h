@@ -353,6 +353,18 @@ typedef struct lc_stats {
     uint64_t dropped_frames;         /* frames dropped by barge-in flushes or overflow */
     uint64_t capture_xruns;          /* ALSA overruns recovered */
     uint64_t playback_xruns;         /* ALSA underruns recovered */
+    /* Latency percentiles over the last 1024 events, microseconds; -1 until measured.
+     * uplink: a 20 ms frame complete at capture → its message written to the socket.
+     * downlink: the first agent audio of a turn read from the socket → rendered for playout
+     *   (jitter-buffer prefetch included; the device's own buffer comes on top).
+     * barge-in: a flush (turn.start{user}, push-to-talk, typed text) → the first render
+     *   without agent audio. */
+    int64_t uplink_latency_p50_us;
+    int64_t uplink_latency_p99_us;
+    int64_t downlink_latency_p50_us;
+    int64_t downlink_latency_p99_us;
+    int64_t barge_in_latency_p50_us;
+    int64_t barge_in_latency_p99_us;
 } lc_stats;
 
 /**

@@ -30,7 +30,7 @@ final class AudioPipeline: @unchecked Sendable {
     static func external(_ options: ClientOptions, clock: @escaping () -> UInt64,
                          wake: @escaping @Sendable () -> Void) throws -> AudioPipeline {
         let capture = options.audioInputEnabled
-            ? CaptureSide(sampleRate: options.inputSampleRate, wake: wake) : nil
+            ? CaptureSide(sampleRate: options.inputSampleRate, clock: clock, wake: wake) : nil
         let playback = options.audioOutputEnabled
             ? try PlaybackSide(deviceRate: options.outputSampleRate, channels: 1,
                                jitter: jitterConfig(options),

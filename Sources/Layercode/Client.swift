@@ -56,6 +56,13 @@ public final class LayercodeClient: @unchecked Sendable {
     private var userLevel: Float = 0
     private var agentSpeaking = false
     private var tickTimer: EventLoop.TimerHandle?
+    private var uplinkLatency = LatencyWindow()
+    private var downlinkLatency = LatencyWindow()
+    private var bargeInLatency = LatencyWindow()
+    /// While a mic frame runs through the session: its capture time, and whether the
+    /// session sent it (live, not held back by the gate).
+    private var micFrameCapturedAt: UInt64 = 0
+    private var micFrameSentAt: UInt64 = 0
     private var connectStartedNanoseconds: UInt64 = 0
     private var isShutDown = false
     private var callbackDepth = 0
@@ -195,6 +202,12 @@ public final class LayercodeClient: @unchecked Sendable {
         s.inputSamplesDropped = stats.inputSamplesDropped.load(ordering: .relaxed)
         s.playoutSamplesDropped = stats.lateSamplesDropped.load(ordering: .relaxed)
         s.connectTimeMicroseconds = stats.connectTimeMicroseconds.load(ordering: .relaxed)
+        s.uplinkLatencyP50Us = stats.uplinkP50.load(ordering: .relaxed)
+        s.uplinkLatencyP99Us = stats.uplinkP99.load(ordering: .relaxed)
+        s.downlinkLatencyP50Us = stats.downlinkP50.load(ordering: .relaxed)
+        s.downlinkLatencyP99Us = stats.downlinkP99.load(ordering: .relaxed)
+        s.bargeInLatencyP50Us = stats.bargeInP50.load(ordering: .relaxed)
+        s.bargeInLatencyP99Us = stats.bargeInP99.load(ordering: .relaxed)
         current.withLock { pipeline in
             if let capture = pipeline?.capture {
                 s.inputSamplesDropped += capture.droppedSamples.load(ordering: .relaxed)
@@ -299,6 +312,7 @@ public final class LayercodeClient: @unchecked Sendable {
             guard let socket, socket.sendText(text) else { return }
             ClientStats.bump(stats.messagesSent)
             if text.hasPrefix("{\"type\":\"client.audio\"") {
+                micFrameSentAt = monotonicNanoseconds()
                 ClientStats.bump(stats.audioFramesSent)
                 ClientStats.bump(stats.audioBytesSent, UInt64(Self.frameSamples * 2))
             }
@@ -432,6 +446,7 @@ public final class LayercodeClient: @unchecked Sendable {
 
     /// The session ended: stop taking microphone audio; ALSA devices close.
     private func endAudio() {
+        publishLatencies()
         stopTicking()
         frame.removeAll(keepingCapacity: true)
         pipeline?.capture?.accepting.store(false, ordering: .relaxed)
@@ -465,6 +480,7 @@ public final class LayercodeClient: @unchecked Sendable {
     }
 
     private func sampleAudioState() {
+        publishLatencies()
         let playback = pipeline?.playback
         let speaking = playback?.agentSpeaking.load(ordering: .relaxed) ?? false
         if speaking != agentSpeaking {
@@ -476,6 +492,30 @@ public final class LayercodeClient: @unchecked Sendable {
         let agent = playback?.agentLevel ?? 0
         deliver { $0.onUserAmplitude?(user) }
         deliver { $0.onAgentAmplitude?(agent) }
+    }
+
+    /// Moves the audio side's latency samples into the windows and publishes percentiles.
+    private func publishLatencies() {
+        if let playback = pipeline?.playback {
+            var value: UInt64 = 0
+            while withUnsafeMutablePointer(to: &value, {
+                playback.downlinkLatencies.read(into: UnsafeMutableBufferPointer(start: $0, count: 1))
+            }) == 1 { downlinkLatency.add(value) }
+            while withUnsafeMutablePointer(to: &value, {
+                playback.bargeInLatencies.read(into: UnsafeMutableBufferPointer(start: $0, count: 1))
+            }) == 1 { bargeInLatency.add(value) }
+        }
+        Self.publish(uplinkLatency, stats.uplinkP50, stats.uplinkP99)
+        Self.publish(downlinkLatency, stats.downlinkP50, stats.downlinkP99)
+        Self.publish(bargeInLatency, stats.bargeInP50, stats.bargeInP99)
+    }
+
+    private static func publish(_ window: LatencyWindow, _ p50: borrowing Atomic<Int64>,
+                                _ p99: borrowing Atomic<Int64>) {
+        guard let median = window.percentileMicroseconds(50),
+              let tail = window.percentileMicroseconds(99) else { return }
+        p50.store(median, ordering: .relaxed)
+        p99.store(tail, ordering: .relaxed)
     }
 
     private func wokeUp() {
@@ -517,7 +557,14 @@ public final class LayercodeClient: @unchecked Sendable {
                         if let level = full.withUnsafeBufferPointer({ userMeter.process($0) }) {
                             userLevel = level
                         }
+                        // Uplink latency: the frame's newest sample arrived at the last
+                        // delivery; it is on the socket when the session's send returns.
+                        micFrameCapturedAt = capture.lastDeliveryNanoseconds.load(ordering: .relaxed)
+                        micFrameSentAt = 0
                         run(.micFrame(full))
+                        if micFrameSentAt > micFrameCapturedAt && micFrameCapturedAt > 0 {
+                            uplinkLatency.add(micFrameSentAt - micFrameCapturedAt)
+                        }
                         if isShutDown { return }
                     }
                 }

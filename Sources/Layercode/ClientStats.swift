@@ -12,6 +12,10 @@ public final class ClientStats: @unchecked Sendable {
     let inputSamplesDropped = Atomic<UInt64>(0)
     let lateSamplesDropped = Atomic<UInt64>(0)
     let connectTimeMicroseconds = Atomic<Int64>(-1)
+    /// Latency percentiles (µs, -1 until measured), published by the loop from its windows.
+    let uplinkP50 = Atomic<Int64>(-1), uplinkP99 = Atomic<Int64>(-1)
+    let downlinkP50 = Atomic<Int64>(-1), downlinkP99 = Atomic<Int64>(-1)
+    let bargeInP50 = Atomic<Int64>(-1), bargeInP99 = Atomic<Int64>(-1)
 
     public struct Snapshot: Sendable, Equatable {
         public var audioFramesSent: UInt64 = 0
@@ -34,6 +38,12 @@ public final class ClientStats: @unchecked Sendable {
         public var droppedFrames = 0
         public var captureXruns = 0
         public var playbackXruns = 0
+        public var uplinkLatencyP50Us: Int64 = -1
+        public var uplinkLatencyP99Us: Int64 = -1
+        public var downlinkLatencyP50Us: Int64 = -1
+        public var downlinkLatencyP99Us: Int64 = -1
+        public var bargeInLatencyP50Us: Int64 = -1
+        public var bargeInLatencyP99Us: Int64 = -1
     }
 
     static func bump(_ counter: borrowing Atomic<UInt64>, _ by: UInt64 = 1) {

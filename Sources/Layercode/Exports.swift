@@ -289,6 +289,12 @@ public func lc_client_get_stats_sized(_ client: OpaquePointer?, _ stats: UnsafeM
     out.dropped_frames = UInt64(s.droppedFrames)
     out.capture_xruns = UInt64(s.captureXruns)
     out.playback_xruns = UInt64(s.playbackXruns)
+    out.uplink_latency_p50_us = s.uplinkLatencyP50Us
+    out.uplink_latency_p99_us = s.uplinkLatencyP99Us
+    out.downlink_latency_p50_us = s.downlinkLatencyP50Us
+    out.downlink_latency_p99_us = s.downlinkLatencyP99Us
+    out.barge_in_latency_p50_us = s.bargeInLatencyP50Us
+    out.barge_in_latency_p99_us = s.bargeInLatencyP99Us
     let count = out.struct_size
     withUnsafeBytes(of: &out) { src in
         UnsafeMutableRawPointer(stats).copyMemory(from: src.baseAddress!, byteCount: count)

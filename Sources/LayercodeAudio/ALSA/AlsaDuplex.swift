@@ -33,7 +33,7 @@ public final class AlsaDuplex: @unchecked Sendable {
             try AlsaPCM(.init(device: $0, direction: .playback, sampleRate: sampleRate,
                               periodMilliseconds: periodMilliseconds, configText: configText))
         }
-        capture = capturePCM.map { CaptureSide(sampleRate: $0.sampleRate, wake: wake) }
+        capture = capturePCM.map { CaptureSide(sampleRate: $0.sampleRate, clock: clock, wake: wake) }
         playback = try playbackPCM.map {
             try PlaybackSide(deviceRate: $0.sampleRate, channels: $0.channels, jitter: jitter,
                              meterUpdatesPerSecond: meterUpdatesPerSecond, clock: clock, wake: wake)

@@ -13,12 +13,17 @@ public final class CaptureSide: @unchecked Sendable {
     /// Producer gate: audio delivered while false is discarded (not in a session, muted
     /// input, or input disabled). Loop stores, source loads; relaxed: a frame either way.
     public let accepting = Atomic<Bool>(false)
+    /// When the newest samples arrived (monotonic ns): the capture time of a frame completed
+    /// from them, for the uplink latency figure. Source stores, loop loads; relaxed.
+    public let lastDeliveryNanoseconds = Atomic<UInt64>(0)
+    private let clock: () -> UInt64
     private let mono: UnsafeMutablePointer<Int16>
     private let monoCapacity: Int
     private let wake: @Sendable () -> Void
 
     public init(sampleRate: Int, ringSeconds: Int = 2, maxChunkFrames: Int = 8192,
-                wake: @escaping @Sendable () -> Void) {
+                clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) {
+        self.clock = clock
         self.sampleRate = sampleRate
         ring = SPSCRing(capacity: sampleRate * ringSeconds, zero: 0)
         monoCapacity = maxChunkFrames
@@ -54,6 +59,7 @@ public final class CaptureSide: @unchecked Sendable {
 
     private func write(_ samples: UnsafeBufferPointer<Int16>) -> Int {
         let n = ring.write(samples)
+        lastDeliveryNanoseconds.store(clock(), ordering: .relaxed)
         if n < samples.count {
             droppedSamples.add(UInt64(samples.count - n), ordering: .relaxed)
         }

@@ -26,6 +26,7 @@ public final class PlaybackSide: @unchecked Sendable {
     /// render compares generations (acquire) and then reads the sequence.
     private let flushGeneration = Atomic<UInt64>(0)
     private let flushBefore = Atomic<UInt64>(0)
+    private let flushRequestedNanoseconds = Atomic<UInt64>(0)
     /// Frames the loop could not push (ring full): counted, never silent.
     public let ringOverflowFrames = Atomic<UInt64>(0)
 
@@ -44,6 +45,10 @@ public final class PlaybackSide: @unchecked Sendable {
     public let interruptionMs = Atomic<Int>(0)
     public let lateFrames = Atomic<Int>(0)
     public let droppedFrames = Atomic<Int>(0)
+    /// Latency samples (ns) handed to the loop, which turns them into percentiles:
+    /// first audio of a turn arrival → rendered; barge-in flush request → silent render.
+    public let downlinkLatencies = SPSCRing<UInt64>(capacity: 256, zero: 0)
+    public let bargeInLatencies = SPSCRing<UInt64>(capacity: 256, zero: 0)
 
     // Render-thread state, preallocated.
     private var seenFlushGeneration: UInt64 = 0
@@ -112,6 +117,7 @@ public final class PlaybackSide: @unchecked Sendable {
     /// Barge-in: drop every frame with a sequence below `sequence`, at the next render.
     public func requestFlush(before sequence: UInt64) {
         flushBefore.store(sequence, ordering: .relaxed)
+        flushRequestedNanoseconds.store(clockNanoseconds(), ordering: .relaxed)
         // Publishes flushBefore; pairs with the acquiring load in `applyFlush`.
         flushGeneration.add(1, ordering: .releasing)
     }
@@ -157,6 +163,7 @@ public final class PlaybackSide: @unchecked Sendable {
         guard generation != seenFlushGeneration else { return }
         seenFlushGeneration = generation
         let before = flushBefore.load(ordering: .relaxed)
+        record(bargeInLatencies, since: flushRequestedNanoseconds.load(ordering: .relaxed))
         jitter.flush(before: before)
         resampler.reset()
         stagedStart = 0
@@ -185,6 +192,7 @@ public final class PlaybackSide: @unchecked Sendable {
         case .audio(let header):
             isAudio = true
             if header.marker != 0 { lastPlayedMarker.store(header.marker, ordering: .relaxed) }
+            if header.flags.contains(.turnStart) { record(downlinkLatencies, since: header.arrivalNanoseconds) }
         case .concealed:
             isAudio = false
             underrunSamples.add(UInt64(Self.frameSamples * deviceRate / 16_000), ordering: .relaxed)
@@ -208,6 +216,13 @@ public final class PlaybackSide: @unchecked Sendable {
         stagedCount += produced
         appendSegment(produced, isAudio)
         return true
+    }
+
+    private func record(_ ring: SPSCRing<UInt64>, since start: UInt64) {
+        let now = clockNanoseconds()
+        guard start > 0, now > start else { return }
+        var value = now - start
+        withUnsafePointer(to: &value) { _ = ring.write(UnsafeBufferPointer(start: $0, count: 1)) }
     }
 
     /// A drain is the moment playout runs out of audio after playing some (PROTOCOL.md:

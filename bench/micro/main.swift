@@ -1,0 +1,101 @@
+// layercode-microbench: ns per 20 ms frame for the audio-path building blocks, single
+// thread, release build (`swift run -c release layercode-microbench`). Prints JSON lines.
+import Glibc
+import LayercodeAudio
+import LayercodeCore
+
+func now() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Runs `body` `iterations` times (after a warm-up) and prints ns per iteration.
+func bench(_ name: String, iterations: Int = 200_000, _ body: () -> Void) {
+    for _ in 0..<(iterations / 10) { body() }
+    let start = now()
+    for _ in 0..<iterations { body() }
+    let ns = Double(now() - start) / Double(iterations)
+    print("{\"bench\":\"micro\",\"name\":\"\(name)\",\"ns_per_frame\":\(Int(ns.rounded()))}")
+}
+
+let frame16k = (0..<320).map { Int16(truncatingIfNeeded: $0 * 97) }
+let frame8k = Array(frame16k.prefix(160))
+var scratch = [Int16](repeating: 0, count: 4096)
+
+// SPSC ring: one 20 ms frame at 48 kHz written and read.
+let ring = SPSCRing<Int16>(capacity: 48_000, zero: 0)
+let frame48k = [Int16](repeating: 1, count: 960)
+bench("spsc_ring_write_read_960") {
+    _ = frame48k.withUnsafeBufferPointer { ring.write($0) }
+    _ = scratch.withUnsafeMutableBufferPointer { ring.read(into: UnsafeMutableBufferPointer(rebasing: $0[0..<960])) }
+}
+
+// FrameRing push + pop of a 16 kHz frame.
+let frameRing = FrameRing(capacityFrames: 64)
+var sequence: UInt64 = 0
+bench("frame_ring_push_pop") {
+    sequence += 1
+    let header = AudioFrameHeader(sequence: sequence, arrivalNanoseconds: 0, marker: 0, sampleCount: 320)
+    _ = frame16k.withUnsafeBufferPointer { frameRing.push(header, samples: $0) }
+    _ = scratch.withUnsafeMutableBufferPointer { frameRing.pop(into: $0) }
+}
+
+// Jitter buffer put + get, steady state.
+let jitter = JitterBuffer(config: JitterBufferConfig())
+var jbSequence: UInt64 = 0
+var clock: UInt64 = 1_000_000_000
+for _ in 0..<10 {
+    jbSequence += 1
+    let header = AudioFrameHeader(sequence: jbSequence, arrivalNanoseconds: clock, marker: 0,
+                                  sampleCount: 320, flags: jbSequence == 1 ? .turnStart : [])
+    frame16k.withUnsafeBufferPointer { jitter.put(header, samples: $0) }
+}
+bench("jitter_buffer_put_get") {
+    jbSequence += 1
+    clock += 20_000_000
+    let header = AudioFrameHeader(sequence: jbSequence, arrivalNanoseconds: clock, marker: 0, sampleCount: 320)
+    frame16k.withUnsafeBufferPointer { jitter.put(header, samples: $0) }
+    _ = scratch.withUnsafeMutableBufferPointer { jitter.get(into: $0, nowNanoseconds: clock) }
+}
+
+// Playback side: push one frame, render 20 ms at 48 kHz stereo (jitter + resample + meter).
+let playback = try PlaybackSide(deviceRate: 48_000, channels: 2, jitter: JitterBufferConfig(),
+                                clock: now, wake: {})
+var pbSequence: UInt64 = 0
+var stereo = [Int16](repeating: 0, count: 960 * 2)
+bench("playback_render_48k_stereo", iterations: 50_000) {
+    pbSequence += 1
+    let header = AudioFrameHeader(sequence: pbSequence, arrivalNanoseconds: now(), marker: 1,
+                                  sampleCount: 320, flags: pbSequence == 1 ? .turnStart : [])
+    _ = frame16k.withUnsafeBufferPointer { playback.push(header, samples: $0) }
+    _ = stereo.withUnsafeMutableBufferPointer { playback.render(into: $0.baseAddress!, frames: 960) }
+}
+
+// Capture side: 20 ms of 48 kHz stereo delivered (downmix + ring), then drained.
+let capture = CaptureSide(sampleRate: 48_000, clock: now, wake: {})
+capture.accepting.store(true, ordering: .relaxed)
+let stereoIn = [Int16](repeating: 3, count: 960 * 2)
+bench("capture_deliver_48k_stereo", iterations: 50_000) {
+    _ = stereoIn.withUnsafeBufferPointer { capture.deliver($0.baseAddress!, frames: 960, channels: 2) }
+    _ = scratch.withUnsafeMutableBufferPointer { capture.ring.read(into: UnsafeMutableBufferPointer(rebasing: $0[0..<960])) }
+}
+
+// Uplink message: 8 kHz frame → client.audio JSON (base64 inside).
+bench("client_audio_encode", iterations: 100_000) {
+    _ = frame8k.withUnsafeBufferPointer { ClientMessage.audio($0).encoded() }
+}
+
+// Downlink message: response.audio JSON (100 ms chunk) → samples.
+let chunk = (0..<1600).map { Int16(truncatingIfNeeded: $0 * 31) }
+let chunkJSON = "{\"type\":\"response.audio\",\"content\":\"" +
+    chunk.withUnsafeBytes { Base64.encode($0) } + "\",\"turn_id\":\"t1\",\"delta_id\":\"d1\"}"
+bench("response_audio_decode_100ms", iterations: 50_000) {
+    _ = try? ServerMessage.decode(chunkJSON).audioSamples()
+}
+
+// Client VAD on one 8 kHz frame.
+var vad = EnergyVAD(config: EnergyVAD.Config())
+bench("energy_vad_frame") {
+    _ = frame8k.withUnsafeBufferPointer { vad.process($0) }
+}
