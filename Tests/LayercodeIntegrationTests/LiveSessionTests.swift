@@ -180,3 +180,76 @@ final class LiveSessionTests: XCTestCase {
         XCTAssertTrue(freed.withLock { done })
     }
 }
+
+/// Barge-in against the devserver: the agent talks (a long tone, streamed in real time),
+/// the user speaks, the server sends turn.start{user} and then, like a real pipeline, a few
+/// late chunks of the interrupted turn. Playout must be silent from the next period on, and
+/// the late chunks must never play.
+final class BargeInTests: XCTestCase {
+    final class Events: @unchecked Sendable {
+        let lock = NSLock()
+        var bargeInSeen = false
+        var replyStarted = false
+        var userTurns = 0
+    }
+
+    func testPlayoutGoesSilentAtOnceAndLateAudioNeverPlays() throws {
+        let server = try DevServer(["--agent", "tone", "--tone-seconds", "8", "--audio-speed", "1.0",
+                                    "--late-audio-chunks", "3"])
+        let events = Events()
+        var cb = ClientCallbacks()
+        cb.onMessage = { type, json in
+            events.lock.withLock {
+                if type == "turn.start" && json.contains("\"user\"") {
+                    events.bargeInSeen = true
+                    events.userTurns += 1
+                }
+                if type == "turn.start" && json.contains("\"assistant\"") && events.bargeInSeen {
+                    events.replyStarted = true
+                }
+            }
+        }
+        var o = ClientOptions(agentID: "tone", authorizeURL: server.authorizeURL)
+        o.wsURL = server.wsURL
+        let client = try LayercodeClient(options: o, callbacks: cb)
+        try client.connect()
+        let deadline = Date().addingTimeInterval(10)
+        while client.status != .connected && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertEqual(client.status, .connected)
+
+        var out = [Int16](repeating: 0, count: 320)
+        let silence = [Int16](repeating: 0, count: 320)
+        let speech = (0..<320).map { Int16(10_000 * sin(2 * Double.pi * 300 * Double($0) / 16_000)) }
+        var playedBeforeBargeIn = 0
+        var audioAfterBargeIn = 0
+        var periodsAfterBargeIn = 0
+        let start = Date()
+        var step = 0
+        while Date().timeIntervalSince(start) < 6 {
+            let elapsed = Date().timeIntervalSince(start)
+            let talking = elapsed > 1.5 && elapsed < 2.1
+            // Snapshot before the read: a barge-in seen now was flushed before this read.
+            let (seen, reply) = events.lock.withLock { (events.bargeInSeen, events.replyStarted) }
+            _ = (talking ? speech : silence).withUnsafeBufferPointer { client.writeAudio($0) }
+            let n = out.withUnsafeMutableBufferPointer { client.readAudio(into: $0) }
+            if !seen {
+                playedBeforeBargeIn += n
+            } else if !reply {
+                audioAfterBargeIn += n
+                periodsAfterBargeIn += 1
+            }
+            step += 1
+            Thread.sleep(until: start.addingTimeInterval(Double(step) * 0.02))
+        }
+        client.disconnect()
+        XCTAssertGreaterThan(playedBeforeBargeIn, 16_000 / 2, "the agent never played before the barge-in")
+        XCTAssertTrue(events.lock.withLock { events.bargeInSeen }, "the server never saw the user speak")
+        XCTAssertGreaterThan(periodsAfterBargeIn, 5)
+        XCTAssertEqual(audioAfterBargeIn, 0, "agent audio played after turn.start{user}")
+        let stats = client.snapshot()
+        XCTAssertGreaterThan(stats.playoutSamplesDropped, 0, "late/queued audio was not dropped")
+        XCTAssertGreaterThanOrEqual(stats.bargeInLatencyP50Us, 0)
+        let received = server.received().compactMap { $0["type"] as? String }
+        XCTAssertTrue(received.contains("vad_events"), "the client VAD sent no vad_events")
+    }
+}
