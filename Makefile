@@ -23,7 +23,7 @@ SWIFT_LIB_FLAGS := -c release --product layercode \
 SWIFT_SOURCES := $(shell find Sources -type f) Package.swift include/layercode.h
 PLAYER_SOURCES := $(wildcard examples/player/*.c examples/player/*.h)
 
-.PHONY: all deps lib player demo bench test test-swift test-abi test-python install clean
+.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean
 
 all: $(LIB) $(HEADER) $(PLAYER)
 
@@ -56,10 +56,14 @@ demo: deps all
 bench: deps all
 	$(PY) bench/run.py
 
-test: deps all test-abi test-swift test-python
+test: deps all test-abi test-swift test-tsan test-python
 
 test-swift:
 	$(SWIFT) test
+
+# The lock-free rings' two-thread stress tests under ThreadSanitizer.
+test-tsan:
+	tools/tsan-ring-stress.sh
 
 test-abi: all
 	tools/check-abi.sh $(LIB)

@@ -9,8 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=${TSAN_SCRATCH:-.build-tsan}
 # SPSCRingTests: testRingTwoThreadStress{UInt32,Int16}; FrameRingTests: testFrameRingTwoThread*.
-# (RingAndPlayoutTests is the SPSCRing tests' former name.)
-filter='LayercodeCoreTests\.(SPSCRingTests|RingAndPlayoutTests|FrameRingTests)/test[A-Za-z]*(TwoThread|Concurrent)'
+filter='LayercodeCoreTests\.(SPSCRingTests|FrameRingTests)/test[A-Za-z]*(TwoThread|Concurrent)'
 expected_tests=4
 
 swift build --scratch-path "$scratch" --build-tests -Xswiftc -sanitize=thread

@@ -14,9 +14,11 @@
 void args_usage(FILE *out) {
     fputs(
         "usage: layercode-player --authorize-url URL --agent-id ID [options]\n"
+        "       layercode-player --list-devices [--json-events]\n"
         "\n"
-        "Talks to a Layercode voice agent with liblayercode, using WAV files (or silence)\n"
-        "as the microphone and the speaker, paced in real time in 20 ms chunks.\n"
+        "Talks to a Layercode voice agent with liblayercode: through the sound card (ALSA),\n"
+        "or with WAV files (or silence) as the microphone and the speaker, paced in real\n"
+        "time in 20 ms chunks.\n"
         "\n"
         "Session:\n"
         "  --authorize-url URL     your backend's authorize endpoint (required)\n"
@@ -29,22 +31,55 @@ void args_usage(FILE *out) {
         "  --ca-dir DIR            directory of trusted CA certificates\n"
         "  --connect-timeout-ms MS time allowed for authorize and for the socket open\n"
         "\n"
-        "Audio and text:\n"
+        "Sound devices (ALSA; the default: without --input/--output/--no-devices the\n"
+        "player uses the ALSA device \"default\" for both directions):\n"
+        "  --capture DEV           ALSA PCM to record from (\"default\", \"plughw:1,0\", ...)\n"
+        "  --playback DEV          ALSA PCM to play to\n"
+        "  --device-rate HZ        sample rate asked of the devices, 8000..48000 (default\n"
+        "                          48000; the library resamples whatever they settle on)\n"
+        "  --period-ms MS          ALSA period, 1..100 ms (default 10)\n"
+        "  --list-devices          list the ALSA devices (name, in/out, description), exit\n"
+        "\n"
+        "WAV files (no sound card; cannot be mixed with --capture/--playback and the other\n"
+        "device flags):\n"
         "  --input FILE.wav        microphone audio from a WAV file (any rate 8000..48000,\n"
         "                          8/16/24/32-bit PCM or float, channels mixed to mono);\n"
         "                          starts once connected, then silence. Default: silence\n"
         "  --output FILE.wav       write what the speaker plays (16 kHz mono 16-bit)\n"
+        "  --no-devices            WAV mode without files: a silent microphone, and what the\n"
+        "                          agent says is discarded (like --input/--output unset)\n"
+        "\n"
+        "Audio, either mode:\n"
+        "  --no-mic                listen only: send no microphone audio\n"
+        "  --no-speaker            do not play agent audio (text and transcripts only)\n"
+        "  --muted                 start with the microphone muted\n"
+        "  --jitter-min-ms MS      smallest agent-audio jitter buffer delay (default 40)\n"
+        "  --jitter-max-ms MS      largest agent-audio jitter buffer delay (default 500)\n"
+        "  --push-to-talk          talk only while asked to. On a terminal: hold SPACE to\n"
+        "                          talk (released about 300 ms after the key stops\n"
+        "                          repeating), 't' toggles talking, 'm' toggles mute,\n"
+        "                          'q' quits. Otherwise each line on stdin toggles talking\n"
+        "                          (the first starts a turn, the next ends it; end of\n"
+        "                          input ends a turn in progress)\n"
+        "\n"
+        "Text and timing:\n"
         "  --text \"...\"            send this typed message once connected\n"
         "  --duration SECONDS      disconnect after this long (default 0: run until the\n"
-        "                          server closes the session or SIGINT/SIGTERM)\n"
+        "                          server closes the session, 'q', or SIGINT/SIGTERM)\n"
         "\n"
-        "Output:\n"
+        "Output (on a terminal: a live status line with level meters under the events):\n"
         "  --json-events           print every event as one JSON object per line\n"
+        "  --amplitude-rate HZ     microphone/agent level updates per second, 0..50\n"
+        "                          (default 20; 0: none); with --json-events printed as\n"
+        "                          {\"event\":\"amplitude\",\"user\":F,\"agent\":F}\n"
+        "  --stats-interval SECS   also print statistics every SECS seconds (default 0:\n"
+        "                          only when the session ends)\n"
         "  --help                  show this help and exit\n"
         "  --version               print the library version and exit\n"
         "\n"
-        "Exit status: 0 for a clean session (closed cleanly, duration reached, or\n"
-        "interrupted), 1 when the session failed, 2 for a usage error.\n",
+        "Exit status: 0 for a clean session (closed cleanly, duration reached, 'q', or\n"
+        "interrupted) and for --list-devices, 1 when the session failed, 2 for a usage\n"
+        "error.\n",
         out);
 }
 
@@ -58,11 +93,12 @@ static void set_err(char *err, size_t err_size, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* Flags that take a value, and where it goes. */
 enum flag_id {
     F_AUTHORIZE_URL, F_AGENT_ID, F_WS_URL, F_HEADER, F_METADATA, F_CONVERSATION_ID,
-    F_CA_FILE, F_CA_DIR, F_CONNECT_TIMEOUT, F_INPUT, F_OUTPUT, F_TEXT, F_DURATION,
-    F_JSON_EVENTS, F_HELP, F_VERSION
+    F_CA_FILE, F_CA_DIR, F_CONNECT_TIMEOUT, F_INPUT, F_OUTPUT, F_NO_DEVICES, F_CAPTURE,
+    F_PLAYBACK, F_DEVICE_RATE, F_PERIOD_MS, F_JITTER_MIN, F_JITTER_MAX, F_NO_MIC,
+    F_NO_SPEAKER, F_MUTED, F_PUSH_TO_TALK, F_TEXT, F_DURATION, F_JSON_EVENTS,
+    F_AMPLITUDE_RATE, F_STATS_INTERVAL, F_LIST_DEVICES, F_HELP, F_VERSION
 };
 
 static const struct {
@@ -81,17 +117,57 @@ static const struct {
     {"--connect-timeout-ms", F_CONNECT_TIMEOUT, 1},
     {"--input", F_INPUT, 1},
     {"--output", F_OUTPUT, 1},
+    {"--no-devices", F_NO_DEVICES, 0},
+    {"--capture", F_CAPTURE, 1},
+    {"--playback", F_PLAYBACK, 1},
+    {"--device-rate", F_DEVICE_RATE, 1},
+    {"--period-ms", F_PERIOD_MS, 1},
+    {"--jitter-min-ms", F_JITTER_MIN, 1},
+    {"--jitter-max-ms", F_JITTER_MAX, 1},
+    {"--no-mic", F_NO_MIC, 0},
+    {"--no-speaker", F_NO_SPEAKER, 0},
+    {"--muted", F_MUTED, 0},
+    {"--push-to-talk", F_PUSH_TO_TALK, 0},
     {"--text", F_TEXT, 1},
     {"--duration", F_DURATION, 1},
     {"--json-events", F_JSON_EVENTS, 0},
+    {"--amplitude-rate", F_AMPLITUDE_RATE, 1},
+    {"--stats-interval", F_STATS_INTERVAL, 1},
+    {"--list-devices", F_LIST_DEVICES, 0},
     {"--help", F_HELP, 0},
     {"-h", F_HELP, 0},
     {"--version", F_VERSION, 0},
 };
 
+/* An integer in [lo, hi], the whole value. */
+static int parse_int(const char *value, long lo, long hi, int *out) {
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Seconds in [0, 1e7]. */
+static int parse_seconds(const char *value, double *out) {
+    char *end;
+    double d;
+    errno = 0;
+    d = strtod(value, &end);
+    if (errno != 0 || end == value || *end != '\0' || !(d >= 0.0) || d > 1e7) return -1;
+    *out = d;
+    return 0;
+}
+
 int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size) {
     int i;
+    /* The first flag of each audio family seen, for the conflict message. */
+    const char *wav_flag = NULL, *device_flag = NULL;
+
     memset(a, 0, sizeof *a);
+    a->amplitude_rate = 20;
     a->headers = calloc((size_t)(argc > 0 ? argc : 1), sizeof *a->headers);
     if (a->headers == NULL) {
         set_err(err, err_size, "out of memory");
@@ -147,41 +223,115 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
         case F_CONVERSATION_ID: a->conversation_id = value; break;
         case F_CA_FILE: a->ca_file = value; break;
         case F_CA_DIR: a->ca_dir = value; break;
-        case F_CONNECT_TIMEOUT: {
-            char *end;
-            long ms;
-            errno = 0;
-            ms = strtol(value, &end, 10);
-            if (errno != 0 || end == value || *end != '\0' || ms <= 0 || ms > 3600000) {
+        case F_CONNECT_TIMEOUT:
+            if (parse_int(value, 1, 3600000, &a->connect_timeout_ms) != 0) {
                 set_err(err, err_size, "--connect-timeout-ms wants milliseconds, got '%s'",
                         value);
                 return -1;
             }
-            a->connect_timeout_ms = (int)ms;
+            break;
+        case F_INPUT:
+            a->input_path = value;
+            if (!wav_flag) wav_flag = "--input";
+            break;
+        case F_OUTPUT:
+            a->output_path = value;
+            if (!wav_flag) wav_flag = "--output";
+            break;
+        case F_NO_DEVICES:
+            a->no_devices = 1;
+            if (!wav_flag) wav_flag = "--no-devices";
+            break;
+        case F_CAPTURE:
+            if (*value == '\0') {
+                set_err(err, err_size, "--capture wants an ALSA device name");
+                return -1;
+            }
+            a->capture_device = value;
+            if (!device_flag) device_flag = "--capture";
+            break;
+        case F_PLAYBACK:
+            if (*value == '\0') {
+                set_err(err, err_size, "--playback wants an ALSA device name");
+                return -1;
+            }
+            a->playback_device = value;
+            if (!device_flag) device_flag = "--playback";
+            break;
+        case F_DEVICE_RATE:
+            if (parse_int(value, 8000, 48000, &a->device_rate) != 0) {
+                set_err(err, err_size, "--device-rate wants 8000..48000 Hz, got '%s'", value);
+                return -1;
+            }
+            if (!device_flag) device_flag = "--device-rate";
+            break;
+        case F_PERIOD_MS:
+            if (parse_int(value, 1, 100, &a->period_ms) != 0) {
+                set_err(err, err_size, "--period-ms wants 1..100 ms, got '%s'", value);
+                return -1;
+            }
+            if (!device_flag) device_flag = "--period-ms";
+            break;
+        case F_JITTER_MIN:
+        case F_JITTER_MAX: {
+            int ms;
+            if (parse_int(value, 1, 10000, &ms) != 0) {
+                set_err(err, err_size, "%s wants 1..10000 ms, got '%s'", flags[found].name,
+                        value);
+                return -1;
+            }
+            if (flags[found].id == F_JITTER_MIN) a->jitter_min_ms = ms;
+            else a->jitter_max_ms = ms;
             break;
         }
-        case F_INPUT: a->input_path = value; break;
-        case F_OUTPUT: a->output_path = value; break;
+        case F_NO_MIC: a->no_mic = 1; break;
+        case F_NO_SPEAKER: a->no_speaker = 1; break;
+        case F_MUTED: a->muted = 1; break;
+        case F_PUSH_TO_TALK: a->push_to_talk = 1; break;
         case F_TEXT: a->text = value; break;
-        case F_DURATION: {
-            char *end;
-            double d;
-            errno = 0;
-            d = strtod(value, &end);
-            if (errno != 0 || end == value || *end != '\0' || !(d >= 0.0) || d > 1e7) {
+        case F_DURATION:
+            if (parse_seconds(value, &a->duration) != 0) {
                 set_err(err, err_size, "--duration wants seconds >= 0, got '%s'", value);
                 return -1;
             }
-            a->duration = d;
             break;
-        }
         case F_JSON_EVENTS: a->json_events = 1; break;
+        case F_AMPLITUDE_RATE:
+            if (parse_int(value, 0, 50, &a->amplitude_rate) != 0) {
+                set_err(err, err_size, "--amplitude-rate wants 0..50 per second, got '%s'",
+                        value);
+                return -1;
+            }
+            break;
+        case F_STATS_INTERVAL:
+            if (parse_seconds(value, &a->stats_interval) != 0) {
+                set_err(err, err_size, "--stats-interval wants seconds >= 0, got '%s'", value);
+                return -1;
+            }
+            break;
+        case F_LIST_DEVICES: a->list_devices = 1; break;
         case F_HELP: a->help = 1; break;
         case F_VERSION: a->version = 1; break;
         }
     }
 
     if (a->help || a->version) return 0;
+    if (wav_flag && device_flag) {
+        set_err(err, err_size, "%s (WAV files) cannot be combined with %s (sound devices)",
+                wav_flag, device_flag);
+        return -1;
+    }
+    a->audio = wav_flag ? AUDIO_WAV : AUDIO_ALSA;
+    if (a->audio == AUDIO_ALSA) {
+        if (a->capture_device == NULL) a->capture_device = "default";
+        if (a->playback_device == NULL) a->playback_device = "default";
+    }
+    if (a->jitter_min_ms > 0 && a->jitter_max_ms > 0 && a->jitter_min_ms > a->jitter_max_ms) {
+        set_err(err, err_size, "--jitter-min-ms %d is above --jitter-max-ms %d",
+                a->jitter_min_ms, a->jitter_max_ms);
+        return -1;
+    }
+    if (a->list_devices) return 0;
     if (a->authorize_url == NULL) {
         set_err(err, err_size, "--authorize-url is required");
         return -1;

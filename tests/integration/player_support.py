@@ -68,8 +68,9 @@ class PlayerRun:
 
     @property
     def stats(self) -> dict:
-        stats = self.of("stats")
-        assert len(stats) == 1, f"expected one stats event:\n{self.describe()}"
+        """The final stats event (--stats-interval adds periodic ones, "final": false)."""
+        stats = [e for e in self.of("stats") if e.get("final", True)]
+        assert len(stats) == 1, f"expected one final stats event:\n{self.describe()}"
         return stats[0]
 
     def describe(self) -> str:

@@ -23,15 +23,23 @@ ECHO_DURATION = 7.5
 
 # The flags the player documents and later tests rely on.
 FLAGS = ["--authorize-url", "--agent-id", "--ws-url", "--header", "--metadata",
-         "--conversation-id", "--ca-file", "--input", "--output", "--text", "--duration",
-         "--json-events", "--help"]
+         "--conversation-id", "--ca-file", "--ca-dir", "--connect-timeout-ms", "--input",
+         "--output", "--no-devices", "--capture", "--playback", "--device-rate",
+         "--period-ms", "--jitter-min-ms", "--jitter-max-ms", "--no-mic", "--no-speaker",
+         "--muted", "--push-to-talk", "--list-devices", "--text", "--duration",
+         "--json-events", "--amplitude-rate", "--stats-interval", "--help", "--version"]
+
+# The library gates the microphone with its VAD (PROTOCOL.md "Audio gating"): only speech
+# and its pre-roll are sent. Tests that count frames against the clock stream everything.
+UNGATED = ["--metadata", '{"vad": {"gate_audio": false}}']
 
 CERT_FAILURE = re.compile(r"certificate|verif", re.IGNORECASE)
 
 
 def session_args(server, *extra: str, agent: str = "echo") -> list[str]:
+    """A session in WAV mode (--no-devices: no sound card; --input/--output may follow)."""
     return ["--authorize-url", server.authorize_url, "--ws-url", server.ws_url,
-            "--agent-id", agent, "--json-events", *extra]
+            "--agent-id", agent, "--json-events", "--no-devices", *extra]
 
 
 def assert_frames_match_duration(run: PlayerRun, duration: float) -> dict:
@@ -122,7 +130,8 @@ def test_echo_session_over_ws(devserver, player, speech, tmp_path):
     server = devserver()
     out = tmp_path / "out.wav"
     run = player(*session_args(server, "--input", speech.mono16k, "--output", out,
-                               "--duration", ECHO_DURATION), timeout=ECHO_DURATION + 20)
+                               "--duration", ECHO_DURATION, *UNGATED),
+                 timeout=ECHO_DURATION + 20)
     assert_echo_session(run, server, out, speech, ECHO_DURATION)
 
 
@@ -134,7 +143,8 @@ def test_echo_session_over_tls(devserver, player, speech, cert_dir, tmp_path):
     out = tmp_path / "out.wav"
     run = player(*session_args(server, "--ca-file", server.ready["ca_file"],
                                "--input", speech.mono16k, "--output", out,
-                               "--duration", ECHO_DURATION), timeout=ECHO_DURATION + 20)
+                               "--duration", ECHO_DURATION, *UNGATED),
+                 timeout=ECHO_DURATION + 20)
     assert_echo_session(run, server, out, speech, ECHO_DURATION)
 
 
@@ -194,7 +204,8 @@ def test_authorize_insufficient_balance(devserver, player):
 def test_authorize_unreachable(player, closed_port):
     run = player("--authorize-url", f"http://127.0.0.1:{closed_port}/authorize",
                  "--ws-url", f"ws://127.0.0.1:{closed_port}/v1/agents/web/websocket",
-                 "--agent-id", "echo", "--json-events", "--duration", "10", timeout=30)
+                 "--agent-id", "echo", "--json-events", "--no-devices", "--duration", "10",
+                 timeout=30)
     assert run.returncode != 0, run.describe()
     assert any(e["code"] == LC_ERR_NETWORK for e in run.errors()), run.describe()
     assert "network" in run.stderr, run.describe()
@@ -203,8 +214,8 @@ def test_authorize_unreachable(player, closed_port):
 def test_48k_stereo_input(devserver, player, speech):
     duration = 6.5
     server = devserver()
-    run = player(*session_args(server, "--input", speech.stereo48k, "--duration", duration),
-                 timeout=duration + 20)
+    run = player(*session_args(server, "--input", speech.stereo48k, "--duration", duration,
+                               *UNGATED), timeout=duration + 20)
     assert run.returncode == 0, run.describe()
     stats = assert_frames_match_duration(run, duration)
     assert_client_audio_logged(server.closed_session_log(), stats)
