@@ -64,6 +64,50 @@ def latency_and_allocations(work):
     return out
 
 
+def alsa_full_duplex(work, speech):
+    """CPU of a 60 s full-duplex ALSA session at 48 kHz on PulseAudio null sinks (paced in
+    real time like a sound card), the user talking every 5 s, the echo agent answering."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "audio"))
+    from pulse import PulseRig
+    seconds = float(os.environ.get("BENCH_ALSA_SECONDS", "60"))
+    try:
+        rig = PulseRig()
+    except Exception as e:  # no PulseAudio: say so instead of a number
+        return [{"bench": "alsa_full_duplex", "skipped": str(e)}]
+    proc, ready = devserver_with(work, [])
+    try:
+        start = time.monotonic()
+        player = subprocess.Popen(
+            [os.path.join(BUILD, "bin", "layercode-player"), "--authorize-url", ready["authorize_url"],
+             "--ws-url", ready["ws"], "--agent-id", "echo", "--capture", "lcmic",
+             "--playback", "lcspk", "--device-rate", "48000", "--duration", str(seconds),
+             "--amplitude-rate", "0",
+             "--json-events"], env=rig.env, stdout=subprocess.PIPE, text=True)
+        talkers = []
+        while player.poll() is None and time.monotonic() - start < seconds:
+            time.sleep(5)
+            talkers.append(rig.play(speech))
+        final = None
+        for line in player.stdout:
+            event = json.loads(line)
+            if event.get("event") == "stats":
+                final = event
+        _, status, usage = os.wait4(player.pid, 0)
+        for t in talkers:
+            t.wait()
+        cpu = usage.ru_utime + usage.ru_stime
+        return [{"bench": "alsa_full_duplex", "device_rate": 48000, "seconds": seconds,
+                 "cpu_seconds": round(cpu, 3), "cpu_percent_of_one_core": round(100 * cpu / seconds, 2),
+                 "player_max_rss_kib": usage.ru_maxrss,
+                 "frames_sent": final and final["audio_frames_sent"],
+                 "frames_received": final and final["audio_frames_received"],
+                 "concealed_ms": final and final["concealed_ms"],
+                 "xruns": final and final["capture_xruns"] + final["playback_xruns"]}]
+    finally:
+        proc.terminate(); proc.wait()
+        rig.close()
+
+
 def microbench():
     subprocess.run(["swift", "build", "-c", "release", "--product", "layercode-microbench"],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -118,6 +162,7 @@ def main():
                         "player_max_rss_kib": usage.ru_maxrss})
     finally:
         proc.terminate(); proc.wait()
+    results += alsa_full_duplex(work, speech)
     results += latency_and_allocations(work)
     results += microbench()
     shutil.rmtree(work, ignore_errors=True)

@@ -15,6 +15,7 @@ import time
 ASOUNDRC = """
 pcm.lcmic { type pulse; device "lcmic.monitor" }
 pcm.lcspk { type pulse; device "lcspk" }
+pcm.lcspk44 { type pulse; device "lcspk44" }
 """
 
 
@@ -36,7 +37,8 @@ class PulseRig:
             ["pulseaudio", "-n", "--daemonize=yes", "--exit-idle-time=-1", "--disallow-exit",
              "--disable-shm=yes", "-L", "module-native-protocol-unix",
              "-L", "module-null-sink sink_name=lcmic rate=48000 channels=1",
-             "-L", "module-null-sink sink_name=lcspk rate=48000 channels=2"],
+             "-L", "module-null-sink sink_name=lcspk rate=48000 channels=2",
+             "-L", "module-null-sink sink_name=lcspk44 rate=44100 channels=2"],
             env=self.env, check=True, capture_output=True, timeout=20)
         for _ in range(100):
             if subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode == 0:
@@ -50,10 +52,10 @@ class PulseRig:
         return subprocess.Popen(["paplay", "--device=lcmic", wav], env=self.env,
                                 stderr=subprocess.DEVNULL)
 
-    def record(self, path):
-        """Records what the client plays (the speaker sink's monitor), 16 kHz mono WAV."""
-        return subprocess.Popen(["parec", "--device=lcspk.monitor", "--file-format=wav",
-                                 "--rate=16000", "--channels=1", "--format=s16le", path],
+    def record(self, path, sink="lcspk", rate=16000, channels=1):
+        """Records what the client plays (a speaker sink's monitor) as a WAV."""
+        return subprocess.Popen(["parec", f"--device={sink}.monitor", "--file-format=wav",
+                                 f"--rate={rate}", f"--channels={channels}", "--format=s16le", path],
                                 env=self.env, stderr=subprocess.DEVNULL)
 
     def close(self):

@@ -26,14 +26,19 @@ def rig():
     r.close()
 
 
-@pytest.fixture
-def devserver(tmp_path):
+def start_devserver(tmp_path, *extra):
     log = tmp_path / "devserver.jsonl"
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
-                             "--port", "0", "--log", str(log)],
+                             "--port", "0", "--log", str(log), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     ready = json.loads(proc.stdout.readline())
     ready["log"] = log
+    return proc, ready
+
+
+@pytest.fixture
+def devserver(tmp_path):
+    proc, ready = start_devserver(tmp_path)
     yield ready
     proc.terminate()
     proc.wait(timeout=10)
@@ -105,3 +110,44 @@ def test_alsa_full_duplex_at_real_time_pace(rig, devserver, speech, tmp_path):
     samples = array.array("h", frames)
     loud = [rms(samples[i:i + 1600]) for i in range(0, len(samples) - 1600, 1600)]
     assert sum(1 for r in loud if r > 300) >= 10, "the speaker sink received no agent voice"
+
+
+def test_tone_agent_plays_at_44100_stereo_without_clicks(rig, tmp_path):
+    """The tone agent's 440 Hz greeting through ALSA at 44.1 kHz stereo (16 kHz agent audio
+    resampled by the library): right frequency, both channels, continuous, no clicks."""
+    proc, ready = start_devserver(tmp_path, "--agent", "tone", "--tone-seconds", "2")
+    recording = str(tmp_path / "tone.wav")
+    recorder = rig.record(recording, sink="lcspk44", rate=44100, channels=2)
+    try:
+        run = subprocess.run(
+            [PLAYER, "--authorize-url", ready["authorize_url"], "--ws-url", ready["ws"],
+             "--agent-id", "tone", "--no-mic", "--capture", "lcmic", "--playback", "lcspk44",
+             "--device-rate", "44100", "--duration", "4", "--json-events"],
+            env=rig.env, capture_output=True, text=True, timeout=30)
+    finally:
+        recorder.terminate()
+        recorder.wait(timeout=10)
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert run.returncode == 0, run.stderr
+    stats = [json.loads(l) for l in run.stdout.splitlines() if '"stats"' in l][-1]
+    assert stats["concealed_ms"] == 0 and stats["playback_xruns"] == 0, stats
+
+    import array
+    with wave.open(recording) as w:
+        assert (w.getframerate(), w.getnchannels()) == (44100, 2)
+        samples = array.array("h", w.readframes(w.getnframes()))
+    left, right = samples[0::2], samples[1::2]
+    assert left == right, "mono agent audio must reach both channels alike"
+    voiced = [i for i, s in enumerate(left) if abs(s) > 2000]
+    assert voiced, "no tone was played"
+    first, last = voiced[0], voiced[-1]
+    assert 1.9 <= (last - first) / 44100 <= 2.1, f"tone lasted {(last - first) / 44100:.3f} s"
+    body = left[first + 2205:last - 2205]  # inside the tone, away from its own start and end
+    crossings = sum(1 for a, b in zip(body, body[1:]) if (a < 0) != (b < 0))
+    frequency = crossings / 2 / (len(body) / 44100)
+    assert abs(frequency - 440) < 5, f"{frequency:.1f} Hz"
+    # 440 Hz at half scale moves at most 2*pi*440*16384/44100 ~ 1027 per sample: a larger
+    # step is a click or a gap.
+    max_step = max(abs(b - a) for a, b in zip(body, body[1:]))
+    assert max_step < 1200, f"discontinuity of {max_step} in the played tone"
