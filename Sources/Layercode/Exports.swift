@@ -21,6 +21,13 @@ private func fail(_ error: Error) -> Int32 {
     (error as? LayercodeError)?.code.rawValue ?? ErrorCode.internalError.rawValue
 }
 
+/// Resolves the handle and runs `body`; a thrown LayercodeError becomes its code.
+private func call(_ client: OpaquePointer?, _ body: (LayercodeClient) throws -> Void) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    do { try body(handle.client) } catch { return fail(error) }
+    return LC_OK
+}
+
 private func string(_ p: UnsafePointer<CChar>?) -> String? {
     p.map { String(cString: $0) }
 }
@@ -145,16 +152,12 @@ public func lc_client_free(_ client: OpaquePointer?) {
 
 @_cdecl("lc_client_connect")
 public func lc_client_connect(_ client: OpaquePointer?) -> Int32 {
-    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
-    do { try handle.client.connect() } catch { return fail(error) }
-    return LC_OK
+    call(client) { try $0.connect() }
 }
 
 @_cdecl("lc_client_disconnect")
 public func lc_client_disconnect(_ client: OpaquePointer?) -> Int32 {
-    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
-    handle.client.disconnect()
-    return LC_OK
+    call(client) { $0.disconnect() }
 }
 
 @_cdecl("lc_client_status")
@@ -195,44 +198,34 @@ private func validUTF8(_ p: UnsafePointer<CChar>, limit: Int) throws -> String {
 
 @_cdecl("lc_client_send_text")
 public func lc_client_send_text(_ client: OpaquePointer?, _ text: UnsafePointer<CChar>?) -> Int32 {
-    guard let handle = ClientHandle.from(client), let text else { return LC_ERR_INVALID_ARGUMENT }
-    do { try handle.client.sendText(validUTF8(text, limit: 64 << 10)) } catch { return fail(error) }
-    return LC_OK
+    guard let text else { return LC_ERR_INVALID_ARGUMENT }
+    return call(client) { try $0.sendText(validUTF8(text, limit: 64 << 10)) }
 }
 
 @_cdecl("lc_client_send_data")
 public func lc_client_send_data(_ client: OpaquePointer?, _ json: UnsafePointer<CChar>?) -> Int32 {
-    guard let handle = ClientHandle.from(client), let json else { return LC_ERR_INVALID_ARGUMENT }
-    do { try handle.client.sendData(json: validUTF8(json, limit: 64 << 10)) } catch { return fail(error) }
-    return LC_OK
+    guard let json else { return LC_ERR_INVALID_ARGUMENT }
+    return call(client) { try $0.sendData(json: validUTF8(json, limit: 64 << 10)) }
 }
 
 @_cdecl("lc_client_turn_start")
 public func lc_client_turn_start(_ client: OpaquePointer?) -> Int32 {
-    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
-    do { try handle.client.turnStart() } catch { return fail(error) }
-    return LC_OK
+    call(client) { try $0.turnStart() }
 }
 
 @_cdecl("lc_client_turn_end")
 public func lc_client_turn_end(_ client: OpaquePointer?) -> Int32 {
-    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
-    do { try handle.client.turnEnd() } catch { return fail(error) }
-    return LC_OK
+    call(client) { try $0.turnEnd() }
 }
 
 @_cdecl("lc_client_mute")
 public func lc_client_mute(_ client: OpaquePointer?) -> Int32 {
-    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
-    handle.client.setMuted(true)
-    return LC_OK
+    call(client) { $0.setMuted(true) }
 }
 
 @_cdecl("lc_client_unmute")
 public func lc_client_unmute(_ client: OpaquePointer?) -> Int32 {
-    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
-    handle.client.setMuted(false)
-    return LC_OK
+    call(client) { $0.setMuted(false) }
 }
 
 @_cdecl("lc_client_is_muted")
