@@ -112,10 +112,14 @@ typedef void (*lc_data_fn)(void *user_data, const char *content_json, const char
 /** Audio modes. LC_AUDIO_EXTERNAL: the app writes microphone PCM with lc_client_write_audio()
  *  and reads agent PCM with lc_client_read_audio(). LC_AUDIO_NONE: text only, no audio is
  *  sent and agent audio is discarded. LC_AUDIO_ALSA: the library opens capture_device and
- *  playback_device itself and runs them on two real-time threads. */
+ *  playback_device itself and runs them on two real-time threads. LC_AUDIO_WAV: the same
+ *  engine with WAV files as the devices, paced in real time by one thread: capture_device is
+ *  the microphone's WAV (any rate 8000..48000, any format; silence after its end; NULL: no
+ *  microphone), playback_device the WAV written at output_sample_rate (NULL: discarded). */
 #define LC_AUDIO_EXTERNAL 0
 #define LC_AUDIO_NONE 1
 #define LC_AUDIO_ALSA 2
+#define LC_AUDIO_WAV 3
 
 /** A level (0..1, RMS of the last 1/amplitude_rate_hz seconds, relative to full scale). */
 typedef void (*lc_amplitude_fn)(void *user_data, float level);
@@ -170,8 +174,8 @@ typedef struct lc_options {
     lc_data_fn on_data;
 
     /* --- Devices and audio (LC_AUDIO_ALSA unless noted) --- */
-    /** ALSA PCM names ("default", "plughw:1,0", "hw:CARD=Device,DEV=0", ...); NULL: "default".
-     *  lc_list_devices() lists them. */
+    /** LC_AUDIO_ALSA: PCM names ("default", "plughw:1,0", "hw:CARD=Device,DEV=0", ...);
+     *  NULL: "default"; lc_list_devices() lists them. LC_AUDIO_WAV: file paths (see there). */
     const char *capture_device;
     const char *playback_device;
     /** Rate asked of both devices; 0: 48000. The devices may settle on another rate (any of

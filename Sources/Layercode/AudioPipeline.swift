@@ -2,16 +2,17 @@ import LayercodeAudio
 import LayercodeCore
 
 /// The audio of one client: the engine halves (capture → loop, loop → playback) and, in ALSA
-/// mode, the devices driving them. External mode keeps one pipeline for the client's life
-/// (the app's threads call into it); ALSA mode opens one per session and stops it at the end.
+/// and WAV modes, the device driving them. External mode keeps one pipeline for the client's
+/// life (the app's threads call into it); device modes open one per session and stop it at
+/// the end.
 final class AudioPipeline: @unchecked Sendable {
     let capture: CaptureSide?
     let playback: PlaybackSide?
     /// Capture rate → 8 kHz, run on the loop.
     let upsampler: Resampler?
-    let devices: AlsaDuplex?
+    let devices: AudioDevice?
 
-    init(capture: CaptureSide?, playback: PlaybackSide?, devices: AlsaDuplex?) throws {
+    init(capture: CaptureSide?, playback: PlaybackSide?, devices: AudioDevice?) throws {
         self.capture = capture
         self.playback = playback
         self.devices = devices
@@ -39,18 +40,29 @@ final class AudioPipeline: @unchecked Sendable {
         return try AudioPipeline(capture: capture, playback: playback, devices: nil)
     }
 
-    /// ALSA: opens the devices (negotiating rate and channels), starts their threads.
-    static func alsa(_ options: ClientOptions, clock: @escaping () -> UInt64,
-                     wake: @escaping @Sendable () -> Void) throws -> AudioPipeline {
-        let duplex = try AlsaDuplex(
-            captureDevice: options.audioInputEnabled ? options.captureDevice : nil,
-            playbackDevice: options.audioOutputEnabled ? options.playbackDevice : nil,
-            sampleRate: options.deviceSampleRate, periodMilliseconds: options.periodMilliseconds,
-            jitter: jitterConfig(options), meterUpdatesPerSecond: max(1, options.amplitudeRateHz),
-            clock: clock, wake: wake)
-        let pipeline = try AudioPipeline(capture: duplex.capture, playback: duplex.playback,
-                                         devices: duplex)
-        duplex.start()
+    /// ALSA or WAV: opens the device (ALSA negotiates rate and channels), starts its threads.
+    static func device(_ options: ClientOptions, clock: @escaping () -> UInt64,
+                       wake: @escaping @Sendable () -> Void) throws -> AudioPipeline {
+        let meterRate = max(1, options.amplitudeRateHz)
+        let device: AudioDevice
+        if options.audioMode == .wav {
+            device = try WavDevice(
+                inputPath: options.audioInputEnabled ? options.captureDevice : nil,
+                outputPath: options.audioOutputEnabled ? options.playbackDevice : nil,
+                outputSampleRate: options.outputSampleRate,
+                periodMilliseconds: options.periodMilliseconds, jitter: jitterConfig(options),
+                meterUpdatesPerSecond: meterRate, clock: clock, wake: wake)
+        } else {
+            device = try AlsaDuplex(
+                captureDevice: options.audioInputEnabled ? options.captureDevice ?? "default" : nil,
+                playbackDevice: options.audioOutputEnabled ? options.playbackDevice ?? "default" : nil,
+                sampleRate: options.deviceSampleRate, periodMilliseconds: options.periodMilliseconds,
+                jitter: jitterConfig(options), meterUpdatesPerSecond: meterRate,
+                clock: clock, wake: wake)
+        }
+        let pipeline = try AudioPipeline(capture: device.capture, playback: device.playback,
+                                         devices: device)
+        device.start()
         return pipeline
     }
 

@@ -430,11 +430,12 @@ public final class LayercodeClient: @unchecked Sendable {
         connectStartedNanoseconds = monotonicNanoseconds()
         assembler = AgentFrameAssembler()
         run(.connect)
-        guard options.audioMode == .alsa, session.phase == .authorizing else { return }
+        guard options.audioMode == .alsa || options.audioMode == .wav,
+              session.phase == .authorizing else { return }
         // Devices open while authorize runs; a device that cannot open fails the connect.
         let loop = self.loop
         do {
-            let opened = try AudioPipeline.alsa(options, clock: monotonicNanoseconds) { loop.wake() }
+            let opened = try AudioPipeline.device(options, clock: monotonicNanoseconds) { loop.wake() }
             pipeline = opened
             current.withLock { $0 = opened }
         } catch let error as LayercodeError {

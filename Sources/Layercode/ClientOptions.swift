@@ -3,7 +3,7 @@ import LayercodeNet
 
 /// Swift-side options, validated. The C layer fills these from lc_options.
 public struct ClientOptions: Sendable {
-    public enum AudioMode: Int32, Sendable { case external = 0, none = 1, alsa = 2 }
+    public enum AudioMode: Int32, Sendable { case external = 0, none = 1, alsa = 2, wav = 3 }
 
     public var agentID: String
     public var authorizeURL: String
@@ -17,8 +17,9 @@ public struct ClientOptions: Sendable {
     public var audioMode = AudioMode.external
     public var inputSampleRate = 16_000
     public var outputSampleRate = 16_000
-    public var captureDevice = "default"
-    public var playbackDevice = "default"
+    /// ALSA: PCM names (nil: "default"). WAV: file paths (nil: no microphone / no speaker).
+    public var captureDevice: String?
+    public var playbackDevice: String?
     /// Asked of the ALSA devices; they may settle on another rate (resampled).
     public var deviceSampleRate = 48_000
     public var periodMilliseconds = 10
@@ -100,8 +101,9 @@ public struct ClientOptions: Sendable {
         guard (0...100).contains(amplitudeRateHz) else {
             throw LayercodeError(.invalidArgument, "amplitude_rate_hz must be 0..100")
         }
-        if audioMode == .alsa && (captureDevice.isEmpty || playbackDevice.isEmpty) {
-            throw LayercodeError(.invalidArgument, "ALSA device names must not be empty")
+        if (audioMode == .alsa || audioMode == .wav)
+            && (captureDevice?.isEmpty == true || playbackDevice?.isEmpty == true) {
+            throw LayercodeError(.invalidArgument, "device names must not be empty")
         }
         var tls: TLSContext?
         if authorize.isTLS || ws.isTLS {

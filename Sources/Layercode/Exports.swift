@@ -104,8 +104,8 @@ private func clientOptions(_ o: lc_options) throws -> ClientOptions {
     options.audioMode = mode
     options.inputSampleRate = Int(o.input_sample_rate)
     options.outputSampleRate = Int(o.output_sample_rate)
-    if let name = string(o.capture_device) { options.captureDevice = name }
-    if let name = string(o.playback_device) { options.playbackDevice = name }
+    options.captureDevice = string(o.capture_device)
+    options.playbackDevice = string(o.playback_device)
     options.deviceSampleRate = o.device_sample_rate == 0 ? 48_000 : Int(o.device_sample_rate)
     options.periodMilliseconds = Int(o.period_ms)
     options.jitterMinMilliseconds = Int(o.jitter_min_ms)

@@ -253,3 +253,51 @@ final class BargeInTests: XCTestCase {
         XCTAssertTrue(received.contains("vad_events"), "the client VAD sent no vad_events")
     }
 }
+
+/// LC_AUDIO_WAV: the same engine with WAV files as microphone and speaker, paced by the
+/// library's own thread.
+final class WavModeTests: XCTestCase {
+    func testWavFilesAsMicrophoneAndSpeaker() throws {
+        let server = try DevServer()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lc-wav-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let mic = dir.appendingPathComponent("mic.wav").path
+        let speaker = dir.appendingPathComponent("speaker.wav").path
+        // 1 s of silence, a 1 s 300 Hz "utterance" at 44.1 kHz stereo, then the file ends.
+        let sox = Process()
+        sox.executableURL = URL(fileURLWithPath: "/usr/bin/sox")
+        sox.arguments = ["-n", "-r", "44100", "-c", "2", "-b", "16", mic,
+                         "synth", "2", "sine", "300", "gain", "-6", "trim", "0", "2", "pad", "1", "0"]
+        try sox.run()
+        sox.waitUntilExit()
+        XCTAssertEqual(sox.terminationStatus, 0)
+
+        let recorder = LiveSessionTests.Recorder()
+        var o = ClientOptions(agentID: "echo", authorizeURL: server.authorizeURL)
+        o.wsURL = server.wsURL
+        o.audioMode = .wav
+        o.captureDevice = mic
+        o.playbackDevice = speaker
+        let client = try LayercodeClient(options: o, callbacks: recorder.callbacks())
+        try client.connect()
+        // The utterance barges in on the greeting; the echo turn then plays to its end.
+        try recorder.wait("echo", timeout: 15) {
+            let types = recorder.messages
+            guard let said = types.firstIndex(where: { $0.0 == "response.text" && $0.1.contains("You said") })
+            else { return false }
+            return types[said...].contains { $0.0 == "response.end" }
+        }
+        Thread.sleep(forTimeInterval: 1.0)
+        client.disconnect()
+        try recorder.wait("disconnected") { client.status == .disconnected }
+
+        let stats = client.snapshot()
+        XCTAssertGreaterThan(stats.audioFramesSent, 40)
+        XCTAssertGreaterThan(stats.playedSamples, 16_000)
+        // The speaker file: 16 kHz mono WAV holding the greeting and the echo.
+        let data = try Data(contentsOf: URL(fileURLWithPath: speaker))
+        XCTAssertGreaterThan(data.count, 44 + 16_000 * 2 * 2)
+        let pcm = data.dropFirst(44).withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+        XCTAssertGreaterThan(pcm.filter { abs(Int($0)) > 2000 }.count, 8_000, "no agent audio in the speaker file")
+    }
+}

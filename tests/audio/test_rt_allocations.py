@@ -2,7 +2,7 @@
 
 tests/c/rt_malloc_count.c interposes malloc & co. for the whole process and counts the calls
 made on the audio threads while a live session with the devserver runs: the app's own audio
-thread in external mode, the library's lc-capture/lc-playback threads in ALSA mode (ALSA's
+thread in external mode, the library's lc-wav thread in WAV mode, its lc-capture/lc-playback threads in ALSA mode (ALSA's
 `null` devices: they do not pace, so those threads run flat out, which exercises the paths
 all the more).
 """
@@ -59,4 +59,15 @@ def test_alsa_capture_and_playback_threads_make_no_allocations(counter_binary, d
     result = run_counter(counter_binary, devserver, "alsa",
                          {"LC_TEST_CAPTURE": "null", "LC_TEST_PLAYBACK": "null"})
     assert result["played_samples"] > 16000, result
+    assert result["audio_thread_allocations"] == 0, result
+
+
+def test_wav_device_thread_makes_no_allocations(counter_binary, devserver, tmp_path):
+    mic = str(tmp_path / "mic.wav")
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "2", "-b", "16", mic,
+                    "synth", "8", "sine", "300"], check=True)
+    result = run_counter(counter_binary, devserver, "wav",
+                         {"LC_TEST_CAPTURE": mic, "LC_TEST_PLAYBACK": str(tmp_path / "out.wav")})
+    assert result["audio_frames_sent"] > 100, result
+    assert result["played_samples"] > 0, result
     assert result["audio_thread_allocations"] == 0, result

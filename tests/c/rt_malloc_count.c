@@ -3,10 +3,12 @@
  * Defining malloc & co. in the executable interposes them for the whole process, the
  * library and its Swift runtime included. Each call asks the kernel for the calling
  * thread's name (prctl, no allocation) and counts it if the thread is an audio thread:
- * the library's "lc-capture"/"lc-playback" (ALSA mode) or this program's "app-audio",
+ * the library's "lc-capture"/"lc-playback" (ALSA mode), "lc-wav" (WAV mode), or this
+ * program's "app-audio",
  * which calls lc_client_write_audio/lc_client_read_audio every 10 ms (external mode).
  *
- * usage: rt_malloc_count AUTHORIZE_URL WS_URL external|alsa WARMUP_S MEASURE_S
+ * usage: rt_malloc_count AUTHORIZE_URL WS_URL external|alsa|wav WARMUP_S MEASURE_S
+ * (alsa and wav take their devices from LC_TEST_CAPTURE / LC_TEST_PLAYBACK)
  * Prints one JSON object: the allocations counted after the warm-up, and the stats that
  * prove audio flowed both ways. */
 #define _GNU_SOURCE
@@ -34,7 +36,7 @@ static void note(void) {
     char name[16] = {0};
     prctl(PR_GET_NAME, name, 0, 0, 0);
     if (strncmp(name, "lc-capture", 10) == 0 || strncmp(name, "lc-playback", 11) == 0 ||
-        strncmp(name, "app-audio", 9) == 0)
+        strncmp(name, "app-audio", 9) == 0 || strncmp(name, "lc-wav", 6) == 0)
         atomic_fetch_add_explicit(&audio_allocs, 1, memory_order_relaxed);
 }
 
@@ -87,13 +89,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s AUTHORIZE_URL WS_URL external|alsa WARMUP_S MEASURE_S\n", argv[0]);
         return 2;
     }
-    int alsa = strcmp(argv[3], "alsa") == 0;
+    int alsa = strcmp(argv[3], "alsa") == 0, wav = strcmp(argv[3], "wav") == 0;
+    int device = alsa || wav;
     lc_options o;
     lc_options_init(&o);
     o.agent_id = "tone";
     o.authorize_url = argv[1];
     o.ws_url = argv[2];
-    o.audio_mode = alsa ? LC_AUDIO_ALSA : LC_AUDIO_EXTERNAL;
+    o.audio_mode = alsa ? LC_AUDIO_ALSA : wav ? LC_AUDIO_WAV : LC_AUDIO_EXTERNAL;
     o.capture_device = getenv("LC_TEST_CAPTURE");
     o.playback_device = getenv("LC_TEST_PLAYBACK");
     o.input_sample_rate = 48000;
@@ -104,7 +107,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     pthread_t t;
-    if (!alsa) pthread_create(&t, NULL, app_audio, NULL);
+    if (!device) pthread_create(&t, NULL, app_audio, NULL);
     lc_client_connect(client);
     for (int i = 0; i < 1000 && !atomic_load(&connected); i++) usleep(10000);
     if (!atomic_load(&connected)) {
@@ -118,7 +121,7 @@ int main(int argc, char **argv) {
     long allocs = atomic_load(&audio_allocs);
     lc_stats s;
     lc_client_get_stats(client, &s);
-    if (!alsa) { atomic_store(&stop_app_audio, 1); pthread_join(t, NULL); }
+    if (!device) { atomic_store(&stop_app_audio, 1); pthread_join(t, NULL); }
     lc_client_disconnect(client);
     usleep(200000);
     lc_client_free(client);
