@@ -369,6 +369,7 @@ typedef struct lc_stats {
     int64_t downlink_latency_p99_us;
     int64_t barge_in_latency_p50_us;
     int64_t barge_in_latency_p99_us;
+    uint64_t events_dropped;         /* lc_client_poll_event queue overflow */
 } lc_stats;
 
 /**
@@ -378,6 +379,67 @@ typedef struct lc_stats {
 int lc_client_get_stats_sized(const lc_client *client, lc_stats *stats, size_t struct_size);
 #define lc_client_get_stats(client, stats) \
     lc_client_get_stats_sized((client), (stats), sizeof(*(stats)))
+
+/* ---- Events by polling ---------------------------------------------------------------- */
+
+/** Event types of lc_event.type: the same events as the callbacks, for apps that would
+ *  rather poll from their own thread than be called on the library's. */
+#define LC_EVENT_STATUS 1          /* code: LC_STATUS_* */
+#define LC_EVENT_CONNECTED 2       /* text: conversation id; json: config */
+#define LC_EVENT_DISCONNECTED 3    /* code: LC_OK or LC_ERR_*; text: what happened */
+#define LC_EVENT_ERROR 4           /* code: LC_ERR_*; text: message */
+#define LC_EVENT_MESSAGE 5         /* text: message type; json: the whole message */
+#define LC_EVENT_DATA 6            /* json: response.data content; turn_id */
+#define LC_EVENT_USER_AMPLITUDE 7  /* level */
+#define LC_EVENT_AGENT_AMPLITUDE 8 /* level */
+#define LC_EVENT_USER_SPEAKING 9   /* code: 1 or 0 */
+#define LC_EVENT_AGENT_SPEAKING 10 /* code: 1 or 0 */
+#define LC_EVENT_MUTE 11           /* code: 1 muted, 0 unmuted */
+
+typedef struct lc_event {
+    size_t struct_size;  /* set by the lc_client_poll_event() macro */
+    int type;            /* LC_EVENT_* */
+    int code;            /* see the type */
+    float level;         /* amplitude events: 0..1 */
+    const char *text;    /* see the type, or NULL */
+    const char *json;    /* see the type, or NULL */
+    const char *turn_id; /* data events, or NULL */
+} lc_event;
+
+/**
+ * Takes the oldest queued event into *event, waiting up to timeout_ms (0: do not wait,
+ * negative: wait indefinitely). Returns 1 with an event, 0 on timeout, or a negative
+ * LC_ERR_*. Every callback event is also queued (whether or not callbacks are set), in
+ * order, up to 1024 of them: beyond that the oldest are dropped and counted in
+ * lc_stats.events_dropped. lc_client_free() wakes a waiting poll, which returns
+ * LC_ERR_CLOSED.
+ * Thread safety: one polling thread at a time. Callback safety: yes, with timeout_ms 0.
+ * Ownership: the event's strings are the library's, valid until the next poll on this
+ * client (or its free).
+ */
+int lc_client_poll_event_sized(lc_client *client, lc_event *event, size_t struct_size,
+                               int timeout_ms);
+#define lc_client_poll_event(client, event, timeout_ms) \
+    lc_client_poll_event_sized((client), (event), sizeof(*(event)), (timeout_ms))
+
+/* ---- Logging ------------------------------------------------------------------------- */
+
+#define LC_LOG_ERROR 0
+#define LC_LOG_WARN 1
+#define LC_LOG_INFO 2
+#define LC_LOG_DEBUG 3
+
+/** A log line (no trailing newline) of level LC_LOG_*. */
+typedef void (*lc_log_fn)(void *user_data, int level, const char *message);
+
+/**
+ * Routes the library's log lines at or above max_level's severity (LC_LOG_ERROR only ...
+ * LC_LOG_DEBUG everything) to fn, for every client of the process; NULL turns logging off
+ * (the default: the library never prints by itself). Lines come from the event-loop thread
+ * (never from an audio thread).
+ * Thread safety: any thread. Callback safety: yes. Ownership: message valid during fn only.
+ */
+int lc_set_log_handler(lc_log_fn fn, void *user_data, int max_level);
 
 /* ---- Devices -------------------------------------------------------------------------- */
 

@@ -69,4 +69,13 @@ final class AudioPipeline: @unchecked Sendable {
     func stop() {
         devices?.stop()
     }
+
+    /// For the log: what the devices settled on.
+    func describe() -> String {
+        var parts: [String] = []
+        if let c = capture { parts.append("capture \(c.sampleRate) Hz") }
+        if let p = playback { parts.append("playback \(p.deviceRate) Hz × \(p.channels)") }
+        if let d = devices as? AlsaDuplex { parts.append(d.isRealtime ? "SCHED_FIFO" : "normal priority") }
+        return parts.joined(separator: ", ")
+    }
 }

@@ -29,6 +29,8 @@ public final class LayercodeClient: @unchecked Sendable {
 
     public let options: ClientOptions
     public let stats = ClientStats()
+    /// Every event, for lc_client_poll_event.
+    let events = EventQueue()
     private let validated: ClientOptions.Validated
     private let loop = EventLoop.shared
 
@@ -265,6 +267,7 @@ public final class LayercodeClient: @unchecked Sendable {
     private func shutDownOnLoop() {
         guard !isShutDown else { return }
         isShutDown = true
+        events.close()
         stopTicking()
         pipeline?.capture?.accepting.store(false, ordering: .relaxed)
         if pipeline !== external { pipeline?.stop() }
@@ -287,10 +290,12 @@ public final class LayercodeClient: @unchecked Sendable {
         }
     }
 
-    /// Runs an app callback, honouring a free requested from inside it.
-    private func deliver(_ body: (inout ClientCallbacks) -> Void) {
+    /// Queues an event for polling and runs its callback, honouring a free requested from
+    /// inside the callback.
+    private func deliver(_ event: ClientEvent) {
+        events.push(event)
         callbackDepth += 1
-        body(&callbacks)
+        event.dispatch(to: callbacks)
         callbackDepth -= 1
         if callbackDepth == 0, let release = freeWhenCallbackReturns {
             freeWhenCallbackReturns = nil
@@ -303,7 +308,7 @@ public final class LayercodeClient: @unchecked Sendable {
         switch action {
         case .status(let s):
             statusValue.store(s.rawValue, ordering: .releasing)
-            deliver { $0.onStatus?(s) }
+            deliver(.status(s))
         case .postAuthorize(let body):
             startAuthorize(body)
         case .openSocket(let key):
@@ -342,31 +347,34 @@ public final class LayercodeClient: @unchecked Sendable {
             ClientStats.bump(stats.lateSamplesDropped, UInt64(count))
         case .connected(let conversationID, let config):
             let elapsed = (monotonicNanoseconds() &- connectStartedNanoseconds) / 1000
+            Log.write(.info, "connected: conversation \(conversationID) in \(elapsed) µs")
             stats.connectTimeMicroseconds.store(Int64(elapsed), ordering: .relaxed)
             pipeline?.capture?.accepting.store(true, ordering: .relaxed)
             startTicking()
             let configJSON = config.serialized()
-            deliver { $0.onConnected?(conversationID, configJSON) }
+            deliver(.connected(conversationID: conversationID, configJSON: configJSON))
         case .message(let type, let json):
             if type == "response.end", let playback = pipeline?.playback {
                 assembler.endTurn(arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
                     playback.push(header, samples: frame)
                 }
             }
-            deliver { $0.onMessage?(type, json) }
+            deliver(.message(type: type, json: json))
         case .userSpeaking(let speaking):
-            deliver { $0.onUserSpeaking?(speaking) }
+            deliver(.userSpeaking(speaking))
         case .muteChanged(let muted):
-            deliver { $0.onMute?(muted) }
+            deliver(.mute(muted))
         case .data(let content, let turnID):
-            deliver { $0.onData?(content, turnID) }
+            deliver(.data(contentJSON: content, turnID: turnID))
         case .error(let error):
+            Log.write(.error, "\(error.code.text): \(error.message)")
             lastErrorText.withLock { $0 = error.message }
-            deliver { $0.onError?(error) }
+            deliver(.error(error))
         case .disconnected(let code, let message):
+            Log.write(code == nil ? .info : .warn, "disconnected: \(message)")
             socket = nil
             endAudio()
-            deliver { $0.onDisconnected?(code, message) }
+            deliver(.disconnected(code: code, message: message))
         }
     }
 
@@ -427,6 +435,7 @@ public final class LayercodeClient: @unchecked Sendable {
     // MARK: Audio on the loop
 
     private func startConnect() {
+        Log.write(.info, "connecting: authorize \(self.options.authorizeURL), agent \(self.options.agentID)")
         connectStartedNanoseconds = monotonicNanoseconds()
         assembler = AgentFrameAssembler()
         run(.connect)
@@ -436,6 +445,7 @@ public final class LayercodeClient: @unchecked Sendable {
         let loop = self.loop
         do {
             let opened = try AudioPipeline.device(options, clock: monotonicNanoseconds) { loop.wake() }
+            Log.write(.info, "audio devices open: \(opened.describe())")
             pipeline = opened
             current.withLock { $0 = opened }
         } catch let error as LayercodeError {
@@ -457,7 +467,7 @@ public final class LayercodeClient: @unchecked Sendable {
         }
         if agentSpeaking {
             agentSpeaking = false
-            deliver { $0.onAgentSpeaking?(false) }
+            deliver(.agentSpeaking(false))
         }
     }
 
@@ -486,13 +496,13 @@ public final class LayercodeClient: @unchecked Sendable {
         let speaking = playback?.agentSpeaking.load(ordering: .relaxed) ?? false
         if speaking != agentSpeaking {
             agentSpeaking = speaking
-            deliver { $0.onAgentSpeaking?(speaking) }
+            deliver(.agentSpeaking(speaking))
         }
         guard options.amplitudeRateHz > 0 else { return }
         let user = isMuted ? 0 : userLevel
         let agent = playback?.agentLevel ?? 0
-        deliver { $0.onUserAmplitude?(user) }
-        deliver { $0.onAgentAmplitude?(agent) }
+        deliver(.userAmplitude(user))
+        deliver(.agentAmplitude(agent))
     }
 
     /// Moves the audio side's latency samples into the windows and publishes percentiles.

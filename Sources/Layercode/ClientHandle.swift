@@ -14,8 +14,43 @@ final class ClientHandle: @unchecked Sendable {
         self.client = client
     }
 
+    /// The strings of the event most recently polled, owned until the next poll.
+    private var polledStrings: [UnsafeMutablePointer<CChar>] = []
+
     deinit {
         returnedError.withLock { free($0) }
+        polledStrings.forEach { free($0) }
+    }
+
+    /// An lc_event for `event`; its strings stay valid until the next poll (one poller).
+    func cEvent(_ event: ClientEvent) -> lc_event {
+        polledStrings.forEach { free($0) }
+        polledStrings.removeAll()
+        func keep(_ s: String?) -> UnsafePointer<CChar>? {
+            guard let s, let copy = strdup(s) else { return nil }
+            polledStrings.append(copy)
+            return UnsafePointer(copy)
+        }
+        var e = lc_event()
+        switch event {
+        case .status(let s): e.type = LC_EVENT_STATUS; e.code = s.rawValue
+        case .connected(let conversation, let config):
+            e.type = LC_EVENT_CONNECTED; e.text = keep(conversation); e.json = keep(config)
+        case .disconnected(let code, let message):
+            e.type = LC_EVENT_DISCONNECTED; e.code = code?.rawValue ?? LC_OK; e.text = keep(message)
+        case .error(let error):
+            e.type = LC_EVENT_ERROR; e.code = error.code.rawValue; e.text = keep(error.message)
+        case .message(let type, let json):
+            e.type = LC_EVENT_MESSAGE; e.text = keep(type); e.json = keep(json)
+        case .data(let content, let turnID):
+            e.type = LC_EVENT_DATA; e.json = keep(content); e.turn_id = keep(turnID)
+        case .userAmplitude(let level): e.type = LC_EVENT_USER_AMPLITUDE; e.level = level
+        case .agentAmplitude(let level): e.type = LC_EVENT_AGENT_AMPLITUDE; e.level = level
+        case .userSpeaking(let on): e.type = LC_EVENT_USER_SPEAKING; e.code = on ? 1 : 0
+        case .agentSpeaking(let on): e.type = LC_EVENT_AGENT_SPEAKING; e.code = on ? 1 : 0
+        case .mute(let on): e.type = LC_EVENT_MUTE; e.code = on ? 1 : 0
+        }
+        return e
     }
 
     func lastErrorPointer() -> UnsafePointer<CChar> {

@@ -248,6 +248,31 @@ public func lc_list_devices(_ fn: lc_device_fn?, _ userData: UnsafeMutableRawPoi
     return Int32(clamping: devices.count)
 }
 
+@_cdecl("lc_client_poll_event_sized")
+public func lc_client_poll_event_sized(_ client: OpaquePointer?, _ event: UnsafeMutablePointer<lc_event>?,
+                                       _ size: Int, _ timeoutMs: Int32) -> Int32 {
+    guard let handle = ClientHandle.from(client), let event,
+          size == MemoryLayout<lc_event>.size else { return LC_ERR_INVALID_ARGUMENT }
+    switch handle.client.events.poll(timeoutMilliseconds: Int(timeoutMs)) {
+    case .timeout: return 0
+    case .closed: return LC_ERR_CLOSED
+    case .event(let e):
+        event.pointee = handle.cEvent(e)
+        event.pointee.struct_size = size
+        return 1
+    }
+}
+
+@_cdecl("lc_set_log_handler")
+public func lc_set_log_handler(_ fn: lc_log_fn?, _ userData: UnsafeMutableRawPointer?,
+                               _ maxLevel: Int32) -> Int32 {
+    guard (0...3).contains(maxLevel) else { return LC_ERR_INVALID_ARGUMENT }
+    Log.sink.withLock { sink in
+        sink = fn.map { Log.Sink(function: $0, userData: userData, maxLevel: maxLevel) }
+    }
+    return LC_OK
+}
+
 @_cdecl("lc_client_last_error")
 public func lc_client_last_error(_ client: OpaquePointer?) -> UnsafePointer<CChar> {
     guard let handle = ClientHandle.from(client) else { return ThreadLastError.pointer }
@@ -288,6 +313,7 @@ public func lc_client_get_stats_sized(_ client: OpaquePointer?, _ stats: UnsafeM
     out.downlink_latency_p99_us = s.downlinkLatencyP99Us
     out.barge_in_latency_p50_us = s.bargeInLatencyP50Us
     out.barge_in_latency_p99_us = s.bargeInLatencyP99Us
+    out.events_dropped = handle.client.events.droppedCount
     let count = out.struct_size
     withUnsafeBytes(of: &out) { src in
         UnsafeMutableRawPointer(stats).copyMemory(from: src.baseAddress!, byteCount: count)

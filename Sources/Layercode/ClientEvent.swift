@@ -1,0 +1,34 @@
+import LayercodeCore
+
+/// Everything the app hears about, one case per callback. The client delivers each event to
+/// its callback and to the poll queue.
+public enum ClientEvent: Sendable, Equatable {
+    case status(SessionStatus)
+    case connected(conversationID: String, configJSON: String)
+    case disconnected(code: ErrorCode?, message: String)
+    case error(LayercodeError)
+    case message(type: String, json: String)
+    case data(contentJSON: String, turnID: String?)
+    case userAmplitude(Float)
+    case agentAmplitude(Float)
+    case userSpeaking(Bool)
+    case agentSpeaking(Bool)
+    case mute(Bool)
+
+    /// Calls the matching callback, if the app set one.
+    func dispatch(to cb: ClientCallbacks) {
+        switch self {
+        case .status(let s): cb.onStatus?(s)
+        case .connected(let conversation, let config): cb.onConnected?(conversation, config)
+        case .disconnected(let code, let message): cb.onDisconnected?(code, message)
+        case .error(let error): cb.onError?(error)
+        case .message(let type, let json): cb.onMessage?(type, json)
+        case .data(let content, let turnID): cb.onData?(content, turnID)
+        case .userAmplitude(let level): cb.onUserAmplitude?(level)
+        case .agentAmplitude(let level): cb.onAgentAmplitude?(level)
+        case .userSpeaking(let on): cb.onUserSpeaking?(on)
+        case .agentSpeaking(let on): cb.onAgentSpeaking?(on)
+        case .mute(let on): cb.onMute?(on)
+        }
+    }
+}

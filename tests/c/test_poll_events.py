@@ -1,0 +1,35 @@
+"""lc_client_poll_event and lc_set_log_handler against the devserver (tests/c/poll_events.c)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LIB_DIR = os.path.join(ROOT, "build", "lib")
+
+
+def test_a_session_driven_by_polling_with_logging(tmp_path):
+    if not os.path.exists(os.path.join(LIB_DIR, "liblayercode.so")):
+        pytest.skip("build/lib/liblayercode.so missing: run make")
+    binary = str(tmp_path / "poll_events")
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", os.path.join(ROOT, "include"),
+                    os.path.join(ROOT, "tests", "c", "poll_events.c"), "-L", LIB_DIR, "-llayercode",
+                    "-lpthread", "-Wl,-rpath," + LIB_DIR, "-o", binary], check=True)
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
+                               "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready = json.loads(server.stdout.readline())
+        run = subprocess.run([binary, ready["authorize_url"], ready["ws"]], capture_output=True,
+                             text=True, timeout=60)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    events = [l for l in lines if l.startswith("event ")]
+    assert events[0] == "event 1 1 ", events[:3]  # status connecting first
+    assert any(l.startswith("log 2 connected: conversation") for l in lines), lines
+    assert not any(l.startswith("log 3") for l in lines), "debug lines above the chosen level"
+    assert "said=1" in lines[-1] and "dropped=0" in lines[-1], lines[-1]
