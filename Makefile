@@ -22,8 +22,9 @@ SWIFT_LIB_FLAGS := -c release --product layercode \
 
 SWIFT_SOURCES := $(shell find Sources -type f) Package.swift include/layercode.h
 PLAYER_SOURCES := $(wildcard examples/player/*.c examples/player/*.h)
+MAN_PAGE := doc/layercode-player.1
 
-.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean
+.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean docs man
 
 all: $(LIB) $(HEADER) $(PLAYER)
 
@@ -69,11 +70,11 @@ test-abi: all
 	tools/check-abi.sh $(LIB)
 
 test-python: all
-	$(PY) -m pytest -q tests/devserver tests/integration tests/audio
+	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
-		$(DESTDIR)$(PREFIX)/lib/pkgconfig
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 -s $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf liblayercode.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liblayercode.so.$(SOMAJOR)
 	ln -sf liblayercode.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/liblayercode.so
@@ -82,6 +83,24 @@ install: all
 		-lpthread -lm -Wl,-rpath,'$$ORIGIN/../lib' -o $(DESTDIR)$(PREFIX)/bin/layercode-player
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/layercode.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/layercode.pc
+	install -m 0644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/
+
+# HTML reference of include/layercode.h in $(BUILD)/docs/html (doc/Doxyfile). Fails if any
+# public symbol is undocumented or a doc comment is malformed (Doxygen's warnings are errors).
+docs:
+	@mkdir -p $(BUILD)/docs
+	( cat doc/Doxyfile; echo 'OUTPUT_DIRECTORY = $(BUILD)/docs'; \
+	  echo 'PROJECT_NUMBER = $(VERSION)' ) | doxygen -
+
+# The player's man page rendered to text in $(BUILD)/man; fails on any groff warning.
+man: $(BUILD)/man/layercode-player.txt
+
+$(BUILD)/man/layercode-player.txt: $(MAN_PAGE)
+	@mkdir -p $(@D)
+	groff -man -Tutf8 -ww -P-cbou $< > $@.tmp 2> $@.warnings; status=$$?; \
+	cat $@.warnings >&2; \
+	if [ $$status -ne 0 ] || [ -s $@.warnings ]; then rm -f $@.tmp; exit 1; fi; \
+	mv $@.tmp $@
 
 clean:
 	rm -rf $(BUILD) .build

@@ -1,5 +1,6 @@
-/*
- * layercode.h - liblayercode, a native client for Layercode's real-time voice agents.
+/**
+ * @file layercode.h
+ * liblayercode, a native client for Layercode's real-time voice agents.
  *
  * The only header an application includes. Plain C99, usable from C++ and from any language
  * with a C FFI. Conventions (after libopus, SQLite, libcurl, miniaudio):
@@ -32,12 +33,12 @@ extern "C" {
 
 /* ---- Version -------------------------------------------------------------------------- */
 
-#define LC_VERSION_MAJOR 0
-#define LC_VERSION_MINOR 1
-#define LC_VERSION_PATCH 0
+#define LC_VERSION_MAJOR 0 /**< Major version: changes break the ABI (and the soname). */
+#define LC_VERSION_MINOR 1 /**< Minor version: additions only. */
+#define LC_VERSION_PATCH 0 /**< Patch version: fixes only. */
 /** MAJOR * 10000 + MINOR * 100 + PATCH, comparable with lc_version_number(). */
 #define LC_VERSION_NUMBER (LC_VERSION_MAJOR * 10000 + LC_VERSION_MINOR * 100 + LC_VERSION_PATCH)
-#define LC_VERSION_STRING "0.1.0"
+#define LC_VERSION_STRING "0.1.0" /**< The version as text, as lc_version() returns it. */
 
 /**
  * The library's version as "MAJOR.MINOR.PATCH".
@@ -53,19 +54,19 @@ int lc_version_number(void);
 
 /* ---- Errors (codes are never reused or renumbered) ------------------------------------ */
 
-#define LC_OK 0
-#define LC_ERR_INVALID_ARGUMENT (-1)  /* NULL where a value is required, bad option, bad JSON */
-#define LC_ERR_INVALID_STATE (-2)     /* call not allowed in the client's current state */
-#define LC_ERR_NO_MEMORY (-3)
-#define LC_ERR_AUTHORIZE (-4)         /* the authorize endpoint refused (HTTP status in detail) */
-#define LC_ERR_NETWORK (-5)           /* DNS, connect, connection reset */
-#define LC_ERR_TLS (-6)               /* handshake or certificate verification failed */
-#define LC_ERR_PROTOCOL (-7)          /* HTTP, WebSocket or Layercode protocol violation */
-#define LC_ERR_TIMEOUT (-8)
-#define LC_ERR_CLOSED (-9)            /* the session is closed */
-#define LC_ERR_AUDIO (-10)            /* audio device or resampler failure */
-#define LC_ERR_TOO_LARGE (-11)        /* message or response over its configured limit */
-#define LC_ERR_INTERNAL (-12)
+#define LC_OK 0 /**< Success. */
+#define LC_ERR_INVALID_ARGUMENT (-1) /**< NULL where a value is required, bad option, bad JSON */
+#define LC_ERR_INVALID_STATE (-2) /**< call not allowed in the client's current state */
+#define LC_ERR_NO_MEMORY (-3) /**< An allocation failed. */
+#define LC_ERR_AUTHORIZE (-4) /**< the authorize endpoint refused (HTTP status in detail) */
+#define LC_ERR_NETWORK (-5) /**< DNS, connect, connection reset */
+#define LC_ERR_TLS (-6) /**< handshake or certificate verification failed */
+#define LC_ERR_PROTOCOL (-7) /**< HTTP, WebSocket or Layercode protocol violation */
+#define LC_ERR_TIMEOUT (-8) /**< a connect, authorize or close step took too long */
+#define LC_ERR_CLOSED (-9) /**< the session is closed */
+#define LC_ERR_AUDIO (-10) /**< audio device or resampler failure */
+#define LC_ERR_TOO_LARGE (-11) /**< message or response over its configured limit */
+#define LC_ERR_INTERNAL (-12) /**< A bug in the library: please report it. */
 
 /**
  * Static English text for an error code ("unknown error" for codes it does not know).
@@ -75,11 +76,11 @@ const char *lc_strerror(int code);
 
 /* ---- Status --------------------------------------------------------------------------- */
 
-#define LC_STATUS_DISCONNECTED 0
-#define LC_STATUS_CONNECTING 1
-#define LC_STATUS_CONNECTED 2
-#define LC_STATUS_RECONNECTING 3
-#define LC_STATUS_ERROR 4
+#define LC_STATUS_DISCONNECTED 0 /**< No session (initial state, or after a clean end). */
+#define LC_STATUS_CONNECTING 1 /**< Authorizing and opening the WebSocket. */
+#define LC_STATUS_CONNECTED 2 /**< The session is live. */
+#define LC_STATUS_RECONNECTING 3 /**< Reserved for automatic reconnects (not used yet). */
+#define LC_STATUS_ERROR 4 /**< The last session failed; lc_client_connect() may be called again. */
 
 /* ---- Callbacks -----------------------------------------------------------------------
  * All run on the library's event-loop thread, one at a time per client, in the order the
@@ -116,10 +117,10 @@ typedef void (*lc_data_fn)(void *user_data, const char *content_json, const char
  *  engine with WAV files as the devices, paced in real time by one thread: capture_device is
  *  the microphone's WAV (any rate 8000..48000, any format; silence after its end; NULL: no
  *  microphone), playback_device the WAV written at output_sample_rate (NULL: discarded). */
-#define LC_AUDIO_EXTERNAL 0
-#define LC_AUDIO_NONE 1
-#define LC_AUDIO_ALSA 2
-#define LC_AUDIO_WAV 3
+#define LC_AUDIO_EXTERNAL 0 /**< The app moves the audio (default). */
+#define LC_AUDIO_NONE 1 /**< Text only. */
+#define LC_AUDIO_ALSA 2 /**< The library runs ALSA capture and playback devices. */
+#define LC_AUDIO_WAV 3 /**< WAV files as microphone and speaker, paced in real time. */
 
 /** A level (0..1, RMS of the last 1/amplitude_rate_hz seconds, relative to full scale). */
 typedef void (*lc_amplitude_fn)(void *user_data, float level);
@@ -127,6 +128,7 @@ typedef void (*lc_amplitude_fn)(void *user_data, float level);
  *  speaker actually plays; muted). */
 typedef void (*lc_flag_fn)(void *user_data, int on);
 
+/** Everything lc_client_new() needs: fill with lc_options_init(), then set what you need. */
 typedef struct lc_options {
     /** sizeof(lc_options) as the application was compiled: set by lc_options_init(). */
     size_t struct_size;
@@ -139,7 +141,7 @@ typedef struct lc_options {
     /** Extra request headers for the authorize POST, each "Name: Value"
      *  (e.g. "Authorization: Bearer <device token>"). */
     const char *const *authorize_headers;
-    size_t authorize_header_count;
+    size_t authorize_header_count; /**< Number of authorize_headers (0..256). */
     /** A JSON object sent as "metadata" with the authorize request, or NULL. */
     const char *metadata_json;
     /** A conversation to resume, or NULL for a new one. */
@@ -150,7 +152,7 @@ typedef struct lc_options {
 
     /** PEM file / directory of trusted CAs for https and wss. NULL: the system store. */
     const char *ca_file;
-    const char *ca_dir;
+    const char *ca_dir; /**< Directory of trusted CA certificates (c_rehash layout), or NULL. */
     /** Milliseconds allowed for each of authorize and the WebSocket open (DNS, TCP, TLS and
      *  HTTP together). Default 10000. */
     int connect_timeout_ms;
@@ -166,18 +168,18 @@ typedef struct lc_options {
 
     /** Passed to every callback. */
     void *user_data;
-    lc_status_fn on_status;
-    lc_connected_fn on_connected;
-    lc_disconnected_fn on_disconnected;
-    lc_error_fn on_error;
-    lc_message_fn on_message;
-    lc_data_fn on_data;
+    lc_status_fn on_status; /**< Status changes (LC_STATUS_*). */
+    lc_connected_fn on_connected; /**< The session is live. */
+    lc_disconnected_fn on_disconnected; /**< The session ended. */
+    lc_error_fn on_error; /**< Errors. */
+    lc_message_fn on_message; /**< Every server message but audio. */
+    lc_data_fn on_data; /**< response.data content. */
 
     /* --- Devices and audio (LC_AUDIO_ALSA unless noted) --- */
     /** LC_AUDIO_ALSA: PCM names ("default", "plughw:1,0", "hw:CARD=Device,DEV=0", ...);
      *  NULL: "default"; lc_list_devices() lists them. LC_AUDIO_WAV: file paths (see there). */
     const char *capture_device;
-    const char *playback_device;
+    const char *playback_device; /**< See capture_device. */
     /** Rate asked of both devices; 0: 48000. The devices may settle on another rate (any of
      *  8000..48000, 44100 included): the library resamples. Channels: whatever the device
      *  offers (mono preferred); capture is downmixed, playback duplicated to every channel. */
@@ -187,7 +189,7 @@ typedef struct lc_options {
     /** Jitter buffer for agent audio (all audio modes): target delay bounds in ms.
      *  Defaults 40 and 500. The target adapts between them to the arrival jitter. */
     int jitter_min_ms;
-    int jitter_max_ms;
+    int jitter_max_ms; /**< See jitter_min_ms. */
     /** 1 (default): send microphone audio. 0: listen-only (text input still works). */
     int audio_input_enabled;
     /** 1 (default): play agent audio. 0: agent audio is discarded (transcripts/text only). */
@@ -196,11 +198,11 @@ typedef struct lc_options {
     int start_muted;
     /** Amplitude callbacks per second (all audio modes). Default 20; 0: off. */
     int amplitude_rate_hz;
-    lc_amplitude_fn on_user_amplitude;
-    lc_amplitude_fn on_agent_amplitude;
-    lc_flag_fn on_user_speaking;
-    lc_flag_fn on_agent_speaking;
-    lc_flag_fn on_mute;
+    lc_amplitude_fn on_user_amplitude; /**< Microphone level (what is captured). */
+    lc_amplitude_fn on_agent_amplitude; /**< Agent level (what the speaker plays). */
+    lc_flag_fn on_user_speaking; /**< The client VAD's speech start/end. */
+    lc_flag_fn on_agent_speaking; /**< Agent audio starts/stops playing. */
+    lc_flag_fn on_mute; /**< Mute state changes. */
 } lc_options;
 
 /**
@@ -211,10 +213,12 @@ typedef struct lc_options {
  * Thread safety: any thread. Callback safety: yes. Ownership: writes only *opts.
  */
 int lc_options_init_sized(lc_options *opts, size_t struct_size);
+/** Fills *opts with defaults for the struct the caller was compiled with. */
 #define lc_options_init(opts) lc_options_init_sized((opts), sizeof(*(opts)))
 
 /* ---- Client --------------------------------------------------------------------------- */
 
+/** A client: one voice session at a time (opaque). */
 typedef struct lc_client lc_client;
 
 /**
@@ -333,43 +337,43 @@ const char *lc_client_last_error(const lc_client *client);
 
 /* ---- Statistics ----------------------------------------------------------------------- */
 
+/** A client's counters (lc_client_get_stats()); fields only ever get added at the end. */
 typedef struct lc_stats {
-    size_t struct_size;              /* set by the lc_client_get_stats() macro */
-    uint64_t audio_frames_sent;      /* client.audio messages sent */
-    uint64_t audio_bytes_sent;       /* PCM bytes in them (8 kHz, before base64) */
-    uint64_t audio_frames_received;  /* response.audio messages received */
-    uint64_t audio_bytes_received;   /* PCM bytes in them (16 kHz, after base64) */
-    uint64_t messages_sent;          /* every WebSocket message sent */
-    uint64_t messages_received;      /* every WebSocket message received */
-    uint64_t input_samples_dropped;  /* microphone samples lost: input ring full */
-    /* Agent-audio sample counts are at Layercode's 16 kHz, whatever the output rate. */
-    uint64_t playout_samples_dropped;/* agent samples discarded: interrupted, late or overflow */
-    uint64_t played_samples;         /* agent samples consumed by playout (the speaker) */
-    uint64_t underrun_samples;       /* silence played where agent audio was due */
-    int64_t connect_time_us;         /* connect call to session open, last session; -1 if none */
-    /* Jitter buffer (NetEq-style), agent audio: */
-    int32_t jitter_delay_ms;         /* audio buffered now */
-    int32_t jitter_target_ms;        /* adaptive target delay */
-    int64_t concealed_ms;            /* silence played where agent audio was due */
-    int64_t interruptions;           /* underruns of 150 ms or more ... */
-    int64_t interruption_ms;         /* ... and their total length */
-    uint64_t late_frames;            /* frames that arrived after their play time (dropped) */
-    uint64_t dropped_frames;         /* frames dropped by barge-in flushes or overflow */
-    uint64_t capture_xruns;          /* ALSA overruns recovered */
-    uint64_t playback_xruns;         /* ALSA underruns recovered */
-    /* Latency percentiles over the last 1024 events, microseconds; -1 until measured.
-     * uplink: a 20 ms frame complete at capture → its message written to the socket.
-     * downlink: the first agent audio of a turn read from the socket → rendered for playout
-     *   (jitter-buffer prefetch included; the device's own buffer comes on top).
-     * barge-in: a flush (turn.start{user}, push-to-talk, typed text) → the first render
-     *   without agent audio. */
+    size_t struct_size; /**< set by the lc_client_get_stats() macro */
+    uint64_t audio_frames_sent; /**< client.audio messages sent */
+    uint64_t audio_bytes_sent; /**< PCM bytes in them (8 kHz, before base64) */
+    uint64_t audio_frames_received; /**< response.audio messages received */
+    uint64_t audio_bytes_received; /**< PCM bytes in them (16 kHz, after base64) */
+    uint64_t messages_sent; /**< every WebSocket message sent */
+    uint64_t messages_received; /**< every WebSocket message received */
+    uint64_t input_samples_dropped; /**< microphone samples lost: input ring full */
+    uint64_t playout_samples_dropped; /**< agent samples (16 kHz, like every agent-sample count here) discarded: interrupted, late or overflow */
+    uint64_t played_samples; /**< agent samples consumed by playout (the speaker) */
+    uint64_t underrun_samples; /**< silence played where agent audio was due */
+    int64_t connect_time_us; /**< connect call to session open, last session; -1 if none */
+    int32_t jitter_delay_ms; /**< jitter buffer (NetEq-style): agent audio buffered now */
+    int32_t jitter_target_ms; /**< adaptive target delay */
+    int64_t concealed_ms; /**< silence played where agent audio was due */
+    int64_t interruptions; /**< underruns of 150 ms or more ... */
+    int64_t interruption_ms; /**< ... and their total length */
+    uint64_t late_frames; /**< frames that arrived after their play time (dropped) */
+    uint64_t dropped_frames; /**< frames dropped by barge-in flushes or overflow */
+    uint64_t capture_xruns; /**< ALSA overruns recovered */
+    uint64_t playback_xruns; /**< ALSA underruns recovered */
+    /** Uplink latency p50, µs (-1 until measured; percentiles are over the last 1024
+     *  events): a 20 ms frame complete at capture → its message written to the socket. */
     int64_t uplink_latency_p50_us;
-    int64_t uplink_latency_p99_us;
+    int64_t uplink_latency_p99_us; /**< Uplink latency p99, µs. */
+    /** Downlink latency p50, µs: the first agent audio of a turn read from the socket →
+     *  rendered for playout (jitter-buffer prefetch included; the device's own buffer comes
+     *  on top). */
     int64_t downlink_latency_p50_us;
-    int64_t downlink_latency_p99_us;
+    int64_t downlink_latency_p99_us; /**< Downlink latency p99, µs. */
+    /** Barge-in latency p50, µs: a flush (turn.start{user}, push-to-talk, typed text) → the
+     *  first render without agent audio. */
     int64_t barge_in_latency_p50_us;
-    int64_t barge_in_latency_p99_us;
-    uint64_t events_dropped;         /* lc_client_poll_event queue overflow */
+    int64_t barge_in_latency_p99_us; /**< Barge-in latency p99, µs. */
+    uint64_t events_dropped; /**< lc_client_poll_event queue overflow */
 } lc_stats;
 
 /**
@@ -377,6 +381,7 @@ typedef struct lc_stats {
  * Thread safety: any thread. Callback safety: yes. Ownership: writes only *stats.
  */
 int lc_client_get_stats_sized(const lc_client *client, lc_stats *stats, size_t struct_size);
+/** Copies the client's counters into *stats (sized for the caller's struct). */
 #define lc_client_get_stats(client, stats) \
     lc_client_get_stats_sized((client), (stats), sizeof(*(stats)))
 
@@ -384,30 +389,31 @@ int lc_client_get_stats_sized(const lc_client *client, lc_stats *stats, size_t s
 
 /** Event types of lc_event.type: the same events as the callbacks, for apps that would
  *  rather poll from their own thread than be called on the library's. */
-#define LC_EVENT_STATUS 1          /* code: LC_STATUS_* */
-#define LC_EVENT_CONNECTED 2       /* text: conversation id; json: config */
-#define LC_EVENT_DISCONNECTED 3    /* code: LC_OK or LC_ERR_*; text: what happened */
-#define LC_EVENT_ERROR 4           /* code: LC_ERR_*; text: message */
-#define LC_EVENT_MESSAGE 5         /* text: message type; json: the whole message */
-#define LC_EVENT_DATA 6            /* json: response.data content; turn_id */
-#define LC_EVENT_USER_AMPLITUDE 7  /* level */
-#define LC_EVENT_AGENT_AMPLITUDE 8 /* level */
-#define LC_EVENT_USER_SPEAKING 9   /* code: 1 or 0 */
-#define LC_EVENT_AGENT_SPEAKING 10 /* code: 1 or 0 */
-#define LC_EVENT_MUTE 11           /* code: 1 muted, 0 unmuted */
+#define LC_EVENT_STATUS 1 /**< code: LC_STATUS_* */
+#define LC_EVENT_CONNECTED 2 /**< text: conversation id; json: config */
+#define LC_EVENT_DISCONNECTED 3 /**< code: LC_OK or LC_ERR_*; text: what happened */
+#define LC_EVENT_ERROR 4 /**< code: LC_ERR_*; text: message */
+#define LC_EVENT_MESSAGE 5 /**< text: message type; json: the whole message */
+#define LC_EVENT_DATA 6 /**< json: response.data content; turn_id */
+#define LC_EVENT_USER_AMPLITUDE 7 /**< level */
+#define LC_EVENT_AGENT_AMPLITUDE 8 /**< level */
+#define LC_EVENT_USER_SPEAKING 9 /**< code: 1 or 0 */
+#define LC_EVENT_AGENT_SPEAKING 10 /**< code: 1 or 0 */
+#define LC_EVENT_MUTE 11 /**< code: 1 muted, 0 unmuted */
 
+/** One event taken by lc_client_poll_event(); the fields used depend on the type. */
 typedef struct lc_event {
-    size_t struct_size;  /* set by the lc_client_poll_event() macro */
-    int type;            /* LC_EVENT_* */
-    int code;            /* see the type */
-    float level;         /* amplitude events: 0..1 */
-    const char *text;    /* see the type, or NULL */
-    const char *json;    /* see the type, or NULL */
-    const char *turn_id; /* data events, or NULL */
+    size_t struct_size; /**< set by the lc_client_poll_event() macro */
+    int type; /**< LC_EVENT_* */
+    int code; /**< see the type */
+    float level; /**< amplitude events: 0..1 */
+    const char *text; /**< see the type, or NULL */
+    const char *json; /**< see the type, or NULL */
+    const char *turn_id; /**< data events, or NULL */
 } lc_event;
 
 /**
- * Takes the oldest queued event into *event, waiting up to timeout_ms (0: do not wait,
+ * Takes the oldest queued event into \*event, waiting up to timeout_ms (0: do not wait,
  * negative: wait indefinitely). Returns 1 with an event, 0 on timeout, or a negative
  * LC_ERR_*. Every callback event is also queued (whether or not callbacks are set), in
  * order, up to 1024 of them: beyond that the oldest are dropped and counted in
@@ -419,15 +425,16 @@ typedef struct lc_event {
  */
 int lc_client_poll_event_sized(lc_client *client, lc_event *event, size_t struct_size,
                                int timeout_ms);
+/** Takes the oldest queued event (see lc_client_poll_event_sized()). */
 #define lc_client_poll_event(client, event, timeout_ms) \
     lc_client_poll_event_sized((client), (event), sizeof(*(event)), (timeout_ms))
 
 /* ---- Logging ------------------------------------------------------------------------- */
 
-#define LC_LOG_ERROR 0
-#define LC_LOG_WARN 1
-#define LC_LOG_INFO 2
-#define LC_LOG_DEBUG 3
+#define LC_LOG_ERROR 0 /**< Failures. */
+#define LC_LOG_WARN 1 /**< Sessions ended by errors, trouble recovered from. */
+#define LC_LOG_INFO 2 /**< Session lifecycle: connecting, connected, devices, disconnected. */
+#define LC_LOG_DEBUG 3 /**< Everything. */
 
 /** A log line (no trailing newline) of level LC_LOG_*. */
 typedef void (*lc_log_fn)(void *user_data, int level, const char *message);

@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: pkg-config and the -dev packages. Tests and demo: espeak-ng and sox make speech,
-# PulseAudio null sinks behind ALSA's pulse plugin give real-time-paced audio devices.
+# PulseAudio null sinks behind ALSA's pulse plugin give real-time-paced audio devices;
+# doxygen and groff check the API reference and the man page.
 APT_PACKAGES=(pkg-config libasound2-dev libopus-dev libspeexdsp-dev libssl-dev
               espeak-ng sox python3 python3-venv python3-pip ca-certificates
-              pulseaudio pulseaudio-utils libasound2-plugins)
+              pulseaudio pulseaudio-utils libasound2-plugins
+              doxygen groff-base)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -129,11 +129,22 @@ public final class LayercodeClient: @unchecked Sendable {
     }
 
     public func connect() throws {
-        let s = status
-        guard s == .disconnected || s == .error else {
+        // Claim the connect atomically, so two racing calls cannot both start a session.
+        var claimed = false
+        for from in [SessionStatus.disconnected, .error] where !claimed {
+            claimed = statusValue.compareExchange(expected: from.rawValue,
+                                                  desired: SessionStatus.connecting.rawValue,
+                                                  ordering: .acquiringAndReleasing).exchanged
+        }
+        guard claimed else {
             throw LayercodeError(.invalidState, "already connecting or connected")
         }
         post { $0.startConnect() }
+    }
+
+    /// Records the detail of an API call's failure for lc_client_last_error.
+    public func noteFailure(_ error: LayercodeError) {
+        lastErrorText.withLock { $0 = error.message }
     }
 
     public func disconnect() {

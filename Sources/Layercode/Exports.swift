@@ -24,7 +24,12 @@ private func fail(_ error: Error) -> Int32 {
 /// Resolves the handle and runs `body`; a thrown LayercodeError becomes its code.
 private func call(_ client: OpaquePointer?, _ body: (LayercodeClient) throws -> Void) -> Int32 {
     guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
-    do { try body(handle.client) } catch { return fail(error) }
+    do {
+        try body(handle.client)
+    } catch {
+        handle.client.noteFailure(error as? LayercodeError ?? LayercodeError(.internalError, "\(error)"))
+        return fail(error)
+    }
     return LC_OK
 }
 
@@ -80,8 +85,9 @@ private func clientOptions(_ o: lc_options) throws -> ClientOptions {
         throw LayercodeError(.invalidArgument, "authorize_url is required")
     }
     var options = ClientOptions(agentID: agent, authorizeURL: authorize)
-    if o.authorize_header_count > 0 {
-        guard let headers = o.authorize_headers, o.authorize_header_count <= 256 else {
+    // size_t arrives as Int: a count of 2^63 or more is negative here, and refused too.
+    if o.authorize_header_count != 0 {
+        guard let headers = o.authorize_headers, (1...256).contains(o.authorize_header_count) else {
             throw LayercodeError(.invalidArgument, "authorize_headers is NULL or too long")
         }
         for i in 0..<o.authorize_header_count {

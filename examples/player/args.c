@@ -37,7 +37,7 @@ void args_usage(FILE *out) {
         "  --playback DEV          ALSA PCM to play to\n"
         "  --device-rate HZ        sample rate asked of the devices, 8000..48000 (default\n"
         "                          48000; the library resamples whatever they settle on)\n"
-        "  --period-ms MS          ALSA period, 1..100 ms (default 10)\n"
+        "  --period-ms MS          ALSA period, 2..100 ms (default 10)\n"
         "  --list-devices          list the ALSA devices (name, in/out, description), exit\n"
         "\n"
         "WAV files (no sound card; cannot be mixed with --capture/--playback and the other\n"
@@ -266,8 +266,8 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
             if (!device_flag) device_flag = "--device-rate";
             break;
         case F_PERIOD_MS:
-            if (parse_int(value, 1, 100, &a->period_ms) != 0) {
-                set_err(err, err_size, "--period-ms wants 1..100 ms, got '%s'", value);
+            if (parse_int(value, 2, 100, &a->period_ms) != 0) {
+                set_err(err, err_size, "--period-ms wants 2..100 ms, got '%s'", value);
                 return -1;
             }
             if (!device_flag) device_flag = "--period-ms";
