@@ -70,7 +70,7 @@ test-abi: all
 	tools/check-abi.sh $(LIB)
 
 test-python: all
-	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c
+	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c tests/python
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \

@@ -196,7 +196,7 @@ typedef struct lc_options {
     int audio_output_enabled;
     /** Start muted (lc_client_unmute() to talk). Default 0. */
     int start_muted;
-    /** Amplitude callbacks per second (all audio modes). Default 20; 0: off. */
+    /** Amplitude callbacks per second (all audio modes), 0..100. Default 20; 0: off. */
     int amplitude_rate_hz;
     lc_amplitude_fn on_user_amplitude; /**< Microphone level (what is captured). */
     lc_amplitude_fn on_agent_amplitude; /**< Agent level (what the speaker plays). */
@@ -233,7 +233,8 @@ int lc_client_new(const lc_options *opts, lc_client **out);
  * Disconnects if needed and frees the client. NULL is a no-op. Blocks until the event loop
  * has released the client; no callback for it runs after this returns. Called from one of
  * this client's callbacks, it returns at once and the client is freed when the callback
- * returns. Never call it twice on one handle.
+ * returns. Never call it twice on one handle, nor while another thread is inside a call on
+ * it (lc_client_poll_event() excepted: it is woken and returns LC_ERR_CLOSED).
  * Thread safety: any thread, once. Callback safety: yes (see above).
  * Ownership: the handle and every string it returned become invalid.
  */
@@ -416,9 +417,10 @@ typedef struct lc_event {
  * Takes the oldest queued event into \*event, waiting up to timeout_ms (0: do not wait,
  * negative: wait indefinitely). Returns 1 with an event, 0 on timeout, or a negative
  * LC_ERR_*. Every callback event is also queued (whether or not callbacks are set), in
- * order, up to 1024 of them: beyond that the oldest are dropped and counted in
- * lc_stats.events_dropped. lc_client_free() wakes a waiting poll, which returns
- * LC_ERR_CLOSED.
+ * order, up to 1024 of them: beyond that the oldest are dropped, and once the app has polled
+ * each drop is counted in lc_stats.events_dropped. lc_client_free() wakes a waiting poll,
+ * which returns LC_ERR_CLOSED (the only call that may be in progress on another thread when
+ * lc_client_free() is called).
  * Thread safety: one polling thread at a time. Callback safety: yes, with timeout_ms 0.
  * Ownership: the event's strings are the library's, valid until the next poll on this
  * client (or its free).
@@ -443,7 +445,8 @@ typedef void (*lc_log_fn)(void *user_data, int level, const char *message);
  * Routes the library's log lines at or above max_level's severity (LC_LOG_ERROR only ...
  * LC_LOG_DEBUG everything) to fn, for every client of the process; NULL turns logging off
  * (the default: the library never prints by itself). Lines come from the event-loop thread
- * (never from an audio thread).
+ * (never from an audio thread). A line already being delivered when the handler is
+ * replaced still goes to the old handler.
  * Thread safety: any thread. Callback safety: yes. Ownership: message valid during fn only.
  */
 int lc_set_log_handler(lc_log_fn fn, void *user_data, int max_level);

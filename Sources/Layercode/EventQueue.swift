@@ -2,7 +2,9 @@ import Glibc
 import LayercodeCore
 
 /// The bounded queue behind lc_client_poll_event: the loop thread pushes every event, one
-/// app thread pops with a timeout. Overflow drops the oldest event and counts it.
+/// app thread pops with a timeout. Overflow drops the oldest event; once the app has polled,
+/// each drop is counted (before the first poll the queue is only a look-back buffer for an
+/// app that may start polling, and an app that never polls loses nothing it asked for).
 final class EventQueue: @unchecked Sendable {
     static let capacity = 1024
 
@@ -11,6 +13,7 @@ final class EventQueue: @unchecked Sendable {
     private var events: [ClientEvent] = []
     private var head = 0
     private var closed = false
+    private var polled = false
     private(set) var dropped: UInt64 = 0
 
     init() {
@@ -35,7 +38,7 @@ final class EventQueue: @unchecked Sendable {
         locked {
             if events.count - head >= Self.capacity {
                 head += 1
-                dropped += 1
+                if polled { dropped += 1 }
             }
             if head > Self.capacity {
                 events.removeFirst(head)
@@ -65,6 +68,7 @@ final class EventQueue: @unchecked Sendable {
             deadline.tv_nsec = ns % 1_000_000_000
         }
         return locked {
+            polled = true
             while true {
                 if closed { return .closed }
                 if head < events.count {

@@ -257,14 +257,15 @@ public func lc_list_devices(_ fn: lc_device_fn?, _ userData: UnsafeMutableRawPoi
 @_cdecl("lc_client_poll_event_sized")
 public func lc_client_poll_event_sized(_ client: OpaquePointer?, _ event: UnsafeMutablePointer<lc_event>?,
                                        _ size: Int, _ timeoutMs: Int32) -> Int32 {
+    // A newer app's larger struct gets this version's fields (struct_size says how many).
     guard let handle = ClientHandle.from(client), let event,
-          size == MemoryLayout<lc_event>.size else { return LC_ERR_INVALID_ARGUMENT }
+          size >= MemoryLayout<lc_event>.size else { return LC_ERR_INVALID_ARGUMENT }
     switch handle.client.events.poll(timeoutMilliseconds: Int(timeoutMs)) {
     case .timeout: return 0
     case .closed: return LC_ERR_CLOSED
     case .event(let e):
         event.pointee = handle.cEvent(e)
-        event.pointee.struct_size = size
+        event.pointee.struct_size = MemoryLayout<lc_event>.size
         return 1
     }
 }

@@ -1,0 +1,239 @@
+"""Helpers for the Python binding tests: the devserver, synthetic speech, and a pump that
+plays the part of a microphone and a speaker at real-time pace (external audio)."""
+
+from __future__ import annotations
+
+import array
+import json
+import math
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import wave
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+BINDINGS = ROOT / "bindings" / "python"
+EXAMPLES = ROOT / "examples" / "python"
+BUILD_DIR = Path(os.environ.get("LAYERCODE_BUILD_DIR", ROOT / "build"))
+LIBRARY = BUILD_DIR / "lib" / "liblayercode.so"
+DEVSERVER = ROOT / "tools" / "devserver" / "devserver.py"
+DEVSERVER_PYTHON = os.environ.get("LAYERCODE_DEVSERVER_PYTHON", sys.executable)
+
+RATE = 16000
+CHUNK = 320            # 20 ms at 16 kHz
+CHUNK_SECONDS = CHUNK / RATE
+
+
+class DevServer:
+    """tools/devserver/devserver.py on port 0, logging to a JSON-lines file."""
+
+    def __init__(self, workdir: Path, *flags: str) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "events.jsonl"
+        self.stderr_path = workdir / "devserver.stderr"
+        argv = [DEVSERVER_PYTHON, str(DEVSERVER), "--port", "0", "--log", str(self.log_path),
+                *map(str, flags)]
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     stdin=subprocess.DEVNULL)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline() if ready else b""
+        if not line:
+            self.stop()
+            raise RuntimeError(f"devserver did not start: {argv}\n{self.stderr()}")
+        self.ready = json.loads(line)
+        if self.ready.get("event") != "ready":
+            self.stop()
+            raise RuntimeError(f"devserver failed: {self.ready}\n{self.stderr()}")
+
+    @property
+    def authorize_url(self) -> str:
+        return self.ready["authorize_url"]
+
+    @property
+    def ws_url(self) -> str:
+        return self.ready["ws"]
+
+    @property
+    def ca_file(self) -> Optional[str]:
+        return self.ready.get("ca_file")
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def records(self) -> List[dict]:
+        if not self.log_path.exists():
+            return []
+        lines = self.log_path.read_text(encoding="utf-8").split("\n")[:-1]
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def received(self, mtype: str) -> List[dict]:
+        return [r["msg"] for r in self.records()
+                if r.get("kind") == "recv" and r.get("msg", {}).get("type") == mtype]
+
+    def wait_for(self, pred: Callable[[dict], bool], timeout: float = 10.0) -> List[dict]:
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.records()
+            if any(pred(r) for r in records):
+                return records
+            if time.monotonic() > deadline:
+                raise AssertionError(f"devserver log: no matching record in {timeout} s; "
+                                     f"kinds {[r.get('kind') for r in records]}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+
+# ---- audio -----------------------------------------------------------------------------
+
+def tone_burst(seconds: float, lead_in: float = 0.0, rate: int = RATE) -> array.array:
+    """Silence, then a voiced-sounding burst (200 Hz with harmonics, 4 Hz syllables): loud
+    enough for the devserver's energy VAD and the client's."""
+    out = array.array("h", bytes(2 * int(lead_in * rate)))
+    for i in range(int(seconds * rate)):
+        t = i / rate
+        env = 0.5 - 0.5 * math.cos(2 * math.pi * 4 * t)
+        v = sum(math.sin(2 * math.pi * 200 * k * t) / k for k in (1, 2, 3))
+        out.append(int(9000 * (0.3 + 0.7 * env) * v))
+    return out
+
+
+def write_wav(path: Path, samples: array.array, rate: int = RATE) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
+
+
+def rms(samples: array.array) -> float:
+    return math.sqrt(sum(x * x for x in samples) / len(samples)) if samples else 0.0
+
+
+@dataclass
+class Played:
+    """One chunk the pump read from the client: when, how much was agent audio, its RMS."""
+
+    t: float
+    agent_samples: int
+    rms: float
+
+
+class AudioPump(threading.Thread):
+    """Microphone and speaker for an external-audio client, every 20 ms of real time:
+    writes the next chunk of `source` (then silence), reads a chunk of agent audio.
+
+    Holds the client only through a weak reference, re-taken each tick, so the client can
+    be garbage-collected while the pump runs: the pump then stops."""
+
+    def __init__(self, client: object, source: Optional[array.array] = None) -> None:
+        super().__init__(daemon=True)
+        self._client = weakref.ref(client)
+        self._lock = threading.Lock()
+        self._source = array.array("h", source or [])
+        self._pos = 0
+        self.played: List[Played] = []
+        self.errors: List[BaseException] = []
+        self.stopped = threading.Event()
+        self.ticks = 0
+
+    def say(self, samples: array.array) -> None:
+        """Queues samples to speak next (after what is still queued)."""
+        with self._lock:
+            self._source = self._source[self._pos:] + samples
+            self._pos = 0
+
+    @property
+    def speaking(self) -> bool:
+        with self._lock:
+            return self._pos < len(self._source)
+
+    def run(self) -> None:
+        out = array.array("h", bytes(2 * CHUNK))
+        next_tick = time.monotonic()
+        try:
+            while not self.stopped.is_set():
+                client = self._client()
+                if client is None or client.closed:
+                    return
+                with self._lock:
+                    chunk = self._source[self._pos:self._pos + CHUNK]
+                    self._pos += len(chunk)
+                if len(chunk) < CHUNK:
+                    chunk.extend([0] * (CHUNK - len(chunk)))
+                client.write_audio(chunk)
+                got = client.read_audio_into(out)
+                self.played.append(Played(time.monotonic(), got, rms(out)))
+                self.ticks += 1
+                del client
+                next_tick += CHUNK_SECONDS
+                delay = next_tick - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    next_tick = time.monotonic()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            from layercode import ClosedError
+            if not isinstance(exc, ClosedError):
+                self.errors.append(exc)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.is_alive():
+            self.join(5)
+
+    def agent_audio_between(self, start: float, end: float) -> int:
+        return sum(p.agent_samples for p in self.played if start <= p.t < end)
+
+
+@dataclass
+class Recorder:
+    """Collects a client's events (from callbacks) with their arrival times."""
+
+    events: List[tuple] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def add(self, kind: str, *args: object) -> None:
+        with self.cond:
+            self.events.append((time.monotonic(), kind, args))
+            self.cond.notify_all()
+
+    def wait(self, pred: Callable[[str, tuple], bool], timeout: float = 15.0,
+             after: float = 0.0) -> tuple:
+        """The first (time, kind, args) since `after` that matches pred, waiting for it."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for item in self.events:
+                    if item[0] >= after and pred(item[1], item[2]):
+                        return item
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    kinds = [k for _, k, _ in self.events]
+                    raise AssertionError(f"no matching event in {timeout} s; got {kinds}")
+                self.cond.wait(remaining)
+
+    def of(self, kind: str) -> List[tuple]:
+        with self.cond:
+            return [args for _, k, args in self.events if k == kind]
