@@ -70,7 +70,8 @@ test-abi: all
 	tools/check-abi.sh $(LIB)
 
 test-python: all
-	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c tests/python
+	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c tests/python \
+		tests/test_pytest_rootdir.py
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \

@@ -32,79 +32,9 @@ CHUNK = 320            # 20 ms at 16 kHz
 CHUNK_SECONDS = CHUNK / RATE
 
 
-class DevServer:
-    """tools/devserver/devserver.py on port 0, logging to a JSON-lines file."""
+sys.path.insert(0, str(ROOT / "tests"))
+from devserver_process import DevServer  # noqa: E402
 
-    def __init__(self, workdir: Path, *flags: str) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.log_path = workdir / "events.jsonl"
-        self.stderr_path = workdir / "devserver.stderr"
-        argv = [DEVSERVER_PYTHON, str(DEVSERVER), "--port", "0", "--log", str(self.log_path),
-                *map(str, flags)]
-        self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     stdin=subprocess.DEVNULL)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline() if ready else b""
-        if not line:
-            self.stop()
-            raise RuntimeError(f"devserver did not start: {argv}\n{self.stderr()}")
-        self.ready = json.loads(line)
-        if self.ready.get("event") != "ready":
-            self.stop()
-            raise RuntimeError(f"devserver failed: {self.ready}\n{self.stderr()}")
-
-    @property
-    def authorize_url(self) -> str:
-        return self.ready["authorize_url"]
-
-    @property
-    def ws_url(self) -> str:
-        return self.ready["ws"]
-
-    @property
-    def ca_file(self) -> Optional[str]:
-        return self.ready.get("ca_file")
-
-    def stderr(self) -> str:
-        self._stderr.flush()
-        return self.stderr_path.read_text(errors="replace")
-
-    def records(self) -> List[dict]:
-        if not self.log_path.exists():
-            return []
-        lines = self.log_path.read_text(encoding="utf-8").split("\n")[:-1]
-        return [json.loads(line) for line in lines if line.strip()]
-
-    def received(self, mtype: str) -> List[dict]:
-        return [r["msg"] for r in self.records()
-                if r.get("kind") == "recv" and r.get("msg", {}).get("type") == mtype]
-
-    def wait_for(self, pred: Callable[[dict], bool], timeout: float = 10.0) -> List[dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            records = self.records()
-            if any(pred(r) for r in records):
-                return records
-            if time.monotonic() > deadline:
-                raise AssertionError(f"devserver log: no matching record in {timeout} s; "
-                                     f"kinds {[r.get('kind') for r in records]}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        self._stderr.close()
-
-
-# ---- audio -----------------------------------------------------------------------------
 
 def tone_burst(seconds: float, lead_in: float = 0.0, rate: int = RATE) -> array.array:
     """Silence, then a voiced-sounding burst (200 Hz with harmonics, 4 Hz syllables): loud
