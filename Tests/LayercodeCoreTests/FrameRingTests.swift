@@ -29,17 +29,6 @@ private extension FrameRing {
     }
 }
 
-/// Runs `body` on a new thread; the returned semaphore is signalled when it finishes.
-private func spawn(_ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        body()
-        done.signal()
-    }
-    thread.start()
-    return done
-}
-
 private final class FrameStressResult: @unchecked Sendable {
     let stop = Atomic<Bool>(false)
     /// Written by the consumer only; read after it finished.

@@ -21,23 +21,6 @@ private extension SPSCRing {
     }
 }
 
-private final class Counter: @unchecked Sendable {
-    private let value = Atomic<Int>(0)
-    func increment() { value.add(1, ordering: .relaxed) }
-    var count: Int { value.load(ordering: .relaxed) }
-}
-
-/// Runs `body` on a new thread; the returned semaphore is signalled when it finishes.
-private func spawn(_ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        body()
-        done.signal()
-    }
-    thread.start()
-    return done
-}
-
 private final class Flag: @unchecked Sendable {
     private let value = Atomic<Bool>(false)
     /// Pairs with the acquiring load in `isSet`: what the setter did before is visible.
