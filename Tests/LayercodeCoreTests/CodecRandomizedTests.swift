@@ -31,20 +31,6 @@ private func randomPieces(_ bytes: [UInt8], _ rng: inout SplitMix64, maxPiece: I
     return pieces
 }
 
-private func serverFrameBytes(_ opcode: UInt8, fin: Bool, _ payload: [UInt8]) -> [UInt8] {
-    var out: [UInt8] = [(fin ? 0x80 : 0) | opcode]
-    let n = payload.count
-    if n < 126 {
-        out.append(UInt8(n))
-    } else if n <= 0xFFFF {
-        out += [126, UInt8(n >> 8), UInt8(n & 0xFF)]
-    } else {
-        out.append(127)
-        for k in (0..<8).reversed() { out.append(UInt8(truncatingIfNeeded: n >> (8 * k))) }
-    }
-    return out + payload
-}
-
 final class CodecRandomizedTests: XCTestCase {
     /// Drains the reader, stopping at the first failure.
     private func drain(_ reader: inout WebSocketReader, into out: inout [Result<WSEvent, WSProtocolError>]) {
@@ -84,26 +70,26 @@ final class CodecRandomizedTests: XCTestCase {
                     var start = 0
                     for (index, cut) in cuts.enumerated() {
                         let isFinal = index == cuts.count - 1
-                        stream += serverFrameBytes(index == 0 ? 0x1 : 0x0, fin: isFinal, Array(utf8[start..<cut]))
+                        stream += unmaskedServerFrame(index == 0 ? 0x1 : 0x0, fin: isFinal, Array(utf8[start..<cut]))
                         start = cut
                         if !isFinal && rng.next() % 2 == 0 {
                             let p = randomBytes(Int.random(in: 0...125, using: &rng), &rng)
-                            stream += serverFrameBytes(0x9, fin: true, p)
+                            stream += unmaskedServerFrame(0x9, fin: true, p)
                             expected.append(.ping(p))
                         }
                     }
                     expected.append(.text(text))
                 case 1:
                     let b = randomBytes(Int.random(in: 0...300, using: &rng), &rng)
-                    stream += serverFrameBytes(0x2, fin: true, b)
+                    stream += unmaskedServerFrame(0x2, fin: true, b)
                     expected.append(.binary(b))
                 case 2:
                     let p = randomBytes(Int.random(in: 0...125, using: &rng), &rng)
-                    stream += serverFrameBytes(0xA, fin: true, p)
+                    stream += unmaskedServerFrame(0xA, fin: true, p)
                     expected.append(.pong(p))
                 default:
                     let b = randomBytes(Int.random(in: 126...1000, using: &rng), &rng)
-                    stream += serverFrameBytes(0x2, fin: false, Array(b[..<100])) + serverFrameBytes(0x0, fin: true, Array(b[100...]))
+                    stream += unmaskedServerFrame(0x2, fin: false, Array(b[..<100])) + unmaskedServerFrame(0x0, fin: true, Array(b[100...]))
                     expected.append(.binary(b))
                 }
             }
@@ -124,8 +110,8 @@ final class CodecRandomizedTests: XCTestCase {
                 stream = randomBytes(Int.random(in: 0...64, using: &rng), &rng)
             } else {
                 // Valid frames with a few bytes flipped.
-                stream = serverFrameBytes(0x1, fin: false, Array("κόσμε".utf8)) + serverFrameBytes(0x9, fin: true, [1, 2])
-                    + serverFrameBytes(0x0, fin: true, Array("ok".utf8)) + serverFrameBytes(0x8, fin: true, [0x03, 0xE8, 0x61])
+                stream = unmaskedServerFrame(0x1, fin: false, Array("κόσμε".utf8)) + unmaskedServerFrame(0x9, fin: true, [1, 2])
+                    + unmaskedServerFrame(0x0, fin: true, Array("ok".utf8)) + unmaskedServerFrame(0x8, fin: true, [0x03, 0xE8, 0x61])
                 for _ in 0..<Int.random(in: 1...3, using: &rng) {
                     let k = Int.random(in: 0..<stream.count, using: &rng)
                     stream[k] ^= UInt8(truncatingIfNeeded: rng.next() | 1)

@@ -138,10 +138,11 @@ public final class PlaybackSide: @unchecked Sendable {
         var audioFrames = 0
         var written = 0
         while written < frames && stagedCount > 0 {
+            // frontSegment() never runs past the end of the staging ring: index directly.
             let (run, isAudio) = frontSegment()
             let n = min(run, frames - written)
             for i in 0..<n {
-                let sample = staging[(stagedStart + i) % stagingCapacity]
+                let sample = staging[stagedStart + i]
                 let base = out + (written + i) * channels
                 for c in 0..<channels { base[c] = sample }
             }
