@@ -281,6 +281,9 @@ final class FrameRingTests: XCTestCase {
                         jitter.get(into: $0, nowNanoseconds: .max)
                     }
                     guard case .audio(let h) = outcome else {
+                        if jitter.bufferedFrames > 0 && result.firstMismatch == nil {
+                            result.firstMismatch = "\(outcome) with \(jitter.bufferedFrames) buffered, next \(next), \(jitter.stats)"
+                        }
                         sched_yield()
                         break
                     }
@@ -294,7 +297,8 @@ final class FrameRingTests: XCTestCase {
             }
             result.checked = Int(next - 1)
             let stats = jitter.stats
-            if stats.lostFrames != 0 || stats.lateFrames != 0 || stats.overflowDroppedFrames != 0 {
+            if result.firstMismatch == nil,
+               stats.lostFrames != 0 || stats.lateFrames != 0 || stats.overflowDroppedFrames != 0 {
                 result.firstMismatch = "lost or late frames: \(jitter.stats)"
             }
         }
