@@ -33,3 +33,40 @@ def test_a_session_driven_by_polling_with_logging(tmp_path):
     assert any(l.startswith("log 2 connected: conversation") for l in lines), lines
     assert not any(l.startswith("log 3") for l in lines), "debug lines above the chosen level"
     assert "said=1" in lines[-1] and "dropped=0" in lines[-1], lines[-1]
+
+
+def test_switching_and_failure_reason_from_c(tmp_path):
+    """tests/c/switching.c: the device and audio switches, their callbacks, failure reason."""
+    if not os.path.exists(os.path.join(LIB_DIR, "liblayercode.so")):
+        pytest.skip("build/lib/liblayercode.so missing: run make")
+    import array
+    import math
+    import wave
+    binary = str(tmp_path / "switching")
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", os.path.join(ROOT, "include"),
+                    os.path.join(ROOT, "tests", "c", "switching.c"), "-L", LIB_DIR, "-llayercode",
+                    "-lpthread", "-Wl,-rpath," + LIB_DIR, "-o", binary], check=True)
+    mics = []
+    for name, amplitude in (("mic_a.wav", 0), ("mic_b.wav", 8000)):
+        path = tmp_path / name
+        samples = array.array("h", (int(amplitude * math.sin(2 * math.pi * 220 * i / 16000))
+                                    for i in range(16000 * 30)))
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes(samples.tobytes())
+        mics.append(str(path))
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
+                               "--port", "0", "--no-greeting"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready = json.loads(server.stdout.readline())
+        run = subprocess.run([binary, ready["authorize_url"], ready["ws"], *mics,
+                              str(tmp_path / "out_a.wav"), str(tmp_path / "out_b.wav")],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "result failures=0" in run.stdout
