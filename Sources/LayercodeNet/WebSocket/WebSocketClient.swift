@@ -83,6 +83,15 @@ public final class WebSocketClient {
         return true
     }
 
+    /// Sends one binary message. False when the socket is not open.
+    @discardableResult
+    public func sendBinary(_ bytes: [UInt8]) -> Bool {
+        guard state == .open else { return false }
+        sendFrame(.binary, bytes)
+        messagesSent += 1
+        return true
+    }
+
     /// Bytes queued but not yet taken by the socket.
     public var pendingOutputBytes: Int { connection.pendingOutputBytes }
 
