@@ -156,6 +156,11 @@ public final class WebSocketClient {
             fail(LayercodeError(.protocolViolation, "server chose an extension we did not offer"))
             return
         }
+        // We request no subprotocol, so any choice is one we did not offer (RFC 6455 §4.1).
+        if head.header("Sec-WebSocket-Protocol") != nil {
+            fail(LayercodeError(.protocolViolation, "server chose a subprotocol we did not request"))
+            return
+        }
         state = .open
         loop.cancel(timer)
         let leftover = handshakeParser.leftover
