@@ -2,8 +2,9 @@
 // (tools/wsconformance). It connects our WebSocketClient to the URL given, sends every text
 // and binary message straight back, and exits when the connection ends, printing one JSON
 // line on stdout:
-//   {"result":"closed","peer_code":1000,"peer_reason":"",...}     close handshake
-//   {"result":"failed","error_code":"protocolViolation","error":"...",...}  failure
+//   {"result":"closed","peer_code":1000,"peer_reason":"","sent_code":1000,...}  close handshake
+//   {"result":"failed","error_code":"protocolViolation","error":"...","sent_code":1007,...}
+// peer_code is the code in the server's close frame, sent_code the one in ours (null: none).
 // Exit status 0 in both cases (the server judges the behaviour); 2 for bad arguments.
 //
 // usage: layercode-wsecho [--max-message-size BYTES] [--close-timeout-ms MS] ws://HOST:PORT/PATH
@@ -56,6 +57,7 @@ nonisolated(unsafe) var client: WebSocketClient?
 func finish(_ fields: [(String, JSONValue)]) {
     var result = JSONObject(fields)
     if let client {
+        result["sent_code"] = client.closeCodeSent.map { .number(Double($0)) } ?? .null
         result["messages_received"] = .number(Double(client.messagesReceived))
         result["messages_sent"] = .number(Double(client.messagesSent))
     }

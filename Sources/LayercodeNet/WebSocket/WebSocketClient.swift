@@ -36,6 +36,8 @@ public final class WebSocketClient {
 
     public private(set) var messagesSent: UInt64 = 0
     public private(set) var messagesReceived: UInt64 = 0
+    /// The code of the close frame we sent, if we sent one with a code.
+    public private(set) var closeCodeSent: UInt16?
 
     public init(loop: EventLoop, url: URLParts, tls: TLSContext?, options: Options) {
         self.loop = loop
@@ -217,6 +219,9 @@ public final class WebSocketClient {
     }
 
     private func sendFrame(_ opcode: WSOpcode, _ payload: UnsafeRawBufferPointer) {
+        if opcode == .close && payload.count >= 2 {
+            closeCodeSent = UInt16(payload[0]) << 8 | UInt16(payload[1])
+        }
         var mask: UInt32 = 0
         withUnsafeMutableBytes(of: &mask) {
             _ = lcshim_random_bytes($0.baseAddress!.assumingMemoryBound(to: UInt8.self), 4)
