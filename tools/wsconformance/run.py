@@ -219,7 +219,10 @@ def write_json(report: Report, path: str) -> None:
 
 def write_markdown_case_list(path: str) -> None:
     """The case list for doc/websocket-conformance.md."""
-    from server import CloseReply, Echo, Fail
+    from server import CloseReply, Echo, Fail, Reject
+
+    def codes(values) -> str:
+        return "/".join("empty" if c is None else str(c) for c in values)
 
     def expectation(case) -> str:
         e = case.expect
@@ -232,11 +235,17 @@ def write_markdown_case_list(path: str) -> None:
             return (" + ".join(parts) or "nothing") + f", then clean close {e.close_code}"
         if isinstance(e, Fail):
             before = f"echo {len(e.messages)}, then " if e.messages else ""
-            return before + f"fail: close {'/'.join(map(str, e.codes))}"
+            lenient = f" ({codes(e.non_strict_codes)}: NON-STRICT)" if e.non_strict_codes else ""
+            return before + f"fail: close {codes(e.codes)}{lenient}"
         if isinstance(e, CloseReply):
-            codes = "/".join("empty" if c is None else str(c) for c in e.codes)
-            text = f"answer the close with {codes}"
+            text = f"answer the close with {codes(e.codes)}"
+            if e.non_strict_codes:
+                text += f" ({codes(e.non_strict_codes)}: NON-STRICT)"
+            if e.drop != FAILED:
+                text += f"; TCP drop: {e.drop}"
             return text + (" (informational)" if e.informational else "")
+        if isinstance(e, Reject):
+            return "fail: close TCP without a frame"
         return type(e).__name__
 
     with open(path, "w") as f:
