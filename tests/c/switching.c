@@ -2,7 +2,9 @@
  * lc_client_set_input_device / set_output_device, set_audio_input / set_audio_output, their
  * callbacks (on_device_switched, on_audio_input_changed, on_audio_output_changed), and
  * lc_client_failure_reason after a refused authorize.
- * usage: switching AUTHORIZE_URL WS_URL MIC_A.wav MIC_B.wav OUT_A.wav OUT_B.wav
+ * usage: switching AUTHORIZE_URL WS_URL MIC_A.wav MIC_B.wav OUT_A.wav OUT_B.wav ALSA_CONF
+ * ALSA_CONF is the file ALSA_CONFIG_PATH names: a device added to it must raise
+ * on_devices_changed (what a hot-plugged card looks like to ALSA's name hints).
  * Prints "ok ..." lines; exits 0 when every check held. */
 #define _POSIX_C_SOURCE 200809L
 #include "layercode.h"
@@ -15,6 +17,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int connected, input_changes[2], output_changes[2], switches_in, switches_out;
 static char last_switch[512];
 static int failures;
+static int devices_changed;
 
 #define CHECK(cond, ...) do { if (cond) { printf("ok "); printf(__VA_ARGS__); printf("\n"); } \
     else { failures++; printf("FAIL "); printf(__VA_ARGS__); printf("\n"); } } while (0)
@@ -37,6 +40,11 @@ static void on_switched(void *ud, int is_input, const char *name) {
     if (is_input) switches_in++; else switches_out++;
     snprintf(last_switch, sizeof last_switch, "%s", name);
     pthread_mutex_unlock(&mu);
+}
+
+static void on_devices(void *ud) {
+    (void)ud;
+    pthread_mutex_lock(&mu); devices_changed++; pthread_mutex_unlock(&mu);
 }
 
 static void sleep_ms(int ms) {
@@ -66,7 +74,7 @@ static unsigned long long frames_sent(lc_client *c) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 7) return 2;
+    if (argc < 8) return 2;
     lc_options o;
     lc_options_init(&o);
     o.agent_id = "agent";
@@ -79,6 +87,8 @@ int main(int argc, char **argv) {
     o.on_audio_input_changed = on_input;
     o.on_audio_output_changed = on_output;
     o.on_device_switched = on_switched;
+    o.on_devices_changed = on_devices;
+    o.device_watch_ms = 100;
     lc_client *c;
     if (lc_client_new(&o, &c) != LC_OK) return 3;
     CHECK(lc_client_failure_reason(c, NULL) == LC_FAILURE_NONE, "no failure before a session");
@@ -117,6 +127,15 @@ int main(int argc, char **argv) {
           "set_audio_output(0) then (1)");
     CHECK(locked_get(&output_changes[0]) == 1 && locked_get(&output_changes[1]) == 1,
           "on_audio_output_changed(0) and (1)");
+    sleep_ms(300);
+    CHECK(locked_get(&devices_changed) == 0, "no on_devices_changed while nothing changes");
+    {
+        FILE *conf = fopen(argv[7], "a");
+        if (!conf) return 5;
+        fputs("pcm.plugged { type null hint { show on description \"Plugged in\" } }\n", conf);
+        fclose(conf);
+    }
+    CHECK(wait_until(&devices_changed, 1), "on_devices_changed after ALSA gained a device");
     lc_client_disconnect(c);
     lc_client_free(c);
 

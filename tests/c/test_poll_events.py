@@ -60,11 +60,14 @@ def test_switching_and_failure_reason_from_c(tmp_path):
     server = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
                                "--port", "0", "--no-greeting"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    conf = tmp_path / "asound.conf"
+    conf.write_text('pcm.builtin { type null hint { show on description "Built in" } }\n')
+    env = dict(os.environ, ALSA_CONFIG_PATH=str(conf))
     try:
         ready = json.loads(server.stdout.readline())
         run = subprocess.run([binary, ready["authorize_url"], ready["ws"], *mics,
-                              str(tmp_path / "out_a.wav"), str(tmp_path / "out_b.wav")],
-                             capture_output=True, text=True, timeout=120)
+                              str(tmp_path / "out_a.wav"), str(tmp_path / "out_b.wav"), str(conf)],
+                             capture_output=True, text=True, timeout=120, env=env)
     finally:
         server.terminate()
         server.wait(timeout=10)

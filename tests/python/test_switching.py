@@ -179,3 +179,24 @@ def test_devices_changed_when_alsa_gains_a_device(tmp_path):
     result = subprocess.run([sys.executable, str(script), str(ROOT / "bindings" / "python"),
                              str(conf)], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_audio_input_and_output_options_start_them_off(make_client, devserver):
+    server = devserver("--agent", "tone", "--tone-seconds", "1")
+    client = make_client(server, audio_input=False, audio_output=False)
+    changes = []
+    client.on("audio_input_changed", changes.append)
+    client.on("audio_output_changed", changes.append)
+    client.connect().wait_connected(20)
+    client.write_audio(tone_burst(0.6))
+    time.sleep(1.0)
+    out = bytearray(2 * 16000)
+    assert client.read_audio_into(out) == 0, "agent audio is discarded"
+    assert client.stats().audio_frames_sent == 0, "no microphone audio is sent"
+    assert client.stats().audio_frames_received > 0, "the greeting did arrive"
+    assert changes == [], "starting off is not a change"
+    client.set_audio_input(True)
+    client.write_audio(tone_burst(0.6))
+    wait_for(lambda: client.stats().audio_frames_sent > 0, what="audio once the input is on")
+    assert changes == [True]
+    client.disconnect()
