@@ -616,7 +616,7 @@ public final class LayercodeClient: @unchecked Sendable {
             pipeline?.playback?.requestFlush(before: before)
         }
         if devicesOpen, let pipeline {
-            try current.withLock { _ in
+            _ = try current.withLock { _ in
                 try pipeline.replaceOutput(with: enabled ? deviceName(input: false) : nil)
             }
         }
