@@ -26,7 +26,7 @@ public final class WebSocketClient {
     }
 
     /// Bytes handed to the connection before messages wait in the send queue instead.
-    static let lowWaterBytes = 16 << 10
+    public static let lowWaterBytes = 16 << 10
 
     public var onOpen: (() -> Void)?
     public var onText: ((String) -> Void)?
@@ -53,6 +53,7 @@ public final class WebSocketClient {
     private var held: [(frame: [UInt8], droppable: Bool)] = []
     private var heldHead = 0
     private var heldBytes = 0
+    private var releasing = false
     private var keepaliveTimer: EventLoop.TimerHandle?
     private var lastReceivedNanoseconds: UInt64 = 0
     private var pingSentNanoseconds: UInt64?
@@ -184,8 +185,12 @@ public final class WebSocketClient {
         return accepted
     }
 
-    /// The socket took everything: hand it the next held messages.
+    /// The socket took everything: hand it the next held messages. Not re-entered: a send
+    /// that drains at once calls back here, and the loop below goes on instead.
     private func releaseHeld() {
+        guard !releasing else { return }
+        releasing = true
+        defer { releasing = false }
         while heldHead < held.count && connection.pendingOutputBytes < Self.lowWaterBytes
                 && (state == .open || state == .closing) {
             let frame = held[heldHead].frame
