@@ -28,8 +28,8 @@ final class URLPartsTests: XCTestCase {
         let v4 = try URLParts.parse("http://127.0.0.1:9000/x")
         XCTAssertTrue(v4.hostIsIPLiteral)
         XCTAssertEqual(v4.hostHeader, "127.0.0.1:9000")
-        XCTAssertFalse(try URLParts.parse("http://127.0.0.256/").hostIsIPLiteral)
-        XCTAssertFalse(try URLParts.parse("http://1.2.3/").hostIsIPLiteral)
+        XCTAssertTrue(try URLParts.parse("http://10.0.0.0/").hostIsIPLiteral)
+        XCTAssertFalse(try URLParts.parse("http://host.example9/").hostIsIPLiteral)
         let v6 = try URLParts.parse("wss://[::1]:8443/ws")
         XCTAssertEqual(v6.host, "::1")
         XCTAssertTrue(v6.hostIsIPLiteral)
@@ -43,6 +43,20 @@ final class URLPartsTests: XCTestCase {
                     "http://[1::2::3]/", "http://[12345::]/", "http://[1:2:3:4:5:6:7:8:9]/", "http://[g::]/", "http://[::1%25eth0]/"] {
             XCTAssertThrowsError(try URLParts.parse(bad), bad)
         }
+    }
+
+    /// Regression (leading_zero_ipv4_verified_as_another_address): "127.0.0.010" was taken
+    /// as the IP literal 127.0.0.10 for the certificate check while getaddrinfo connected to
+    /// 127.0.0.8 (octal). Every host that getaddrinfo would read as a number but that is not
+    /// a plain dotted quad is refused.
+    func testAmbiguousIPv4FormsAreRefused() {
+        for bad in ["https://127.0.0.010/", "https://0127.0.0.1/", "https://127.1/", "https://1.2.3/",
+                    "https://2130706433/", "https://0x7f.0.0.1/", "https://127.0.0.0x1/",
+                    "https://127.0.0.256/", "https://example.01/", "wss://[::ffff:127.0.0.010]/"] {
+            XCTAssertThrowsError(try URLParts.parse(bad), bad)
+        }
+        XCTAssertTrue(try URLParts.parse("https://127.0.0.10/").hostIsIPLiteral)
+        XCTAssertFalse(try URLParts.parse("https://0x.example/").hostIsIPLiteral, "a name")
     }
 
     func testErrors() {

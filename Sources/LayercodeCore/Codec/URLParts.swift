@@ -113,6 +113,16 @@ public struct URLParts: Equatable, Sendable {
             }
         }
 
+        // A host whose last label is a number is an IPv4 address to getaddrinfo, which reads
+        // "010" as octal 8, "127.1" as 127.0.0.1 and "0x7f..." as hex. Only the dotted-decimal
+        // form without leading zeros means the same address to it and to the certificate
+        // check; anything else is refused rather than connected to one address and
+        // verified as another.
+        if !isIPv6, let last = hostBytes.split(separator: 0x2E).last,
+           URLSyntax.looksNumeric(last), !URLSyntax.isIPv4Address(hostBytes) {
+            throw URLParseError(message: "ambiguous IPv4 address \"\(host)\": write it as four "
+                                + "decimal numbers without leading zeros")
+        }
         let isIPLiteral = isIPv6 || URLSyntax.isIPv4Address(hostBytes)
         var hostHeader = isIPv6 ? "[" + host + "]" : host
         if port != defaultPort { hostHeader += ":" + String(port) }
@@ -158,11 +168,23 @@ private enum URLSyntax {
     /// Registered names as DNS understands them (letters, digits, '-', '.', '_', '~').
     static func isHostChar(_ c: UInt8) -> Bool { URLSyntax.isUnreserved(c) }
 
+    /// A label inet_aton would take as a number: decimal digits, or 0x and hex digits.
+    static func looksNumeric(_ label: ArraySlice<UInt8>) -> Bool {
+        guard !label.isEmpty else { return false }
+        if label.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { return true }
+        let bytes = Array(label)
+        guard bytes.count >= 2, bytes[0] == 0x30, bytes[1] | 0x20 == 0x78 else { return false }
+        return bytes.dropFirst(2).allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66)
+        }
+    }
+
     static func isIPv4Address(_ b: [UInt8]) -> Bool {
         let parts = b.split(separator: 0x2E, omittingEmptySubsequences: false)
         guard parts.count == 4 else { return false }
         for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  part.count == 1 || part.first != 0x30 else { return false }
             guard part.reduce(0, { $0 * 10 + Int($1 - 0x30) }) <= 255 else { return false }
         }
         return true

@@ -202,11 +202,17 @@ public final class StreamConnection: FDHandler {
             becomeOpen()
             return
         }
-        switch SSL_get_error(ssl, rc) {
+        let sslError = SSL_get_error(ssl, rc)
+        switch sslError {
         case SSL_ERROR_WANT_READ:
             loop.modify(fd: fd, readable: true, writable: false)
         case SSL_ERROR_WANT_WRITE:
             loop.modify(fd: fd, readable: true, writable: true)
+        case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
+            // The peer reset or closed the TCP connection mid-handshake: a network failure
+            // (worth a reconnect), not a certificate or protocol verdict.
+            let reason = rc == 0 ? "connection closed" : String(cString: strerror(errno))
+            fail(LayercodeError(.network, "TLS handshake with \(endpoint.host) failed: \(reason)"))
         default:
             fail(LayercodeError(.tls, "TLS handshake with \(endpoint.host) failed: "
                                 + TLSContext.errorText(ssl)))
