@@ -24,7 +24,8 @@ SWIFT_SOURCES := $(shell find Sources -type f) Package.swift include/layercode.h
 PLAYER_SOURCES := $(wildcard examples/player/*.c examples/player/*.h)
 MAN_PAGE := doc/layercode-player.1
 
-.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean docs man
+.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean docs man \
+	faults
 
 all: $(LIB) $(HEADER) $(PLAYER)
 
@@ -56,6 +57,11 @@ demo: deps all
 
 bench: deps all
 	$(PY) bench/run.py
+
+# The fault matrix: the library against each devserver fault, one row per fault
+# (tools/faults.py); fails if any row breaks the reconnect contract.
+faults: deps all
+	$(PY) tools/faults.py
 
 test: deps all test-abi test-swift test-tsan test-python
 

@@ -94,8 +94,9 @@ def _kinds() -> dict[str, FaultKind]:
         "frame is invalid at once", bytes=64, seed=1)
     add("invalid_utf8", "session", "a text frame whose payload is not UTF-8")
     add("oversized_frame", "session",
-        "a text frame whose header declares `bytes` (16 MiB + 1) of payload, then the "
-        "payload (streamed while the client listens)", bytes=16 * MIB + 1)
+        "a text frame whose header declares `bytes` (16 MiB + 1) of payload, then "
+        "`payload_bytes` of it (-1: all; streamed until the client hangs up)",
+        bytes=16 * MIB + 1, payload_bytes=-1)
     add("fragmented_control", "session", "a ping frame without FIN (fragmented control)")
     add("reserved_opcode", "session", "a frame with reserved opcode `opcode` (3-7, 11-15)",
         opcode=3)
@@ -205,6 +206,8 @@ def make_fault(spec) -> Fault:
         raise FaultError(f"fault {name}: code must be 1000-4999")
     if "opcode" in values and values["opcode"] not in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15):
         raise FaultError(f"fault {name}: opcode must be reserved (3-7, 11-15)")
+    if values.get("payload_bytes", -1) < -1:
+        raise FaultError(f"fault {name}: payload_bytes must be >= -1")
     for key in ("seconds", "interval_ms", "bytes"):
         if key in values and values[key] < 0:
             raise FaultError(f"fault {name}: {key} must be >= 0")

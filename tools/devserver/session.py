@@ -273,25 +273,26 @@ class Session:
             self._write_raw(faults.frame(0x1, b'{"type":"response.data","content":{}}',
                                          mask=b"\x12\x34\x56\x78"))
         elif name == "oversized_frame":
-            await self._oversized(fault["bytes"])
+            size, payload = fault["bytes"], fault["payload_bytes"]
+            await self._oversized(size, size if payload < 0 else min(size, payload))
         else:
             raise RuntimeError(f"no handler for fault {name}")
 
-    async def _oversized(self, size: int) -> None:
-        """A text frame declaring `size` bytes, then the payload: JSON-ish ASCII, written
-        as the transport drains and abandoned when the client hangs up."""
+    async def _oversized(self, size: int, payload: int) -> None:
+        """A text frame declaring `size` bytes, then `payload` bytes of it: JSON-ish
+        ASCII, written as the transport drains and abandoned when the client hangs up."""
         if not self._write_raw(faults.frame(0x1, b"", declared=size)):
             return
         chunk = b'{"type":"response.text","content":"' + b"a" * (64 * 1024)
         sent = 0
-        while sent < size:
+        while sent < payload:
             t = self.transport
             if t is None or t.is_closing():
                 break
             if t.get_write_buffer_size() > 1 << 20:
                 await asyncio.sleep(0.01)
                 continue
-            part = chunk[:size - sent]
+            part = chunk[:payload - sent]
             t.write(part)
             sent += len(part)
             await asyncio.sleep(0)
