@@ -24,8 +24,7 @@ SWIFT_SOURCES := $(shell find Sources -type f) Package.swift include/layercode.h
 PLAYER_SOURCES := $(wildcard examples/player/*.c examples/player/*.h)
 MAN_PAGE := doc/layercode-player.1
 
-.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean docs man \
-	faults
+.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean docs man
 
 all: $(LIB) $(HEADER) $(PLAYER)
 
@@ -60,6 +59,7 @@ bench: deps all
 
 # The fault matrix: the library against each devserver fault, one row per fault
 # (tools/faults.py); fails if any row breaks the reconnect contract.
+.PHONY: faults
 faults: deps all
 	$(PY) tools/faults.py
 
