@@ -1,0 +1,203 @@
+"""Strict TLS through the Python bindings against the devserver's test PKI (--tls and its
+cert profiles): a certificate that does not verify (wrong host, expired, self-signed,
+unknown CA) is LC_ERR_TLS with the OpenSSL reason in the detail; an IP-literal URL is
+checked against the certificate's IP SANs and never sends SNI; a DNS name sends SNI (the
+devserver logs every ClientHello's server name); a trailing dot names the same host."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BINDINGS = ROOT / "bindings" / "python"
+LIBRARY = Path(os.environ.get("LAYERCODE_BUILD_DIR", ROOT / "build")) / "lib" / "liblayercode.so"
+if "LAYERCODE_LIBRARY" not in os.environ and LIBRARY.exists():
+    os.environ["LAYERCODE_LIBRARY"] = str(LIBRARY)
+if not Path(os.environ.get("LAYERCODE_LIBRARY", LIBRARY)).exists():
+    pytest.skip(f"no library at {LIBRARY} (run make)", allow_module_level=True)
+for path in (str(BINDINGS), str(ROOT / "tests")):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+import layercode  # noqa: E402
+from devserver_process import DevServer  # noqa: E402
+
+WS_PATH = "/v1/agents/web/websocket"
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """tls_server(profile, host="127.0.0.1") -> a --tls devserver with that cert profile.
+    One CA for all (one cert dir); servers start one at a time, so each loads its own
+    server.pem before the next profile rewrites it."""
+    workdir = tmp_path_factory.mktemp("tls")
+    started: Dict[Tuple[str, str], DevServer] = {}
+
+    def get(profile: str, host: str = "127.0.0.1") -> DevServer:
+        key = (profile, host)
+        if key not in started:
+            started[key] = DevServer(workdir / f"{profile}-{host.replace(':', '_')}",
+                                     "--tls", "--cert-dir", str(workdir / "certs"),
+                                     "--cert-profile", profile, "--host", host,
+                                     "--no-greeting")
+        return started[key]
+
+    yield get
+    for server in started.values():
+        server.stop()
+
+
+class Attempt:
+    """One connect of a text-only client to https://HOST:PORT (authorize, then wss)."""
+
+    def __init__(self, server: DevServer, host: str, ca_file: Optional[str] = "server"
+                 ) -> None:
+        port = server.ready["port"]
+        ca = server.ca_file if ca_file == "server" else ca_file
+        self.statuses: List[str] = []
+        self.errors: List[layercode.LayercodeError] = []
+        self.connected = 0
+        lock = threading.Lock()
+
+        def on_status(status) -> None:
+            with lock:
+                self.statuses.append(str(status))
+
+        def on_error(error) -> None:
+            with lock:
+                self.errors.append(error)
+
+        def on_connected(conversation_id, config) -> None:
+            with lock:
+                self.connected += 1
+
+        hello_before = len(_client_hellos(server))
+        client = layercode.Client(agent_id="echo", authorize_url=f"https://{host}:{port}/authorize",
+                                  ws_url=f"wss://{host}:{port}{WS_PATH}", ca_file=ca,
+                                  audio="none", on_status=on_status, on_error=on_error,
+                                  on_connected=on_connected)
+        self.error: Optional[BaseException] = None
+        self.reason: Optional[Tuple[str, Optional[int]]] = None
+        try:
+            client.connect().wait_connected(30)
+            client.disconnect()
+            assert client.wait_disconnected(10)
+        except layercode.LayercodeError as exc:
+            self.error = exc
+            if hasattr(client, "failure_reason"):
+                self.reason = client.failure_reason()
+        finally:
+            client.close()
+        self.sni = [h["sni"] for h in _client_hellos(server)[hello_before:]]
+
+
+def _client_hellos(server: DevServer) -> List[dict]:
+    return [r for r in server.records() if r.get("kind") == "tls_client_hello"]
+
+
+def _authorizes(server: DevServer) -> int:
+    return sum(1 for r in server.records() if r.get("kind") == "authorize")
+
+
+# ---- certificates that must not verify ----------------------------------------------------
+
+REFUSED = [
+    # profile, URL host, expected OpenSSL verify reason (in the error detail)
+    ("wrong-host", "localhost", r"hostname mismatch"),
+    ("expired", "localhost", r"certificate has expired"),
+    ("self-signed", "localhost", r"self[- ]signed certificate"),
+    ("no-ip-san", "127.0.0.1", r"IP address mismatch"),
+]
+
+
+@pytest.mark.parametrize("profile,host,reason", REFUSED, ids=[r[0] for r in REFUSED])
+def test_certificate_that_does_not_verify_is_a_tls_error(tls_server, profile, host, reason):
+    server = tls_server(profile)
+    authorizes = _authorizes(server)
+    attempt = Attempt(server, host)
+    assert isinstance(attempt.error, layercode.TLSError), attempt.error
+    assert attempt.error.code == layercode.ErrorCode.TLS
+    # A useful detail: which host, and OpenSSL's verify reason.
+    assert re.search(reason, attempt.error.detail), attempt.error.detail
+    assert "certificate verify failed" in attempt.error.detail
+    assert attempt.statuses == ["connecting", "error"]
+    assert [e.code for e in attempt.errors] == [layercode.ErrorCode.TLS]
+    assert attempt.connected == 0
+    # The authorize request never reached the server: the handshake stopped it.
+    assert _authorizes(server) == authorizes
+    assert len(attempt.sni) == 1
+
+
+def test_unknown_ca_is_a_tls_error(tls_server):
+    """Without ca_file the system store is used; it does not trust the test CA."""
+    attempt = Attempt(tls_server("good"), "localhost", ca_file=None)
+    assert isinstance(attempt.error, layercode.TLSError), attempt.error
+    assert "unable to get local issuer certificate" in attempt.error.detail
+
+
+@pytest.mark.parametrize("profile,host,reason", REFUSED, ids=[r[0] for r in REFUSED])
+def test_tls_failure_reason(tls_server, profile, host, reason):
+    if not hasattr(layercode.Client, "failure_reason"):
+        pytest.skip("layercode.Client has no failure_reason() (it lands with the reconnect "
+                    "work in main)")
+    attempt = Attempt(tls_server(profile), host)
+    assert attempt.reason == ("TLS", None)
+
+
+# ---- names: IP literals, SNI, trailing dot -------------------------------------------------
+
+def test_ipv4_literal_verifies_against_the_ip_san_without_sni(tls_server):
+    server = tls_server("good")                 # SAN includes IP:127.0.0.1
+    attempt = Attempt(server, "127.0.0.1")
+    assert attempt.error is None, attempt.error
+    assert attempt.connected == 1
+    assert attempt.sni == [None, None]          # authorize and WebSocket: no SNI
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+def test_ipv6_literal_verifies_against_the_ip_san_without_sni(tls_server):
+    server = tls_server("good", "::1")          # SAN includes IP:::1
+    attempt = Attempt(server, "[::1]")
+    assert attempt.error is None, attempt.error
+    assert attempt.sni == [None, None]
+
+
+def test_dns_name_sends_sni_lowercased(tls_server):
+    server = tls_server("good")
+    attempt = Attempt(server, "LocalHost")
+    assert attempt.error is None, attempt.error
+    assert attempt.sni == ["localhost", "localhost"]
+
+
+def test_trailing_dot_host_matches_the_certificate(tls_server):
+    """https://localhost.:PORT is the same host as localhost: resolved as given, verified
+    and sent as SNI without the dot (certificates never carry it)."""
+    server = tls_server("good")
+    attempt = Attempt(server, "localhost.")
+    if isinstance(attempt.error, layercode.NetworkError) and \
+            "cannot resolve" in attempt.error.detail:
+        try:
+            socket.getaddrinfo("localhost.", 443)
+        except socket.gaierror:
+            pytest.skip("this machine's resolver cannot resolve 'localhost.' (no DNS for "
+                        "it, and neither glibc's files lookup nor the library special-case "
+                        "localhost names as RFC 6761 suggests)")
+    assert attempt.error is None, attempt.error
+    assert attempt.sni == ["localhost", "localhost"]
