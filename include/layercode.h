@@ -79,7 +79,8 @@ const char *lc_strerror(int code);
 #define LC_STATUS_DISCONNECTED 0 /**< No session (initial state, or after a clean end). */
 #define LC_STATUS_CONNECTING 1 /**< Authorizing and opening the WebSocket. */
 #define LC_STATUS_CONNECTED 2 /**< The session is live. */
-#define LC_STATUS_RECONNECTING 3 /**< Reserved for automatic reconnects (not used yet). */
+#define LC_STATUS_RECONNECTING 3 /**< The connection dropped; authorizing again with the same
+                                       conversation (see reconnect_max_attempts). */
 #define LC_STATUS_ERROR 4 /**< The last session failed; lc_client_connect() may be called again. */
 
 /* ---- Callbacks -----------------------------------------------------------------------
@@ -127,6 +128,10 @@ typedef void (*lc_amplitude_fn)(void *user_data, float level);
 /** A yes/no state changed (user speaking per the client VAD; agent speaking per what the
  *  speaker actually plays; muted). */
 typedef void (*lc_flag_fn)(void *user_data, int on);
+/** A device switch: is_input 1 for the microphone, 0 for the speaker; name as passed. */
+typedef void (*lc_device_switched_fn)(void *user_data, int is_input, const char *name);
+/** The system's audio devices changed. */
+typedef void (*lc_devices_changed_fn)(void *user_data);
 
 /** Everything lc_client_new() needs: fill with lc_options_init(), then set what you need. */
 typedef struct lc_options {
@@ -203,6 +208,54 @@ typedef struct lc_options {
     lc_flag_fn on_user_speaking; /**< The client VAD's speech start/end. */
     lc_flag_fn on_agent_speaking; /**< Agent audio starts/stops playing. */
     lc_flag_fn on_mute; /**< Mute state changes. */
+
+    /* --- Surviving the network: reconnect, keepalive, limits --- */
+    /** After an unexpected drop (connection lost, keepalive timeout, close 1006/1011..1014)
+     *  the client reconnects: status LC_STATUS_RECONNECTING, authorize again with the same
+     *  conversation id, reopen. Attempts before giving up; 0: never reconnect. Default 5.
+     *  The first connect never retries. */
+    int reconnect_max_attempts;
+    /** Backoff: attempt n waits a random time in [d/2, d], d = min(max_delay, base * 2^(n-1)).
+     *  Defaults 500 and 7000 ms. */
+    int reconnect_base_ms;
+    int reconnect_max_delay_ms; /**< See reconnect_base_ms. */
+    /** A WebSocket ping after this long without receiving anything; 0: off. Default 20000. */
+    int keepalive_interval_ms;
+    /** Nothing received this long after that ping: the connection is dead (reconnect).
+     *  Default 10000. */
+    int keepalive_timeout_ms;
+    /** Per-step limits in ms; 0 (the default) leaves only connect_timeout_ms, which bounds
+     *  authorize and the WebSocket open as a whole. */
+    int dns_timeout_ms;
+    int tcp_connect_timeout_ms; /**< See dns_timeout_ms. */
+    int tls_timeout_ms; /**< See dns_timeout_ms. */
+    int upgrade_timeout_ms; /**< WebSocket upgrade (request sent to 101); see dns_timeout_ms. */
+    int authorize_timeout_ms; /**< The whole authorize request; 0: connect_timeout_ms. */
+    /** Bytes of messages waiting for a server that stopped reading (4096..2^30). Beyond it
+     *  the OLDEST microphone audio is dropped and counted (lc_stats.send_queue_dropped_frames);
+     *  text and data are never dropped silently (LC_ERR_TOO_LARGE on_error). Default 262144. */
+    size_t send_queue_max_bytes;
+    /** Microphone audio kept while reconnecting and sent once the session reopens (0..600000
+     *  ms). What an outage costs: audio older than this is dropped and counted
+     *  (lc_stats.outage_dropped_frames); agent audio already received keeps playing until
+     *  it runs out; text, data and turn calls fail with LC_ERR_INVALID_STATE. Default 2000. */
+    int outage_buffer_ms;
+    /** Largest WebSocket message accepted (1024..2^30); a larger one fails the session with
+     *  LC_ERR_TOO_LARGE (close 1009). Default 16 MiB. */
+    size_t max_message_bytes;
+    /** Largest authorize response accepted (1024..2^30). Default 1 MiB. */
+    size_t max_http_response_bytes;
+
+    /* --- Switching audio at run time (JS SDK: audioInputChanged, onDeviceSwitched, ...) --- */
+    lc_flag_fn on_audio_input_changed; /**< lc_client_set_audio_input() changed it. */
+    lc_flag_fn on_audio_output_changed; /**< lc_client_set_audio_output() changed it. */
+    /** A device switch took effect (is_input 1: microphone, 0: speaker; name: the device). */
+    lc_device_switched_fn on_device_switched;
+    /** ALSA's device list changed (a USB headset plugged in, ...): call lc_list_devices(). */
+    lc_devices_changed_fn on_devices_changed;
+    /** How often the device list is checked for on_devices_changed, in ms (LC_AUDIO_ALSA, or
+     *  whenever on_devices_changed is set); 0: never. Default 2000. */
+    int device_watch_ms;
 } lc_options;
 
 /**
@@ -329,6 +382,66 @@ int lc_client_unmute(lc_client *client);
 int lc_client_is_muted(const lc_client *client);
 
 /**
+ * Turns the microphone on or off (JS SDK setAudioInput). Off: no audio is captured or sent
+ * and, in LC_AUDIO_ALSA/WAV, the capture device is closed (it reopens when turned back on);
+ * unlike mute, the microphone is released. Any state; the choice survives sessions and
+ * reconnects. on_audio_input_changed reports changes. LC_ERR_INVALID_STATE for an
+ * LC_AUDIO_NONE client, LC_ERR_AUDIO (device still off) if the device cannot reopen.
+ * Thread safety: any thread; blocks until the loop has applied it. Callback safety: yes.
+ * Ownership: none.
+ */
+int lc_client_set_audio_input(lc_client *client, int enabled);
+
+/**
+ * Turns agent audio on or off (JS SDK setAudioOutput). Off: what is queued is dropped now,
+ * later agent audio is discarded on arrival (not counted as loss: the app chose it) and,
+ * in LC_AUDIO_ALSA/WAV, the playback device is closed. Transcripts and text keep coming.
+ * Errors and the rest as lc_client_set_audio_input().
+ * Thread safety: any thread; blocks until applied. Callback safety: yes. Ownership: none.
+ */
+int lc_client_set_audio_output(lc_client *client, int enabled);
+
+/**
+ * Switches the microphone to another device (JS SDK setInputDevice): an ALSA PCM name in
+ * LC_AUDIO_ALSA (see lc_list_devices()), a WAV file path in LC_AUDIO_WAV. During a session
+ * the new device opens first; if it cannot, LC_ERR_AUDIO is returned and the old one keeps
+ * running. Outside a session the name is kept for the next one. on_device_switched reports
+ * the switch. LC_ERR_INVALID_STATE in LC_AUDIO_EXTERNAL/NONE (the app owns the devices),
+ * LC_ERR_INVALID_ARGUMENT for NULL or "".
+ * Thread safety: any thread; blocks until the device is open. Callback safety: yes.
+ * Ownership: name is copied.
+ */
+int lc_client_set_input_device(lc_client *client, const char *name);
+
+/**
+ * Switches the speaker to another device, like lc_client_set_input_device(). Agent audio
+ * queued at that moment keeps playing on the new device when it opens at the same rate
+ * and channel count; otherwise it is dropped and counted in lc_stats.dropped_frames.
+ * Thread safety: any thread; blocks until the device is open. Callback safety: yes.
+ * Ownership: name is copied.
+ */
+int lc_client_set_output_device(lc_client *client, const char *name);
+
+/** Why the last session failed for good (see lc_client_failure_reason()). */
+#define LC_FAILURE_NONE 0 /**< No failure: never failed, or ended cleanly. */
+#define LC_FAILURE_UNREACHABLE 1 /**< DNS, TCP, reset, dropped connection, timeout. */
+#define LC_FAILURE_AUTHORIZE 2 /**< The authorize endpoint refused (HTTP status given). */
+#define LC_FAILURE_TLS 3 /**< Handshake or certificate verification failed. */
+#define LC_FAILURE_PROTOCOL 4 /**< HTTP/WebSocket/Layercode protocol error, or close 1002/1003/1007..1010. */
+#define LC_FAILURE_MAX_RETRIES 5 /**< Every reconnect attempt failed with a retryable error. */
+#define LC_FAILURE_CLOSED 6 /**< The server closed with an application code (3000..4999). */
+#define LC_FAILURE_AUDIO 7 /**< The audio device failed. */
+
+/**
+ * Why the last session ended in LC_STATUS_ERROR: an LC_FAILURE_* value (LC_FAILURE_NONE
+ * while a session runs or after a clean end). If http_status is not NULL it receives the
+ * HTTP status behind the failure (authorize or WebSocket upgrade refused), or 0.
+ * LC_ERR_INVALID_ARGUMENT for a NULL client. Set before on_status(LC_STATUS_ERROR) runs.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+int lc_client_failure_reason(const lc_client *client, int *http_status);
+
+/**
  * Detail of the last error on this client ("" if none); with NULL, the last lc_client_new()
  * failure on the calling thread.
  * Thread safety: any thread. Callback safety: yes.
@@ -375,6 +488,9 @@ typedef struct lc_stats {
     int64_t barge_in_latency_p50_us;
     int64_t barge_in_latency_p99_us; /**< Barge-in latency p99, µs. */
     uint64_t events_dropped; /**< lc_client_poll_event queue overflow */
+    uint64_t reconnects; /**< successful automatic reconnects */
+    uint64_t send_queue_dropped_frames; /**< mic frames dropped: the server stopped reading */
+    uint64_t outage_dropped_frames; /**< mic frames dropped: outage longer than outage_buffer_ms */
 } lc_stats;
 
 /**
@@ -401,6 +517,10 @@ int lc_client_get_stats_sized(const lc_client *client, lc_stats *stats, size_t s
 #define LC_EVENT_USER_SPEAKING 9 /**< code: 1 or 0 */
 #define LC_EVENT_AGENT_SPEAKING 10 /**< code: 1 or 0 */
 #define LC_EVENT_MUTE 11 /**< code: 1 muted, 0 unmuted */
+#define LC_EVENT_AUDIO_INPUT_CHANGED 12 /**< code: 1 on, 0 off */
+#define LC_EVENT_AUDIO_OUTPUT_CHANGED 13 /**< code: 1 on, 0 off */
+#define LC_EVENT_DEVICE_SWITCHED 14 /**< code: 1 input, 0 output; text: device name */
+#define LC_EVENT_DEVICES_CHANGED 15 /**< the device list changed */
 
 /** One event taken by lc_client_poll_event(); the fields used depend on the type. */
 typedef struct lc_event {

@@ -16,6 +16,10 @@ public struct ClientCallbacks {
     public var onUserSpeaking: ((Bool) -> Void)?
     public var onAgentSpeaking: ((Bool) -> Void)?
     public var onMute: ((Bool) -> Void)?
+    public var onAudioInputChanged: ((Bool) -> Void)?
+    public var onAudioOutputChanged: ((Bool) -> Void)?
+    public var onDeviceSwitched: ((_ input: Bool, _ name: String) -> Void)?
+    public var onDevicesChanged: (() -> Void)?
     public init() {}
 }
 
@@ -38,6 +42,9 @@ public final class LayercodeClient: @unchecked Sendable {
     private let statusValue = Atomic<Int32>(SessionStatus.disconnected.rawValue)
     private let mutedValue = Atomic<Bool>(false)
     private let lastErrorText = Mutex<String>("")
+    /// lc_client_failure_reason: FailureReason raw value and HTTP status (0: none).
+    private let failureReasonValue = Atomic<Int32>(FailureReason.none.rawValue)
+    private let failureStatusValue = Atomic<Int32>(0)
     /// External mode's pipeline: fixed for the client's life (the app's audio threads use it).
     private let external: AudioPipeline?
     /// The pipeline in use (external, or the ALSA one of the current/last session). Swapped
@@ -58,6 +65,7 @@ public final class LayercodeClient: @unchecked Sendable {
     private var userLevel: Float = 0
     private var agentSpeaking = false
     private var tickTimer: EventLoop.TimerHandle?
+    private var reconnectTimer: EventLoop.TimerHandle?
     private var uplinkLatency = LatencyWindow()
     private var downlinkLatency = LatencyWindow()
     private var bargeInLatency = LatencyWindow()
@@ -66,6 +74,14 @@ public final class LayercodeClient: @unchecked Sendable {
     private var micFrameCapturedAt: UInt64 = 0
     private var micFrameSentAt: UInt64 = 0
     private var connectStartedNanoseconds: UInt64 = 0
+    /// The app's audio choices (JS SDK setAudioInput/Output, setInputDevice); they outlive
+    /// sessions. Device names: nil means ALSA's "default" (WAV: no file).
+    private var inputEnabled: Bool
+    private var outputEnabled: Bool
+    private var inputDeviceName: String?
+    private var outputDeviceName: String?
+    private var deviceWatchTimer: EventLoop.TimerHandle?
+    private var knownDevices: [AlsaDeviceInfo]?
     private var isShutDown = false
     private var callbackDepth = 0
     private var freeWhenCallbackReturns: (() -> Void)?
@@ -74,10 +90,18 @@ public final class LayercodeClient: @unchecked Sendable {
         self.options = options
         validated = try options.validate()
         self.callbacks = callbacks
-        session = Session(options: SessionOptions(
+        var sessionOptions = SessionOptions(
             agentID: options.agentID, metadata: validated.metadata,
             conversationID: options.conversationID, sdkVersion: Self.sdkVersion,
-            audioEnabled: options.audioMode != .none))
+            audioEnabled: options.audioMode != .none,
+            reconnect: ReconnectPolicy(
+                maxAttempts: options.reconnectMaxAttempts,
+                baseDelayMilliseconds: options.reconnectBaseMilliseconds,
+                maxDelayMilliseconds: options.reconnectMaxDelayMilliseconds,
+                outageFrames: options.outageBufferMilliseconds / 20))
+        sessionOptions.inputEnabled = options.audioInputEnabled
+        session = Session(options: sessionOptions)
+        session.random = { Double.random(in: 0...1) }
         let loop = self.loop
         if options.audioMode == .external {
             external = try AudioPipeline.external(options, clock: monotonicNanoseconds) { loop.wake() }
@@ -89,6 +113,10 @@ public final class LayercodeClient: @unchecked Sendable {
         resampleScratch = [Int16](repeating: 0, count: 4096 + 64)
         userMeter = LevelMeter(sampleRate: 8000, updatesPerSecond: max(1, options.amplitudeRateHz))
         frame.reserveCapacity(Self.frameSamples)
+        inputEnabled = options.audioInputEnabled
+        outputEnabled = options.audioOutputEnabled
+        inputDeviceName = options.captureDevice
+        outputDeviceName = options.playbackDevice
         let initial = external
         current.withLock { $0 = initial }
         mutedValue.store(options.startMuted, ordering: .relaxed)
@@ -96,6 +124,7 @@ public final class LayercodeClient: @unchecked Sendable {
             guard let self else { return }
             loop.addWakeObserver(self) { [weak self] in self?.wokeUp() }
             if options.startMuted { self.run(.setMuted(true)) }
+            self.startDeviceWatch()
         }
     }
 
@@ -119,6 +148,13 @@ public final class LayercodeClient: @unchecked Sendable {
     }
 
     public var lastError: String { lastErrorText.withLock { $0 } }
+
+    /// Why the last session failed for good, and the HTTP status behind it (nil: none).
+    public var failureReason: (reason: FailureReason, httpStatus: Int?) {
+        let reason = FailureReason(rawValue: failureReasonValue.load(ordering: .acquiring)) ?? .none
+        let status = Int(failureStatusValue.load(ordering: .relaxed))
+        return (reason, status == 0 ? nil : status)
+    }
 
     public var isMuted: Bool { mutedValue.load(ordering: .relaxed) }
 
@@ -204,6 +240,49 @@ public final class LayercodeClient: @unchecked Sendable {
         return playback.render(into: base, frames: out.count)
     }
 
+    // MARK: Switching audio (any thread; applied on the loop before these return)
+
+    /// Microphone on or off. Device modes close the capture device when off.
+    public func setAudioInput(_ enabled: Bool) throws {
+        guard options.audioMode != .none else {
+            throw LayercodeError(.invalidState, "a text-only client (LC_AUDIO_NONE) has no microphone")
+        }
+        try onLoop { try $0.applyAudioInput(enabled) }
+    }
+
+    /// Agent audio on or off. Device modes close the playback device when off.
+    public func setAudioOutput(_ enabled: Bool) throws {
+        guard options.audioMode != .none else {
+            throw LayercodeError(.invalidState, "a text-only client (LC_AUDIO_NONE) has no speaker")
+        }
+        try onLoop { try $0.applyAudioOutput(enabled) }
+    }
+
+    /// Another microphone (input) or speaker: an ALSA PCM name, or a WAV path in WAV mode.
+    public func switchDevice(input: Bool, to name: String) throws {
+        guard options.audioMode == .alsa || options.audioMode == .wav else {
+            throw LayercodeError(.invalidState, "device switching needs LC_AUDIO_ALSA or LC_AUDIO_WAV; "
+                                 + "with external audio the app owns the devices")
+        }
+        guard !name.isEmpty else { throw LayercodeError(.invalidArgument, "device name is empty") }
+        try onLoop { try $0.applyDevice(input: input, name: name) }
+    }
+
+    /// Runs `work` on the loop and waits for it (inline when already on the loop, e.g. from
+    /// a callback), handing back its error.
+    private func onLoop(_ work: @escaping (LayercodeClient) throws -> Void) throws {
+        var failure: Error?
+        let body = { [self] in
+            guard !isShutDown else {
+                failure = LayercodeError(.invalidState, "the client is being freed")
+                return
+            }
+            do { try work(self) } catch { failure = error }
+        }
+        if loop.inLoop { body() } else { loop.executeAndWait(body) }
+        if let failure { throw failure }
+    }
+
     public func snapshot() -> ClientStats.Snapshot {
         var s = ClientStats.Snapshot()
         s.audioFramesSent = stats.audioFramesSent.load(ordering: .relaxed)
@@ -221,6 +300,9 @@ public final class LayercodeClient: @unchecked Sendable {
         s.downlinkLatencyP99Us = stats.downlinkP99.load(ordering: .relaxed)
         s.bargeInLatencyP50Us = stats.bargeInP50.load(ordering: .relaxed)
         s.bargeInLatencyP99Us = stats.bargeInP99.load(ordering: .relaxed)
+        s.reconnects = stats.reconnects.load(ordering: .relaxed)
+        s.sendQueueDroppedFrames = stats.sendQueueDroppedFrames.load(ordering: .relaxed)
+        s.outageDroppedFrames = stats.outageDroppedFrames.load(ordering: .relaxed)
         current.withLock { pipeline in
             if let capture = pipeline?.capture {
                 s.inputSamplesDropped += capture.droppedSamples.load(ordering: .relaxed)
@@ -240,9 +322,9 @@ public final class LayercodeClient: @unchecked Sendable {
                     + Int(p.ringOverflowFrames.load(ordering: .relaxed))
                 s.playoutSamplesDropped += UInt64(s.droppedFrames * PlaybackSide.frameSamples)
             }
-            if let devices = pipeline?.devices {
-                s.captureXruns = devices.captureXruns
-                s.playbackXruns = devices.playbackXruns
+            if let pipeline {
+                s.captureXruns = pipeline.captureXruns
+                s.playbackXruns = pipeline.playbackXruns
             }
         }
         return s
@@ -280,6 +362,10 @@ public final class LayercodeClient: @unchecked Sendable {
         isShutDown = true
         events.close()
         stopTicking()
+        loop.cancel(reconnectTimer)
+        reconnectTimer = nil
+        loop.cancel(deviceWatchTimer)
+        deviceWatchTimer = nil
         pipeline?.capture?.accepting.store(false, ordering: .relaxed)
         if pipeline !== external { pipeline?.stop() }
         authorizeRequest?.cancel()
@@ -318,16 +404,35 @@ public final class LayercodeClient: @unchecked Sendable {
     private func perform(_ action: SessionAction) {
         switch action {
         case .status(let s):
-            statusValue.store(s.rawValue, ordering: .releasing)
+            let before = statusValue.exchange(s.rawValue, ordering: .acquiringAndReleasing)
+            if s == .connected && before == SessionStatus.reconnecting.rawValue {
+                ClientStats.bump(stats.reconnects)
+            }
+            if s == .error || s == .connecting {
+                // Published before the status callback, so a handler can read it.
+                failureStatusValue.store(Int32(session.failureHTTPStatus ?? 0), ordering: .relaxed)
+                failureReasonValue.store(session.failureReason.rawValue, ordering: .releasing)
+            }
             deliver(.status(s))
         case .postAuthorize(let body):
             startAuthorize(body)
         case .openSocket(let key):
             openSocket(key)
         case .send(let text):
-            guard let socket, socket.sendText(text) else { return }
+            guard let socket else { return }
+            let isAudio = text.hasPrefix("{\"type\":\"client.audio\"")
+            guard socket.sendText(text, droppable: isAudio) else {
+                if socket.isOpen {
+                    let error = LayercodeError(
+                        .tooLarge, "send queue full (\(options.sendQueueMaxBytes) bytes): the server "
+                        + "is not reading; message dropped")
+                    lastErrorText.withLock { $0 = error.message }
+                    deliver(.error(error))
+                }
+                return
+            }
             ClientStats.bump(stats.messagesSent)
-            if text.hasPrefix("{\"type\":\"client.audio\"") {
+            if isAudio {
                 micFrameSentAt = monotonicNanoseconds()
                 ClientStats.bump(stats.audioFramesSent)
                 ClientStats.bump(stats.audioBytesSent, UInt64(Self.frameSamples * 2))
@@ -342,7 +447,7 @@ public final class LayercodeClient: @unchecked Sendable {
         case .play(let samples, let turnID, let deltaID):
             ClientStats.bump(stats.audioFramesReceived)
             ClientStats.bump(stats.audioBytesReceived, UInt64(samples.count * 2))
-            guard let playback = pipeline?.playback else { return }
+            guard outputEnabled, let playback = pipeline?.playback else { return }
             assembler.append(samples, turnID: turnID, deltaID: deltaID,
                              arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
                 playback.push(header, samples: frame)
@@ -375,14 +480,31 @@ public final class LayercodeClient: @unchecked Sendable {
             deliver(.userSpeaking(speaking))
         case .muteChanged(let muted):
             deliver(.mute(muted))
+        case .audioInputChanged(let enabled):
+            deliver(.audioInputChanged(enabled))
         case .data(let content, let turnID):
             deliver(.data(contentJSON: content, turnID: turnID))
         case .error(let error):
             Log.write(.error, "\(error.code.text): \(error.message)")
             lastErrorText.withLock { $0 = error.message }
             deliver(.error(error))
+        case .scheduleReconnect(let attempt, let delay, let cause):
+            Log.write(.warn, "connection lost (\(cause.code.text): \(cause.message)); "
+                      + "reconnect attempt \(attempt) in \(delay) ms")
+            socket = nil
+            loop.cancel(reconnectTimer)
+            reconnectTimer = loop.schedule(afterMilliseconds: delay) { [weak self] in
+                guard let self, !self.isShutDown else { return }
+                self.reconnectTimer = nil
+                self.connectStartedNanoseconds = monotonicNanoseconds()
+                self.run(.reconnectTimerFired)
+            }
+        case .droppedOutageAudio(let frames):
+            ClientStats.bump(stats.outageDroppedFrames, UInt64(frames))
         case .disconnected(let code, let message):
             Log.write(code == nil ? .info : .warn, "disconnected: \(message)")
+            loop.cancel(reconnectTimer)
+            reconnectTimer = nil
             socket = nil
             endAudio()
             deliver(.disconnected(code: code, message: message))
@@ -394,9 +516,11 @@ public final class LayercodeClient: @unchecked Sendable {
             loop: loop, method: "POST", url: validated.authorize,
             headers: options.authorizeHeaders, body: body, contentType: "application/json",
             tls: validated.authorize.isTLS ? validated.tls : nil,
-            timeoutMilliseconds: options.connectTimeoutMilliseconds,
+            timeoutMilliseconds: options.authorizeTimeoutMilliseconds > 0
+                ? options.authorizeTimeoutMilliseconds : options.connectTimeoutMilliseconds,
             maxResponseBytes: options.maxAuthorizeResponseBytes,
-            userAgent: "liblayercode/\(Self.sdkVersion)")
+            userAgent: "liblayercode/\(Self.sdkVersion)",
+            connectionTimeouts: connectionTimeouts)
         authorizeRequest = request
         request.start { [weak self] result in
             guard let self else { return }
@@ -417,6 +541,11 @@ public final class LayercodeClient: @unchecked Sendable {
         var wsOptions = WebSocketClient.Options()
         wsOptions.maxMessageSize = options.maxMessageBytes
         wsOptions.openTimeoutMilliseconds = options.connectTimeoutMilliseconds
+        wsOptions.upgradeTimeoutMilliseconds = options.upgradeTimeoutMilliseconds
+        wsOptions.connectionTimeouts = connectionTimeouts
+        wsOptions.keepaliveIntervalMilliseconds = options.keepaliveIntervalMilliseconds
+        wsOptions.keepaliveTimeoutMilliseconds = options.keepaliveTimeoutMilliseconds
+        wsOptions.sendQueueMaxBytes = options.sendQueueMaxBytes
         wsOptions.userAgent = "liblayercode/\(Self.sdkVersion)"
         let ws = WebSocketClient(loop: loop, url: url, tls: url.isTLS ? validated.tls : nil,
                                  options: wsOptions)
@@ -440,7 +569,102 @@ public final class LayercodeClient: @unchecked Sendable {
             self?.socket = nil
             self?.run(.transportFailed(error))
         }
+        ws.onDropped = { [weak self] count in
+            guard let self else { return }
+            ClientStats.bump(self.stats.sendQueueDroppedFrames, UInt64(count))
+        }
         ws.start()
+    }
+
+    private var connectionTimeouts: StreamConnection.Timeouts {
+        StreamConnection.Timeouts(dnsMilliseconds: options.dnsTimeoutMilliseconds,
+                                  connectMilliseconds: options.tcpConnectTimeoutMilliseconds,
+                                  tlsMilliseconds: options.tlsTimeoutMilliseconds)
+    }
+
+    // MARK: Switching audio on the loop
+
+    /// The device a direction opens: the app's choice, else ALSA's "default" (WAV: nil, and
+    /// then that direction has no file).
+    private func deviceName(input: Bool) -> String? {
+        let chosen = input ? inputDeviceName : outputDeviceName
+        return chosen ?? (options.audioMode == .alsa ? "default" : nil)
+    }
+
+    /// Whether device-mode devices are open now (a session is starting, live or reconnecting).
+    private var devicesOpen: Bool { pipeline != nil && pipeline !== external }
+
+    private func applyAudioInput(_ enabled: Bool) throws {
+        guard enabled != inputEnabled else { return }
+        if devicesOpen, let pipeline {
+            drainInput()
+            try current.withLock { _ in
+                try pipeline.replaceInput(with: enabled ? deviceName(input: true) : nil)
+            }
+            pipeline.capture?.accepting.store(session.wantsMicrophone, ordering: .relaxed)
+        }
+        inputEnabled = enabled
+        Log.write(.info, "microphone \(enabled ? "on" : "off")")
+        run(.setAudioInput(enabled))
+    }
+
+    private func applyAudioOutput(_ enabled: Bool) throws {
+        guard enabled != outputEnabled else { return }
+        if !enabled {
+            // What is queued goes now; later agent audio is discarded on arrival.
+            let before = assembler.flush()
+            pipeline?.playback?.requestFlush(before: before)
+        }
+        if devicesOpen, let pipeline {
+            try current.withLock { _ in
+                try pipeline.replaceOutput(with: enabled ? deviceName(input: false) : nil)
+            }
+        }
+        outputEnabled = enabled
+        Log.write(.info, "agent audio \(enabled ? "on" : "off")")
+        deliver(.audioOutputChanged(enabled))
+    }
+
+    private func applyDevice(input: Bool, name: String) throws {
+        guard name != (input ? inputDeviceName : outputDeviceName) else { return }
+        let enabled = input ? inputEnabled : outputEnabled
+        if devicesOpen, enabled, let pipeline {
+            if input {
+                drainInput()
+                try current.withLock { _ in try pipeline.replaceInput(with: name) }
+                pipeline.capture?.accepting.store(session.wantsMicrophone, ordering: .relaxed)
+            } else {
+                let carried = try current.withLock { _ in try pipeline.replaceOutput(with: name) }
+                if !carried {
+                    Log.write(.warn, "speaker \(name) runs at another rate or channel count: "
+                              + "agent audio queued on the old one was dropped")
+                }
+            }
+            Log.write(.info, "switched \(input ? "microphone" : "speaker") to \(name): \(pipeline.describe())")
+        }
+        if input { inputDeviceName = name } else { outputDeviceName = name }
+        deliver(.deviceSwitched(input: input, name: name))
+    }
+
+    /// onDevicesChanged: ALSA's device list, compared every deviceWatchMilliseconds, while
+    /// the client uses ALSA or the app listens for it.
+    private func startDeviceWatch() {
+        let period = options.deviceWatchMilliseconds
+        guard period > 0, options.audioMode == .alsa || callbacks.onDevicesChanged != nil else { return }
+        knownDevices = AlsaDeviceList.list()
+        func next() {
+            deviceWatchTimer = loop.schedule(afterMilliseconds: period) { [weak self] in
+                guard let self, !self.isShutDown else { return }
+                let now = AlsaDeviceList.list()
+                if now != self.knownDevices {
+                    self.knownDevices = now
+                    Log.write(.info, "audio devices changed: \(now.count) devices")
+                    self.deliver(.devicesChanged)
+                }
+                next()
+            }
+        }
+        next()
     }
 
     // MARK: Audio on the loop
@@ -455,7 +679,10 @@ public final class LayercodeClient: @unchecked Sendable {
         // Devices open while authorize runs; a device that cannot open fails the connect.
         let loop = self.loop
         do {
-            let opened = try AudioPipeline.device(options, clock: monotonicNanoseconds) { loop.wake() }
+            let opened = try AudioPipeline.devices(
+                options, input: inputEnabled ? deviceName(input: true) : nil,
+                output: outputEnabled ? deviceName(input: false) : nil,
+                clock: monotonicNanoseconds) { loop.wake() }
             Log.write(.info, "audio devices open: \(opened.describe())")
             pipeline = opened
             current.withLock { $0 = opened }
@@ -510,7 +737,7 @@ public final class LayercodeClient: @unchecked Sendable {
             deliver(.agentSpeaking(speaking))
         }
         guard options.amplitudeRateHz > 0 else { return }
-        let user = isMuted ? 0 : userLevel
+        let user = isMuted || !inputEnabled ? 0 : userLevel
         let agent = playback?.agentLevel ?? 0
         deliver(.userAmplitude(user))
         deliver(.agentAmplitude(agent))
@@ -542,7 +769,7 @@ public final class LayercodeClient: @unchecked Sendable {
 
     private func wokeUp() {
         guard !isShutDown else { return }
-        if let failure = pipeline?.devices?.takeFailure() {
+        if let failure = pipeline?.takeFailure() {
             run(.transportFailed(failure))
             return
         }
@@ -561,7 +788,7 @@ public final class LayercodeClient: @unchecked Sendable {
         while true {
             let n = inputScratch.withUnsafeMutableBufferPointer { capture.ring.read(into: $0) }
             if n == 0 { return }
-            guard session.isOpen else { continue }
+            guard session.wantsMicrophone else { continue }
             var offset = 0
             while offset < n {
                 let (consumed, produced) = inputScratch.withUnsafeBufferPointer { input in

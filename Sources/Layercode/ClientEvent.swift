@@ -14,6 +14,10 @@ public enum ClientEvent: Sendable, Equatable {
     case userSpeaking(Bool)
     case agentSpeaking(Bool)
     case mute(Bool)
+    case audioInputChanged(Bool)
+    case audioOutputChanged(Bool)
+    case deviceSwitched(input: Bool, name: String)
+    case devicesChanged
 
     /// Calls the matching callback, if the app set one.
     func dispatch(to cb: ClientCallbacks) {
@@ -29,6 +33,10 @@ public enum ClientEvent: Sendable, Equatable {
         case .userSpeaking(let on): cb.onUserSpeaking?(on)
         case .agentSpeaking(let on): cb.onAgentSpeaking?(on)
         case .mute(let on): cb.onMute?(on)
+        case .audioInputChanged(let on): cb.onAudioInputChanged?(on)
+        case .audioOutputChanged(let on): cb.onAudioOutputChanged?(on)
+        case .deviceSwitched(let input, let name): cb.onDeviceSwitched?(input, name)
+        case .devicesChanged: cb.onDevicesChanged?()
         }
     }
 }

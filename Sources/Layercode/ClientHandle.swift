@@ -49,6 +49,11 @@ final class ClientHandle: @unchecked Sendable {
         case .userSpeaking(let on): e.type = LC_EVENT_USER_SPEAKING; e.code = on ? 1 : 0
         case .agentSpeaking(let on): e.type = LC_EVENT_AGENT_SPEAKING; e.code = on ? 1 : 0
         case .mute(let on): e.type = LC_EVENT_MUTE; e.code = on ? 1 : 0
+        case .audioInputChanged(let on): e.type = LC_EVENT_AUDIO_INPUT_CHANGED; e.code = on ? 1 : 0
+        case .audioOutputChanged(let on): e.type = LC_EVENT_AUDIO_OUTPUT_CHANGED; e.code = on ? 1 : 0
+        case .deviceSwitched(let input, let name):
+            e.type = LC_EVENT_DEVICE_SWITCHED; e.code = input ? 1 : 0; e.text = keep(name)
+        case .devicesChanged: e.type = LC_EVENT_DEVICES_CHANGED
         }
         return e
     }
@@ -108,6 +113,16 @@ final class ClientHandle: @unchecked Sendable {
         if let f = opts.on_user_speaking { cb.onUserSpeaking = { f(userData.pointer, $0 ? 1 : 0) } }
         if let f = opts.on_agent_speaking { cb.onAgentSpeaking = { f(userData.pointer, $0 ? 1 : 0) } }
         if let f = opts.on_mute { cb.onMute = { f(userData.pointer, $0 ? 1 : 0) } }
+        if let f = opts.on_audio_input_changed {
+            cb.onAudioInputChanged = { f(userData.pointer, $0 ? 1 : 0) }
+        }
+        if let f = opts.on_audio_output_changed {
+            cb.onAudioOutputChanged = { f(userData.pointer, $0 ? 1 : 0) }
+        }
+        if let f = opts.on_device_switched {
+            cb.onDeviceSwitched = { input, name in name.withCString { f(userData.pointer, input ? 1 : 0, $0) } }
+        }
+        if let f = opts.on_devices_changed { cb.onDevicesChanged = { f(userData.pointer) } }
         return cb
     }
 

@@ -32,6 +32,26 @@ public struct ClientOptions: Sendable {
     public var amplitudeRateHz = 20
     public var maxMessageBytes = 16 << 20
     public var maxAuthorizeResponseBytes = 1 << 20
+    /// Reconnect after an unexpected drop: attempts (0: off) and the backoff's base and cap.
+    public var reconnectMaxAttempts = 5
+    public var reconnectBaseMilliseconds = 500
+    public var reconnectMaxDelayMilliseconds = 7000
+    /// Ping after this long without a byte from the server (0: off); dead after the timeout.
+    public var keepaliveIntervalMilliseconds = 20_000
+    public var keepaliveTimeoutMilliseconds = 10_000
+    /// Per-step limits; 0 leaves only connectTimeoutMilliseconds (per authorize / open).
+    public var dnsTimeoutMilliseconds = 0
+    public var tcpConnectTimeoutMilliseconds = 0
+    public var tlsTimeoutMilliseconds = 0
+    public var upgradeTimeoutMilliseconds = 0
+    /// The whole authorize request; 0: connectTimeoutMilliseconds.
+    public var authorizeTimeoutMilliseconds = 0
+    /// Bytes waiting for a server that stopped reading; the oldest mic audio goes beyond it.
+    public var sendQueueMaxBytes = 256 << 10
+    /// Microphone audio held while reconnecting (the oldest goes first beyond it).
+    public var outageBufferMilliseconds = 2000
+    /// How often ALSA's device list is checked for changes; 0: never.
+    public var deviceWatchMilliseconds = 2000
 
     public init(agentID: String, authorizeURL: String) {
         self.agentID = agentID
@@ -79,6 +99,30 @@ public struct ClientOptions: Sendable {
         }
         guard connectTimeoutMilliseconds > 0 else {
             throw LayercodeError(.invalidArgument, "connect_timeout_ms must be positive")
+        }
+        let limits: [(String, Int, ClosedRange<Int>)] = [
+            ("reconnect_max_attempts", reconnectMaxAttempts, 0...1000),
+            ("reconnect_base_ms", reconnectBaseMilliseconds, 1...600_000),
+            ("reconnect_max_delay_ms", reconnectMaxDelayMilliseconds, 1...3_600_000),
+            ("keepalive_interval_ms", keepaliveIntervalMilliseconds, 0...3_600_000),
+            ("keepalive_timeout_ms", keepaliveTimeoutMilliseconds, 1...3_600_000),
+            ("dns_timeout_ms", dnsTimeoutMilliseconds, 0...3_600_000),
+            ("tcp_connect_timeout_ms", tcpConnectTimeoutMilliseconds, 0...3_600_000),
+            ("tls_timeout_ms", tlsTimeoutMilliseconds, 0...3_600_000),
+            ("upgrade_timeout_ms", upgradeTimeoutMilliseconds, 0...3_600_000),
+            ("authorize_timeout_ms", authorizeTimeoutMilliseconds, 0...3_600_000),
+            ("send_queue_max_bytes", sendQueueMaxBytes, 4096...(1 << 30)),
+            ("outage_buffer_ms", outageBufferMilliseconds, 0...600_000),
+            ("device_watch_ms", deviceWatchMilliseconds, 0...3_600_000),
+            ("max_message_bytes", maxMessageBytes, 1024...(1 << 30)),
+            ("max_http_response_bytes", maxAuthorizeResponseBytes, 1024...(1 << 30)),
+        ]
+        for (name, value, range) in limits where !range.contains(value) {
+            throw LayercodeError(.invalidArgument,
+                                 "\(name) must be \(range.lowerBound)..\(range.upperBound) (got \(value))")
+        }
+        guard reconnectMaxDelayMilliseconds >= reconnectBaseMilliseconds else {
+            throw LayercodeError(.invalidArgument, "reconnect_max_delay_ms must be >= reconnect_base_ms")
         }
         for (name, rate) in [("input_sample_rate", inputSampleRate),
                              ("output_sample_rate", outputSampleRate)] {

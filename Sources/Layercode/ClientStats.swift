@@ -12,6 +12,9 @@ public final class ClientStats: @unchecked Sendable {
     let inputSamplesDropped = Atomic<UInt64>(0)
     let lateSamplesDropped = Atomic<UInt64>(0)
     let connectTimeMicroseconds = Atomic<Int64>(-1)
+    let reconnects = Atomic<UInt64>(0)
+    let sendQueueDroppedFrames = Atomic<UInt64>(0)
+    let outageDroppedFrames = Atomic<UInt64>(0)
     /// Latency percentiles (µs, -1 until measured), published by the loop from its windows.
     let uplinkP50 = Atomic<Int64>(-1), uplinkP99 = Atomic<Int64>(-1)
     let downlinkP50 = Atomic<Int64>(-1), downlinkP99 = Atomic<Int64>(-1)
@@ -44,6 +47,9 @@ public final class ClientStats: @unchecked Sendable {
         public var downlinkLatencyP99Us: Int64 = -1
         public var bargeInLatencyP50Us: Int64 = -1
         public var bargeInLatencyP99Us: Int64 = -1
+        public var reconnects: UInt64 = 0
+        public var sendQueueDroppedFrames: UInt64 = 0
+        public var outageDroppedFrames: UInt64 = 0
     }
 
     static func bump(_ counter: borrowing Atomic<UInt64>, _ by: UInt64 = 1) {

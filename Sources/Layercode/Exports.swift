@@ -69,6 +69,16 @@ public func lc_options_init_sized(_ opts: UnsafeMutablePointer<lc_options>?, _ s
     opts.pointee.audio_input_enabled = 1
     opts.pointee.audio_output_enabled = 1
     opts.pointee.amplitude_rate_hz = 20
+    opts.pointee.reconnect_max_attempts = 5
+    opts.pointee.reconnect_base_ms = 500
+    opts.pointee.reconnect_max_delay_ms = 7000
+    opts.pointee.keepalive_interval_ms = 20_000
+    opts.pointee.keepalive_timeout_ms = 10_000
+    opts.pointee.send_queue_max_bytes = 256 << 10
+    opts.pointee.outage_buffer_ms = 2000
+    opts.pointee.max_message_bytes = 16 << 20
+    opts.pointee.max_http_response_bytes = 1 << 20
+    opts.pointee.device_watch_ms = 2000
     return LC_OK
 }
 
@@ -120,6 +130,22 @@ private func clientOptions(_ o: lc_options) throws -> ClientOptions {
     options.audioOutputEnabled = o.audio_output_enabled != 0
     options.startMuted = o.start_muted != 0
     options.amplitudeRateHz = Int(o.amplitude_rate_hz)
+    options.reconnectMaxAttempts = Int(o.reconnect_max_attempts)
+    options.reconnectBaseMilliseconds = Int(o.reconnect_base_ms)
+    options.reconnectMaxDelayMilliseconds = Int(o.reconnect_max_delay_ms)
+    options.keepaliveIntervalMilliseconds = Int(o.keepalive_interval_ms)
+    options.keepaliveTimeoutMilliseconds = Int(o.keepalive_timeout_ms)
+    options.dnsTimeoutMilliseconds = Int(o.dns_timeout_ms)
+    options.tcpConnectTimeoutMilliseconds = Int(o.tcp_connect_timeout_ms)
+    options.tlsTimeoutMilliseconds = Int(o.tls_timeout_ms)
+    options.upgradeTimeoutMilliseconds = Int(o.upgrade_timeout_ms)
+    options.authorizeTimeoutMilliseconds = Int(o.authorize_timeout_ms)
+    // size_t arrives as Int: values of 2^63 and more are negative, and refused by validate().
+    options.sendQueueMaxBytes = o.send_queue_max_bytes
+    options.outageBufferMilliseconds = Int(o.outage_buffer_ms)
+    options.maxMessageBytes = o.max_message_bytes
+    options.maxAuthorizeResponseBytes = o.max_http_response_bytes
+    options.deviceWatchMilliseconds = Int(o.device_watch_ms)
     return options
 }
 
@@ -240,6 +266,37 @@ public func lc_client_is_muted(_ client: OpaquePointer?) -> Int32 {
     return handle.client.isMuted ? 1 : 0
 }
 
+@_cdecl("lc_client_set_audio_input")
+public func lc_client_set_audio_input(_ client: OpaquePointer?, _ enabled: Int32) -> Int32 {
+    call(client) { try $0.setAudioInput(enabled != 0) }
+}
+
+@_cdecl("lc_client_set_audio_output")
+public func lc_client_set_audio_output(_ client: OpaquePointer?, _ enabled: Int32) -> Int32 {
+    call(client) { try $0.setAudioOutput(enabled != 0) }
+}
+
+@_cdecl("lc_client_set_input_device")
+public func lc_client_set_input_device(_ client: OpaquePointer?, _ name: UnsafePointer<CChar>?) -> Int32 {
+    guard let name else { return LC_ERR_INVALID_ARGUMENT }
+    return call(client) { try $0.switchDevice(input: true, to: validUTF8(name, limit: 4096)) }
+}
+
+@_cdecl("lc_client_set_output_device")
+public func lc_client_set_output_device(_ client: OpaquePointer?, _ name: UnsafePointer<CChar>?) -> Int32 {
+    guard let name else { return LC_ERR_INVALID_ARGUMENT }
+    return call(client) { try $0.switchDevice(input: false, to: validUTF8(name, limit: 4096)) }
+}
+
+@_cdecl("lc_client_failure_reason")
+public func lc_client_failure_reason(_ client: OpaquePointer?,
+                                     _ httpStatus: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
+    let failure = handle.client.failureReason
+    httpStatus?.pointee = Int32(clamping: failure.httpStatus ?? 0)
+    return failure.reason.rawValue
+}
+
 @_cdecl("lc_list_devices")
 public func lc_list_devices(_ fn: lc_device_fn?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let fn else { return LC_ERR_INVALID_ARGUMENT }
@@ -321,6 +378,9 @@ public func lc_client_get_stats_sized(_ client: OpaquePointer?, _ stats: UnsafeM
     out.barge_in_latency_p50_us = s.bargeInLatencyP50Us
     out.barge_in_latency_p99_us = s.bargeInLatencyP99Us
     out.events_dropped = handle.client.events.droppedCount
+    out.reconnects = s.reconnects
+    out.send_queue_dropped_frames = s.sendQueueDroppedFrames
+    out.outage_dropped_frames = s.outageDroppedFrames
     let count = out.struct_size
     withUnsafeBytes(of: &out) { src in
         UnsafeMutableRawPointer(stats).copyMemory(from: src.baseAddress!, byteCount: count)

@@ -20,9 +20,12 @@ public final class AlsaDuplex: @unchecked Sendable {
 
     /// Opens the devices (nil skips that direction). `configText` is extra ALSA
     /// configuration (asoundrc syntax) for both, e.g. a test's file/null devices.
+    /// `reusing`: a playback side to keep (its queued agent audio with it) when the new
+    /// device settles on the same rate and channel count.
     public init(captureDevice: String?, playbackDevice: String?, sampleRate: Int,
                 periodMilliseconds: Int, jitter: JitterBufferConfig, meterUpdatesPerSecond: Int,
-                configText: String? = nil, clock: @escaping () -> UInt64,
+                configText: String? = nil, reusing existingPlayback: PlaybackSide? = nil,
+                clock: @escaping () -> UInt64,
                 wake: @escaping @Sendable () -> Void) throws {
         self.wake = wake
         capturePCM = try captureDevice.map {
@@ -34,9 +37,13 @@ public final class AlsaDuplex: @unchecked Sendable {
                               periodMilliseconds: periodMilliseconds, configText: configText))
         }
         capture = capturePCM.map { CaptureSide(sampleRate: $0.sampleRate, clock: clock, wake: wake) }
-        playback = try playbackPCM.map {
-            try PlaybackSide(deviceRate: $0.sampleRate, channels: $0.channels, jitter: jitter,
-                             meterUpdatesPerSecond: meterUpdatesPerSecond, clock: clock, wake: wake)
+        playback = try playbackPCM.map { pcm in
+            if let existing = existingPlayback, existing.deviceRate == pcm.sampleRate,
+               existing.channels == pcm.channels {
+                return existing
+            }
+            return try PlaybackSide(deviceRate: pcm.sampleRate, channels: pcm.channels, jitter: jitter,
+                                    meterUpdatesPerSecond: meterUpdatesPerSecond, clock: clock, wake: wake)
         }
         let captureCount = (capturePCM?.periodFrames ?? 0) * (capturePCM?.channels ?? 0)
         let playbackCount = (playbackPCM?.periodFrames ?? 0) * (playbackPCM?.channels ?? 0)

@@ -59,6 +59,7 @@ public final class WavDevice: @unchecked Sendable {
     public init(inputPath: String?, outputPath: String?, outputSampleRate: Int = 16_000,
                 periodMilliseconds: Int = 10, loopInput: Bool = false,
                 jitter: JitterBufferConfig, meterUpdatesPerSecond: Int,
+                reusing existingPlayback: PlaybackSide? = nil,
                 clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) throws {
         guard (1...1000).contains(periodMilliseconds) else {
             throw LayercodeError(.invalidArgument,
@@ -71,7 +72,11 @@ public final class WavDevice: @unchecked Sendable {
         // The playback side (which checks the rate) before the output file, so a refused
         // rate leaves no empty file behind.
         playback = try outputPath.map { _ in
-            try PlaybackSide(deviceRate: outputSampleRate, channels: 1, jitter: jitter,
+            if let existing = existingPlayback, existing.deviceRate == outputSampleRate,
+               existing.channels == 1 {
+                return existing
+            }
+            return try PlaybackSide(deviceRate: outputSampleRate, channels: 1, jitter: jitter,
                              meterUpdatesPerSecond: meterUpdatesPerSecond, clock: clock, wake: wake)
         }
         writer = try outputPath.map { try WavWriter(path: $0, sampleRate: outputSampleRate, channels: 1) }

@@ -73,7 +73,8 @@ public enum Authorize {
                 let text = String(decoding: body.prefix(200), as: UTF8.self)
                 detail = text.isEmpty ? "no message" : text
             }
-            throw LayercodeError(.authorize, "authorize failed: HTTP \(status): \(detail!)")
+            throw LayercodeError(.authorize, "authorize failed: HTTP \(status): \(detail!)",
+                                 httpStatus: status)
         }
         guard let json = parsed, json.objectValue != nil else {
             throw LayercodeError(.protocolViolation, "authorize response is not a JSON object")

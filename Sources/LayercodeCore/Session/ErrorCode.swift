@@ -37,8 +37,11 @@ public enum ErrorCode: Int32, Sendable, Error {
 public struct LayercodeError: Error, Sendable, Equatable {
     public var code: ErrorCode
     public var message: String
-    public init(_ code: ErrorCode, _ message: String) {
+    /// The HTTP status behind the error (authorize refused, WebSocket upgrade refused).
+    public var httpStatus: Int?
+    public init(_ code: ErrorCode, _ message: String, httpStatus: Int? = nil) {
         self.code = code
         self.message = message
+        self.httpStatus = httpStatus
     }
 }

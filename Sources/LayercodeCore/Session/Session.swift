@@ -44,10 +44,14 @@ public struct SessionOptions: Sendable {
     /// Run the client VAD (voice activity, `vad_events`, gating in automatic mode). false:
     /// automatic mode streams every frame and sends no `vad_events`, and no `.userSpeaking`.
     public var clientVAD: Bool
+    /// Reconnecting after an unexpected drop (off by default here; the client turns it on).
+    public var reconnect: ReconnectPolicy
+    /// The microphone starts on (see `.setAudioInput`).
+    public var inputEnabled = true
 
     public init(agentID: String, metadata: JSONValue? = nil, conversationID: String? = nil,
                 sdkVersion: String, audioEnabled: Bool = true, maxJSONDepth: Int = 64,
-                clientVAD: Bool = true) {
+                clientVAD: Bool = true, reconnect: ReconnectPolicy = ReconnectPolicy()) {
         self.agentID = agentID
         self.metadata = metadata
         self.conversationID = conversationID
@@ -55,6 +59,7 @@ public struct SessionOptions: Sendable {
         self.audioEnabled = audioEnabled
         self.maxJSONDepth = maxJSONDepth
         self.clientVAD = clientVAD
+        self.reconnect = reconnect
     }
 }
 
@@ -79,6 +84,11 @@ public enum SessionInput {
     case sendData(JSONValue)
     /// Mute or unmute the microphone: muted sends nothing. Kept across reconnects.
     case setMuted(Bool)
+    /// The wait asked for by `.scheduleReconnect` is over.
+    case reconnectTimerFired
+    /// Turn the microphone on or off (JS SDK setAudioInput): off sends nothing, like mute,
+    /// but is the app's device choice rather than a mute. Kept across reconnects.
+    case setAudioInput(Bool)
 }
 
 public enum SessionAction: Equatable {
@@ -107,10 +117,18 @@ public enum SessionAction: Equatable {
     case userSpeaking(Bool)
     /// The mute state changed (only on change).
     case muteChanged(Bool)
+    /// The connection was lost (`cause`) and will be reopened: feed `.reconnectTimerFired`
+    /// after the delay. Status is `.reconnecting` until it opens or fails for good.
+    case scheduleReconnect(attempt: Int, afterMilliseconds: Int, cause: LayercodeError)
+    /// Microphone frames held during an outage were dropped (the oldest first).
+    case droppedOutageAudio(frames: Int)
+    /// The microphone was turned on or off (only on change).
+    case audioInputChanged(Bool)
 }
 
 public final class Session {
-    public enum Phase: Equatable { case idle, authorizing, opening, open, closing }
+    /// `waiting`: between reconnect attempts.
+    public enum Phase: Equatable { case idle, authorizing, opening, open, closing, waiting }
 
     public private(set) var phase: Phase = .idle
     public private(set) var status: SessionStatus = .disconnected
@@ -118,11 +136,23 @@ public final class Session {
     public private(set) var authorization: AuthorizeResult?
     /// Stable across reconnects: a resumed session authorizes with it.
     public private(set) var conversationID: String?
+    /// Why the last session ended for good (`.none` after a clean end), and the HTTP status
+    /// behind it, if any.
+    public private(set) var failureReason = FailureReason.none
+    public private(set) var failureHTTPStatus: Int?
+    /// The reconnect attempt under way (1-based); 0 when not reconnecting.
+    public private(set) var reconnectAttempt = 0
+    /// Backoff jitter, 0...1; the driver supplies a real random source.
+    public var random: () -> Double = { 1.0 }
+    /// Microphone frames captured while reconnecting, sent once the session reopens.
+    private var outage: [[Int16]] = []
 
     /// Push-to-talk: between turn start and turn end.
     public private(set) var userTurnActive = false
     /// The app muted the microphone; survives reconnects.
     public private(set) var isMuted = false
+    /// The app turned the microphone on (the default) or off; survives reconnects.
+    public private(set) var isInputEnabled = true
     /// The client VAD's view: the user is speaking.
     public private(set) var isUserSpeaking = false
     /// The client VAD of the open connection (nil: off, text-only, or not open).
@@ -138,9 +168,12 @@ public final class Session {
     public init(options: SessionOptions) {
         self.options = options
         conversationID = options.conversationID
+        isInputEnabled = options.inputEnabled
     }
 
     public var isOpen: Bool { phase == .open }
+    /// Microphone frames are wanted: the session is open, or reconnecting (they are held).
+    public var wantsMicrophone: Bool { phase == .open || reconnectAttempt > 0 }
 
     public func handle(_ input: SessionInput) -> [SessionAction] {
         var out: [SessionAction] = []
@@ -178,6 +211,12 @@ public final class Session {
             guard phase == .open else { break }
             out.append(.send(ClientMessage.responseData(data).encoded()))
         case .setMuted(let muted): setMuted(muted, &out)
+        case .reconnectTimerFired: reconnectNow(&out)
+        case .setAudioInput(let enabled):
+            guard enabled != isInputEnabled else { break }
+            isInputEnabled = enabled
+            out.append(.audioInputChanged(enabled))
+            if !enabled { silenceMicrophone(&out) }
         }
         return out
     }
@@ -200,6 +239,10 @@ public final class Session {
         vadStartOutstanding = false
         currentAssistantTurn = nil
         interruptedTurns.removeAll()
+        reconnectAttempt = 0
+        outage.removeAll()
+        failureReason = .none
+        failureHTTPStatus = nil
         setStatus(.connecting, &out)
         // A key is never reused: every connect authorizes again (PROTOCOL.md §1.3).
         out.append(.postAuthorize(body: Authorize.requestBody(
@@ -230,10 +273,15 @@ public final class Session {
         vadStartOutstanding = false
         vad = options.clientVAD && options.audioEnabled && auth.vad.enabled
             ? EnergyVAD(config: EnergyVAD.Config(settings: auth.vad)) : nil
+        reconnectAttempt = 0
         setStatus(.connected, &out)
         out.append(.connected(conversationID: auth.conversationID, config: auth.config))
         // Audio input is running as soon as the session is (external audio or text-only).
         out.append(.send(ClientMessage.ready.encoded()))
+        // What the microphone caught during an outage goes first, in capture order.
+        let held = outage
+        outage.removeAll()
+        for frame in held { mic(frame, &out) }
     }
 
     // MARK: Ending
@@ -242,7 +290,7 @@ public final class Session {
         switch phase {
         case .idle, .closing:
             return
-        case .authorizing, .opening:
+        case .authorizing, .opening, .waiting:
             out.append(.abortTransport)
             end(nil, "disconnected by the app", &out)
         case .open:
@@ -256,23 +304,39 @@ public final class Session {
 
     private func closed(_ code: UInt16?, _ reason: String, _ out: inout [SessionAction]) {
         switch phase {
-        case .idle, .authorizing:
+        case .idle, .authorizing, .waiting:
             return
         case .closing:
             end(nil, "disconnected by the app", &out)
         case .opening, .open:
             let codeText = code.map { "code \($0)" } ?? "no status code"
             let detail = reason.isEmpty ? codeText : "\(codeText): \(reason)"
-            if code == nil || code == 1000 || code == 1001 {
-                // The server ending the session on purpose (e.g. its duration limit).
+            switch ReconnectPolicy.classify(closeCode: code) {
+            case .cleanEnd:
+                // The server ending the session on purpose (e.g. its duration limit): no
+                // error, no reconnect.
                 end(nil, "closed by the server (\(detail))", &out)
-            } else {
-                fail(LayercodeError(.closed, "server closed the session (\(detail))"), &out)
+            case .retryable:
+                fail(LayercodeError(.closed, "server closed the session (\(detail))"),
+                     retryable: true, &out)
+            case .application:
+                fail(LayercodeError(.closed, "server closed the session (\(detail))"),
+                     retryable: false, &out)
+            case .protocolError:
+                fail(LayercodeError(.protocolViolation, "server closed the session (\(detail))"),
+                     retryable: false, &out)
             }
         }
     }
 
     private func fail(_ error: LayercodeError, _ out: inout [SessionAction]) {
+        fail(error, retryable: ReconnectPolicy.isRetryable(error), &out)
+    }
+
+    /// A failure: reconnect when the session was open (or is reconnecting) and the error is
+    /// worth another attempt; otherwise the session ends in error. The first connect never
+    /// retries: the app hears at once that the service or its settings are wrong.
+    private func fail(_ error: LayercodeError, retryable: Bool, _ out: inout [SessionAction]) {
         guard phase != .idle else { return }
         out.append(.abortTransport)
         if phase == .closing {
@@ -280,16 +344,68 @@ public final class Session {
             end(nil, "disconnected by the app", &out)
             return
         }
-        out.append(.error(error))
+        let policy = options.reconnect
+        if retryable && policy.maxAttempts > 0 {
+            if phase == .open {
+                beginReconnect(error, &out)
+                return
+            }
+            if reconnectAttempt > 0 && reconnectAttempt < policy.maxAttempts {
+                scheduleAttempt(reconnectAttempt + 1, cause: error, &out)
+                return
+            }
+        }
+        var reason = ReconnectPolicy.reason(for: error)
+        if retryable && reconnectAttempt > 0 { reason = .maxRetries }
+        var final = error
+        if reason == .maxRetries {
+            final.message = "gave up after \(reconnectAttempt) reconnect attempts; last: \(error.message)"
+        }
+        failureReason = reason
+        failureHTTPStatus = error.httpStatus
+        out.append(.error(final))
         phase = .idle
+        reconnectAttempt = 0
+        outage.removeAll()
         stopListening(&out)
         out.append(.flushPlayout)
         out.append(.assistantTurnActive(false))
         setStatus(.error, &out)
-        out.append(.disconnected(code: error.code, message: error.message))
+        out.append(.disconnected(code: final.code, message: final.message))
+    }
+
+    /// The open session broke: keep the conversation, hold the microphone, let playout
+    /// drain what it has, and try again after a backoff.
+    private func beginReconnect(_ cause: LayercodeError, _ out: inout [SessionAction]) {
+        stopListening(&out)
+        userTurnActive = false
+        // Playout drains what it holds, then stops (silence then is not an underrun).
+        out.append(.assistantTurnActive(false))
+        currentAssistantTurn = nil
+        setStatus(.reconnecting, &out)
+        scheduleAttempt(1, cause: cause, &out)
+    }
+
+    private func scheduleAttempt(_ attempt: Int, cause: LayercodeError, _ out: inout [SessionAction]) {
+        reconnectAttempt = attempt
+        phase = .waiting
+        authorization = nil
+        let delay = options.reconnect.delayMilliseconds(attempt: attempt, unitRandom: random())
+        out.append(.scheduleReconnect(attempt: attempt, afterMilliseconds: delay, cause: cause))
+    }
+
+    private func reconnectNow(_ out: inout [SessionAction]) {
+        guard phase == .waiting else { return }
+        phase = .authorizing
+        // A key is never reused: every attempt authorizes again, with the same conversation.
+        out.append(.postAuthorize(body: Authorize.requestBody(
+            agentID: options.agentID, metadata: options.metadata,
+            conversationID: conversationID, sdkVersion: options.sdkVersion)))
     }
 
     private func end(_ code: ErrorCode?, _ message: String, _ out: inout [SessionAction]) {
+        reconnectAttempt = 0
+        outage.removeAll()
         phase = .idle
         stopListening(&out)
         out.append(.assistantTurnActive(false))
@@ -325,7 +441,12 @@ public final class Session {
     }
 
     private func mic(_ frame: [Int16], _ out: inout [SessionAction]) {
-        guard phase == .open, options.audioEnabled, !isMuted, let auth = authorization else {
+        if phase != .open && reconnectAttempt > 0 {
+            holdDuringOutage(frame, &out)
+            return
+        }
+        guard phase == .open, options.audioEnabled, !isMuted, isInputEnabled,
+              let auth = authorization else {
             return
         }
         var event: EnergyVAD.Event?
@@ -362,12 +483,32 @@ public final class Session {
         if let event { setUserSpeaking(event == .speechStart, &out) }
     }
 
+    private func holdDuringOutage(_ frame: [Int16], _ out: inout [SessionAction]) {
+        guard options.audioEnabled, !isMuted, isInputEnabled else { return }
+        let capacity = options.reconnect.outageFrames
+        guard capacity > 0 else {
+            out.append(.droppedOutageAudio(frames: 1))
+            return
+        }
+        if outage.count >= capacity {
+            let excess = outage.count - capacity + 1
+            outage.removeFirst(excess)
+            out.append(.droppedOutageAudio(frames: excess))
+        }
+        outage.append(frame)
+    }
+
     private func setMuted(_ muted: Bool, _ out: inout [SessionAction]) {
         guard muted != isMuted else { return }
         isMuted = muted
         out.append(.muteChanged(muted))
-        guard muted else { return }
+        if muted { silenceMicrophone(&out) }
+    }
+
+    /// Muted or turned off: drop what is held, and close an open utterance.
+    private func silenceMicrophone(_ out: inout [SessionAction]) {
         preRoll.removeAll()
+        outage.removeAll()
         vad?.reset()
         if vadStartOutstanding {
             if phase == .open { out.append(.send(ClientMessage.vadEvent("vad_end").encoded())) }

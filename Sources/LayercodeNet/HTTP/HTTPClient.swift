@@ -25,12 +25,14 @@ public final class HTTPRequest {
     /// User-Agent are set here.
     public init(loop: EventLoop, method: String, url: URLParts, headers: [(String, String)],
                 body: [UInt8], contentType: String?, tls: TLSContext?, timeoutMilliseconds: Int,
-                maxResponseBytes: Int, userAgent: String) {
+                maxResponseBytes: Int, userAgent: String,
+                connectionTimeouts: StreamConnection.Timeouts = StreamConnection.Timeouts()) {
         self.loop = loop
         self.timeoutMilliseconds = timeoutMilliseconds
         description = "\(method) \(url.scheme)://\(url.hostHeader)\(url.pathAndQuery)"
         connection = StreamConnection(loop: loop, endpoint: .init(
-            host: url.host, port: url.port, hostIsIPLiteral: url.hostIsIPLiteral, tls: tls))
+            host: url.host, port: url.port, hostIsIPLiteral: url.hostIsIPLiteral, tls: tls,
+            timeouts: connectionTimeouts))
         parser = HTTPResponseParser(mode: .full, maxBodyBytes: maxResponseBytes,
                                     isHeadRequest: method == "HEAD")
         var head = "\(method) \(url.pathAndQuery) HTTP/1.1\r\nHost: \(url.hostHeader)\r\n"

@@ -12,11 +12,28 @@ public final class StreamConnection: FDHandler {
         public var port: Int
         public var hostIsIPLiteral: Bool
         public var tls: TLSContext?
-        public init(host: String, port: Int, hostIsIPLiteral: Bool, tls: TLSContext?) {
+        public var timeouts: Timeouts
+        public init(host: String, port: Int, hostIsIPLiteral: Bool, tls: TLSContext?,
+                    timeouts: Timeouts = Timeouts()) {
             self.host = host
             self.port = port
             self.hostIsIPLiteral = hostIsIPLiteral
             self.tls = tls
+            self.timeouts = timeouts
+        }
+    }
+
+    /// Per-step limits in milliseconds (0: none; the caller's overall timer still runs).
+    /// The DNS lookup runs on its own thread and cannot be cancelled: on timeout its answer
+    /// is ignored.
+    public struct Timeouts: Sendable, Equatable {
+        public var dnsMilliseconds = 0
+        public var connectMilliseconds = 0
+        public var tlsMilliseconds = 0
+        public init(dnsMilliseconds: Int = 0, connectMilliseconds: Int = 0, tlsMilliseconds: Int = 0) {
+            self.dnsMilliseconds = dnsMilliseconds
+            self.connectMilliseconds = connectMilliseconds
+            self.tlsMilliseconds = tlsMilliseconds
         }
     }
 
@@ -25,6 +42,8 @@ public final class StreamConnection: FDHandler {
     public var onBytes: ((UnsafeRawBufferPointer) -> Void)?
     /// The connection ended: nil for an orderly end of stream, or the failure.
     public var onClose: ((LayercodeError?) -> Void)?
+    /// Everything queued has been written to the socket.
+    public var onDrained: (() -> Void)?
 
     private enum State { case idle, resolving, connecting, handshaking, open, closed }
     private var state = State.idle
@@ -38,6 +57,7 @@ public final class StreamConnection: FDHandler {
     private var outbox: [UInt8] = []
     private var outboxOffset = 0
     private var closeWhenFlushed = false
+    private var stepTimer: EventLoop.TimerHandle?
     private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10,
                                                                    alignment: 16)
 
@@ -57,11 +77,14 @@ public final class StreamConnection: FDHandler {
     public func start() {
         guard state == .idle else { return }
         state = .resolving
+        startStepTimer(endpoint.timeouts.dnsMilliseconds, "DNS lookup of \(endpoint.host)")
         Resolver.resolve(host: endpoint.host, port: endpoint.port, on: loop) { [weak self] result in
             guard let self, self.state == .resolving else { return }
             switch result {
             case .success(let addresses):
                 self.addresses = addresses
+                self.startStepTimer(self.endpoint.timeouts.connectMilliseconds,
+                                    "TCP connect to \(self.endpoint.host):\(self.endpoint.port)")
                 self.connectNext()
             case .failure(let error):
                 self.fail(error)
@@ -91,6 +114,9 @@ public final class StreamConnection: FDHandler {
         onOpen = nil
         onBytes = nil
         onClose = nil
+        onDrained = nil
+        loop.cancel(stepTimer)
+        stepTimer = nil
         teardown()
         state = .closed
     }
@@ -140,6 +166,7 @@ public final class StreamConnection: FDHandler {
         if let tls = endpoint.tls {
             do { try beginTLS(tls) } catch let e as LayercodeError { fail(e); return } catch {}
             state = .handshaking
+            startStepTimer(endpoint.timeouts.tlsMilliseconds, "TLS handshake with \(endpoint.host)")
             loop.register(fd: fd, readable: true, writable: true, handler: self)
             handshake()
         } else {
@@ -188,6 +215,8 @@ public final class StreamConnection: FDHandler {
 
     private func becomeOpen() {
         state = .open
+        loop.cancel(stepTimer)
+        stepTimer = nil
         loop.register(fd: fd, readable: true, writable: pendingOutputBytes > 0, handler: self)
         onOpen?()
         if state == .open { flush() }
@@ -284,8 +313,22 @@ public final class StreamConnection: FDHandler {
             outbox.removeAll(keepingCapacity: true)
             outboxOffset = 0
             if closeWhenFlushed { finish(nil); return }
+            loop.modify(fd: fd, readable: true, writable: false)
+            onDrained?()
+            return
         }
-        loop.modify(fd: fd, readable: true, writable: pendingOutputBytes > 0)
+        loop.modify(fd: fd, readable: true, writable: true)
+    }
+
+    /// One timer per connecting step: each step's limit starts when the step does.
+    private func startStepTimer(_ milliseconds: Int, _ step: String) {
+        loop.cancel(stepTimer)
+        stepTimer = nil
+        guard milliseconds > 0 else { return }
+        stepTimer = loop.schedule(afterMilliseconds: milliseconds) { [weak self] in
+            guard let self, self.state != .open, self.state != .closed else { return }
+            self.fail(LayercodeError(.timeout, "\(step) timed out after \(milliseconds) ms"))
+        }
     }
 
     // MARK: Ending

@@ -10,9 +10,23 @@ public final class WebSocketClient {
         public var maxMessageSize = 16 << 20
         public var openTimeoutMilliseconds = 10_000
         public var closeTimeoutMilliseconds = 2_000
+        /// From the TCP/TLS connection to the 101 answer; 0: only the open timeout applies.
+        public var upgradeTimeoutMilliseconds = 0
+        /// DNS, TCP connect and TLS handshake limits.
+        public var connectionTimeouts = StreamConnection.Timeouts()
+        /// A ping after this long without receiving anything; 0: no keepalive.
+        public var keepaliveIntervalMilliseconds = 0
+        /// Nothing received this long after that ping: the connection is dead.
+        public var keepaliveTimeoutMilliseconds = 10_000
+        /// Messages the socket has not taken yet are held up to this many bytes; beyond it
+        /// the oldest droppable messages go (and are counted), never growing further.
+        public var sendQueueMaxBytes = 256 << 10
         public var userAgent = "liblayercode"
         public init() {}
     }
+
+    /// Bytes handed to the connection before messages wait in the send queue instead.
+    static let lowWaterBytes = 16 << 10
 
     public var onOpen: (() -> Void)?
     public var onText: ((String) -> Void)?
@@ -20,6 +34,8 @@ public final class WebSocketClient {
     /// Closed with a close handshake: the peer's code (nil if it sent none) and reason.
     public var onClosed: ((UInt16?, String) -> Void)?
     public var onFailure: ((LayercodeError) -> Void)?
+    /// Droppable messages discarded because the send queue was full (the count).
+    public var onDropped: ((Int) -> Void)?
 
     private enum State { case idle, handshaking, open, closing, closed }
     private var state = State.idle
@@ -33,6 +49,13 @@ public final class WebSocketClient {
     private var timer: EventLoop.TimerHandle?
     private var frameScratch: [UInt8] = []
     private var sentClose: (code: UInt16, reason: String)?
+    /// Messages waiting for the socket (whole frames, oldest first from heldHead).
+    private var held: [(frame: [UInt8], droppable: Bool)] = []
+    private var heldHead = 0
+    private var heldBytes = 0
+    private var keepaliveTimer: EventLoop.TimerHandle?
+    private var lastReceivedNanoseconds: UInt64 = 0
+    private var pingSentNanoseconds: UInt64?
 
     public private(set) var messagesSent: UInt64 = 0
     public private(set) var messagesReceived: UInt64 = 0
@@ -43,7 +66,8 @@ public final class WebSocketClient {
         self.options = options
         reader = WebSocketReader(maxMessageSize: options.maxMessageSize)
         connection = StreamConnection(loop: loop, endpoint: .init(
-            host: url.host, port: url.port, hostIsIPLiteral: url.hostIsIPLiteral, tls: tls))
+            host: url.host, port: url.port, hostIsIPLiteral: url.hostIsIPLiteral, tls: tls,
+            timeouts: options.connectionTimeouts))
         var nonce = [UInt8](repeating: 0, count: 16)
         _ = lcshim_random_bytes(&nonce, 16)
         key = Base64.encode(nonce)
@@ -70,21 +94,32 @@ public final class WebSocketClient {
         connection.onOpen = { [weak self] in self?.sendHandshake() }
         connection.onBytes = { [weak self] bytes in self?.received(bytes) }
         connection.onClose = { [weak self] error in self?.connectionEnded(error) }
+        connection.onDrained = { [weak self] in self?.releaseHeld() }
         connection.start()
     }
 
-    /// Sends one text message. False when the socket is not open.
+    /// Sends one text message. False when the socket is not open, or when the send queue is
+    /// full of messages that may not be dropped. A `droppable` message (microphone audio)
+    /// may be discarded later, oldest first, if the server stops reading (`onDropped`).
     @discardableResult
-    public func sendText(_ text: String) -> Bool {
+    public func sendText(_ text: String, droppable: Bool = false) -> Bool {
         guard state == .open else { return false }
         var text = text
-        text.withUTF8 { sendFrame(.text, UnsafeRawBufferPointer($0)) }
-        messagesSent += 1
-        return true
+        let accepted = text.withUTF8 { utf8 -> Bool in
+            let payload = UnsafeRawBufferPointer(utf8)
+            if heldHead == held.count && connection.pendingOutputBytes < Self.lowWaterBytes {
+                sendFrame(.text, payload)
+                return true
+            }
+            encodeFrame(.text, payload)
+            return hold(frameScratch, droppable: droppable)
+        }
+        if accepted { messagesSent += 1 }
+        return accepted
     }
 
-    /// Bytes queued but not yet taken by the socket.
-    public var pendingOutputBytes: Int { connection.pendingOutputBytes }
+    /// Bytes queued but not yet taken by the socket (the send queue included).
+    public var pendingOutputBytes: Int { connection.pendingOutputBytes + heldBytes }
 
     /// Starts the close handshake; onClosed follows (or after closeTimeout, at the latest).
     public func close(code: UInt16 = WSCloseCode.normal, reason: String = "") {
@@ -103,8 +138,93 @@ public final class WebSocketClient {
     public func abort() {
         state = .closed
         loop.cancel(timer)
+        loop.cancel(keepaliveTimer)
+        keepaliveTimer = nil
         connection.close()
-        onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil
+        onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil
+    }
+
+    // MARK: Send queue
+
+    private func hold(_ frame: [UInt8], droppable: Bool) -> Bool {
+        var dropped = 0
+        var index = heldHead
+        while heldBytes + frame.count > options.sendQueueMaxBytes && index < held.count {
+            if held[index].droppable {
+                heldBytes -= held[index].frame.count
+                held.remove(at: index)
+                dropped += 1
+            } else {
+                index += 1
+            }
+        }
+        var accepted = true
+        if heldBytes + frame.count > options.sendQueueMaxBytes {
+            if droppable { dropped += 1 }
+            accepted = droppable
+        } else {
+            held.append((frame, droppable))
+            heldBytes += frame.count
+        }
+        if dropped > 0 { onDropped?(dropped) }
+        return accepted
+    }
+
+    /// The socket took everything: hand it the next held messages.
+    private func releaseHeld() {
+        while heldHead < held.count && connection.pendingOutputBytes < Self.lowWaterBytes
+                && (state == .open || state == .closing) {
+            let frame = held[heldHead].frame
+            heldBytes -= frame.count
+            heldHead += 1
+            connection.send(frame)
+        }
+        if heldHead == held.count {
+            held.removeAll(keepingCapacity: true)
+            heldHead = 0
+        }
+    }
+
+    // MARK: Keepalive
+
+    private func startKeepalive() {
+        lastReceivedNanoseconds = monotonicNanoseconds()
+        guard options.keepaliveIntervalMilliseconds > 0 else { return }
+        scheduleKeepalive(afterMilliseconds: options.keepaliveIntervalMilliseconds)
+    }
+
+    private func scheduleKeepalive(afterMilliseconds ms: Int) {
+        keepaliveTimer = loop.schedule(afterMilliseconds: max(ms, 1)) { [weak self] in
+            self?.keepaliveCheck()
+        }
+    }
+
+    /// Idle for the interval: ping. Still nothing for the timeout after the ping: dead.
+    private func keepaliveCheck() {
+        guard state == .open else { return }
+        let now = monotonicNanoseconds()
+        let idleMs = Int((now &- lastReceivedNanoseconds) / 1_000_000)
+        if let pingAt = pingSentNanoseconds {
+            if lastReceivedNanoseconds >= pingAt {
+                pingSentNanoseconds = nil
+            } else {
+                let waitedMs = Int((now &- pingAt) / 1_000_000)
+                if waitedMs >= options.keepaliveTimeoutMilliseconds {
+                    fail(LayercodeError(.timeout, "no answer to a keepalive ping within "
+                                        + "\(options.keepaliveTimeoutMilliseconds) ms (idle \(idleMs) ms)"))
+                    return
+                }
+                scheduleKeepalive(afterMilliseconds: options.keepaliveTimeoutMilliseconds - waitedMs)
+                return
+            }
+        }
+        if idleMs >= options.keepaliveIntervalMilliseconds {
+            pingSentNanoseconds = now
+            sendFrame(.ping, [UInt8]())
+            scheduleKeepalive(afterMilliseconds: options.keepaliveTimeoutMilliseconds)
+        } else {
+            scheduleKeepalive(afterMilliseconds: options.keepaliveIntervalMilliseconds - idleMs)
+        }
     }
 
     // MARK: Handshake
@@ -115,6 +235,15 @@ public final class WebSocketClient {
         request += "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
         request += "User-Agent: \(options.userAgent)\r\n\r\n"
         connection.send(Array(request.utf8))
+        let limit = options.upgradeTimeoutMilliseconds
+        if limit > 0 {
+            loop.cancel(timer)
+            timer = loop.schedule(afterMilliseconds: limit) { [weak self] in
+                guard let self, self.state == .handshaking else { return }
+                self.fail(LayercodeError(.timeout, "WebSocket upgrade from \(self.url.hostHeader) "
+                                         + "timed out after \(limit) ms"))
+            }
+        }
     }
 
     private func handshakeBytes(_ bytes: UnsafeRawBufferPointer) {
@@ -129,7 +258,8 @@ public final class WebSocketClient {
         guard complete, let head = handshakeParser.head else { return }
         guard head.status == 101 else {
             fail(LayercodeError(.protocolViolation,
-                                "WebSocket upgrade refused: HTTP \(head.status) \(head.reason)"))
+                                "WebSocket upgrade refused: HTTP \(head.status) \(head.reason)",
+                                httpStatus: head.status))
             return
         }
         guard head.header("Upgrade")?.lowercased() == "websocket",
@@ -149,6 +279,7 @@ public final class WebSocketClient {
         }
         state = .open
         loop.cancel(timer)
+        startKeepalive()
         let leftover = handshakeParser.leftover
         onOpen?()
         if !leftover.isEmpty && state == .open {
@@ -159,6 +290,7 @@ public final class WebSocketClient {
     // MARK: Frames
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
+        lastReceivedNanoseconds = monotonicNanoseconds()
         switch state {
         case .handshaking: handshakeBytes(bytes)
         case .open, .closing: frameBytes(bytes)
@@ -203,13 +335,18 @@ public final class WebSocketClient {
     }
 
     private func sendFrame(_ opcode: WSOpcode, _ payload: UnsafeRawBufferPointer) {
+        encodeFrame(opcode, payload)
+        connection.send(frameScratch)
+    }
+
+    /// Encodes one masked frame into frameScratch.
+    private func encodeFrame(_ opcode: WSOpcode, _ payload: UnsafeRawBufferPointer) {
         var mask: UInt32 = 0
         withUnsafeMutableBytes(of: &mask) {
             _ = lcshim_random_bytes($0.baseAddress!.assumingMemoryBound(to: UInt8.self), 4)
         }
         frameScratch.removeAll(keepingCapacity: true)
         wsEncodeFrame(into: &frameScratch, opcode: opcode, payload: payload, maskKey: mask)
-        connection.send(frameScratch)
     }
 
     private func sendFrame(_ opcode: WSOpcode, _ payload: [UInt8]) {
@@ -219,6 +356,15 @@ public final class WebSocketClient {
     private func beginClose(code: UInt16, reason: String) {
         state = .closing
         sentClose = (code, reason)
+        loop.cancel(keepaliveTimer)
+        keepaliveTimer = nil
+        // What waits in the send queue goes first; audio nobody will hear is dropped.
+        let dropped = held[heldHead...].filter(\.droppable).count
+        for entry in held[heldHead...] where !entry.droppable { connection.send(entry.frame) }
+        held.removeAll()
+        heldHead = 0
+        heldBytes = 0
+        if dropped > 0 { onDropped?(dropped) }
         sendFrame(.close, wsClosePayload(code: code, reason: reason))
         timer = loop.schedule(afterMilliseconds: options.closeTimeoutMilliseconds) { [weak self] in
             guard let self, self.state == .closing else { return }
@@ -235,6 +381,8 @@ public final class WebSocketClient {
         let callback = onFailure
         state = .closed
         loop.cancel(timer)
+        loop.cancel(keepaliveTimer)
+        keepaliveTimer = nil
         connection.closeAfterFlush()
         connection.onClose = nil
         clearCallbacks()
@@ -246,6 +394,8 @@ public final class WebSocketClient {
         let callback = onClosed
         state = .closed
         loop.cancel(timer)
+        loop.cancel(keepaliveTimer)
+        keepaliveTimer = nil
         connection.onClose = nil
         connection.closeAfterFlush()
         clearCallbacks()
@@ -272,7 +422,7 @@ public final class WebSocketClient {
     }
 
     private func clearCallbacks() {
-        onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil
+        onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil
     }
 }
 

@@ -65,6 +65,19 @@ LC_EVENT_AGENT_AMPLITUDE = 8
 LC_EVENT_USER_SPEAKING = 9
 LC_EVENT_AGENT_SPEAKING = 10
 LC_EVENT_MUTE = 11
+LC_EVENT_AUDIO_INPUT_CHANGED = 12
+LC_EVENT_AUDIO_OUTPUT_CHANGED = 13
+LC_EVENT_DEVICE_SWITCHED = 14
+LC_EVENT_DEVICES_CHANGED = 15
+
+LC_FAILURE_NONE = 0
+LC_FAILURE_UNREACHABLE = 1
+LC_FAILURE_AUTHORIZE = 2
+LC_FAILURE_TLS = 3
+LC_FAILURE_PROTOCOL = 4
+LC_FAILURE_MAX_RETRIES = 5
+LC_FAILURE_CLOSED = 6
+LC_FAILURE_AUDIO = 7
 
 LC_LOG_ERROR = 0
 LC_LOG_WARN = 1
@@ -83,6 +96,8 @@ lc_data_fn = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
 lc_amplitude_fn = CFUNCTYPE(None, c_void_p, c_float)
 lc_flag_fn = CFUNCTYPE(None, c_void_p, c_int)
 lc_device_fn = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p, c_int, c_int)
+lc_device_switched_fn = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
+lc_devices_changed_fn = CFUNCTYPE(None, c_void_p)
 lc_log_fn = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
 
 
@@ -126,6 +141,25 @@ class lc_options(Structure):
         ("on_user_speaking", lc_flag_fn),
         ("on_agent_speaking", lc_flag_fn),
         ("on_mute", lc_flag_fn),
+        ("reconnect_max_attempts", c_int),
+        ("reconnect_base_ms", c_int),
+        ("reconnect_max_delay_ms", c_int),
+        ("keepalive_interval_ms", c_int),
+        ("keepalive_timeout_ms", c_int),
+        ("dns_timeout_ms", c_int),
+        ("tcp_connect_timeout_ms", c_int),
+        ("tls_timeout_ms", c_int),
+        ("upgrade_timeout_ms", c_int),
+        ("authorize_timeout_ms", c_int),
+        ("send_queue_max_bytes", c_size_t),
+        ("outage_buffer_ms", c_int),
+        ("max_message_bytes", c_size_t),
+        ("max_http_response_bytes", c_size_t),
+        ("on_audio_input_changed", lc_flag_fn),
+        ("on_audio_output_changed", lc_flag_fn),
+        ("on_device_switched", lc_device_switched_fn),
+        ("on_devices_changed", lc_devices_changed_fn),
+        ("device_watch_ms", c_int),
     ]
 
 
@@ -159,6 +193,9 @@ class lc_stats(Structure):
         ("barge_in_latency_p50_us", c_int64),
         ("barge_in_latency_p99_us", c_int64),
         ("events_dropped", c_uint64),
+        ("reconnects", c_uint64),
+        ("send_queue_dropped_frames", c_uint64),
+        ("outage_dropped_frames", c_uint64),
     ]
 
 
@@ -249,6 +286,11 @@ _SIGNATURES: "dict[str, tuple[Any, list[Any]]]" = {
     "lc_client_last_error": (c_char_p, [c_void_p]),
     "lc_client_get_stats_sized": (c_int, [c_void_p, POINTER(lc_stats), c_size_t]),
     "lc_list_devices": (c_int, [lc_device_fn, c_void_p]),
+    "lc_client_set_audio_input": (c_int, [c_void_p, c_int]),
+    "lc_client_set_audio_output": (c_int, [c_void_p, c_int]),
+    "lc_client_set_input_device": (c_int, [c_void_p, c_char_p]),
+    "lc_client_set_output_device": (c_int, [c_void_p, c_char_p]),
+    "lc_client_failure_reason": (c_int, [c_void_p, POINTER(c_int)]),
 }
 
 # Functions a newer library may have; None when the loaded one lacks them.

@@ -117,6 +117,9 @@ class Stats:
     #: deliver events through callbacks, so nothing polls it and this grows in long
     #: sessions; Client.event_queue_overflows counts what events() lost.
     events_dropped: int
+    reconnects: int
+    send_queue_dropped_frames: int
+    outage_dropped_frames: int
 
     @classmethod
     def _from_c(cls, s: _lib.lc_stats) -> "Stats":
