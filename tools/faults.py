@@ -174,8 +174,9 @@ ROWS: List[Row] = [
     _refused_initial("authorize_bad_json", "authorize_bad_json", "PROTOCOL",
                      ("PROTOCOL", None)),
     # Upgrade (initial connect).
-    _refused_initial("upgrade_403", "upgrade_403", "PROTOCOL", ("PROTOCOL", None)),
-    _refused_initial("upgrade_503", "upgrade_503", "PROTOCOL", ("PROTOCOL", None)),
+    # (lc_client_failure_reason gives the refused upgrade's HTTP status, layercode.h.)
+    _refused_initial("upgrade_403", "upgrade_403", "PROTOCOL", ("PROTOCOL", 403)),
+    _refused_initial("upgrade_503", "upgrade_503", "PROTOCOL", ("PROTOCOL", 503)),
     _refused_initial("upgrade_bad_accept", "upgrade_bad_accept", "PROTOCOL",
                      ("PROTOCOL", None)),
     # TLS (initial connect; a cert profile per devserver).
@@ -196,16 +197,18 @@ ROWS: List[Row] = [
         note="a 4xx during reconnect is final"),
     Row("reconnect_max_retries",
         [{"fault": "drop_tcp_mid_turn"}, {"fault": "upgrade_503", "skip": 1, "times": 0}],
-        Expect(("connecting", "connected", "reconnecting", "error"), ("NETWORK",),
-               "NETWORK", ("MAX_RETRIES", None),
-               alt_errors=(("PROTOCOL",),)),
+        # "LC_ERR_NETWORK (or the last attempt's code)": here a refused upgrade, PROTOCOL;
+        # the reason carries that refusal's status (layercode.h, lc_client_failure_reason).
+        Expect(("connecting", "connected", "reconnecting", "error"), ("PROTOCOL",),
+               "PROTOCOL", ("MAX_RETRIES", 503), alt_errors=(("NETWORK",),)),
         options={**FAST_RECONNECT, "reconnect_max_attempts": 3},
-        note="every upgrade after the first refused: gives up after 3 attempts"),
-    Row("reconnect_close_1011_always", {"fault": "close_1011", "times": 0},
+        note="every upgrade after the first refused with 503: gives up after 3 attempts"),
+    Row("reconnect_close_1011_three_times", {"fault": "close_1011", "times": 3},
         Expect(("connecting", "connected", "reconnecting", "connected", "reconnecting",
                 "connected", "reconnecting", "connected"), reconnects=3, connects=4),
         options=FAST_RECONNECT, until="reconnected:4",
-        note="each reopened socket is closed 1011 again; each reconnect succeeds"),
+        note="the first three sockets are closed 1011 mid-greeting; each reconnect "
+             "succeeds and the fourth socket stays"),
     Row("disconnect_while_reconnecting",
         [{"fault": "drop_tcp_mid_turn"}, {"fault": "upgrade_503", "skip": 1, "times": 0}],
         Expect(("connecting", "connected", "reconnecting", "disconnected"),
@@ -223,16 +226,24 @@ SERVERS = ("plain", "tls-expired", "tls-self-signed", "tls-wrong-host")
 # ---- features of the loaded library -----------------------------------------------------
 
 def library_features() -> Dict[str, bool]:
-    """What the bindings/library in this tree support (the reconnect contract's API)."""
+    """What the loaded library supports of the reconnect contract, and what of it the
+    Python bindings expose themselves (the harness reaches the rest through the C API:
+    lc_options fields and lc_client_failure_reason; see child_main)."""
     _import_layercode()
     import layercode
+    from layercode import _lib
     params = inspect.signature(layercode.Client.__init__).parameters
+    fields = {name for name, _ in _lib.lc_options._fields_}
     return {
-        "failure_reason": hasattr(layercode.Client, "failure_reason"),
-        "reconnect": "reconnect_max_attempts" in params,
-        "keepalive": "keepalive_interval_ms" in params,
+        "reconnect": "reconnect_max_attempts" in fields,
+        "keepalive": "keepalive_interval_ms" in fields,
         "send_queue_stats": "send_queue_dropped_frames" in
         {f.name for f in dataclasses.fields(layercode.Stats)},
+        "failure_reason": hasattr(layercode.Client, "failure_reason")
+        or getattr(_lib.lib, "lc_client_failure_reason", None) is not None,
+        # The bindings' own surface (Client kwargs and method); informational.
+        "py_reconnect_options": "reconnect_max_attempts" in params,
+        "py_failure_reason": hasattr(layercode.Client, "failure_reason"),
     }
 
 
@@ -310,18 +321,12 @@ def child_main(spec: Dict[str, Any]) -> int:
             obs["data"].append(content)
         note("data", content)
 
-    params = inspect.signature(layercode.Client.__init__).parameters
-    options = {}
-    for key, value in spec["options"].items():
-        if key in params:
-            options[key] = value
-        else:
-            obs["unsupported_options"].append(key)
-    client = layercode.Client(
+    client = _make_client(
+        layercode, spec["options"], obs,
         agent_id="echo", authorize_url=spec["authorize_url"], ws_url=spec["ws_url"],
         ca_file=spec.get("ca_file"), metadata=spec["metadata"], audio="external",
         on_status=on_status, on_connected=on_connected, on_disconnected=on_disconnected,
-        on_error=on_error, on_data=on_data, event_queue_size=0, **options)
+        on_error=on_error, on_data=on_data, event_queue_size=0)
 
     def wait(pred: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -362,11 +367,7 @@ def child_main(spec: Dict[str, Any]) -> int:
         # The outcome is what happened up to here; teardown events are kept apart.
         outcome = {k: list(obs[k]) for k in ("statuses", "errors", "connected",
                                              "disconnected", "data", "timeline")}
-    if hasattr(client, "failure_reason"):
-        name, http = client.failure_reason()
-        obs["failure_reason"] = [name, http]
-    else:
-        obs["failure_reason"] = None
+    obs["failure_reason"] = failure_reason(client)
     obs["stats"] = dataclasses.asdict(client.stats())
     obs["last_error"] = client.last_error
     # Teardown (not part of the outcome): leave cleanly.
@@ -384,6 +385,56 @@ def child_main(spec: Dict[str, Any]) -> int:
     obs["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(RESULT_MARK + json.dumps(obs), flush=True)
     return 0
+
+
+def _make_client(layercode, options: Dict[str, Any], obs: Dict[str, Any], **kwargs):
+    """layercode.Client(**kwargs, **options). Options the bindings do not take as keyword
+    arguments yet but the library's lc_options has (the reconnect contract's fields) are
+    written into the struct the bindings fill, right before lc_client_new."""
+    from layercode import _dispatch, _lib
+    params = inspect.signature(layercode.Client.__init__).parameters
+    fields = {name for name, _ in _lib.lc_options._fields_}
+    direct = {k: v for k, v in options.items() if k in params}
+    raw = {k: v for k, v in options.items() if k not in params and k in fields}
+    obs["unsupported_options"] = [k for k in options if k not in direct and k not in raw]
+    obs["options_via_struct"] = sorted(raw)
+    if not raw:
+        return layercode.Client(**kwargs, **direct)
+    install = _dispatch.install
+
+    def install_with_options(opts, cid) -> None:
+        install(opts, cid)
+        for key, value in raw.items():
+            setattr(opts, key, value)
+    _dispatch.install = install_with_options
+    try:
+        return layercode.Client(**kwargs, **direct)
+    finally:
+        _dispatch.install = install
+
+
+FAILURE_NAMES = {0: "NONE", 1: "UNREACHABLE", 2: "AUTHORIZE", 3: "TLS", 4: "PROTOCOL",
+                 5: "MAX_RETRIES", 6: "CLOSED", 7: "AUDIO"}
+
+
+def failure_reason(client) -> Optional[List[Any]]:
+    """[name, http_status or None]: client.failure_reason(), or lc_client_failure_reason
+    when the bindings do not wrap it yet; None when the library lacks it too."""
+    if hasattr(client, "failure_reason"):
+        name, http = client.failure_reason()
+        return [str(name).upper(), http]
+    import ctypes
+    from layercode import _lib
+    fn = getattr(_lib.lib, "lc_client_failure_reason", None)
+    if fn is None:
+        return None
+    http = ctypes.c_int(0)
+    ptr = client._handle.acquire()
+    try:
+        value = fn(ptr, ctypes.byref(http))
+    finally:
+        client._handle.release()
+    return [FAILURE_NAMES.get(value, str(value)), http.value or None]
 
 
 def _code_name(layercode, code: int) -> str:
