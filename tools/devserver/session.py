@@ -250,12 +250,13 @@ class Session:
         t = self.transport
         if t is None or t.is_closing():
             return
-        if reset:
-            sock = t.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                struct.pack("ii", 1, 0))
-        t.abort()
+        if not reset:
+            t.close()           # what was sent still arrives, then FIN
+            return
+        sock = t.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        t.abort()               # RST: the peer may lose data it has not read yet
 
     async def _bad_frame(self, fault: Fault) -> None:
         name = fault.name
