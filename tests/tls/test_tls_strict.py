@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import struct
 import sys
 import threading
 from pathlib import Path
@@ -41,13 +42,13 @@ def tls_server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tls")
     started: Dict[Tuple[str, str], DevServer] = {}
 
-    def get(profile: str, host: str = "127.0.0.1") -> DevServer:
-        key = (profile, host)
+    def get(profile: str, host: str = "127.0.0.1", *flags: str) -> DevServer:
+        key = (profile, host, *flags)
         if key not in started:
-            started[key] = DevServer(workdir / f"{profile}-{host.replace(':', '_')}",
-                                     "--tls", "--cert-dir", str(workdir / "certs"),
-                                     "--cert-profile", profile, "--host", host,
-                                     "--no-greeting")
+            name = f"{profile}-{host.replace(':', '_')}-{len(started)}"
+            started[key] = DevServer(workdir / name, "--tls", "--cert-dir",
+                                     str(workdir / "certs"), "--cert-profile", profile,
+                                     "--host", host, "--no-greeting", *flags)
         return started[key]
 
     yield get
@@ -220,3 +221,148 @@ def test_trailing_dot_host_matches_the_certificate(tls_server):
                         "localhost names as RFC 6761 suggests)")
     assert attempt.error is None, attempt.error
     assert attempt.sni == ["localhost", "localhost"]
+
+
+# ---- open findings (client bugs; strict xfail: they fail loudly once fixed) ----------------
+
+def _can_bind(address: str) -> bool:
+    try:
+        with socket.socket() as s:
+            s.bind((address, 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _can_bind("127.0.0.8"), reason="127.0.0.8 is not a local address")
+@pytest.mark.xfail(strict=True, reason="client bug: URLParts reads the IPv4 octet '010' as "
+                   "decimal 10 (TLS identity 127.0.0.10) while getaddrinfo reads it as octal "
+                   "8 and connects to 127.0.0.8")
+def test_leading_zero_ipv4_is_not_connected_as_one_address_and_verified_as_another(
+        tls_server):
+    """https://127.0.0.010:PORT must not be verified against one address and connected to
+    another: the server listens on 127.0.0.8 only, its certificate names 127.0.0.10 (not
+    127.0.0.8). Refusing the URL, or verifying the address actually connected, both fail
+    this connect; connecting means the identity check covered the wrong address."""
+    server = tls_server("good", "127.0.0.8", "--san", "IP:127.0.0.10")
+    assert Attempt(server, "127.0.0.8").error is not None      # the cert is not for .8
+    attempt = Attempt(server, "127.0.0.010")
+    assert attempt.error is not None, "connected to 127.0.0.8 with a certificate for " \
+                                      "127.0.0.10"
+
+
+class _ResettingListener:
+    """A TCP listener that reads the ClientHello of each connection and then resets it
+    (SO_LINGER 0), or forwards it to `forward_port` when its number is in `forward`."""
+
+    def __init__(self, forward_port: Optional[int] = None, forward=()) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.forward_port = forward_port
+        self.forward = set(forward)
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.accepted in self.forward:
+                upstream = socket.create_connection(("127.0.0.1", self.forward_port))
+                for a, b in ((conn, upstream), (upstream, conn)):
+                    threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+                continue
+            conn.settimeout(10)
+            try:
+                conn.recv(4096)             # the ClientHello
+            except OSError:
+                pass
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.xfail(strict=True, reason="client bug: a TCP reset during the TLS handshake is "
+                   "reported as LC_ERR_TLS 'unknown TLS failure' (reason TLS) instead of a "
+                   "network error (reason UNREACHABLE)")
+def test_reset_during_tls_handshake_is_a_network_failure():
+    listener = _ResettingListener()
+    try:
+        client = layercode.Client(agent_id="echo", audio="none",
+                                  authorize_url=f"https://127.0.0.1:{listener.port}/authorize",
+                                  ws_url=f"wss://127.0.0.1:{listener.port}{WS_PATH}")
+        try:
+            with pytest.raises(layercode.LayercodeError) as info:
+                client.connect().wait_connected(30)
+            reason = _fault_matrix().failure_reason(client)
+        finally:
+            client.close()
+    finally:
+        listener.close()
+    assert isinstance(info.value, layercode.NetworkError), info.value
+    if reason is not None:
+        assert reason[0] == "UNREACHABLE", reason
+
+
+@pytest.mark.xfail(strict=True, reason="client bug: a TCP reset during the TLS handshake of a "
+                   "reconnect attempt is classified LC_ERR_TLS, which is final, so the "
+                   "session ends instead of retrying")
+def test_reset_during_tls_handshake_of_a_reconnect_is_retried(tls_server):
+    """The first socket is dropped mid-greeting (devserver fault drop_tcp_mid_turn); the
+    reconnect's first WebSocket connection is reset during its TLS handshake (a transient
+    network failure); the next attempt must go through."""
+    server = tls_server("good", "127.0.0.1", "--audio-speed", "0")
+    # Connection 1: the first socket; 2: reset in the handshake; 3 on: forwarded.
+    listener = _ResettingListener(server.ready["port"], forward={1, 3, 4, 5, 6})
+    events: List[str] = []
+    lock = threading.Condition()
+
+    def record(kind: str):
+        def callback(*args) -> None:
+            with lock:
+                events.append(str(args[0]) if kind == "status" else kind)
+                lock.notify_all()
+        return callback
+
+    client = layercode.Client(
+        agent_id="echo", audio="none", ca_file=server.ca_file,
+        metadata={"devserver_fault": "drop_tcp_mid_turn",
+                  "greeting": "Hello there, this greeting is dropped."},
+        authorize_url=f"https://127.0.0.1:{server.ready['port']}/authorize",
+        ws_url=f"wss://127.0.0.1:{listener.port}{WS_PATH}",
+        on_status=record("status"), on_connected=record("on_connected"),
+        on_error=record("on_error"))
+    try:
+        client.connect()
+        with lock:
+            lock.wait_for(lambda: events.count("on_connected") >= 2 or "on_error" in events
+                          or "disconnected" in events, timeout=60)
+        assert listener.accepted >= 2, events            # the reset happened
+        assert "reconnecting" in events, events
+        assert events.count("on_connected") == 2, (events, client.last_error)
+        assert "on_error" not in events, (events, client.last_error)
+        assert client.stats().reconnects == 1
+    finally:
+        client.close()
+        listener.close()
