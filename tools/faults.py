@@ -162,7 +162,7 @@ ROWS: List[Row] = [
         Expect(("connecting", "connected", "reconnecting", "connected"), reconnects=1,
                connects=2),
         options={**FAST_RECONNECT, "keepalive_interval_ms": 1000,
-                 "keepalive_timeout_ms": 1000},
+                 "keepalive_timeout_ms": 2000},
         metadata={"greeting": False}, until="reconnected",
         note="keepalive: the server stops answering pings on the first socket"),
     # Authorize (initial connect: never retried).
