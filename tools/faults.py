@@ -64,7 +64,7 @@ class Expect:
         if "reconnecting" in self.statuses and end == "connected":
             parts.append(f"reconnect x{self.reconnects or 1}, same conversation")
         elif end == "connected":
-            parts.append("stays connected")
+            parts.append("stays up")
         elif end == "disconnected":
             parts.append("disconnected OK, no error")
         else:
@@ -75,9 +75,9 @@ class Expect:
             parts.append(f"reason {self.reason[0]}" + (f" {self.reason[1]}" if self.reason[1]
                                                          else ""))
         if self.data is not None:
-            parts.append("message arrives whole")
+            parts.append("message arrives")
         if self.send_queue_drops:
-            parts.append("send queue drops oldest audio")
+            parts.append("send queue drops audio")
         return "; ".join(parts)
 
 
@@ -634,25 +634,48 @@ def evaluate(outcome: Outcome, server, features: Dict[str, bool],
     return outcome
 
 
+SHORT_STATUS = {"connecting": "conn", "connected": "up", "reconnecting": "reconn",
+                "disconnected": "down", "error": "error"}
+
+
 def describe(outcome: Outcome) -> Dict[str, str]:
     """One matrix row as text columns."""
     obs = outcome.obs or {}
-    statuses = " > ".join(obs.get("statuses", [])) or "-"
+    statuses = ">".join(SHORT_STATUS.get(s, s) for s in obs.get("statuses", [])) or "-"
     errors = ",".join(e["code"] for e in obs.get("errors", [])) or "-"
     reason = obs.get("failure_reason")
     reason_text = "n/a" if reason is None else (reason[0] + (f" {reason[1]}" if reason[1]
                                                              else ""))
-    client_close = [c for c, by in (obs.get("server") or {}).get("closes", []) if by == "client"]
-    if client_close:
-        errors += f" (closed {','.join(map(str, client_close))})"
+    # Close codes the client sent, but not the teardown's own 1000.
+    closes = [str(c) for c, by in (obs.get("server") or {}).get("closes", [])
+              if by == "client" and c != 1000]
     recovered = "-"
     if "reconnecting" in obs.get("statuses", []):
         recovered = "yes" if obs.get("final_status") == "connected" and \
             len(obs.get("connected", [])) > 1 else "no"
     verdict = "PASS" if outcome.passed else "FAIL"
     return {"fault": outcome.row.name, "expected": outcome.row.expect.summary(),
-            "statuses": statuses, "errors": errors, "reason": reason_text,
-            "recovered": recovered, "verdict": verdict, "crash": outcome.crash}
+            "statuses": statuses, "errors": errors, "client close": ",".join(closes) or "-",
+            "reason": reason_text, "recovered": recovered, "verdict": verdict,
+            "crash": outcome.crash}
+
+
+def measured(outcome: Outcome) -> str:
+    """Numbers worth printing: the stall's send queue, how long reconnecting took."""
+    obs = outcome.obs or {}
+    parts = []
+    stall = obs.get("stall")
+    if stall:
+        parts.append(f"{stall['audio_seconds_written']} s of mic audio written during the "
+                     f"{stall['seconds']:g} s stall, {stall['send_queue_dropped_frames']} "
+                     f"frames dropped by the send queue, RSS +{stall['rss_growth_kb']} KiB")
+    timeline = obs.get("timeline", [])
+    downs = [t for t, kind, value in timeline if kind == "status" and value == "reconnecting"]
+    ups = [t for t, kind, value in timeline if kind == "status" and value == "connected"]
+    gaps = [min(u for u in ups if u > d) - d for d in downs if any(u > d for u in ups)]
+    if gaps:
+        parts.append("reconnected in " + ", ".join(f"{g:.2f}" for g in gaps) + " s")
+    return f"{outcome.row.name}: " + "; ".join(parts) if parts else ""
 
 
 def why(outcome: Outcome) -> List[str]:
@@ -683,8 +706,8 @@ def start_servers(workdir: Path, names) -> Dict[str, Any]:
 
 def print_matrix(outcomes: List[Outcome], verbose: bool, out=sys.stdout) -> None:
     rows = [describe(o) for o in outcomes]
-    cols = ["fault", "expected", "statuses", "errors", "reason", "recovered", "verdict",
-            "crash"]
+    cols = ["fault", "expected", "statuses", "errors", "client close", "reason",
+            "recovered", "verdict", "crash"]
     width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
     print("  ".join(c.ljust(width[c]) for c in cols), file=out)
     print("  ".join("-" * width[c] for c in cols), file=out)
@@ -700,7 +723,15 @@ def print_matrix(outcomes: List[Outcome], verbose: bool, out=sys.stdout) -> None
                     print(f"    error {entry['code']}: {entry['detail']}", file=out)
             if o.crash != "no" and o.stderr_tail:
                 print("    " + o.stderr_tail.replace("\n", "\n    "), file=out)
+    notes = [n for n in (measured(o) for o in outcomes) if n]
+    if notes:
+        print(file=out)
+        for note in notes:
+            print(note, file=out)
     print(file=out)
+    print("statuses: conn=connecting up=connected reconn=reconnecting down=disconnected; "
+          "client close: codes the devserver saw from the client (1006: no close frame)",
+          file=out)
     print(f"{len(outcomes) - len(failed)}/{len(outcomes)} passed", file=out)
 
 
