@@ -76,8 +76,15 @@ test-abi: all
 	tools/check-abi.sh $(LIB)
 
 test-python: all
-	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c tests/python \
+	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c tests/python tests/conformance \
 		tests/test_pytest_rootdir.py
+
+# WebSocket conformance: Autobahn-style cases (tools/wsconformance) against our client
+# through the echo client tools/wsecho. Report table and summary; fails if a case FAILED.
+.PHONY: conformance
+conformance: deps
+	$(SWIFT) build --product layercode-wsecho
+	$(PY) tools/wsconformance/run.py --client "$$($(SWIFT) build --show-bin-path)/layercode-wsecho"
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \

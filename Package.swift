@@ -38,6 +38,9 @@ let package = Package(
         // Benchmarks (make bench): not part of the library.
         .executableTarget(name: "layercode-microbench",
                           dependencies: ["LayercodeCore", "LayercodeAudio"], path: "bench/micro"),
+        // WebSocket conformance echo client (make conformance): not part of the library.
+        .executableTarget(name: "layercode-wsecho",
+                          dependencies: ["LayercodeCore", "LayercodeNet"], path: "tools/wsecho"),
 
         .testTarget(name: "LayercodeCoreTests", dependencies: ["LayercodeCore"]),
         .testTarget(name: "LayercodeAudioTests", dependencies: ["LayercodeAudio", "LayercodeCore"]),

@@ -616,7 +616,7 @@ public final class LayercodeClient: @unchecked Sendable {
             pipeline?.playback?.requestFlush(before: before)
         }
         if devicesOpen, let pipeline {
-            try current.withLock { _ in
+            _ = try current.withLock { _ in
                 try pipeline.replaceOutput(with: enabled ? deviceName(input: false) : nil)
             }
         }
@@ -651,20 +651,25 @@ public final class LayercodeClient: @unchecked Sendable {
     private func startDeviceWatch() {
         let period = options.deviceWatchMilliseconds
         guard period > 0, options.audioMode == .alsa || callbacks.onDevicesChanged != nil else { return }
-        knownDevices = AlsaDeviceList.list()
-        func next() {
-            deviceWatchTimer = loop.schedule(afterMilliseconds: period) { [weak self] in
+        // Listing reads ALSA's configuration (milliseconds): never on the loop itself.
+        func check() {
+            let started = loop.runOffLoop({ AlsaDeviceList.list() }) { [weak self] now in
                 guard let self, !self.isShutDown else { return }
-                let now = AlsaDeviceList.list()
-                if now != self.knownDevices {
-                    self.knownDevices = now
+                if let known = self.knownDevices, known != now {
                     Log.write(.info, "audio devices changed: \(now.count) devices")
+                    self.knownDevices = now
                     self.deliver(.devicesChanged)
+                } else {
+                    self.knownDevices = now
                 }
-                next()
+                self.deviceWatchTimer = self.loop.schedule(afterMilliseconds: period) { [weak self] in
+                    guard let self, !self.isShutDown else { return }
+                    check()
+                }
             }
+            if !started { Log.write(.warn, "cannot start the device-watch thread; watch stopped") }
         }
-        next()
+        check()
     }
 
     // MARK: Audio on the loop

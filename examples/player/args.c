@@ -30,6 +30,8 @@ void args_usage(FILE *out) {
         "  --ca-file PEM           trusted CA certificates for https/wss (default: system)\n"
         "  --ca-dir DIR            directory of trusted CA certificates\n"
         "  --connect-timeout-ms MS time allowed for authorize and for the socket open\n"
+        "  --reconnect-attempts N  after a dropped connection, reconnect up to N times\n"
+        "                          (same conversation, backoff 0.5..7 s; default 5, 0: never)\n"
         "\n"
         "Sound devices (ALSA; the default: without --input/--output/--no-devices the\n"
         "player uses the ALSA device \"default\" for both directions):\n"
@@ -98,7 +100,7 @@ enum flag_id {
     F_CA_FILE, F_CA_DIR, F_CONNECT_TIMEOUT, F_INPUT, F_OUTPUT, F_NO_DEVICES, F_CAPTURE,
     F_PLAYBACK, F_DEVICE_RATE, F_PERIOD_MS, F_JITTER_MIN, F_JITTER_MAX, F_NO_MIC,
     F_NO_SPEAKER, F_MUTED, F_PUSH_TO_TALK, F_TEXT, F_DURATION, F_JSON_EVENTS,
-    F_AMPLITUDE_RATE, F_STATS_INTERVAL, F_LIST_DEVICES, F_HELP, F_VERSION
+    F_AMPLITUDE_RATE, F_STATS_INTERVAL, F_LIST_DEVICES, F_HELP, F_VERSION, F_RECONNECT
 };
 
 static const struct {
@@ -115,6 +117,7 @@ static const struct {
     {"--ca-file", F_CA_FILE, 1},
     {"--ca-dir", F_CA_DIR, 1},
     {"--connect-timeout-ms", F_CONNECT_TIMEOUT, 1},
+    {"--reconnect-attempts", F_RECONNECT, 1},
     {"--input", F_INPUT, 1},
     {"--output", F_OUTPUT, 1},
     {"--no-devices", F_NO_DEVICES, 0},
@@ -168,6 +171,7 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
 
     memset(a, 0, sizeof *a);
     a->amplitude_rate = 20;
+    a->reconnect_attempts = -1;
     a->headers = calloc((size_t)(argc > 0 ? argc : 1), sizeof *a->headers);
     if (a->headers == NULL) {
         set_err(err, err_size, "out of memory");
@@ -220,6 +224,12 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
             a->headers[a->header_count++] = value;
             break;
         case F_METADATA: a->metadata_json = value; break;
+        case F_RECONNECT:
+            if (parse_int(value, 0, 1000, &a->reconnect_attempts) != 0) {
+                set_err(err, err_size, "--reconnect-attempts wants 0..1000, got '%s'", value);
+                return -1;
+            }
+            break;
         case F_CONVERSATION_ID: a->conversation_id = value; break;
         case F_CA_FILE: a->ca_file = value; break;
         case F_CA_DIR: a->ca_dir = value; break;

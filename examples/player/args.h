@@ -24,6 +24,7 @@ typedef struct player_args {
     const char *ca_file;         /* --ca-file */
     const char *ca_dir;          /* --ca-dir */
     int connect_timeout_ms;      /* --connect-timeout-ms, 0 = library default */
+    int reconnect_attempts;      /* --reconnect-attempts, -1 = library default */
 
     enum player_audio audio;     /* derived from the flags below */
     const char *input_path;      /* --input */

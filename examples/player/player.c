@@ -960,6 +960,7 @@ int main(int argc, char **argv) {
     opts.ca_file = args.ca_file;
     opts.ca_dir = args.ca_dir;
     if (args.connect_timeout_ms > 0) opts.connect_timeout_ms = args.connect_timeout_ms;
+    if (args.reconnect_attempts >= 0) opts.reconnect_max_attempts = args.reconnect_attempts;
     if (wav_mode) {
         opts.audio_mode = LC_AUDIO_EXTERNAL;
         opts.input_sample_rate = input_rate;

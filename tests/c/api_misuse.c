@@ -526,6 +526,21 @@ static void jitter_negative(lc_options *o) { o->jitter_min_ms = -1; }
 static void amplitude_negative(lc_options *o) { o->amplitude_rate_hz = -1; }
 static void device_rate_low(lc_options *o) { o->device_sample_rate = 7999; }
 static void period_negative(lc_options *o) { o->period_ms = -10; }
+static void reconnect_negative(lc_options *o) { o->reconnect_max_attempts = -1; }
+static void backoff_inverted(lc_options *o) {
+    o->reconnect_base_ms = 5000;
+    o->reconnect_max_delay_ms = 1000;
+}
+static void backoff_zero(lc_options *o) { o->reconnect_base_ms = 0; }
+static void keepalive_negative(lc_options *o) { o->keepalive_interval_ms = -1; }
+static void keepalive_timeout_zero(lc_options *o) { o->keepalive_timeout_ms = 0; }
+static void dns_timeout_negative(lc_options *o) { o->dns_timeout_ms = INT_MIN; }
+static void send_queue_tiny(lc_options *o) { o->send_queue_max_bytes = 100; }
+static void send_queue_huge(lc_options *o) { o->send_queue_max_bytes = SIZE_MAX; }
+static void outage_negative(lc_options *o) { o->outage_buffer_ms = -1; }
+static void message_limit_tiny(lc_options *o) { o->max_message_bytes = 10; }
+static void http_limit_huge(lc_options *o) { o->max_http_response_bytes = SIZE_MAX; }
+static void device_watch_negative(lc_options *o) { o->device_watch_ms = -5; }
 
 struct bad_option {
     const char *what;
@@ -586,6 +601,18 @@ static const struct bad_option bad_options[] = {
     {"amplitude_rate_hz -1", amplitude_negative, "amplitude_rate_hz"},
     {"device_sample_rate 7999", device_rate_low, "device_sample_rate"},
     {"period_ms -10", period_negative, "period_ms"},
+    {"reconnect_max_attempts -1", reconnect_negative, "reconnect_max_attempts"},
+    {"reconnect_base_ms 5000 > reconnect_max_delay_ms 1000", backoff_inverted, "reconnect_max_delay_ms"},
+    {"reconnect_base_ms 0", backoff_zero, "reconnect_base_ms"},
+    {"keepalive_interval_ms -1", keepalive_negative, "keepalive_interval_ms"},
+    {"keepalive_timeout_ms 0", keepalive_timeout_zero, "keepalive_timeout_ms"},
+    {"dns_timeout_ms INT_MIN", dns_timeout_negative, "dns_timeout_ms"},
+    {"send_queue_max_bytes 100", send_queue_tiny, "send_queue_max_bytes"},
+    {"send_queue_max_bytes SIZE_MAX", send_queue_huge, "send_queue_max_bytes"},
+    {"outage_buffer_ms -1", outage_negative, "outage_buffer_ms"},
+    {"max_message_bytes 10", message_limit_tiny, "max_message_bytes"},
+    {"max_http_response_bytes SIZE_MAX", http_limit_huge, "max_http_response_bytes"},
+    {"device_watch_ms -5", device_watch_negative, "device_watch_ms"},
 };
 
 static void valid_options(lc_options *o) {
@@ -693,6 +720,7 @@ static void test_null_client(void) {
     lc_stats stats;
     lc_event event;
     const char *err;
+    int status = 0;
 
     section("NULL client");
     lc_client_free(NULL);
@@ -713,6 +741,13 @@ static void test_null_client(void) {
     CHECK_RC(lc_client_mute(NULL), LC_ERR_INVALID_ARGUMENT);
     CHECK_RC(lc_client_unmute(NULL), LC_ERR_INVALID_ARGUMENT);
     CHECK_RC(lc_client_is_muted(NULL), LC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(lc_client_set_audio_input(NULL, 1), LC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(lc_client_set_audio_output(NULL, 0), LC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(lc_client_set_input_device(NULL, "default"), LC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(lc_client_set_input_device(NULL, NULL), LC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(lc_client_set_output_device(NULL, "default"), LC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(lc_client_failure_reason(NULL, NULL), LC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(lc_client_failure_reason(NULL, &status), LC_ERR_INVALID_ARGUMENT);
     CHECK_RC(lc_client_get_stats(NULL, &stats), LC_ERR_INVALID_ARGUMENT);
     CHECK_RC(lc_client_get_stats_sized(NULL, NULL, sizeof stats), LC_ERR_INVALID_ARGUMENT);
     CHECK_RC(lc_client_poll_event(NULL, &event, 0), LC_ERR_INVALID_ARGUMENT);
@@ -777,6 +812,18 @@ static void test_idle_client(void) {
     CHECK_RC(lc_client_send_data(c, NULL), LC_ERR_INVALID_ARGUMENT);
     CHECK_RC(lc_client_disconnect(c), LC_OK);
     CHECK_RC(lc_client_disconnect(c), LC_OK);
+
+    section("switching on a client that is not connected (external audio)");
+    CHECK_RC(lc_client_failure_reason(c, NULL), LC_FAILURE_NONE);
+    CHECK_RC(lc_client_set_input_device(c, "default"), LC_ERR_INVALID_STATE);
+    CHECK_RC(lc_client_set_output_device(c, "default"), LC_ERR_INVALID_STATE);
+    CHECK_RC(lc_client_set_input_device(c, NULL), LC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(lc_client_set_input_device(c, "\xff\xfe"), LC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(lc_client_set_audio_input(c, 0), LC_OK);
+    CHECK_RC(lc_client_set_audio_input(c, 0), LC_OK);
+    CHECK_RC(lc_client_set_audio_input(c, 42), LC_OK);
+    CHECK_RC(lc_client_set_audio_output(c, 0), LC_OK);
+    CHECK_RC(lc_client_set_audio_output(c, -7), LC_OK);
 
     section("audio on a client that is not connected");
     for (i = 0; i < 480; i++) pcm[i] = (int16_t)(i * 37);

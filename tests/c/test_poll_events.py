@@ -10,22 +10,34 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LIB_DIR = os.path.join(ROOT, "build", "lib")
 
 
-def test_a_session_driven_by_polling_with_logging(tmp_path):
+def build(tmp_path, name: str) -> str:
+    """tests/c/NAME.c linked against build/lib (skips without a library)."""
     if not os.path.exists(os.path.join(LIB_DIR, "liblayercode.so")):
         pytest.skip("build/lib/liblayercode.so missing: run make")
-    binary = str(tmp_path / "poll_events")
+    binary = str(tmp_path / name)
     subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", os.path.join(ROOT, "include"),
-                    os.path.join(ROOT, "tests", "c", "poll_events.c"), "-L", LIB_DIR, "-llayercode",
+                    os.path.join(ROOT, "tests", "c", name + ".c"), "-L", LIB_DIR, "-llayercode",
                     "-lpthread", "-Wl,-rpath," + LIB_DIR, "-o", binary], check=True)
+    return binary
+
+
+def run_against_devserver(argv_after_urls, *flags: str, **run_options):
+    """Runs argv[0] AUTHORIZE_URL WS_URL argv[1:] against a fresh devserver."""
     server = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
-                               "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                               "--port", "0", *flags], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
     try:
         ready = json.loads(server.stdout.readline())
-        run = subprocess.run([binary, ready["authorize_url"], ready["ws"]], capture_output=True,
-                             text=True, timeout=60)
+        binary, *rest = argv_after_urls
+        return subprocess.run([binary, ready["authorize_url"], ready["ws"], *rest],
+                              capture_output=True, text=True, **run_options)
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_session_driven_by_polling_with_logging(tmp_path):
+    run = run_against_devserver([build(tmp_path, "poll_events")], timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     events = [l for l in lines if l.startswith("event ")]
@@ -33,3 +45,30 @@ def test_a_session_driven_by_polling_with_logging(tmp_path):
     assert any(l.startswith("log 2 connected: conversation") for l in lines), lines
     assert not any(l.startswith("log 3") for l in lines), "debug lines above the chosen level"
     assert "said=1" in lines[-1] and "dropped=0" in lines[-1], lines[-1]
+
+
+def test_switching_and_failure_reason_from_c(tmp_path):
+    """tests/c/switching.c: the device and audio switches, their callbacks, failure reason."""
+    import array
+    import math
+    import wave
+    binary = build(tmp_path, "switching")
+    mics = []
+    for name, amplitude in (("mic_a.wav", 0), ("mic_b.wav", 8000)):
+        path = tmp_path / name
+        samples = array.array("h", (int(amplitude * math.sin(2 * math.pi * 220 * i / 16000))
+                                    for i in range(16000 * 30)))
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes(samples.tobytes())
+        mics.append(str(path))
+    conf = tmp_path / "asound.conf"
+    conf.write_text('pcm.builtin { type null hint { show on description "Built in" } }\n')
+    env = dict(os.environ, ALSA_CONFIG_PATH=str(conf))
+    run = run_against_devserver([binary, *mics, str(tmp_path / "out_a.wav"),
+                                 str(tmp_path / "out_b.wav"), str(conf)], "--no-greeting",
+                                timeout=120, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "result failures=0" in run.stdout

@@ -23,7 +23,8 @@ ECHO_DURATION = 7.5
 
 # The flags the player documents and later tests rely on.
 FLAGS = ["--authorize-url", "--agent-id", "--ws-url", "--header", "--metadata",
-         "--conversation-id", "--ca-file", "--ca-dir", "--connect-timeout-ms", "--input",
+         "--conversation-id", "--ca-file", "--ca-dir", "--connect-timeout-ms",
+         "--reconnect-attempts", "--input",
          "--output", "--no-devices", "--capture", "--playback", "--device-rate",
          "--period-ms", "--jitter-min-ms", "--jitter-max-ms", "--no-mic", "--no-speaker",
          "--muted", "--push-to-talk", "--list-devices", "--text", "--duration",

@@ -19,39 +19,17 @@ public enum Resolver {
             completion(.success(literal))
             return
         }
-        let job = Job(host: host, port: port, loop: loop, completion: completion)
-        let box = Unmanaged.passRetained(job)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let job = Unmanaged<Job>.fromOpaque(arg!).takeRetainedValue()
-            let result: Result<[SocketAddress], LayercodeError>
+        let started = loop.runOffLoop({ () -> Result<[SocketAddress], LayercodeError> in
             do {
-                result = .success(try Resolver.lookup(host: job.host, port: job.port, numericOnly: false))
+                return .success(try lookup(host: host, port: port, numericOnly: false))
             } catch let error as LayercodeError {
-                result = .failure(error)
+                return .failure(error)
             } catch {
-                result = .failure(LayercodeError(.network, "\(error)"))
+                return .failure(LayercodeError(.network, "\(error)"))
             }
-            job.loop.execute { job.completion(result) }
-            return nil
-        }, box.toOpaque())
-        if rc == 0 { pthread_detach(tid) }
-        if rc != 0 {
-            box.release()
+        }, completion: completion)
+        if !started {
             completion(.failure(LayercodeError(.network, "cannot start a resolver thread")))
-        }
-    }
-
-    private final class Job {
-        let host: String
-        let port: Int
-        let loop: EventLoop
-        let completion: Completion
-        init(host: String, port: Int, loop: EventLoop, completion: @escaping Completion) {
-            self.host = host
-            self.port = port
-            self.loop = loop
-            self.completion = completion
         }
     }
 

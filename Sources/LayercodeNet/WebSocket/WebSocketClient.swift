@@ -26,7 +26,7 @@ public final class WebSocketClient {
     }
 
     /// Bytes handed to the connection before messages wait in the send queue instead.
-    static let lowWaterBytes = 16 << 10
+    public static let lowWaterBytes = 16 << 10
 
     public var onOpen: (() -> Void)?
     public var onText: ((String) -> Void)?
@@ -53,12 +53,15 @@ public final class WebSocketClient {
     private var held: [(frame: [UInt8], droppable: Bool)] = []
     private var heldHead = 0
     private var heldBytes = 0
+    private var releasing = false
     private var keepaliveTimer: EventLoop.TimerHandle?
     private var lastReceivedNanoseconds: UInt64 = 0
     private var pingSentNanoseconds: UInt64?
 
     public private(set) var messagesSent: UInt64 = 0
     public private(set) var messagesReceived: UInt64 = 0
+    /// The code of the close frame we sent, if we sent one with a code.
+    public private(set) var closeCodeSent: UInt16?
 
     public init(loop: EventLoop, url: URLParts, tls: TLSContext?, options: Options) {
         self.loop = loop
@@ -105,15 +108,27 @@ public final class WebSocketClient {
     public func sendText(_ text: String, droppable: Bool = false) -> Bool {
         guard state == .open else { return false }
         var text = text
-        let accepted = text.withUTF8 { utf8 -> Bool in
-            let payload = UnsafeRawBufferPointer(utf8)
-            if heldHead == held.count && connection.pendingOutputBytes < Self.lowWaterBytes {
-                sendFrame(.text, payload)
-                return true
-            }
-            encodeFrame(.text, payload)
-            return hold(frameScratch, droppable: droppable)
+        let accepted = text.withUTF8 { enqueue(.text, UnsafeRawBufferPointer($0), droppable: droppable) }
+        if accepted { messagesSent += 1 }
+        return accepted
+    }
+
+    /// Straight to the connection while it keeps up; into the send queue once it does not.
+    private func enqueue(_ opcode: WSOpcode, _ payload: UnsafeRawBufferPointer, droppable: Bool) -> Bool {
+        if heldHead == held.count && connection.pendingOutputBytes < Self.lowWaterBytes {
+            sendFrame(opcode, payload)
+            return true
         }
+        encodeFrame(opcode, payload)
+        return hold(frameScratch, droppable: droppable)
+    }
+
+    /// Sends one binary message (never dropped). False when the socket is not open, or the
+    /// send queue is full.
+    @discardableResult
+    public func sendBinary(_ bytes: [UInt8]) -> Bool {
+        guard state == .open else { return false }
+        let accepted = bytes.withUnsafeBytes { enqueue(.binary, $0, droppable: false) }
         if accepted { messagesSent += 1 }
         return accepted
     }
@@ -170,8 +185,12 @@ public final class WebSocketClient {
         return accepted
     }
 
-    /// The socket took everything: hand it the next held messages.
+    /// The socket took everything: hand it the next held messages. Not re-entered: a send
+    /// that drains at once calls back here, and the loop below goes on instead.
     private func releaseHeld() {
+        guard !releasing else { return }
+        releasing = true
+        defer { releasing = false }
         while heldHead < held.count && connection.pendingOutputBytes < Self.lowWaterBytes
                 && (state == .open || state == .closing) {
             let frame = held[heldHead].frame
@@ -277,6 +296,11 @@ public final class WebSocketClient {
             fail(LayercodeError(.protocolViolation, "server chose an extension we did not offer"))
             return
         }
+        // We request no subprotocol, so any choice is one we did not offer (RFC 6455 §4.1).
+        if head.header("Sec-WebSocket-Protocol") != nil {
+            fail(LayercodeError(.protocolViolation, "server chose a subprotocol we did not request"))
+            return
+        }
         state = .open
         loop.cancel(timer)
         startKeepalive()
@@ -335,6 +359,9 @@ public final class WebSocketClient {
     }
 
     private func sendFrame(_ opcode: WSOpcode, _ payload: UnsafeRawBufferPointer) {
+        if opcode == .close && payload.count >= 2 {
+            closeCodeSent = UInt16(payload[0]) << 8 | UInt16(payload[1])
+        }
         encodeFrame(opcode, payload)
         connection.send(frameScratch)
     }

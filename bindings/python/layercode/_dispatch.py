@@ -190,10 +190,35 @@ AGENT_AMPLITUDE = _amplitude("agent_amplitude")
 USER_SPEAKING = _flag("user_speaking")
 AGENT_SPEAKING = _flag("agent_speaking")
 MUTE = _flag("mute")
+AUDIO_INPUT_CHANGED = _flag("audio_input_changed")
+AUDIO_OUTPUT_CHANGED = _flag("audio_output_changed")
 
 
-def install(opts: "_lib.lc_options", cid: int) -> None:
-    """Points every callback slot of opts at its trampoline, with cid as user_data."""
+def _on_device_switched(user_data: Optional[int], is_input: int, name: Optional[bytes]) -> None:
+    try:
+        client = _called_back(user_data)
+        if client is not None:
+            client._c_device_switched(is_input, name)
+    except BaseException:
+        _internal_failure("device_switched")
+
+
+def _on_devices_changed(user_data: Optional[int]) -> None:
+    try:
+        client = _called_back(user_data)
+        if client is not None:
+            client._c_devices_changed()
+    except BaseException:
+        _internal_failure("devices_changed")
+
+
+DEVICE_SWITCHED = _lib.lc_device_switched_fn(_on_device_switched)
+DEVICES_CHANGED = _lib.lc_devices_changed_fn(_on_devices_changed)
+
+
+def install(opts: "_lib.lc_options", cid: int, watch_devices: bool = False) -> None:
+    """Points every callback slot of opts at its trampoline, with cid as user_data.
+    on_devices_changed only with watch_devices: setting it makes the library poll ALSA."""
     opts.user_data = cid
     opts.on_status = STATUS
     opts.on_connected = CONNECTED
@@ -206,6 +231,11 @@ def install(opts: "_lib.lc_options", cid: int) -> None:
     opts.on_user_speaking = USER_SPEAKING
     opts.on_agent_speaking = AGENT_SPEAKING
     opts.on_mute = MUTE
+    opts.on_audio_input_changed = AUDIO_INPUT_CHANGED
+    opts.on_audio_output_changed = AUDIO_OUTPUT_CHANGED
+    opts.on_device_switched = DEVICE_SWITCHED
+    if watch_devices:
+        opts.on_devices_changed = DEVICES_CHANGED
 
 
 # ---- the library's log (lc_set_log_handler, process-wide) ----------------------------

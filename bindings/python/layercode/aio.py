@@ -49,6 +49,10 @@ class AsyncClient:
             fn = options.pop(f"on_{name}", None)
             if fn is not None:
                 self.on(name, fn)
+        if "devices_changed" in self._handlers:
+            # The Client installs the device watch only when it has this callback; the
+            # real handler runs here, on the asyncio loop.
+            options["on_devices_changed"] = _no_op
         self._queue: "asyncio.Queue[Any]" = asyncio.Queue(maxsize=max(1, event_queue_size))
         self.event_queue_overflows = 0
         self.callback_error: Optional[CallbackError] = None
@@ -312,3 +316,22 @@ class AsyncClient:
 
     def stats(self) -> Stats:
         return self.client.stats()
+
+    def set_audio_input(self, enabled: bool) -> None:
+        self.client.set_audio_input(enabled)
+
+    def set_audio_output(self, enabled: bool) -> None:
+        self.client.set_audio_output(enabled)
+
+    def set_input_device(self, name: Any) -> None:
+        self.client.set_input_device(name)
+
+    def set_output_device(self, name: Any) -> None:
+        self.client.set_output_device(name)
+
+    def failure_reason(self) -> "tuple[str, Optional[int]]":
+        return self.client.failure_reason()
+
+
+def _no_op() -> None:
+    pass

@@ -30,6 +30,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 EVENT_TYPES: Tuple[str, ...] = (
     "status", "connected", "disconnected", "error", "message", "data",
     "user_amplitude", "agent_amplitude", "user_speaking", "agent_speaking", "mute",
+    "audio_input_changed", "audio_output_changed", "device_switched", "devices_changed",
+)
+
+#: failure_reason() names, by LC_FAILURE_* value.
+FAILURE_REASONS = {
+    _lib.LC_FAILURE_NONE: "none", _lib.LC_FAILURE_UNREACHABLE: "unreachable",
+    _lib.LC_FAILURE_AUTHORIZE: "authorize", _lib.LC_FAILURE_TLS: "tls",
+    _lib.LC_FAILURE_PROTOCOL: "protocol", _lib.LC_FAILURE_MAX_RETRIES: "max_retries",
+    _lib.LC_FAILURE_CLOSED: "closed", _lib.LC_FAILURE_AUDIO: "audio",
+}
+
+#: Keyword options that map one to one onto lc_options integer fields (see layercode.h).
+_INT_OPTIONS: Tuple[str, ...] = (
+    "reconnect_max_attempts", "reconnect_base_ms", "reconnect_max_delay_ms",
+    "keepalive_interval_ms", "keepalive_timeout_ms", "dns_timeout_ms",
+    "tcp_connect_timeout_ms", "tls_timeout_ms", "upgrade_timeout_ms", "authorize_timeout_ms",
+    "send_queue_max_bytes", "outage_buffer_ms", "max_message_bytes",
+    "max_http_response_bytes", "device_watch_ms",
 )
 
 AudioBuffer = Any  # bytes-like PCM16, array('h'), or a numpy int16 array
@@ -64,7 +82,9 @@ class Event:
     CallbackError with code 0 when one of your callbacks raised). ``message``: message
     (the parsed JSON object), message_type, raw. ``data``: data (the parsed "content"),
     turn_id, raw. ``user_amplitude``/``agent_amplitude``: level (0..1).
-    ``user_speaking``/``agent_speaking``/``mute``: active.
+    ``user_speaking``/``agent_speaking``/``mute``/``audio_input_changed``/
+    ``audio_output_changed``: active. ``device_switched``: is_input, device (its name).
+    ``devices_changed``: no fields (call list_devices()).
     """
 
     type: str
@@ -81,6 +101,8 @@ class Event:
     level: Optional[float] = None
     active: Optional[bool] = None
     raw: Optional[str] = None
+    is_input: Optional[bool] = None
+    device: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -291,7 +313,20 @@ class Client:
     on_error(error: LayercodeError | CallbackError), on_message(message: dict),
     on_data(content, turn_id: str | None), on_user_amplitude(level: float),
     on_agent_amplitude(level: float), on_user_speaking(speaking: bool),
-    on_agent_speaking(speaking: bool), on_mute(muted: bool).
+    on_agent_speaking(speaking: bool), on_mute(muted: bool),
+    on_audio_input_changed(enabled: bool), on_audio_output_changed(enabled: bool),
+    on_device_switched(is_input: bool, name: str), on_devices_changed().
+
+    on_devices_changed is watched (device_watch_ms) only if given here or with
+    audio="alsa": ALSA's device list is read every device_watch_ms for it.
+
+    Resilience options (all optional, library defaults in brackets; see layercode.h):
+    reconnect_max_attempts [5, 0 = never], reconnect_base_ms [500],
+    reconnect_max_delay_ms [7000], keepalive_interval_ms [20000, 0 = off],
+    keepalive_timeout_ms [10000], dns_timeout_ms, tcp_connect_timeout_ms, tls_timeout_ms,
+    upgrade_timeout_ms, authorize_timeout_ms [0 = connect_timeout_ms],
+    send_queue_max_bytes [262144], outage_buffer_ms [2000], max_message_bytes [16 MiB],
+    max_http_response_bytes [1 MiB], device_watch_ms [2000].
 
     Every event is also queued for ``events()`` (at most ``event_queue_size``; the oldest
     are dropped beyond that and counted in ``event_queue_overflows``; 0 turns the queue off).
@@ -308,6 +343,10 @@ class Client:
     on_user_speaking = _HandlerSlot("user_speaking")
     on_agent_speaking = _HandlerSlot("agent_speaking")
     on_mute = _HandlerSlot("mute")
+    on_audio_input_changed = _HandlerSlot("audio_input_changed")
+    on_audio_output_changed = _HandlerSlot("audio_output_changed")
+    on_device_switched = _HandlerSlot("device_switched")
+    on_devices_changed = _HandlerSlot("devices_changed")
 
     def __init__(
         self,
@@ -346,6 +385,11 @@ class Client:
         on_user_speaking: Optional[Callable[[bool], Any]] = None,
         on_agent_speaking: Optional[Callable[[bool], Any]] = None,
         on_mute: Optional[Callable[[bool], Any]] = None,
+        on_audio_input_changed: Optional[Callable[[bool], Any]] = None,
+        on_audio_output_changed: Optional[Callable[[bool], Any]] = None,
+        on_device_switched: Optional[Callable[[bool, str], Any]] = None,
+        on_devices_changed: Optional[Callable[[], Any]] = None,
+        **limits: int,
     ) -> None:
         # Everything the callbacks touch exists before the client can call back.
         self._handlers: Dict[str, Optional[Callable[..., Any]]] = {}
@@ -367,7 +411,11 @@ class Client:
                          ("user_amplitude", on_user_amplitude),
                          ("agent_amplitude", on_agent_amplitude),
                          ("user_speaking", on_user_speaking),
-                         ("agent_speaking", on_agent_speaking), ("mute", on_mute)):
+                         ("agent_speaking", on_agent_speaking), ("mute", on_mute),
+                         ("audio_input_changed", on_audio_input_changed),
+                         ("audio_output_changed", on_audio_output_changed),
+                         ("device_switched", on_device_switched),
+                         ("devices_changed", on_devices_changed)):
             if fn is not None:
                 self.on(name, fn)
 
@@ -420,9 +468,17 @@ class Client:
         opts.audio_output_enabled = 1 if audio_output else 0
         opts.start_muted = 1 if muted else 0
         opts.amplitude_rate_hz = int(amplitude_rate_hz)
+        for name, value in limits.items():
+            if name not in _INT_OPTIONS:
+                raise TypeError(f"Client() got an unexpected keyword argument {name!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidArgumentError(_lib.LC_ERR_INVALID_ARGUMENT,
+                                           f"{name} must be a non-negative int, not {value!r}")
+            setattr(opts, name, value)
 
         self._cid = _dispatch.register(self)
-        _dispatch.install(opts, self._cid)
+        _dispatch.install(opts, self._cid,
+                          watch_devices=on_devices_changed is not None or mode == _lib.LC_AUDIO_ALSA)
         out = ctypes.c_void_p()
         rc = lib.lc_client_new(ctypes.byref(opts), ctypes.byref(out))
         if rc != _lib.LC_OK or not out.value:
@@ -634,6 +690,34 @@ class Client:
             self.mute()
         else:
             self.unmute()
+
+    # ---- switching audio (JS SDK setAudioInput/setAudioOutput/setInputDevice) ----------
+
+    def set_audio_input(self, enabled: bool) -> None:
+        """Microphone on or off (off releases an ALSA/WAV capture device). Any state; kept
+        across sessions. Raises AudioError if the device cannot reopen."""
+        self._call(lib.lc_client_set_audio_input, 1 if enabled else 0)
+
+    def set_audio_output(self, enabled: bool) -> None:
+        """Agent audio on or off (off drops what is queued and discards what arrives)."""
+        self._call(lib.lc_client_set_audio_output, 1 if enabled else 0)
+
+    def set_input_device(self, name: StrPath) -> None:
+        """Switches the microphone: an ALSA PCM name (audio="alsa") or a WAV path
+        (audio="wav"). During a session the new device opens first; AudioError keeps
+        the old one. InvalidStateError with external audio."""
+        self._call(lib.lc_client_set_input_device, _cstr("name", name))
+
+    def set_output_device(self, name: StrPath) -> None:
+        """Switches the speaker, like set_input_device()."""
+        self._call(lib.lc_client_set_output_device, _cstr("name", name))
+
+    def failure_reason(self) -> Tuple[str, Optional[int]]:
+        """Why the last session ended in error: ("none" | "unreachable" | "authorize" |
+        "tls" | "protocol" | "max_retries" | "closed" | "audio", HTTP status or None)."""
+        status = ctypes.c_int(0)
+        rc = self._call(lib.lc_client_failure_reason, ctypes.byref(status), detail=False)
+        return FAILURE_REASONS.get(rc, str(rc)), (status.value or None)
 
     # ---- audio -------------------------------------------------------------------------
 
@@ -865,6 +949,14 @@ class Client:
         active = bool(on)
         self._emit(Event(kind, active=active), active)
 
+    def _c_device_switched(self, is_input: int, name: Optional[bytes]) -> None:
+        device = _text(name)
+        self._emit(Event("device_switched", is_input=bool(is_input), device=device),
+                   bool(is_input), device)
+
+    def _c_devices_changed(self) -> None:
+        self._emit(Event("devices_changed"))
+
 
 def handler_args(event: Event) -> Tuple[Any, ...]:
     """The arguments the on_<event.type> callback takes for event."""
@@ -883,4 +975,8 @@ def handler_args(event: Event) -> Tuple[Any, ...]:
         return (event.data, event.turn_id)
     if kind in ("user_amplitude", "agent_amplitude"):
         return (event.level,)
+    if kind == "device_switched":
+        return (event.is_input, event.device)
+    if kind == "devices_changed":
+        return ()
     return (event.active,)
