@@ -225,25 +225,27 @@ SERVERS = ("plain", "tls-expired", "tls-self-signed", "tls-wrong-host")
 
 # ---- features of the loaded library -----------------------------------------------------
 
+def client_options(layercode) -> set:
+    """Keyword options layercode.Client takes: its named parameters, plus the lc_options
+    integer fields it accepts through **kwargs (layercode.client._INT_OPTIONS)."""
+    params = inspect.signature(layercode.Client.__init__).parameters
+    names = set(params)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        names |= set(getattr(sys.modules["layercode.client"], "_INT_OPTIONS", ()))
+    return names
+
+
 def library_features() -> Dict[str, bool]:
-    """What the loaded library supports of the reconnect contract, and what of it the
-    Python bindings expose themselves (the harness reaches the rest through the C API:
-    lc_options fields and lc_client_failure_reason; see child_main)."""
+    """What the bindings and library in this tree support of the reconnect contract."""
     _import_layercode()
     import layercode
-    from layercode import _lib
-    params = inspect.signature(layercode.Client.__init__).parameters
-    fields = {name for name, _ in _lib.lc_options._fields_}
+    params = client_options(layercode)
     return {
-        "reconnect": "reconnect_max_attempts" in fields,
-        "keepalive": "keepalive_interval_ms" in fields,
+        "reconnect": "reconnect_max_attempts" in params,
+        "keepalive": "keepalive_interval_ms" in params,
         "send_queue_stats": "send_queue_dropped_frames" in
         {f.name for f in dataclasses.fields(layercode.Stats)},
-        "failure_reason": hasattr(layercode.Client, "failure_reason")
-        or getattr(_lib.lib, "lc_client_failure_reason", None) is not None,
-        # The bindings' own surface (Client kwargs and method); informational.
-        "py_reconnect_options": "reconnect_max_attempts" in params,
-        "py_failure_reason": hasattr(layercode.Client, "failure_reason"),
+        "failure_reason": hasattr(layercode.Client, "failure_reason"),
     }
 
 
@@ -388,53 +390,19 @@ def child_main(spec: Dict[str, Any]) -> int:
 
 
 def _make_client(layercode, options: Dict[str, Any], obs: Dict[str, Any], **kwargs):
-    """layercode.Client(**kwargs, **options). Options the bindings do not take as keyword
-    arguments yet but the library's lc_options has (the reconnect contract's fields) are
-    written into the struct the bindings fill, right before lc_client_new."""
-    from layercode import _dispatch, _lib
-    params = inspect.signature(layercode.Client.__init__).parameters
-    fields = {name for name, _ in _lib.lc_options._fields_}
-    direct = {k: v for k, v in options.items() if k in params}
-    raw = {k: v for k, v in options.items() if k not in params and k in fields}
-    obs["unsupported_options"] = [k for k in options if k not in direct and k not in raw]
-    obs["options_via_struct"] = sorted(raw)
-    if not raw:
-        return layercode.Client(**kwargs, **direct)
-    install = _dispatch.install
-
-    def install_with_options(opts, cid) -> None:
-        install(opts, cid)
-        for key, value in raw.items():
-            setattr(opts, key, value)
-    _dispatch.install = install_with_options
-    try:
-        return layercode.Client(**kwargs, **direct)
-    finally:
-        _dispatch.install = install
-
-
-FAILURE_NAMES = {0: "NONE", 1: "UNREACHABLE", 2: "AUTHORIZE", 3: "TLS", 4: "PROTOCOL",
-                 5: "MAX_RETRIES", 6: "CLOSED", 7: "AUDIO"}
+    """layercode.Client(**kwargs, **options); options these bindings do not take are left
+    out and listed in obs["unsupported_options"] (the row then reports what is missing)."""
+    params = client_options(layercode)
+    obs["unsupported_options"] = [k for k in options if k not in params]
+    return layercode.Client(**kwargs, **{k: v for k, v in options.items() if k in params})
 
 
 def failure_reason(client) -> Optional[List[Any]]:
-    """[name, http_status or None]: client.failure_reason(), or lc_client_failure_reason
-    when the bindings do not wrap it yet; None when the library lacks it too."""
-    if hasattr(client, "failure_reason"):
-        name, http = client.failure_reason()
-        return [str(name).upper(), http]
-    import ctypes
-    from layercode import _lib
-    fn = getattr(_lib.lib, "lc_client_failure_reason", None)
-    if fn is None:
+    """[NAME, http_status or None] from client.failure_reason(); None if it has none."""
+    if not hasattr(client, "failure_reason"):
         return None
-    http = ctypes.c_int(0)
-    ptr = client._handle.acquire()
-    try:
-        value = fn(ptr, ctypes.byref(http))
-    finally:
-        client._handle.release()
-    return [FAILURE_NAMES.get(value, str(value)), http.value or None]
+    name, http = client.failure_reason()
+    return [str(name).upper(), http]
 
 
 def _code_name(layercode, code: int) -> str:

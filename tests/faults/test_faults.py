@@ -5,9 +5,7 @@ how the session ended, recovery where there is one, the close code the client se
 failure reason (client.failure_reason()) is checked by a second test per row.
 
 Rows whose outcome is the reconnect contract's (reconnecting, keepalive, the bounded send
-queue) are skipped, with the missing feature named, on a library that lacks it. Options and
-the failure reason the Python bindings do not wrap yet are reached through the C API
-(lc_options fields, lc_client_failure_reason): see tools/faults.py."""
+queue) are skipped, with the missing feature named, on bindings that lack it."""
 
 from __future__ import annotations
 
@@ -68,9 +66,9 @@ def outcomes(servers):
 def _skip_if_missing(row, features) -> None:
     missing = fm.missing_features(row, features)
     if missing:
-        pytest.skip(f"needs {', '.join(missing)} from the reconnect contract, which this "
-                    "library lacks (no reconnect_*/keepalive_* fields in lc_options or no "
-                    "send_queue_dropped_frames in lc_stats)")
+        pytest.skip(f"needs {', '.join(missing)} from the reconnect contract, which these "
+                    "bindings lack (no reconnect_*/keepalive_* options on layercode.Client "
+                    "or no send_queue_dropped_frames in layercode.Stats)")
 
 
 @pytest.mark.parametrize("row", fm.ROWS, ids=ROW_IDS)
@@ -87,8 +85,8 @@ def test_fault_outcome(row, features, servers, outcomes):
 @pytest.mark.parametrize("row", fm.ROWS, ids=ROW_IDS)
 def test_fault_failure_reason(row, features, outcomes):
     if not features["failure_reason"]:
-        pytest.skip("neither layercode.Client.failure_reason() nor lc_client_failure_reason "
-                    "exists in this library/bindings (the reconnect contract's getter)")
+        pytest.skip("layercode.Client has no failure_reason() (the reconnect contract's "
+                    "getter)")
     _skip_if_missing(row, features)
     outcome = outcomes(row)
     assert outcome.crash == "no", outcome.stderr_tail

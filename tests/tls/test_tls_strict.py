@@ -93,30 +93,11 @@ class Attempt:
             assert client.wait_disconnected(10)
         except layercode.LayercodeError as exc:
             self.error = exc
-            reason = _fault_matrix().failure_reason(client)
-            self.reason = tuple(reason) if reason is not None else None
+            if hasattr(client, "failure_reason"):
+                self.reason = client.failure_reason()
         finally:
             client.close()
         self.sni = [h["sni"] for h in _client_hellos(server)[hello_before:]]
-
-
-def _fault_matrix():
-    """tools/faults.py, for its failure_reason(): client.failure_reason(), or the C getter
-    while the bindings do not wrap it."""
-    import importlib.util
-    if "lc_fault_matrix" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("lc_fault_matrix",
-                                                      ROOT / "tools" / "faults.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["lc_fault_matrix"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["lc_fault_matrix"]
-
-
-def _has_failure_reason() -> bool:
-    from layercode import _lib
-    return hasattr(layercode.Client, "failure_reason") or \
-        getattr(_lib.lib, "lc_client_failure_reason", None) is not None
 
 
 def _client_hellos(server: DevServer) -> List[dict]:
@@ -165,11 +146,11 @@ def test_unknown_ca_is_a_tls_error(tls_server):
 
 @pytest.mark.parametrize("profile,host,reason", REFUSED, ids=[r[0] for r in REFUSED])
 def test_tls_failure_reason(tls_server, profile, host, reason):
-    if not _has_failure_reason():
-        pytest.skip("neither layercode.Client.failure_reason() nor lc_client_failure_reason "
-                    "exists (the reconnect contract's getter)")
+    if not hasattr(layercode.Client, "failure_reason"):
+        pytest.skip("layercode.Client has no failure_reason() (the reconnect contract's "
+                    "getter)")
     attempt = Attempt(tls_server(profile), host)
-    assert attempt.reason == ("TLS", None)
+    assert attempt.reason == ("tls", None)
 
 
 # ---- names: IP literals, SNI, trailing dot -------------------------------------------------
@@ -315,14 +296,14 @@ def test_reset_during_tls_handshake_is_a_network_failure():
         try:
             with pytest.raises(layercode.LayercodeError) as info:
                 client.connect().wait_connected(30)
-            reason = _fault_matrix().failure_reason(client)
+            reason = client.failure_reason() if hasattr(client, "failure_reason") else None
         finally:
             client.close()
     finally:
         listener.close()
     assert isinstance(info.value, layercode.NetworkError), info.value
     if reason is not None:
-        assert reason[0] == "UNREACHABLE", reason
+        assert reason[0] == "unreachable", reason
 
 
 @pytest.mark.xfail(strict=True, reason="client bug: a TCP reset during the TLS handshake of a "
