@@ -57,6 +57,12 @@ demo: deps all
 bench: deps all
 	$(PY) bench/run.py
 
+# The fault matrix: the library against each devserver fault, one row per fault
+# (tools/faults.py); fails if any row breaks the reconnect contract.
+.PHONY: faults
+faults: deps all
+	$(PY) tools/faults.py
+
 test: deps all test-abi test-swift test-tsan test-python
 
 test-swift:

@@ -4,8 +4,10 @@ proxy, the legacy pipelines variant, and the single-use client_session_key store
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -13,6 +15,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from eventlog import EventLog
+from faultinject import Fault, FaultError, FaultPlan, plan_for
+
+log = logging.getLogger("devserver.authorize")
 
 AGENTS = ("echo", "tone", "say")
 TURN_MODES = ("automatic", "push_to_talk")
@@ -52,6 +57,7 @@ class Grant:
     expires_at: float             # time.monotonic()
     used: bool = False
     config: dict = field(default_factory=dict)
+    faults: FaultPlan | None = None   # the conversation's fault plan (faults.py)
 
 
 class AuthError(Exception):
@@ -84,6 +90,8 @@ class Authorizer:
         self.log = log
         self._keys: dict[str, Grant] = {}
         self._conversations: set[str] = set()
+        # Each conversation's fault plan, fixed when the conversation is created.
+        self._plans: dict[str, FaultPlan] = {}
 
     # ---- key store -------------------------------------------------------
 
@@ -115,7 +123,30 @@ class Authorizer:
 
     # ---- authorization ---------------------------------------------------
 
-    def authorize(self, raw_body: bytes, api: str) -> dict:
+    def fault_plan(self, raw_body: bytes, api: str) -> FaultPlan | None:
+        """The fault plan an authorize request belongs to: its conversation's, or a new
+        one from its metadata (or --fault). None for a body authorize() will refuse
+        anyway. Raises AuthError (400) for a bad metadata.devserver_fault."""
+        try:
+            body = json.loads(raw_body.decode("utf-8"), parse_constant=_strict_constant)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(body, dict):
+            return None
+        conv_field = "session_id" if api == API_PIPELINES else "conversation_id"
+        conversation_id = body.get(conv_field)
+        if isinstance(conversation_id, str) and conversation_id in self._plans:
+            return self._plans[conversation_id]
+        metadata = body.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = {}
+        try:
+            return plan_for(metadata, self.opts.fault)
+        except FaultError as exc:
+            raise AuthError(400, str(exc)) from None
+
+    def authorize(self, raw_body: bytes, api: str,
+                  plan: FaultPlan | None = None) -> dict:
         """Validate a request body and issue a key. Raises AuthError (400/402)."""
         legacy = api == API_PIPELINES
         id_field = "pipeline_id" if legacy else "agent_id"
@@ -131,12 +162,13 @@ class Authorizer:
         if not isinstance(agent_id, str) or not agent_id.strip():
             raise AuthError(400, f"{id_field} is required (a non-empty string)")
         try:
-            return self._issue(api, body, agent_id, conv_field)
+            return self._issue(api, body, agent_id, conv_field, plan)
         except AuthError as exc:
             exc.agent_id = agent_id
             raise
 
-    def _issue(self, api: str, body: dict, agent_id: str, conv_field: str) -> dict:
+    def _issue(self, api: str, body: dict, agent_id: str, conv_field: str,
+               plan: FaultPlan | None) -> dict:
         metadata = body.get("metadata")
         if metadata is None:
             metadata = {}
@@ -158,6 +190,9 @@ class Authorizer:
             conversation_id = prefix + secrets.token_hex(12)
 
         grant = self._grant(api, agent_id, conversation_id, metadata)
+        if plan is not None:
+            self._plans.setdefault(conversation_id, plan)
+        grant.faults = self._plans.get(conversation_id)
         self._conversations.add(conversation_id)
         self._prune()
         self._keys[grant.key] = grant
@@ -219,7 +254,13 @@ class Authorizer:
                 raw = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 raise AuthError(413, "request body too large") from None
-            result = self.authorize(raw, api)
+            plan = self.fault_plan(raw, api)
+            fault = plan.next("authorize") if plan else None
+            if fault is not None:
+                early = await self._authorize_fault(request, fault)
+                if early is not None:
+                    return early
+            result = self.authorize(raw, api, plan)
             status = 200
             grant = self._keys[result["client_session_key"]]
             grant_session = grant.session_id
@@ -232,6 +273,24 @@ class Authorizer:
                        agent_id=agent_id, conversation_id=conversation_id,
                        error=result.get("error"))
         return web.json_response(result, status=status)
+
+    async def _authorize_fault(self, request: web.Request,
+                               fault: Fault) -> web.Response | None:
+        """Applies an authorize fault: a response to send instead, or None to go on
+        (after a delay); raises AuthError for a refusal."""
+        log.warning("fault %s on %s", fault.name, request.path)
+        self.log.write(None, "fault", stage="authorize", path=request.path,
+                       **fault.describe())
+        if fault.name == "authorize_slow":
+            await asyncio.sleep(fault["seconds"])
+            return None
+        if fault.name == "authorize_bad_json":
+            self.log.write(None, "authorize", status=200, path=request.path,
+                           agent_id=None, conversation_id=None,
+                           error="devserver fault authorize_bad_json")
+            return web.Response(status=200, content_type="application/json",
+                                body=b'{"client_session_key": "k", "conversation_id": ')
+        raise AuthError(fault["status"], f"devserver fault {fault.name}")
 
     async def handle_layercode(self, request: web.Request) -> web.Response:
         """POST /v1/agents/web/authorize_session (Layercode's own endpoint)."""

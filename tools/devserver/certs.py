@@ -9,6 +9,8 @@ In the cert dir:
     expired      as good, but valid Jan 2020 only (notAfter in the past)
     self-signed  same names, but self-signed (not issued by the CA)
     wrong-host   signed by the CA, SAN only DNS:wrong.example
+    no-ip-san    as good, but only the DNS names (no IP SANs: an IP-literal URL
+                 must fail verification)
   server.profile.json     which profile/SANs server.pem was made for
 Existing files are reused when they still fit the request and verify;
 otherwise the server cert (and, if the CA is unusable, the CA) is rebuilt.
@@ -32,7 +34,7 @@ import tempfile
 
 log = logging.getLogger("devserver.certs")
 
-PROFILES = ("good", "expired", "self-signed", "wrong-host")
+PROFILES = ("good", "expired", "self-signed", "wrong-host", "no-ip-san")
 DEFAULT_SANS = ("DNS:localhost", "IP:127.0.0.1", "IP:::1")
 
 
@@ -159,7 +161,12 @@ def _sign_with_ca(d: str, work: str, csr: str, out: str, sans: list[str],
 def _make_server(d: str, profile: str, sans: list[str]) -> None:
     key_out, pem_out = os.path.join(d, "server.key"), os.path.join(d, "server.pem")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    names = ["DNS:wrong.example"] if profile == "wrong-host" else sans
+    if profile == "wrong-host":
+        names = ["DNS:wrong.example"]
+    elif profile == "no-ip-san":
+        names = [n for n in sans if not n.startswith("IP:")] or ["DNS:localhost"]
+    else:
+        names = sans
     cn = names[0].partition(":")[2]
     with tempfile.TemporaryDirectory(dir=d, prefix=".work-") as work:
         key = os.path.join(work, "server.key")
@@ -203,7 +210,7 @@ def _server_fits(d: str, profile: str, sans: list[str]) -> bool:
         return False
     if marker != {"profile": profile, "sans": sans} or not _pair_ok(pem, key):
         return False
-    if profile in ("good", "wrong-host"):
+    if profile in ("good", "wrong-host", "no-ip-san"):
         return _verifies(ca, pem) and _valid_for(pem, 86400)
     if profile == "expired":
         return _verifies(ca, pem, "-no_check_time") and not _valid_for(pem, 0)

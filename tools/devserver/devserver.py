@@ -25,6 +25,7 @@ if HERE not in sys.path:
 from aiohttp import web  # noqa: E402
 
 import certs  # noqa: E402
+import faultinject  # noqa: E402
 from eventlog import EventLog  # noqa: E402
 from server import (AGENTS_AUTHORIZE, AGENTS_WS, LEGACY_AUTHORIZE,  # noqa: E402
                     LEGACY_WS, PROXY_AUTHORIZE, DevServer)
@@ -102,6 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "interrupted turn (to test client-side dropping)")
     beh.add_argument("--session-max-seconds", type=_non_negative(float), default=0.0,
                      help="close sessions (code 1000) after this long; 0 = unlimited")
+    flt = p.add_argument_group("fault injection (README.md, \"Fault injection\")")
+    flt.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                     help="fault for sessions whose metadata names none: NAME or "
+                          "NAME:key=value,... (repeatable; --fault help lists them)")
     out = p.add_argument_group("logging")
     out.add_argument("--log", default=None, metavar="FILE", help="JSON-lines event log")
     out.add_argument("--log-audio-content", action="store_true",
@@ -109,6 +114,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out.add_argument("-v", "--verbose", action="store_true",
                      help="debug logging and HTTP access log on stderr")
     opts = p.parse_args(argv)
+    if "help" in opts.fault:
+        for kind in faultinject.KINDS.values():
+            params = ", ".join(f"{k}={v!r}" for k, v in kind.params.items())
+            print(f"{kind.name:22} [{kind.stage}] {kind.help}"
+                  + (f" ({params})" if params else ""))
+        p.exit(0)
+    try:
+        opts.fault = [faultinject.parse_cli(text) for text in opts.fault]
+    except faultinject.FaultError as exc:
+        p.error(f"--fault: {exc}")
     if opts.tone_hz >= 8000:
         p.error("--tone-hz must be below 8000 (Nyquist at 16 kHz)")
     if opts.audio_chunk_ms > 60000:
@@ -155,7 +170,7 @@ def _bind(host: str, port: int) -> list[socket.socket]:
     return socks
 
 
-def _tls_context(opts) -> tuple[ssl.SSLContext, str]:
+def _tls_context(opts, eventlog: EventLog | None = None) -> tuple[ssl.SSLContext, str]:
     cert_dir = opts.cert_dir or DEFAULT_CERT_DIR
     try:
         os.makedirs(cert_dir, exist_ok=True)
@@ -166,6 +181,11 @@ def _tls_context(opts) -> tuple[ssl.SSLContext, str]:
     files = certs.ensure_certs(cert_dir, opts.cert_profile, opts.san)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(files["cert_file"], files["key_file"])
+    if eventlog is not None:
+        def client_hello(sslobj, server_name, _ctx) -> None:
+            # OpenSSL calls this for every ClientHello; server_name is None without SNI.
+            eventlog.write(None, "tls_client_hello", sni=server_name)
+        ctx.sni_callback = client_hello
     return ctx, files["ca_file"]
 
 
@@ -193,24 +213,23 @@ async def serve(opts) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
 
+    try:
+        eventlog = EventLog(opts.log, opts.log_audio_content)
+    except OSError as exc:
+        return _fail(f"cannot open --log {opts.log}: {exc}")
     ssl_ctx, ca_file = None, None
     if opts.tls:
         try:
-            ssl_ctx, ca_file = _tls_context(opts)
+            ssl_ctx, ca_file = _tls_context(opts, eventlog)
         except (certs.CertError, OSError, ssl.SSLError) as exc:
+            eventlog.close()
             return _fail(f"TLS setup failed: {exc}")
     try:
         socks = _bind(opts.host, opts.port)
     except OSError as exc:
+        eventlog.close()
         return _fail(str(exc))
     port = socks[0].getsockname()[1]
-
-    try:
-        eventlog = EventLog(opts.log, opts.log_audio_content)
-    except OSError as exc:
-        for sock in socks:
-            sock.close()
-        return _fail(f"cannot open --log {opts.log}: {exc}")
     dev = DevServer(opts, eventlog)
     runner = web.AppRunner(dev.make_app(), handle_signals=False, shutdown_timeout=5.0,
                            access_log=logging.getLogger("aiohttp.access")

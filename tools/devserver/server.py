@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 
 from aiohttp import web
@@ -10,6 +12,7 @@ from aiohttp import web
 from agents import Agents
 from authorize import API_AGENTS, API_PIPELINES, AuthError, Authorizer
 from eventlog import EventLog
+from faultinject import Fault
 from session import Session
 from speech import Speech
 
@@ -67,22 +70,64 @@ class DevServer:
             grant = self.authorizer.check_key(key, api)
         except AuthError as exc:
             return self._reject(request, exc.status, exc.message)
-        ws = web.WebSocketResponse(max_msg_size=MAX_MSG_SIZE, heartbeat=None,
-                                   autoping=True, timeout=5.0)
-        if not ws.can_prepare(request).ok:
+        probe = web.WebSocketResponse()
+        if not probe.can_prepare(request).ok:
             return self._reject(request, 400, "expected a websocket upgrade request",
                                 grant.session_id)
+        fault = grant.faults.next("upgrade") if grant.faults else None
+        if fault is not None:
+            early = await self._upgrade_fault(request, grant.session_id, fault)
+            if early is not None:
+                return early
+        fault = grant.faults.next("session") if grant.faults else None
+        # ignore_pings answers pings itself (until it fires), so aiohttp must not.
+        autoping = fault is None or fault.name != "ignore_pings"
+        ws = web.WebSocketResponse(max_msg_size=MAX_MSG_SIZE, heartbeat=None,
+                                   autoping=autoping, timeout=5.0)
         self.authorizer.consume(grant)
         await ws.prepare(request)
         session = Session(grant, ws, opts=self.opts, eventlog=self.elog,
                           agents=self.agents, path=request.path,
-                          remote=request.remote)
+                          remote=request.remote, transport=request.transport,
+                          fault=fault)
         self.sessions.add(session)
         try:
             await session.run()
         finally:
             self.sessions.discard(session)
         return ws
+
+    async def _upgrade_fault(self, request: web.Request, session_id: str,
+                             fault: Fault) -> web.StreamResponse | None:
+        """Applies an upgrade fault: the response to end with, or None to go on with the
+        upgrade (after a delay)."""
+        log.warning("[%s] fault %s on the upgrade", session_id, fault.name)
+        self.elog.write(session_id, "fault", stage="upgrade", path=request.path,
+                        **fault.describe())
+        if fault.name == "upgrade_slow":
+            await asyncio.sleep(fault["seconds"])
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=408)     # the client gave up: goes nowhere
+            return None
+        if fault.name == "upgrade_bad_accept":
+            key = request.headers.get("Sec-WebSocket-Key", "")
+            wrong = base64.b64encode(hashlib.sha1(
+                (key + "not-the-rfc-6455-guid").encode()).digest()).decode()
+            resp = web.StreamResponse(status=101, headers={
+                "Upgrade": "websocket", "Connection": "Upgrade",
+                "Sec-WebSocket-Accept": wrong})
+            await resp.prepare(request)
+            # A correct client hangs up now; give up waiting after 30 s.
+            for _ in range(300):
+                if request.transport is None or request.transport.is_closing():
+                    break
+                await asyncio.sleep(0.1)
+            self.elog.write(session_id, "ws_reject", status=101,
+                            reason="devserver fault upgrade_bad_accept",
+                            path=request.path, remote=request.remote)
+            return resp
+        return self._reject(request, fault["status"], f"devserver fault {fault.name}",
+                            session_id)
 
     async def _on_shutdown(self, app: web.Application) -> None:
         sessions = list(self.sessions)

@@ -10,16 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
+import faultinject as faults
 import pcm
 from agents import Agents, Reply
 from authorize import Grant
 from eventlog import EventLog
+from faultinject import Fault
 from vad import EnergyVad, VadEvent
 
 log = logging.getLogger("devserver.session")
@@ -87,8 +91,9 @@ class Counters:
 
 class Session:
     def __init__(self, grant: Grant, ws: web.WebSocketResponse, *, opts,
-                 eventlog: EventLog, agents: Agents, path: str, remote: str | None
-                 ) -> None:
+                 eventlog: EventLog, agents: Agents, path: str, remote: str | None,
+                 transport: asyncio.BaseTransport | None = None,
+                 fault: Fault | None = None) -> None:
         self.grant = grant
         self.id = grant.session_id
         self.ws = ws
@@ -112,6 +117,13 @@ class Session:
         self._fatal = False
         self._close_reason: str | None = None
         self._started = time.monotonic()
+        # Fault injection (faults.py): the socket's fault, whether it has fired, and
+        # whether it finished the socket (nothing more is sent then).
+        self.transport = transport
+        self.fault = fault
+        self._fault_fired = False
+        self._fault_dead = False
+        self._dropped = False
 
     # ---- plumbing --------------------------------------------------------
 
@@ -160,7 +172,7 @@ class Session:
         async with self._send_lock:
             if guard is not None and not guard():
                 return False
-            if self.ws.closed:
+            if self.ws.closed or self._fault_dead:
                 return False
             try:
                 await self.ws.send_str(data)
@@ -172,6 +184,9 @@ class Session:
                 self.counts.audio_chunks_out += 1
                 self.counts.audio_bytes_out += audio_bytes
             self.elog.message(self.id, "send", msg, precomputed_bytes=audio_bytes)
+            if (audio_bytes is not None and self._fault_due("audio")
+                    and self.counts.audio_chunks_out >= self.fault["after_chunks"]):
+                self._fire_fault()
         return True
 
     async def close(self, code: int, reason: str) -> None:
@@ -180,8 +195,143 @@ class Session:
             self._closed_by = "server"
             self._close_reason = reason
             self._close_code = code
-        if not self.ws.closed:
+        if not self.ws.closed and not self._dropped:
             await self.ws.close(code=code, message=reason.encode("utf-8")[:120])
+
+    # ---- fault injection (faults.py) ---------------------------------------
+
+    def _fault_due(self, point: str) -> bool:
+        return (self.fault is not None and not self._fault_fired
+                and self.fault["at"] == point)
+
+    def _fire_fault(self) -> None:
+        """Fires the socket's fault now. Called synchronously at the trigger point (under
+        the send lock for "audio"), so a terminal fault stops every later send at once."""
+        fault = self.fault
+        self._fault_fired = True
+        if fault.name not in faults.NON_TERMINAL:
+            self._fault_dead = True
+        if fault.name == "stall_reading" and self.transport is not None:
+            self.transport.pause_reading()      # now, before anything else is read
+        log.warning("[%s] fault %s", self.id, fault.name)
+        self.elog.write(self.id, "fault", stage="session", **fault.describe())
+        self._spawn(self._run_fault(fault), f"fault {fault.name}")
+
+    def _write_raw(self, data: bytes) -> bool:
+        t = self.transport
+        if t is None or t.is_closing():
+            return False
+        t.write(data)
+        return True
+
+    async def _run_fault(self, fault: Fault) -> None:
+        name = fault.name
+        if name in ("drop_tcp_mid_turn", "reset_tcp_mid_turn"):
+            self._drop(reset=name == "reset_tcp_mid_turn", reason=f"devserver fault {name}")
+        elif name == "close" or name.startswith("close_"):
+            await self.close(fault["code"], fault["reason"])
+        elif name == "stall_reading":
+            await self._stall(fault["seconds"])
+        elif name == "trickle":
+            await self._trickle(fault["interval_ms"] / 1000.0)
+        elif name == "ignore_pings":
+            pass                    # run() stops answering pings from now on
+        else:
+            async with self._send_lock:
+                await self._bad_frame(fault)
+
+    def _drop(self, reset: bool, reason: str) -> None:
+        """Ends the TCP connection without a close frame: FIN, or RST with reset."""
+        if self._closed_by is None:
+            self._closed_by = "server"
+            self._close_reason = reason
+            self._close_code = 1006
+        self._dropped = True
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        if not reset:
+            t.close()           # what was sent still arrives, then FIN
+            return
+        sock = t.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        t.abort()               # RST: the peer may lose data it has not read yet
+
+    async def _bad_frame(self, fault: Fault) -> None:
+        name = fault.name
+        if name == "garbage_frames":
+            self._write_raw(faults.garbage(fault["bytes"], fault["seed"]))
+        elif name == "invalid_utf8":
+            self._write_raw(faults.frame(0x1, faults.INVALID_UTF8_TEXT))
+        elif name == "fragmented_control":
+            self._write_raw(faults.frame(0x9, b"frag", fin=False))
+        elif name == "reserved_opcode":
+            self._write_raw(faults.frame(fault["opcode"], b"reserved"))
+        elif name == "rsv_bits":
+            self._write_raw(faults.frame(0x1, b'{"type":"response.data"}', rsv=0x4))
+        elif name == "masked_frame":
+            self._write_raw(faults.frame(0x1, b'{"type":"response.data","content":{}}',
+                                         mask=b"\x12\x34\x56\x78"))
+        elif name == "oversized_frame":
+            size, payload = fault["bytes"], fault["payload_bytes"]
+            await self._oversized(size, size if payload < 0 else min(size, payload))
+        else:
+            raise RuntimeError(f"no handler for fault {name}")
+
+    async def _oversized(self, size: int, payload: int) -> None:
+        """A text frame declaring `size` bytes, then `payload` bytes of it: JSON-ish
+        ASCII, written as the transport drains and abandoned when the client hangs up."""
+        if not self._write_raw(faults.frame(0x1, b"", declared=size)):
+            return
+        chunk = b'{"type":"response.text","content":"' + b"a" * (64 * 1024)
+        sent = 0
+        while sent < payload:
+            t = self.transport
+            if t is None or t.is_closing():
+                break
+            if t.get_write_buffer_size() > 1 << 20:
+                await asyncio.sleep(0.01)
+                continue
+            part = chunk[:payload - sent]
+            t.write(part)
+            sent += len(part)
+            await asyncio.sleep(0)
+        self.elog.write(self.id, "fault_progress", fault="oversized_frame",
+                        payload_bytes_sent=sent, declared=size)
+
+    async def _stall(self, seconds: float) -> None:
+        """Stops reading the socket for `seconds` (re-pausing if aiohttp's own flow
+        control resumes it), then reads again. Sending goes on meanwhile."""
+        t = self.transport
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while (left := end - loop.time()) > 0:
+            if t is None or t.is_closing():
+                return
+            if t.is_reading():
+                t.pause_reading()
+            await asyncio.sleep(min(0.1, left))
+        if t is not None and not t.is_closing():
+            t.resume_reading()
+        self.elog.write(self.id, "fault_progress", fault="stall_reading",
+                        resumed_after=seconds)
+
+    async def _trickle(self, interval: float) -> None:
+        """One response.data message written a byte at a time."""
+        async with self._send_lock:
+            if self.ws.closed:
+                return
+            msg = {"type": "response.data", "content": {"devserver_fault": "trickle"},
+                   "turn_id": self._next_turn_id()}
+            data = faults.frame(0x1, json.dumps(msg, separators=(",", ":")).encode())
+            for i in range(len(data)):
+                if not self._write_raw(data[i:i + 1]):
+                    return
+                if i + 1 < len(data):
+                    await asyncio.sleep(interval)
+            self.counts.messages_out += 1
+            self.elog.message(self.id, "send", msg)
 
     # ---- main loop -------------------------------------------------------
 
@@ -197,10 +347,16 @@ class Session:
         if self.opts.session_max_seconds > 0:
             limit = asyncio.get_running_loop().call_later(
                 self.opts.session_max_seconds, self._duration_limit)
+        if self._fault_due("open"):
+            self._fire_fault()
         try:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
                     await self._on_text(msg.data)
+                elif msg.type == WSMsgType.PING:
+                    # Only without autoping (fault ignore_pings): answer until it fires.
+                    if not self._fault_fired:
+                        await self.ws.pong(msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     self.protocol_error(
                         f"binary frame of {len(msg.data)} bytes (all frames must "
@@ -232,7 +388,7 @@ class Session:
         self._cancel_idle_timer()
         for turn in self._assistant:
             turn.interrupt(0)
-        if not self.ws.closed:
+        if not self.ws.closed and not self._dropped:
             if self._fatal:
                 await self.close(1011, "internal server error")
             else:
@@ -291,6 +447,8 @@ class Session:
         if self.ready:
             raise ProtocolError("duplicate client.ready ignored")
         self.ready = True
+        if self._fault_due("ready"):
+            self._fire_fault()
         greeting = self.grant.greeting
         if greeting:
             agent = self.grant.agent
