@@ -213,7 +213,9 @@ typedef struct lc_options {
     /** After an unexpected drop (connection lost, keepalive timeout, close 1006/1011..1014)
      *  the client reconnects: status LC_STATUS_RECONNECTING, authorize again with the same
      *  conversation id, reopen. Attempts before giving up; 0: never reconnect. Default 5.
-     *  The first connect never retries. */
+     *  The count starts over only once a reopened connection has stayed up for 10 s, so a
+     *  server that accepts and drops at once cannot cause endless reconnects. The first
+     *  connect never retries. */
     int reconnect_max_attempts;
     /** Backoff: attempt n waits a random time in [d/2, d], d = min(max_delay, base * 2^(n-1)).
      *  Defaults 500 and 7000 ms. */

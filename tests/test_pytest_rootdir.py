@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUITES = ["tests/devserver", "tests/integration", "tests/audio", "tests/c", "tests/python"]
+SUITES = ["tests/devserver", "tests/integration", "tests/audio", "tests/c", "tests/python",
+          "tests/conformance", "tests/faults", "tests/tls"]
 
 
 def test_conftests_stay_local_when_all_suites_run_together():

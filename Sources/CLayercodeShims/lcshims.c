@@ -9,6 +9,15 @@ int lcshim_ctx_configure_client(SSL_CTX *ctx) {
     return 1;
 }
 
+int lcshim_err_is_unexpected_eof(unsigned long err) {
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+    return ERR_GET_LIB(err) == ERR_LIB_SSL && ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+#else
+    (void)err;
+    return 0;
+#endif
+}
+
 int lcshim_ssl_set_sni(SSL *ssl, const char *host) {
     return (int)SSL_set_tlsext_host_name(ssl, host);
 }

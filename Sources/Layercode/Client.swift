@@ -66,6 +66,10 @@ public final class LayercodeClient: @unchecked Sendable {
     private var agentSpeaking = false
     private var tickTimer: EventLoop.TimerHandle?
     private var reconnectTimer: EventLoop.TimerHandle?
+    /// After a (re)connect: once it fires, the connection counts as stable and a later drop
+    /// starts a fresh series of reconnect attempts.
+    private var stableTimer: EventLoop.TimerHandle?
+    static let stableAfterMilliseconds = 10_000
     private var uplinkLatency = LatencyWindow()
     private var downlinkLatency = LatencyWindow()
     private var bargeInLatency = LatencyWindow()
@@ -364,6 +368,8 @@ public final class LayercodeClient: @unchecked Sendable {
         stopTicking()
         loop.cancel(reconnectTimer)
         reconnectTimer = nil
+        loop.cancel(stableTimer)
+        stableTimer = nil
         loop.cancel(deviceWatchTimer)
         deviceWatchTimer = nil
         pipeline?.capture?.accepting.store(false, ordering: .relaxed)
@@ -467,6 +473,12 @@ public final class LayercodeClient: @unchecked Sendable {
             stats.connectTimeMicroseconds.store(Int64(elapsed), ordering: .relaxed)
             pipeline?.capture?.accepting.store(true, ordering: .relaxed)
             startTicking()
+            loop.cancel(stableTimer)
+            stableTimer = loop.schedule(afterMilliseconds: Self.stableAfterMilliseconds) { [weak self] in
+                guard let self, !self.isShutDown else { return }
+                self.stableTimer = nil
+                self.run(.connectionStable)
+            }
             let configJSON = config.serialized()
             deliver(.connected(conversationID: conversationID, configJSON: configJSON))
         case .message(let type, let json):
@@ -492,6 +504,8 @@ public final class LayercodeClient: @unchecked Sendable {
             Log.write(.warn, "connection lost (\(cause.code.text): \(cause.message)); "
                       + "reconnect attempt \(attempt) in \(delay) ms")
             socket = nil
+            loop.cancel(stableTimer)
+            stableTimer = nil
             loop.cancel(reconnectTimer)
             reconnectTimer = loop.schedule(afterMilliseconds: delay) { [weak self] in
                 guard let self, !self.isShutDown else { return }
@@ -505,6 +519,8 @@ public final class LayercodeClient: @unchecked Sendable {
             Log.write(code == nil ? .info : .warn, "disconnected: \(message)")
             loop.cancel(reconnectTimer)
             reconnectTimer = nil
+            loop.cancel(stableTimer)
+            stableTimer = nil
             socket = nil
             endAudio()
             deliver(.disconnected(code: code, message: message))

@@ -253,15 +253,43 @@ final class SessionReconnectTests: XCTestCase {
         XCTAssertEqual(session.failureReason, .unreachable)
     }
 
-    func testDropAfterAReconnectStartsAFreshCountOfAttempts() {
+    func testDropAfterAStableConnectionStartsAFreshCountOfAttempts() {
         let session = waiting()
         _ = session.handle(.reconnectTimerFired)
         _ = session.handle(.transportFailed(LayercodeError(.network, "refused")))  // attempt 2 next
         _ = session.handle(.reconnectTimerFired)
         _ = session.handle(.authorizeResponse(status: 200, body: body(key: "k2")))
         _ = session.handle(.socketOpened)
+        XCTAssertEqual(session.handle(.connectionStable), [])
         let actions = session.handle(.socketClosed(code: 1011, reason: "again"))
         XCTAssertEqual(actions.schedules.map(\.attempt), [1])
+        XCTAssertEqual(actions.schedules.map(\.delay), [100], "the backoff starts over too")
+    }
+
+    /// Regression (reconnect_storm_on_accept_then_1011): a server that accepts every reopen
+    /// and closes it with 1011 at once was reconnected forever, each reopen resetting the
+    /// attempts. Until the connection has been stable, a drop continues the same series.
+    func testReconnectStormOnAcceptThen1011EndsAfterMaxAttempts() {
+        let session = live()
+        var schedules: [Int] = []
+        var last: [SessionAction] = []
+        for k in 1...10 {
+            last = session.handle(.socketClosed(code: 1011, reason: "boom"))
+            schedules += last.schedules.map(\.attempt)
+            if session.phase == .idle { break }
+            _ = session.handle(.reconnectTimerFired)
+            _ = session.handle(.authorizeResponse(status: 200, body: body(key: "k\(k)")))
+            _ = session.handle(.socketOpened)
+        }
+        XCTAssertEqual(schedules, [1, 2, 3], "one series of maxAttempts, growing backoff")
+        XCTAssertEqual(last.statuses, [.error])
+        XCTAssertEqual(session.failureReason, .maxRetries)
+    }
+
+    func testConnectionStableOutsideOpenIsIgnored() {
+        let session = waiting()
+        XCTAssertEqual(session.handle(.connectionStable), [])
+        XCTAssertEqual(session.attemptsSinceStable, 1)
     }
 
     // MARK: Leaving while reconnecting

@@ -204,7 +204,7 @@ def test_trailing_dot_host_matches_the_certificate(tls_server):
     assert attempt.sni == ["localhost", "localhost"]
 
 
-# ---- open findings (client bugs; strict xfail: they fail loudly once fixed) ----------------
+# ---- regressions: two client bugs these tests found (fixed) ------------------------------
 
 def _can_bind(address: str) -> bool:
     try:
@@ -216,9 +216,6 @@ def _can_bind(address: str) -> bool:
 
 
 @pytest.mark.skipif(not _can_bind("127.0.0.8"), reason="127.0.0.8 is not a local address")
-@pytest.mark.xfail(strict=True, reason="client bug: URLParts reads the IPv4 octet '010' as "
-                   "decimal 10 (TLS identity 127.0.0.10) while getaddrinfo reads it as octal "
-                   "8 and connects to 127.0.0.8")
 def test_leading_zero_ipv4_is_not_connected_as_one_address_and_verified_as_another(
         tls_server):
     """https://127.0.0.010:PORT must not be verified against one address and connected to
@@ -227,9 +224,9 @@ def test_leading_zero_ipv4_is_not_connected_as_one_address_and_verified_as_anoth
     this connect; connecting means the identity check covered the wrong address."""
     server = tls_server("good", "127.0.0.8", "--san", "IP:127.0.0.10")
     assert Attempt(server, "127.0.0.8").error is not None      # the cert is not for .8
-    attempt = Attempt(server, "127.0.0.010")
-    assert attempt.error is not None, "connected to 127.0.0.8 with a certificate for " \
-                                      "127.0.0.10"
+    # Refused as a URL: getaddrinfo would read "010" as octal 8, the certificate check as 10.
+    with pytest.raises(layercode.InvalidArgumentError, match="ambiguous IPv4"):
+        Attempt(server, "127.0.0.010")
 
 
 class _ResettingListener:
@@ -284,9 +281,6 @@ class _ResettingListener:
         self.sock.close()
 
 
-@pytest.mark.xfail(strict=True, reason="client bug: a TCP reset during the TLS handshake is "
-                   "reported as LC_ERR_TLS 'unknown TLS failure' (reason TLS) instead of a "
-                   "network error (reason UNREACHABLE)")
 def test_reset_during_tls_handshake_is_a_network_failure():
     listener = _ResettingListener()
     try:
@@ -306,9 +300,6 @@ def test_reset_during_tls_handshake_is_a_network_failure():
         assert reason[0] == "unreachable", reason
 
 
-@pytest.mark.xfail(strict=True, reason="client bug: a TCP reset during the TLS handshake of a "
-                   "reconnect attempt is classified LC_ERR_TLS, which is final, so the "
-                   "session ends instead of retrying")
 def test_reset_during_tls_handshake_of_a_reconnect_is_retried(tls_server):
     """The first socket is dropped mid-greeting (devserver fault drop_tcp_mid_turn); the
     reconnect's first WebSocket connection is reset during its TLS handshake (a transient

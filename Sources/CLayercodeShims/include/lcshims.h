@@ -17,6 +17,9 @@ int lcshim_ctx_configure_client(SSL_CTX *ctx);
 int lcshim_ssl_set_sni(SSL *ssl, const char *host);
 /* The last OpenSSL error on this thread's queue (and any verify result) as text; clears it. */
 void lcshim_ssl_error_text(SSL *ssl, char *buf, size_t len);
+/* 1 if the error code is OpenSSL 3's "unexpected eof while reading" (the peer closed
+ * mid-handshake), else 0. */
+int lcshim_err_is_unexpected_eof(unsigned long err);
 /* Fills buf with n cryptographically random bytes; 1 on success. */
 int lcshim_random_bytes(unsigned char *buf, int n);
 /* SHA-1 of data into out[20]. */

@@ -86,6 +86,10 @@ public enum SessionInput {
     case setMuted(Bool)
     /// The wait asked for by `.scheduleReconnect` is over.
     case reconnectTimerFired
+    /// The connection has stayed open long enough to count as recovered: the next drop
+    /// starts a fresh series of reconnect attempts. Until then a server that accepts and
+    /// drops again at once keeps using up the same attempts (no endless fast reconnects).
+    case connectionStable
     /// Turn the microphone on or off (JS SDK setAudioInput): off sends nothing, like mute,
     /// but is the app's device choice rather than a mute. Kept across reconnects.
     case setAudioInput(Bool)
@@ -142,6 +146,8 @@ public final class Session {
     public private(set) var failureHTTPStatus: Int?
     /// The reconnect attempt under way (1-based); 0 when not reconnecting.
     public private(set) var reconnectAttempt = 0
+    /// Attempts used since the connection was last stable (`.connectionStable`).
+    public private(set) var attemptsSinceStable = 0
     /// Backoff jitter, 0...1; the driver supplies a real random source.
     public var random: () -> Double = { 1.0 }
     /// Microphone frames captured while reconnecting, sent once the session reopens.
@@ -212,6 +218,8 @@ public final class Session {
             out.append(.send(ClientMessage.responseData(data).encoded()))
         case .setMuted(let muted): setMuted(muted, &out)
         case .reconnectTimerFired: reconnectNow(&out)
+        case .connectionStable:
+            if phase == .open { attemptsSinceStable = 0 }
         case .setAudioInput(let enabled):
             guard enabled != isInputEnabled else { break }
             isInputEnabled = enabled
@@ -240,6 +248,7 @@ public final class Session {
         currentAssistantTurn = nil
         interruptedTurns.removeAll()
         reconnectAttempt = 0
+        attemptsSinceStable = 0
         outage.removeAll()
         failureReason = .none
         failureHTTPStatus = nil
@@ -345,27 +354,28 @@ public final class Session {
             return
         }
         let policy = options.reconnect
-        if retryable && policy.maxAttempts > 0 {
+        let reconnecting = phase == .open || reconnectAttempt > 0
+        if retryable && policy.maxAttempts > 0 && reconnecting
+            && attemptsSinceStable < policy.maxAttempts {
             if phase == .open {
                 beginReconnect(error, &out)
-                return
+            } else {
+                scheduleAttempt(attemptsSinceStable + 1, cause: error, &out)
             }
-            if reconnectAttempt > 0 && reconnectAttempt < policy.maxAttempts {
-                scheduleAttempt(reconnectAttempt + 1, cause: error, &out)
-                return
-            }
+            return
         }
         var reason = ReconnectPolicy.reason(for: error)
-        if retryable && reconnectAttempt > 0 { reason = .maxRetries }
         var final = error
-        if reason == .maxRetries {
-            final.message = "gave up after \(reconnectAttempt) reconnect attempts; last: \(error.message)"
+        if retryable && policy.maxAttempts > 0 && reconnecting {
+            reason = .maxRetries
+            final.message = "gave up after \(attemptsSinceStable) reconnect attempts; last: \(error.message)"
         }
         failureReason = reason
         failureHTTPStatus = error.httpStatus
         out.append(.error(final))
         phase = .idle
         reconnectAttempt = 0
+        attemptsSinceStable = 0
         outage.removeAll()
         stopListening(&out)
         out.append(.flushPlayout)
@@ -383,11 +393,12 @@ public final class Session {
         out.append(.assistantTurnActive(false))
         currentAssistantTurn = nil
         setStatus(.reconnecting, &out)
-        scheduleAttempt(1, cause: cause, &out)
+        scheduleAttempt(attemptsSinceStable + 1, cause: cause, &out)
     }
 
     private func scheduleAttempt(_ attempt: Int, cause: LayercodeError, _ out: inout [SessionAction]) {
         reconnectAttempt = attempt
+        attemptsSinceStable = attempt
         phase = .waiting
         authorization = nil
         let delay = options.reconnect.delayMilliseconds(attempt: attempt, unitRandom: random())
@@ -405,6 +416,7 @@ public final class Session {
 
     private func end(_ code: ErrorCode?, _ message: String, _ out: inout [SessionAction]) {
         reconnectAttempt = 0
+        attemptsSinceStable = 0
         outage.removeAll()
         phase = .idle
         stopListening(&out)

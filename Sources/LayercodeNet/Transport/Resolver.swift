@@ -15,6 +15,11 @@ public enum Resolver {
 
     public static func resolve(host: String, port: Int, on loop: EventLoop,
                                completion: @escaping Completion) {
+        // RFC 6761: "localhost" names are loopback, with or without the root's trailing dot
+        // (resolvers without DNS often know "localhost" only from /etc/hosts).
+        var bare = host.lowercased()
+        while bare.hasSuffix(".") { bare.removeLast() }
+        let host = bare == "localhost" || bare.hasSuffix(".localhost") ? "localhost" : host
         if let literal = try? lookup(host: host, port: port, numericOnly: true) {
             completion(.success(literal))
             return

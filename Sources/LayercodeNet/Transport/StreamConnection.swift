@@ -211,8 +211,12 @@ public final class StreamConnection: FDHandler {
         case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
             // The peer reset or closed the TCP connection mid-handshake: a network failure
             // (worth a reconnect), not a certificate or protocol verdict.
-            let reason = rc == 0 ? "connection closed" : String(cString: strerror(errno))
+            let reason = rc == 0 || errno == 0 ? "connection closed" : String(cString: strerror(errno))
             fail(LayercodeError(.network, "TLS handshake with \(endpoint.host) failed: \(reason)"))
+        case SSL_ERROR_SSL where lcshim_err_is_unexpected_eof(ERR_peek_error()) != 0:
+            // OpenSSL 3 reports a peer that closed mid-handshake this way.
+            fail(LayercodeError(.network, "TLS handshake with \(endpoint.host) failed: "
+                                + "connection closed by the server"))
         default:
             fail(LayercodeError(.tls, "TLS handshake with \(endpoint.host) failed: "
                                 + TLSContext.errorText(ssl)))
