@@ -8,6 +8,9 @@
 - audio latency measured by the library (lc_stats) in a scripted conversation with
   barge-ins: uplink, downlink (first agent audio of a turn), barge-in, p50/p99;
 - allocations per second on the real-time audio threads (must be 0);
+- reconnect: the devserver drops the socket (no close frame); time from status
+  reconnecting to connected again (re-authorize with the same conversation + reopen), with
+  the backoff set to 1 ms so the figure is the library's own work;
 - ns per 20 ms frame of the audio building blocks (layercode-microbench).
 """
 import json
@@ -108,6 +111,42 @@ def alsa_full_duplex(work, speech):
         rig.close()
 
 
+def reconnect_bench(work, runs=30):
+    """Status reconnecting -> connected after a dropped socket, through the Python bindings."""
+    sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+    os.environ.setdefault("LAYERCODE_LIBRARY", os.path.join(BUILD, "lib", "liblayercode.so"))
+    import threading
+    import layercode
+    proc, ready = devserver_with(work, ["--no-greeting"])
+    times = []
+    try:
+        for _ in range(runs):
+            marks = {}
+            done = threading.Event()
+
+            def on_status(status, marks=marks, done=done):
+                now = time.monotonic()
+                if status == layercode.Status.RECONNECTING:
+                    marks["lost"] = now
+                elif status == layercode.Status.CONNECTED and "lost" in marks:
+                    marks["back"] = now
+                    done.set()
+            with layercode.Client("echo", ready["authorize_url"], ws_url=ready["ws"], audio="none",
+                                  metadata={"devserver_fault": {"fault": "drop_tcp_mid_turn",
+                                                                "at": "ready"}},
+                                  reconnect_base_ms=1, reconnect_max_delay_ms=1,
+                                  on_status=on_status) as client:
+                client.connect()
+                if not done.wait(20):
+                    sys.exit("bench: no reconnect")
+                times.append((marks["back"] - marks["lost"]) * 1000)
+    finally:
+        proc.terminate(); proc.wait()
+    times.sort()
+    return {"bench": "reconnect", "runs": runs, "p50_ms": round(times[len(times) // 2], 2),
+            "p90_ms": round(times[int(len(times) * 0.9)], 2), "max_ms": round(times[-1], 2)}
+
+
 def microbench():
     subprocess.run(["swift", "build", "-c", "release", "--product", "layercode-microbench"],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -164,6 +203,7 @@ def main():
         proc.terminate(); proc.wait()
     results += alsa_full_duplex(work, speech)
     results += latency_and_allocations(work)
+    results.append(reconnect_bench(work))
     results += microbench()
     shutil.rmtree(work, ignore_errors=True)
     for r in results:
