@@ -141,10 +141,14 @@ def http():
         "bad_folding": resp("HTTP/1.1 200 OK", ["X-A: 1", " folded"], b""),
         "bad_conflicting_length": resp("HTTP/1.1 200 OK", ["Content-Length: 3", "Content-Length: 4"], b"abcd"),
         "bad_chunk_size": resp("HTTP/1.1 200 OK", ["Transfer-Encoding: chunked"], b"zz\r\n"),
+        "chunked_small": resp("HTTP/1.1 200 OK", ["Transfer-Encoding: chunked"],
+                              chunked(b"0123456789abcdef", [4, 4, 4, 4])),
         "keepalive_pipelined": resp("HTTP/1.1 200 OK", ["Content-Length: 2"], b"ok")
         + resp("HTTP/1.1 200 OK", ["Content-Length: 2"], b"no"),
     }
-    configs = [(0x00, 0, 0), (0x00, 0, 1), (0x00, 0, 9), (0x01, 0, 0), (0x02, 0, 4), (0x14, 6, 3)]
+    # Limits: (1 MiB, 32 KiB), the 16-byte and 100-byte body limits, a 256-byte head limit.
+    configs = [(0x00, 0, 0), (0x00, 0, 1), (0x00, 0, 9), (0x01, 0, 0), (0x02, 0, 4), (0x14, 6, 3),
+               (0x00, 4, 5), (0x00, 5, 0)]
     for name, data in seeds.items():
         for k, config in enumerate(configs[:2] if name.startswith("bad") else configs):
             write("http", f"{name}_{k}", bytes(config) + data)
