@@ -164,6 +164,7 @@ def json_seeds():
         "numbers": b'\x00[0, -0, 1.5, -2.25e-3, 1E+2, 123456789012345678, 9007199254740993, 1e308, 1e999, 5e-324]',
         "literals": b"\x00[true,false,null,{},[],\"\"]",
         "duplicate_keys": b'\x00{"type":"a","type":"response.end","k":1,"k":2}',
+        "duplicate_key_drops_deeper_value": b'\x00{"a":{"b":[[1]]},"a":1}',
         "deep": b"\x06" + b"[" * 17 + b"]" * 17,
         "deep_objects": b"\x04" + b'{"a":' * 3 + b"1" + b"}" * 3,
         "many_keys": b"\x00" + js({f"key{i}": i for i in range(20)}),
