@@ -110,6 +110,13 @@ stat() {
     echo "${v:--}"
 }
 
+# The number after "NAME: " in a libFuzzer status line, or "-".
+field() {
+    local v
+    v=$(printf '%s\n' "$2" | grep -oE "$1: [0-9]+" | head -1 | awk '{print $2}')
+    echo "${v:--}"
+}
+
 run_target() {
     local t=$1 seconds=$2
     local corpus="$OUT/corpus/$t" artifacts="$OUT/artifacts/$t" log="$OUT/logs/$t.log"
@@ -135,10 +142,15 @@ run_target() {
     crashes_after=$(find "$artifacts" -type f | wc -l)
     local crashes=$((crashes_after - crashes_before))
     if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes=1; fi
-    local corpus_after
-    corpus_after=$(find "$corpus" -type f | wc -l)
-    ROWS+=("$(printf '%-10s %12s %9s %8s -> %-7s %7s' "$t" "$(stat number_of_executed_units "$log")" \
-        "$(stat average_exec_per_sec "$log")" "$seeds_before" "$corpus_after" "$crashes")")
+    # Coverage and corpus units as libFuzzer counts them: after loading the seeds (INITED)
+    # and at the end (the last status line).
+    local first last
+    first=$(grep -m1 -E '^#[0-9]+[[:space:]]+INITED' "$log" || true)
+    last=$(grep -E '^#[0-9]+[[:space:]].*cov: ' "$log" | tail -1 || true)
+    ROWS+=("$(printf '%-10s %11s %8s %6s -> %-6s %6s -> %-6s %7s' "$t" \
+        "$(stat number_of_executed_units "$log")" "$(stat average_exec_per_sec "$log")" \
+        "$(field cov "$first")" "$(field cov "$last")" "$(field corp "$first")" "$(field corp "$last")" \
+        "$crashes")")
     if [ "$crashes" -ne 0 ]; then
         FAILED+=("$t")
         echo "fuzz: $t CRASHED (exit $status); inputs in $artifacts/, log $log:" >&2
@@ -199,7 +211,7 @@ case $command in
         for t in "${TARGETS[@]}"; do run_target "$t" "$seconds"; done
         echo
         echo "fuzz summary ($seconds s per target, $(date -u '+%Y-%m-%d %H:%M UTC')):"
-        printf '%-10s %12s %9s %19s %7s\n' target execs exec/s "corpus (start->end)" crashes
+        printf '%-10s %11s %8s %16s %16s %7s\n' target execs exec/s "cov (start->end)" "corpus (units)" crashes
         for row in "${ROWS[@]}"; do echo "$row"; done
         ;;
     *)
