@@ -24,7 +24,8 @@ SWIFT_SOURCES := $(shell find Sources -type f) Package.swift include/layercode.h
 PLAYER_SOURCES := $(wildcard examples/player/*.c examples/player/*.h)
 MAN_PAGE := doc/layercode-player.1
 
-.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean docs man
+.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean docs man \
+	fuzz fuzz-build fuzz-check
 
 all: $(LIB) $(HEADER) $(PLAYER)
 
@@ -77,7 +78,7 @@ test-abi: all
 
 test-python: all
 	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c tests/python tests/conformance \
-		tests/faults tests/tls \
+		tests/faults tests/tls tests/fuzz \
 		tests/test_pytest_rootdir.py
 
 # WebSocket conformance: Autobahn-style cases (tools/wsconformance) against our client
@@ -86,6 +87,21 @@ test-python: all
 conformance: deps
 	$(SWIFT) build --product layercode-wsecho
 	$(PY) tools/wsconformance/run.py --client "$$($(SWIFT) build --show-bin-path)/layercode-wsecho"
+
+# libFuzzer targets for the pure decoders (fuzz/README.md): `make fuzz SECONDS=600` fuzzes
+# each target for SECONDS (FUZZ_TARGETS="json http" for a subset); fails on any crash.
+SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+fuzz:
+	tools/fuzz.sh run $(SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build:
+	tools/fuzz.sh build $(FUZZ_TARGETS)
+
+# Each target once over its seeds and fuzz/regressions/ (no fuzzing).
+fuzz-check:
+	tools/fuzz.sh check $(FUZZ_TARGETS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \

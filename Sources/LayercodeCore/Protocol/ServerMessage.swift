@@ -53,7 +53,7 @@ public struct ServerMessage {
     static func idString(_ value: JSONValue?) -> String? {
         switch value {
         case .string(let s)?: return s
-        case .number?: return value!.serialized()
+        case .number(let n)? where n.isFinite: return value!.serialized()
         default: return nil
         }
     }
