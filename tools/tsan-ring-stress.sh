@@ -12,8 +12,9 @@ scratch=${TSAN_SCRATCH:-.build-tsan}
 # testFrameRingTwoThreadStress, testFrameRingTwoThreadFeedsAJitterBuffer (the pipeline) and
 # testJitterBufferPutFromRingStopsAtTheFramesWaiting... (its regression test: put(from:)
 # used to drain while the producer kept pushing, overflowing the buffer under TSan).
-filter='LayercodeCoreTests\.(SPSCRingTests/testRingTwoThreadStress|FrameRingTests/testFrameRingTwoThread|FrameRingTests/testJitterBufferPutFromRing)'
-expected_tests=5
+# Also the event loop's execute queue from four threads (EventLoopTests: TSan must see its lock).
+filter='LayercodeCoreTests\.(SPSCRingTests/testRingTwoThreadStress|FrameRingTests/testFrameRingTwoThread|FrameRingTests/testJitterBufferPutFromRing)|LayercodeIntegrationTests\.EventLoopTests/'
+expected_tests=6
 
 swift build --scratch-path "$scratch" --build-tests -Xswiftc -sanitize=thread
 
