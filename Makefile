@@ -94,6 +94,12 @@ conformance: deps
 sanitize: deps
 	tools/sanitize.sh
 
+# A SOAK_SECONDS (300) full-duplex session against the devserver with a barge-in every 10 s;
+# fails if the process's RSS grows by 1 MB or more after the warm-up (bench/soak.py).
+.PHONY: soak
+soak: deps all
+	$(PY) bench/soak.py
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
