@@ -100,6 +100,12 @@ sanitize: deps
 soak: deps all
 	$(PY) bench/soak.py
 
+# dist/layercode-<version>-py3-none-<platform>.whl: bindings/python with the library bundled
+# in the package directory (tools/build_wheel.py); tests/python/test_wheel.py installs it.
+.PHONY: wheel
+wheel: deps all
+	$(PY) tools/build_wheel.py
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
