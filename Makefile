@@ -89,7 +89,7 @@ conformance: deps
 
 # Every Swift test and the C programs of tests/c under ASan+LSan, then TSan, against a
 # liblayercode built with the same sanitizer (.build-asan, .build-tsan); fails on any report.
-# Not part of `make test` (about 4 minutes warm, 6 from a clean tree).
+# Not part of `make test` (about 3 minutes with warm builds, 5 from a clean tree).
 .PHONY: sanitize
 sanitize: deps
 	tools/sanitize.sh
