@@ -103,6 +103,25 @@ fuzz-build:
 fuzz-check:
 	tools/fuzz.sh check $(FUZZ_TARGETS)
 
+# Every Swift test and the C programs of tests/c under ASan+LSan, then TSan, against a
+# liblayercode built with the same sanitizer (.build-asan, .build-tsan); fails on any report.
+# Not part of `make test` (about 3 minutes with warm builds, 5 from a clean tree).
+.PHONY: sanitize
+sanitize: deps
+	tools/sanitize.sh
+
+# A SOAK_SECONDS (300) full-duplex session against the devserver with a barge-in every 10 s;
+# fails if the process's RSS grows by 1 MB or more after the warm-up (bench/soak.py).
+.PHONY: soak
+soak: deps all
+	$(PY) bench/soak.py
+
+# dist/layercode-<version>-py3-none-<platform>.whl: bindings/python with the library bundled
+# in the package directory (tools/build_wheel.py); tests/python/test_wheel.py installs it.
+.PHONY: wheel
+wheel: deps all
+	$(PY) tools/build_wheel.py
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1

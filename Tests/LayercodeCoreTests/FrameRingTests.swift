@@ -272,10 +272,11 @@ final class FrameRingTests: XCTestCase {
             var out = [Int16](repeating: 0, count: 320)
             var next: UInt64 = 1
             while next <= UInt64(total), !result.stop.load(ordering: .relaxed) {
+                // At most the ring's 8 frames per call, however fast the producer pushes
+                // meanwhile (see the regression test below).
                 jitter.put(from: ring)
-                // Play everything that came in (the producer is not paced: a consumer slower
-                // than it would overflow the buffer). A huge clock, so the prefetch wait is
-                // always over.
+                // Play everything that came in, so the buffer never holds more than a ring's
+                // worth. A huge clock, so the prefetch wait is always over.
                 repeat {
                     let outcome = out.withUnsafeMutableBufferPointer {
                         jitter.get(into: $0, nowNanoseconds: .max)
@@ -306,5 +307,59 @@ final class FrameRingTests: XCTestCase {
         XCTAssertEqual(consumer.wait(timeout: .now() + .seconds(300)), .success)
         if let m = result.firstMismatch { XCTFail(m) }
         XCTAssertEqual(result.checked, total)
+    }
+
+    /// Regression: `JitterBuffer.put(from:)` drained the ring until it found it empty. A
+    /// producer that pushed as fast as the consumer popped (the pipeline test above under
+    /// ThreadSanitizer, which slows the consumer's per-frame work more than the producer's)
+    /// kept the consumer in one call until the jitter buffer reached its capacity and dropped
+    /// its oldest frames: "played 11368, expected 3952", about one run in three, with no race
+    /// report. One call now moves only the frames waiting when it starts.
+    ///
+    /// The consumer here is made much slower per frame than the producer (a full delay
+    /// history of 2000 values is re-ranked on every put) and the jitter buffer small, so the
+    /// old drain-until-empty loop would have run far past its capacity.
+    func testJitterBufferPutFromRingStopsAtTheFramesWaitingWhileTheProducerKeepsPushing() {
+        let ringFrames = 4
+        let total = 400
+        let ring = FrameRing(capacityFrames: ringFrames, frameSamples: 320)
+        var config = JitterBufferConfig()
+        config.capacityMs = 200  // 10 frames
+        config.delayHistoryFrames = 2_000
+        let jitter = JitterBuffer(config: config)
+        // Fill the delay history (it survives flushes), then start from clean counters.
+        let warmup = [Int16](repeating: 1, count: 320)
+        let firstSequence = UInt64(config.delayHistoryFrames + 1)
+        warmup.withUnsafeBufferPointer { samples in
+            for s in 1..<firstSequence {
+                jitter.put(AudioFrameHeader(sequence: s, arrivalNanoseconds: s * 20_000_000,
+                                            sampleCount: 320), samples: samples)
+                jitter.flush(before: nil)
+            }
+        }
+        jitter.resetStats()
+        let result = FrameStressResult()
+        let producer = spawn {
+            let frame = [Int16](repeating: 7, count: 320)
+            var i = 0
+            while i < total, !result.stop.load(ordering: .relaxed) {
+                let sequence = firstSequence + UInt64(i)
+                let h = AudioFrameHeader(sequence: sequence, arrivalNanoseconds: sequence * 20_000_000,
+                                         sampleCount: 320)
+                if frame.withUnsafeBufferPointer({ ring.push(h, samples: $0) }) { i += 1 } else { sched_yield() }
+            }
+        }
+        // The ring is full: the producer now pushes again as soon as a slot frees.
+        while ring.readableFrames < ringFrames { sched_yield() }
+        let moved = jitter.put(from: ring)
+        result.stop.store(true, ordering: .relaxed)
+        XCTAssertEqual(producer.wait(timeout: .now() + .seconds(300)), .success)
+        XCTAssertEqual(moved, ringFrames, "one put(from:) moved more than the frames waiting")
+        XCTAssertEqual(jitter.bufferedFrames, ringFrames)
+        XCTAssertEqual(jitter.stats.overflowDroppedFrames, 0)
+        // What the producer pushed meanwhile is still in the ring, for the next call.
+        XCTAssertEqual(jitter.put(from: ring), Int(ring.pushedCount) - ringFrames)
+        XCTAssertEqual(jitter.stats.overflowDroppedFrames, 0)
+        XCTAssertEqual(jitter.stats.flushedFrames + jitter.stats.lateFrames, 0)
     }
 }

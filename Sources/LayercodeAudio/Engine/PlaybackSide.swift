@@ -173,9 +173,13 @@ public final class PlaybackSide: @unchecked Sendable {
         segmentCount = 0
     }
 
+    /// Moves the frames waiting now (at most the ring's capacity): draining until the ring is
+    /// empty would let a loop that keeps pushing hold the render thread here.
     private func pullFromRing() {
         let buffer = UnsafeMutableBufferPointer(start: popScratch, count: Self.frameSamples)
-        while let header = ring.pop(into: buffer) {
+        var waiting = ring.readableFrames
+        while waiting > 0, let header = ring.pop(into: buffer) {
+            waiting -= 1
             jitter.put(header, samples: UnsafeBufferPointer(start: popScratch,
                                                              count: Int(header.sampleCount)))
         }

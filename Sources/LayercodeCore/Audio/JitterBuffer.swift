@@ -271,14 +271,19 @@ public final class JitterBuffer {
         }
     }
 
-    /// Moves every frame waiting in `ring` (at most `maxFrames`) into the buffer; returns how
-    /// many. Call it on the consumer thread before `get`.
+    /// Moves the frames waiting in `ring` when it is called (at most `maxFrames`) into the
+    /// buffer; returns how many. Call it on the consumer thread before `get`.
+    ///
+    /// Frames the producer pushes while this runs wait for the next call, so one call moves
+    /// at most `ring.capacityFrames` frames. (Draining until the ring was empty let a producer
+    /// that kept pushing hold the consumer here without bound, until the buffer overflowed.)
     @discardableResult
     public func put(from ring: FrameRing, maxFrames: Int = .max) -> Int {
         precondition(ring.frameSamples <= frameSamples, "ring frames longer than frameSamples")
         let buffer = UnsafeMutableBufferPointer(start: scratch, count: frameSamples)
+        let limit = min(maxFrames, ring.readableFrames)
         var moved = 0
-        while moved < maxFrames, let header = ring.pop(into: buffer) {
+        while moved < limit, let header = ring.pop(into: buffer) {
             put(header, samples: UnsafeBufferPointer(buffer))
             moved += 1
         }

@@ -1,0 +1,83 @@
+"""The wheel (make wheel, tools/build_wheel.py) as a user gets it: installed into a fresh
+venv with no network, the quickstart runs against the devserver on the liblayercode bundled
+inside the package, with nothing pointing at build/ (no LAYERCODE_LIBRARY, no PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from .support import EXAMPLES, LIBRARY, ROOT
+
+BUNDLED = "liblayercode.so.0"
+
+
+def run(argv, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+    proc.describe = (f"$ {' '.join(map(str, argv))}\nexit {proc.returncode}\n"
+                     f"--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}")
+    return proc
+
+
+def clean_env(**extra: str) -> dict:
+    """The environment of a user who only installed the wheel."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LAYERCODE_LIBRARY", "PYTHONPATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV",
+                        "PYTHONHOME")}
+    return {**env, **extra}
+
+
+def test_wheel_in_a_fresh_venv_runs_the_quickstart_on_its_bundled_library(
+        tmp_path, devserver, speech_wav):
+    assert LIBRARY.exists()
+    dist = tmp_path / "dist"
+    build = run([sys.executable, ROOT / "tools" / "build_wheel.py", "--lib", LIBRARY, "--out", dist])
+    assert build.returncode == 0, build.describe
+    wheels = list(dist.glob("layercode-*.whl"))
+    assert len(wheels) == 1, build.describe
+    wheel = wheels[0]
+    # A platform wheel for any Python 3: the bundled .so is not a CPython extension.
+    assert wheel.name.endswith("-py3-none-linux_x86_64.whl"), wheel.name
+    with zipfile.ZipFile(wheel) as z:
+        assert f"layercode/{BUNDLED}" in z.namelist()
+        assert "Tag: py3-none-linux_x86_64" in z.read(
+            "layercode-0.1.0.dist-info/WHEEL").decode()
+
+    venv = tmp_path / "venv"
+    made = run([sys.executable, "-m", "venv", venv], env=clean_env())
+    assert made.returncode == 0, made.describe
+    python = venv / "bin" / "python"
+    # No index: the wheel has no dependencies, so nothing is downloaded.
+    installed = run([python, "-m", "pip", "install", "--no-index", "--disable-pip-version-check",
+                     wheel], env=clean_env())
+    assert installed.returncode == 0, installed.describe
+
+    # The package loads the copy in its own directory (not build/, not a system copy).
+    where = run([python, "-c",
+                 "import layercode, os\n"
+                 "maps = [l.split()[-1] for l in open('/proc/self/maps') if 'liblayercode' in l]\n"
+                 "print(os.path.dirname(layercode.__file__)); print(sorted(set(maps)))\n"
+                 "print(layercode.version())"],
+                env=clean_env(), cwd=tmp_path)
+    assert where.returncode == 0, where.describe
+    package_dir, loaded, version = where.stdout.splitlines()[:3]
+    assert package_dir.startswith(str(venv)), where.describe
+    assert loaded == str([os.path.join(package_dir, BUNDLED)]), where.describe
+    assert version.startswith("0."), where.describe
+
+    # The quickstart as test_examples runs it, with the venv's python and nothing else.
+    server = devserver()
+    quickstart = run([python, EXAMPLES / "quickstart.py", server.authorize_url, "echo",
+                      server.ws_url, speech_wav], timeout=120,
+                     env=clean_env(LAYERCODE_SECONDS="9"), cwd=tmp_path)
+    assert quickstart.returncode == 0, quickstart.describe
+    lines = quickstart.stdout.splitlines()
+    assert "response.text: Hello! Say something and I will repeat it." in lines, \
+        quickstart.describe
+    assert any(line.startswith("user.transcript: ") for line in lines), quickstart.describe
+    assert any(line.startswith("response.text: You said ") for line in lines), \
+        quickstart.describe

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""make wheel: a wheel of bindings/python with liblayercode bundled inside the package.
+
+    tools/build_wheel.py [--lib build/lib/liblayercode.so.0] [--out dist]
+
+Copies bindings/python to a staging directory, puts a stripped copy of the library there as
+layercode/liblayercode.so.0 (the package's library search looks in its own directory right
+after $LAYERCODE_LIBRARY: see layercode/_lib.py), and builds the wheel with pip (setuptools,
+no build isolation, so nothing is downloaded). The library is not a CPython extension, so
+the wheel is py3-none-<platform> (linux_x86_64 here): any Python 3, this platform only.
+Replaces any layercode-*.whl in the output directory and prints the wheel's path.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BINDINGS = ROOT / "bindings" / "python"
+BUNDLED = "liblayercode.so.0"  # the soname
+
+
+def platform_tag() -> str:
+    return sysconfig.get_platform().replace("-", "_").replace(".", "_")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lib", type=Path, default=ROOT / "build" / "lib" / BUNDLED)
+    parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    args = parser.parse_args()
+    lib = args.lib.resolve()
+    if not lib.is_file():
+        print(f"build_wheel: {args.lib} missing: run make", file=sys.stderr)
+        return 2
+    strip = shutil.which("strip")
+    if not strip:
+        print("build_wheel: strip missing: apt-get install -y binutils", file=sys.stderr)
+        return 2
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("layercode-*.whl"):
+        old.unlink()
+
+    with tempfile.TemporaryDirectory(prefix="layercode-wheel-") as tmp:
+        staging = Path(tmp) / "python"
+        shutil.copytree(BINDINGS, staging, ignore=shutil.ignore_patterns(
+            "__pycache__", "*.pyc", "build", "*.egg-info", "liblayercode.so*"))
+        bundled = staging / "layercode" / BUNDLED
+        shutil.copyfile(lib, bundled)
+        bundled.chmod(0o755)
+        subprocess.run([strip, "--strip-unneeded", str(bundled)], check=True)
+        tag = platform_tag()
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                        "--no-build-isolation", "--disable-pip-version-check", "-q",
+                        "-w", str(out),
+                        f"-C--build-option=--plat-name={tag}",
+                        "-C--build-option=--python-tag=py3", str(staging)],
+                       check=True, cwd=tmp)
+
+    wheels = sorted(out.glob("layercode-*.whl"))
+    if len(wheels) != 1 or not wheels[0].name.endswith(f"-py3-none-{tag}.whl"):
+        print(f"build_wheel: expected one layercode-*-py3-none-{tag}.whl in {out}, "
+              f"found {[w.name for w in wheels]}", file=sys.stderr)
+        return 1
+    with zipfile.ZipFile(wheels[0]) as z:
+        if f"layercode/{BUNDLED}" not in z.namelist():
+            print(f"build_wheel: {wheels[0].name} lacks layercode/{BUNDLED}", file=sys.stderr)
+            return 1
+    print(f"{wheels[0]} ({wheels[0].stat().st_size} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
