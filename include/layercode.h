@@ -473,7 +473,7 @@ typedef struct lc_stats {
     int64_t interruptions; /**< underruns of 150 ms or more ... */
     int64_t interruption_ms; /**< ... and their total length */
     uint64_t late_frames; /**< frames that arrived after their play time (dropped) */
-    uint64_t dropped_frames; /**< frames dropped by barge-in flushes or overflow */
+    uint64_t dropped_frames; /**< frames dropped: barge-in flushes, overflow, a speaker switch to another rate */
     uint64_t capture_xruns; /**< ALSA overruns recovered */
     uint64_t playback_xruns; /**< ALSA underruns recovered */
     /** Uplink latency p50, µs (-1 until measured; percentiles are over the last 1024

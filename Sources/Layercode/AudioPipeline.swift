@@ -92,17 +92,19 @@ final class AudioPipeline: @unchecked Sendable {
 
     /// Opens `name` as the speaker, like replaceInput. The playback side (and the agent audio
     /// it holds) carries over when the new device runs at the same rate and channel count;
-    /// returns whether it did. The new device opens before the old one stops (its thread
-    /// only starts once the old thread, which rendered the same side, has been joined).
+    /// otherwise returns the 20 ms frames left behind on the old side (0 when it carried
+    /// over). The new device opens before the old one stops (its thread only starts once the
+    /// old thread, which rendered the same side, has been joined).
     @discardableResult
-    func replaceOutput(with name: String?) throws -> Bool {
+    func replaceOutput(with name: String?) throws -> Int {
         let keep = playback
         let opened = try name.map { try openDevice(input: nil, output: $0, reusing: keep) }
         outputDevice?.stop()
         outputDevice = opened
         playback = opened?.playback
         opened?.start()
-        return keep != nil && opened?.playback === keep
+        guard let keep, opened?.playback !== keep else { return 0 }
+        return keep.queuedFrames
     }
 
     private func openDevice(input: String?, output: String?,

@@ -324,6 +324,7 @@ public final class LayercodeClient: @unchecked Sendable {
                 s.lateFrames = p.lateFrames.load(ordering: .relaxed)
                 s.droppedFrames = p.droppedFrames.load(ordering: .relaxed)
                     + Int(p.ringOverflowFrames.load(ordering: .relaxed))
+                    + Int(stats.switchDroppedFrames.load(ordering: .relaxed))
                 s.playoutSamplesDropped += UInt64(s.droppedFrames * PlaybackSide.frameSamples)
             }
             if let pipeline {
@@ -650,10 +651,11 @@ public final class LayercodeClient: @unchecked Sendable {
                 try current.withLock { _ in try pipeline.replaceInput(with: name) }
                 pipeline.capture?.accepting.store(session.wantsMicrophone, ordering: .relaxed)
             } else {
-                let carried = try current.withLock { _ in try pipeline.replaceOutput(with: name) }
-                if !carried {
+                let lost = try current.withLock { _ in try pipeline.replaceOutput(with: name) }
+                if lost > 0 {
                     Log.write(.warn, "speaker \(name) runs at another rate or channel count: "
-                              + "agent audio queued on the old one was dropped")
+                              + "\(lost * 20) ms of agent audio queued on the old one was dropped")
+                    ClientStats.bump(stats.switchDroppedFrames, UInt64(lost))
                 }
             }
             Log.write(.info, "switched \(input ? "microphone" : "speaker") to \(name): \(pipeline.describe())")

@@ -15,6 +15,8 @@ public final class ClientStats: @unchecked Sendable {
     let reconnects = Atomic<UInt64>(0)
     let sendQueueDroppedFrames = Atomic<UInt64>(0)
     let outageDroppedFrames = Atomic<UInt64>(0)
+    /// Agent audio left on a speaker that was switched for one at another rate.
+    let switchDroppedFrames = Atomic<UInt64>(0)
     /// Latency percentiles (µs, -1 until measured), published by the loop from its windows.
     let uplinkP50 = Atomic<Int64>(-1), uplinkP99 = Atomic<Int64>(-1)
     let downlinkP50 = Atomic<Int64>(-1), downlinkP99 = Atomic<Int64>(-1)

@@ -114,6 +114,12 @@ public final class PlaybackSide: @unchecked Sendable {
         return false
     }
 
+    /// 20 ms frames of agent audio not yet played: in the ring, and in the jitter buffer as
+    /// the render thread last published it. Exact once that thread has stopped.
+    public var queuedFrames: Int {
+        ring.readableFrames + currentDelayMs.load(ordering: .relaxed) / 20
+    }
+
     /// Barge-in: drop every frame with a sequence below `sequence`, at the next render.
     public func requestFlush(before sequence: UInt64) {
         flushBefore.store(sequence, ordering: .relaxed)
