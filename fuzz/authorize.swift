@@ -28,15 +28,6 @@ private func errorOf(_ body: () throws -> AuthorizeResult) -> (AuthorizeResult?,
     }
 }
 
-private func finite(_ v: JSONValue) -> JSONValue {
-    switch v {
-    case .number(let d) where !d.isFinite: return .null
-    case .array(let a): return .array(a.map(finite))
-    case .object(let o): return .object(JSONObject(o.map { ($0.key, finite($0.value)) }))
-    default: return v
-    }
-}
-
 /// PROTOCOL.md §1's rule for a usable 2xx body, read straight off the JSON.
 private func shouldSucceed(_ json: JSONValue?) -> Bool {
     guard case .object(let o)? = json else { return false }
@@ -92,7 +83,7 @@ private func checkRequestBody(_ body: [UInt8], json: JSONValue?) {
         fuzzFail("requestBody is not JSON: \(String(decoding: request, as: UTF8.self))")
     }
     fuzzCheck(parsed["agent_id"] == .string(agentID), "agent_id")
-    fuzzCheck(parsed["metadata"] == finite(json ?? .object(JSONObject())), "metadata")
+    fuzzCheck(parsed["metadata"] == finiteJSON(json ?? .object(JSONObject())), "metadata")
     fuzzCheck(parsed["sdk_version"] == "0.1.0", "sdk_version")
     fuzzCheck(parsed["conversation_id"] == conversation.map { .string($0) }, "conversation_id")
     fuzzCheck(parsed.objectValue?.count == (conversation == nil ? 3 : 4), "requestBody keys")

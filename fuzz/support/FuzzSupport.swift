@@ -96,3 +96,13 @@ func withChunks(_ bytes: [UInt8], _ chunks: [Range<Int>], _ body: (UnsafeRawBuff
         }
     }
 }
+
+/// What the serializer's output means: non-finite numbers become null.
+func finiteJSON(_ v: JSONValue) -> JSONValue {
+    switch v {
+    case .number(let d) where !d.isFinite: return .null
+    case .array(let a): return .array(a.map(finiteJSON))
+    case .object(let o): return .object(JSONObject(o.map { ($0.key, finiteJSON($0.value)) }))
+    default: return v
+    }
+}

@@ -4,6 +4,7 @@ suite (tests/faults) covers drops the devserver makes itself, where the reconnec
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import time
@@ -38,14 +39,20 @@ def kill(server) -> None:
     server.proc.wait(10)
 
 
-def test_dropped_server_reconnects_then_gives_up_with_max_retries(devserver):
-    server = devserver("--agent", "echo")
+@contextlib.contextmanager
+def dropped(server, **options):
+    """A live session whose server is then killed: yields (client, statuses seen)."""
     with layercode.Client("agent", server.authorize_url, ws_url=server.ws_url,
-                          reconnect_max_attempts=3, reconnect_base_ms=50,
-                          reconnect_max_delay_ms=100) as client:
+                          **options) as client:
         seen = statuses(client)
         client.connect().wait_connected(20)
         kill(server)
+        yield client, seen
+
+
+def test_dropped_server_reconnects_then_gives_up_with_max_retries(devserver):
+    with dropped(devserver("--agent", "echo"), reconnect_max_attempts=3, reconnect_base_ms=50,
+                 reconnect_max_delay_ms=100) as (client, seen):
         wait_status(client, layercode.Status.ERROR)
         assert layercode.Status.RECONNECTING in seen
         assert seen[-2:] == [layercode.Status.RECONNECTING, layercode.Status.ERROR], seen
@@ -56,13 +63,8 @@ def test_dropped_server_reconnects_then_gives_up_with_max_retries(devserver):
 
 def test_a_refused_reauthorize_is_final_and_keeps_its_http_status(devserver, tmp_path):
     port = free_port()
-    first = devserver("--agent", "echo", "--port", str(port))
-    with layercode.Client("agent", first.authorize_url, ws_url=first.ws_url,
-                          reconnect_max_attempts=50, reconnect_base_ms=100,
-                          reconnect_max_delay_ms=200) as client:
-        seen = statuses(client)
-        client.connect().wait_connected(20)
-        kill(first)
+    with dropped(devserver("--agent", "echo", "--port", str(port)), reconnect_max_attempts=50,
+                 reconnect_base_ms=100, reconnect_max_delay_ms=200) as (client, seen):
         wait_status(client, layercode.Status.RECONNECTING)
         # A new server on the same port does not know the conversation: 400, not retried.
         second = devserver("--agent", "echo", "--port", str(port))
@@ -87,12 +89,8 @@ def test_first_connect_never_retries(devserver):
 
 
 def test_disconnect_while_reconnecting_ends_cleanly(devserver):
-    server = devserver("--agent", "echo")
-    with layercode.Client("agent", server.authorize_url, ws_url=server.ws_url,
-                          reconnect_max_attempts=100, reconnect_base_ms=5000,
-                          reconnect_max_delay_ms=7000) as client:
-        client.connect().wait_connected(20)
-        kill(server)
+    with dropped(devserver("--agent", "echo"), reconnect_max_attempts=100, reconnect_base_ms=5000,
+                 reconnect_max_delay_ms=7000) as (client, _):
         wait_status(client, layercode.Status.RECONNECTING)
         client.disconnect()
         assert client.wait_disconnected(10)
@@ -115,12 +113,8 @@ def test_server_ending_the_session_on_purpose_is_not_reconnected(devserver):
 
 
 def test_microphone_audio_beyond_the_outage_buffer_is_dropped_and_counted(devserver):
-    server = devserver("--agent", "echo")
-    with layercode.Client("agent", server.authorize_url, ws_url=server.ws_url,
-                          reconnect_max_attempts=100, reconnect_base_ms=5000,
-                          reconnect_max_delay_ms=7000, outage_buffer_ms=200) as client:
-        client.connect().wait_connected(20)
-        kill(server)
+    with dropped(devserver("--agent", "echo"), reconnect_max_attempts=100, reconnect_base_ms=5000,
+                 reconnect_max_delay_ms=7000, outage_buffer_ms=200) as (client, _):
         wait_status(client, layercode.Status.RECONNECTING)
         burst = tone_burst(1.0)  # 50 frames at 20 ms; the buffer holds 10
         for i in range(0, len(burst), 320):
