@@ -145,7 +145,7 @@ public final class Session {
     public private(set) var failureReason = FailureReason.none
     public private(set) var failureHTTPStatus: Int?
     /// The reconnect attempt under way (1-based); 0 when not reconnecting.
-    public private(set) var reconnectAttempt = 0
+    public var reconnectAttempt: Int { status == .reconnecting ? attemptsSinceStable : 0 }
     /// Attempts used since the connection was last stable (`.connectionStable`).
     public private(set) var attemptsSinceStable = 0
     /// Backoff jitter, 0...1; the driver supplies a real random source.
@@ -247,7 +247,6 @@ public final class Session {
         vadStartOutstanding = false
         currentAssistantTurn = nil
         interruptedTurns.removeAll()
-        reconnectAttempt = 0
         attemptsSinceStable = 0
         outage.removeAll()
         failureReason = .none
@@ -282,7 +281,6 @@ public final class Session {
         vadStartOutstanding = false
         vad = options.clientVAD && options.audioEnabled && auth.vad.enabled
             ? EnergyVAD(config: EnergyVAD.Config(settings: auth.vad)) : nil
-        reconnectAttempt = 0
         setStatus(.connected, &out)
         out.append(.connected(conversationID: auth.conversationID, config: auth.config))
         // Audio input is running as soon as the session is (external audio or text-only).
@@ -374,7 +372,6 @@ public final class Session {
         failureHTTPStatus = error.httpStatus
         out.append(.error(final))
         phase = .idle
-        reconnectAttempt = 0
         attemptsSinceStable = 0
         outage.removeAll()
         stopListening(&out)
@@ -397,7 +394,6 @@ public final class Session {
     }
 
     private func scheduleAttempt(_ attempt: Int, cause: LayercodeError, _ out: inout [SessionAction]) {
-        reconnectAttempt = attempt
         attemptsSinceStable = attempt
         phase = .waiting
         authorization = nil
@@ -415,7 +411,6 @@ public final class Session {
     }
 
     private func end(_ code: ErrorCode?, _ message: String, _ out: inout [SessionAction]) {
-        reconnectAttempt = 0
         attemptsSinceStable = 0
         outage.removeAll()
         phase = .idle
