@@ -12,20 +12,17 @@ import contextlib
 import inspect
 import logging
 import weakref
-from typing import (Any, AsyncIterator, Callable, Dict, Mapping, Optional, Set,
-                    TypeVar)
+from typing import Any, AsyncIterator, Callable, Dict, Mapping, Optional, Set
 
 from . import _lib
-from .client import EVENT_TYPES, AudioBuffer, Client, Event, Stats, Status, handler_args
+from .client import (_MISSING, EVENT_TYPES, AudioBuffer, Client, Event, Stats, Status,
+                     handler_args, set_handler)
 from .errors import (CallbackError, ClosedError, LayercodeError, LCTimeoutError,
                      make_error)
 
 logger = logging.getLogger("layercode")
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 _CLOSED = object()
-_MISSING: Any = object()
 
 
 class AsyncClient:
@@ -183,20 +180,7 @@ class AsyncClient:
 
     def on(self, event: str, fn: Any = _MISSING) -> Any:
         """As Client.on; the callback runs on the asyncio loop and may be async."""
-        if event not in EVENT_TYPES:
-            raise ValueError(f"unknown event {event!r}; one of {', '.join(EVENT_TYPES)}")
-        if fn is _MISSING:
-            def decorator(f: F) -> F:
-                self._handlers[event] = f
-                return f
-            return decorator
-        if fn is None:
-            self._handlers.pop(event, None)
-        else:
-            if not callable(fn):
-                raise TypeError("a callback must be callable")
-            self._handlers[event] = fn
-        return fn
+        return set_handler(self._handlers, event, fn)
 
     def _put(self, item: Any) -> None:
         while True:

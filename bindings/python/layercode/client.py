@@ -786,20 +786,7 @@ class Client:
         """Sets the callback for event ("message", "status", ...; see EVENT_TYPES).
         ``client.on("message", f)``; as a decorator ``@client.on("message")``;
         ``client.on("message", None)`` removes it. Takes effect for the next event."""
-        if event not in EVENT_TYPES:
-            raise ValueError(f"unknown event {event!r}; one of {', '.join(EVENT_TYPES)}")
-        if fn is _MISSING:
-            def decorator(f: F) -> F:
-                self._handlers[event] = f
-                return f
-            return decorator
-        if fn is not None and not callable(fn):
-            raise TypeError("a callback must be callable")
-        if fn is None:
-            self._handlers.pop(event, None)
-        else:
-            self._handlers[event] = fn
-        return fn
+        return set_handler(self._handlers, event, fn)
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """Yields events as they happen (blocking), ending after a "disconnected" event,
@@ -956,6 +943,25 @@ class Client:
 
     def _c_devices_changed(self) -> None:
         self._emit(Event("devices_changed"))
+
+
+def set_handler(handlers: Dict[str, Any], event: str, fn: Any = _MISSING) -> Any:
+    """The body of Client.on and AsyncClient.on: handlers[event] = fn (None removes it);
+    without fn, a decorator that does so."""
+    if event not in EVENT_TYPES:
+        raise ValueError(f"unknown event {event!r}; one of {', '.join(EVENT_TYPES)}")
+    if fn is _MISSING:
+        def decorator(f: F) -> F:
+            handlers[event] = f
+            return f
+        return decorator
+    if fn is not None and not callable(fn):
+        raise TypeError("a callback must be callable")
+    if fn is None:
+        handlers.pop(event, None)
+    else:
+        handlers[event] = fn
+    return fn
 
 
 def handler_args(event: Event) -> Tuple[Any, ...]:
