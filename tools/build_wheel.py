@@ -52,6 +52,8 @@ def main() -> int:
         staging = Path(tmp) / "python"
         shutil.copytree(BINDINGS, staging, ignore=shutil.ignore_patterns(
             "__pycache__", "*.pyc", "build", "*.egg-info", "liblayercode.so*"))
+        # setuptools puts a LICENSE of the project directory into the wheel's dist-info.
+        shutil.copyfile(ROOT / "LICENSE", staging / "LICENSE")
         bundled = staging / "layercode" / BUNDLED
         shutil.copyfile(lib, bundled)
         bundled.chmod(0o755)
