@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// liblayercode: see ../shared/ARCHITECTURE.md for the layering. Dependencies point down only:
+// liblayercode: see doc/architecture.md for the layering. Dependencies point down only:
 // Layercode (C exports) -> LayercodeAudio, LayercodeNet -> LayercodeCore (pure Swift).
 import PackageDescription
 

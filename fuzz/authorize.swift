@@ -1,4 +1,4 @@
-// libFuzzer target: the authorize step (PROTOCOL.md §1): Authorize.parseResponse on any
+// libFuzzer target: the authorize step (doc/protocol.md §1): Authorize.parseResponse on any
 // status and body, what it hands on (VADSettings -> EnergyVAD.Config), and requestBody.
 //
 // Input: byte 0 picks the HTTP status (bit 7 clear: from a table of interesting statuses;
@@ -28,7 +28,7 @@ private func errorOf(_ body: () throws -> AuthorizeResult) -> (AuthorizeResult?,
     }
 }
 
-/// PROTOCOL.md §1's rule for a usable 2xx body, read straight off the JSON.
+/// doc/protocol.md §1's rule for a usable 2xx body, read straight off the JSON.
 private func shouldSucceed(_ json: JSONValue?) -> Bool {
     guard case .object(let o)? = json else { return false }
     guard case .string(let key)? = o["client_session_key"], !key.isEmpty else { return false }

@@ -1,5 +1,5 @@
 // libFuzzer target: JSONValue.parse (the strict RFC 8259 parser, with its depth limit), the
-// serializer, JSONWriter, and ServerMessage.decode (PROTOCOL.md §2 server messages).
+// serializer, JSONWriter, and ServerMessage.decode (doc/protocol.md §2 server messages).
 //
 // Input: byte 0 picks maxDepth, the rest is the JSON text. Checked on every input:
 //  1. The parser accepts exactly what an independent recursive recognizer written here

@@ -3,7 +3,7 @@
 
 Each seed starts with the target's configuration bytes (see the comment at the top of
 fuzz/<target>.swift), then real-looking input: server WebSocket frames, HTTP responses,
-Layercode server messages (PROTOCOL.md §2) and authorize responses (PROTOCOL.md §1).
+Layercode server messages (doc/protocol.md §2) and authorize responses (doc/protocol.md §1).
 """
 import base64
 import json

@@ -8,7 +8,7 @@ import Synchronization
 /// The body is boxed once, in `start()`; nothing here allocates while the body runs. The
 /// body owns its loop and should return soon after `isStopRequested` turns true; keeping
 /// its own iterations free of allocation, locks and syscalls other than the ALSA call is
-/// its job (ARCHITECTURE.md, "Audio threads are real-time").
+/// its job (doc/architecture.md, "Audio threads are real-time").
 ///
 /// Thread safety: `start`, `join` and `requestStop` may be called from any thread, but
 /// `start` and `join` once each and not concurrently with each other. `isStopRequested`

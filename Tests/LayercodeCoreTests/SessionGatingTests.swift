@@ -1,7 +1,7 @@
 import XCTest
 @testable import LayercodeCore
 
-// Client VAD, audio gating and mute in the session (PROTOCOL.md §2 "Audio gating",
+// Client VAD, audio gating and mute in the session (doc/protocol.md §2 "Audio gating",
 // `vad_events`). Frames are sequence-numbered: sample 0 of frame k holds k, the rest is
 // either digital silence (a quiet frame, ".") or a ±16000 square (a speech frame, "S"), so
 // every client.audio sent can be decoded back to the frame it carries.

@@ -1,7 +1,7 @@
 import XCTest
 @testable import LayercodeCore
 
-// The session state machine against PROTOCOL.md. Each test is a scenario: drive a Session
+// The session state machine against doc/protocol.md. Each test is a scenario: drive a Session
 // to a phase with the helpers below, feed it inputs, and check the actions it asks for.
 
 // MARK: - Fixtures

@@ -1,4 +1,4 @@
-"""Real-time audio threads never allocate (ARCHITECTURE.md, "Threads and data flow").
+"""Real-time audio threads never allocate (doc/architecture.md, "Threads and data flow").
 
 tests/c/rt_malloc_count.c interposes malloc & co. for the whole process and counts the calls
 made on the audio threads while a live session with the devserver runs: the app's own audio

@@ -30,7 +30,7 @@ FLAGS = ["--authorize-url", "--agent-id", "--ws-url", "--header", "--metadata",
          "--muted", "--push-to-talk", "--list-devices", "--text", "--duration",
          "--json-events", "--amplitude-rate", "--stats-interval", "--help", "--version"]
 
-# The library gates the microphone with its VAD (PROTOCOL.md "Audio gating"): only speech
+# The library gates the microphone with its VAD (doc/protocol.md "Audio gating"): only speech
 # and its pre-roll are sent. Tests that count frames against the clock stream everything.
 UNGATED = ["--metadata", '{"vad": {"gate_audio": false}}']
 

@@ -1,7 +1,7 @@
 """PCM16LE mono helpers: decoding client audio, tones, resampling, levels.
 
 All audio is signed 16-bit little-endian mono. Client audio is 8 kHz, server
-audio is 16 kHz (PROTOCOL.md section 2). Only the stdlib is used.
+audio is 16 kHz (doc/protocol.md section 2). Only the stdlib is used.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One WebSocket session: the Layercode frontend protocol (PROTOCOL.md section 2).
+"""One WebSocket session: the Layercode frontend protocol (doc/protocol.md section 2).
 
 Client input is never trusted: a malformed frame or message is logged as a
 protocol `error` and the session carries on; an unexpected failure inside the

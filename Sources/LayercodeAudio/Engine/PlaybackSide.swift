@@ -236,7 +236,7 @@ public final class PlaybackSide: @unchecked Sendable {
         withUnsafePointer(to: &value) { _ = ring.write(UnsafeBufferPointer(start: $0, count: 1)) }
     }
 
-    /// A drain is the moment playout runs out of audio after playing some (PROTOCOL.md:
+    /// A drain is the moment playout runs out of audio after playing some (doc/protocol.md:
     /// replay_finished each time local playout has actually drained).
     private func noteDrain(playingAudio: Bool) {
         if wasPlayingAudio && !playingAudio && jitter.bufferedFrames == 0 {

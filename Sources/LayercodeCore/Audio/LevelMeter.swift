@@ -1,5 +1,5 @@
 /// An RMS level meter for PCM16: the user (or agent) amplitude the app shows, 0...1
-/// (PROTOCOL.md §3, onUserAmplitudeChange / onAgentAmplitudeChange).
+/// (doc/protocol.md §3, onUserAmplitudeChange / onAgentAmplitudeChange).
 ///
 /// The level is RMS / 32768 over one update interval of `sampleRate / updatesPerSecond`
 /// samples, clamped to 0...1: a full-scale square wave reads 1.0, a full-scale sine ~0.707,

@@ -1,4 +1,4 @@
-/// The authorize step (PROTOCOL.md §1): the request body the device POSTs to its backend,
+/// The authorize step (doc/protocol.md §1): the request body the device POSTs to its backend,
 /// and the handling of the response. Pure functions, so they can be fuzzed.
 public enum TurnTrigger: String, Sendable {
     case automatic

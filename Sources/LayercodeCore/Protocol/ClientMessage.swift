@@ -1,4 +1,4 @@
-/// Messages the client sends (PROTOCOL.md §2, client → server), encoded as JSON text.
+/// Messages the client sends (doc/protocol.md §2, client → server), encoded as JSON text.
 public enum ClientMessage {
     case ready
     /// PCM16 mono 8 kHz, little-endian, base64 on the wire.

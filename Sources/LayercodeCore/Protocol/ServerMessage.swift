@@ -1,4 +1,4 @@
-/// A message from the server (PROTOCOL.md §2, server → client), decoded from JSON text.
+/// A message from the server (doc/protocol.md §2, server → client), decoded from JSON text.
 public struct ServerMessage {
     public enum Kind: Equatable {
         case turnStart(role: String)

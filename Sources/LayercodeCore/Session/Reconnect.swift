@@ -72,7 +72,7 @@ public struct ReconnectPolicy: Sendable, Equatable {
         }
     }
 
-    /// What a server's close code means (PROTOCOL.md: the server ends sessions by closing).
+    /// What a server's close code means (doc/protocol.md: the server ends sessions by closing).
     public enum CloseKind: Equatable { case cleanEnd, retryable, protocolError, application }
 
     public static func classify(closeCode code: UInt16?) -> CloseKind {

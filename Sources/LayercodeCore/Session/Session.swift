@@ -1,9 +1,9 @@
-/// The Layercode session as a pure state machine (ARCHITECTURE.md "Core is pure"):
+/// The Layercode session as a pure state machine (doc/architecture.md "Core is pure"):
 /// inputs are events (the app's calls, the authorize response, socket events, captured mic
 /// frames, playout drains), outputs are actions for the driver to carry out (HTTP, socket,
 /// playout, callbacks). No I/O, no clocks: every protocol rule is unit-testable here.
 ///
-/// Microphone gating (PROTOCOL.md §2 "Audio gating"). Every 20 ms mic frame of an open,
+/// Microphone gating (doc/protocol.md §2 "Audio gating"). Every 20 ms mic frame of an open,
 /// unmuted audio session goes through the client VAD (`EnergyVAD`, configured from
 /// `config.vad`), unless the app turned it off (`SessionOptions.clientVAD`) or the server did
 /// (`config.vad.enabled: false`). Its transitions are reported as `.userSpeaking(Bool)`, in
@@ -252,7 +252,7 @@ public final class Session {
         failureReason = .none
         failureHTTPStatus = nil
         setStatus(.connecting, &out)
-        // A key is never reused: every connect authorizes again (PROTOCOL.md §1.3).
+        // A key is never reused: every connect authorizes again (doc/protocol.md §1.3).
         out.append(.postAuthorize(body: Authorize.requestBody(
             agentID: options.agentID, metadata: options.metadata,
             conversationID: conversationID, sdkVersion: options.sdkVersion)))
