@@ -1,0 +1,8 @@
+#!/bin/sh
+# README.md, "Two commands": the README shows this file from `make demo` on.
+# tests/docs/test_readme_snippets.py checks that both targets exist (make -n), and runs
+# neither: `make test` is the suite that runs this check.
+set -eu
+cd "$(dirname "$0")/../.."
+make demo   # builds, starts the devserver (TLS), runs a spoken session, prints its events
+make test   # builds and runs every test: Swift unit + integration, ABI checks, pytest suites
