@@ -117,7 +117,17 @@ typedef void (*lc_data_fn)(void *user_data, const char *content_json, const char
  *  playback_device itself and runs them on two real-time threads. LC_AUDIO_WAV: the same
  *  engine with WAV files as the devices, paced in real time by one thread: capture_device is
  *  the microphone's WAV (any rate 8000..48000, any format; silence after its end; NULL: no
- *  microphone), playback_device the WAV written at output_sample_rate (NULL: discarded). */
+ *  microphone), playback_device the WAV written at output_sample_rate (NULL: discarded).
+ *
+ *  Echo: the library does not cancel echo yet. When the microphone can hear the speaker
+ *  (LC_AUDIO_ALSA, or the app's own devices), the agent's voice comes back as speech and
+ *  the agent interrupts itself. Until echo cancellation lands: use push-to-talk
+ *  (lc_client_turn_start(), lc_client_turn_end()), a headset, can_interrupt off in the
+ *  agent's config, or the sound server's echo canceller (PulseAudio, or PipeWire's
+ *  pipewire-pulse): `pactl load-module module-echo-cancel aec_method=webrtc
+ *  source_name=echocancel sink_name=echocancel_sink`, `pactl set-default-source echocancel`,
+ *  `pactl set-default-sink echocancel_sink`, then capture_device and playback_device
+ *  "default" (README.md, "Echo"). */
 #define LC_AUDIO_EXTERNAL 0 /**< The app moves the audio (default). */
 #define LC_AUDIO_NONE 1 /**< Text only. */
 #define LC_AUDIO_ALSA 2 /**< The library runs ALSA capture and playback devices. */
