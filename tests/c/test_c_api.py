@@ -175,7 +175,8 @@ def test_no_callback_after_free(no_callback_after_free, devserver, build, env):
 # ---- the quickstart, against an installed library ----------------------------------------
 
 def test_quickstart_builds_with_pkg_config_and_talks(devserver, tmp_path):
-    lines = QUICKSTART.read_text().splitlines()
+    lines = [line for line in QUICKSTART.read_text().splitlines()
+             if "SPDX-License-Identifier" not in line]
     assert len(lines) < 40, f"the quickstart has grown to {len(lines)} lines"
     prefix = tmp_path / "prefix"
     # The library is `make`'s (test-python depends on it); -o keeps `install` from

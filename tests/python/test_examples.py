@@ -20,6 +20,8 @@ def run_example(name: str, *args: str, timeout: float = 60, **env: str):
 def meaningful_lines(name: str) -> int:
     """Lines that are not blank, comments, imports or the docstring."""
     source = (EXAMPLES / name).read_text()
+    while source.startswith("#"):  # a shebang, the SPDX licence line
+        source = source.split("\n", 1)[1]
     body = source.split('"""', 2)[2] if source.startswith('"""') else source
     return sum(1 for line in body.splitlines()
                if line.strip() and not line.strip().startswith(("#", "import ", "from ")))
