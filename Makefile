@@ -134,17 +134,19 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/layercode.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/layercode.pc
 	install -m 0644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -D -m 0644 LICENSE $(DESTDIR)$(PREFIX)/share/doc/liblayercode/LICENSE
 	@tools/ldconfig-after-install.sh "$(DESTDIR)" "$(PREFIX)/lib"
 
 # Removes what `make install` installed (same PREFIX and DESTDIR), then refreshes the
 # linker cache like install does.
 INSTALLED := lib/liblayercode.so.$(VERSION) lib/liblayercode.so.$(SOMAJOR) lib/liblayercode.so \
 	include/layercode.h lib/pkgconfig/layercode.pc bin/layercode-player \
-	share/man/man1/layercode-player.1
+	share/man/man1/layercode-player.1 share/doc/liblayercode/LICENSE
 
 .PHONY: uninstall
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	rmdir $(DESTDIR)$(PREFIX)/share/doc/liblayercode 2>/dev/null || true
 	@tools/ldconfig-after-install.sh "$(DESTDIR)" "$(PREFIX)/lib"
 
 # HTML reference of include/layercode.h in $(BUILD)/docs/html (doc/Doxyfile). Fails if any

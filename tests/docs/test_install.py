@@ -27,7 +27,7 @@ SNIPPET = ROOT / "examples" / "c" / "readme_client.c"
 GREETING = "Hello! Say something and I will repeat it."
 INSTALLED = ["lib/liblayercode.so", "lib/liblayercode.so.0", "lib/liblayercode.so.0.1.0",
              "include/layercode.h", "lib/pkgconfig/layercode.pc", "bin/layercode-player",
-             "share/man/man1/layercode-player.1"]
+             "share/man/man1/layercode-player.1", "share/doc/liblayercode/LICENSE"]
 SYSTEM_PREFIX = Path("/usr/local")
 
 
