@@ -130,9 +130,10 @@ def test_readme_c_snippet_compiles_and_talks(devserver, tmp_path):
     assert f'response.text: {{"type":"response.text","content":"{GREETING}"' in proc.stdout, \
         proc.describe
     assert proc.stderr == "", proc.describe
-    # Paced and reading real buffers: the microphone went up as audio, one frame a message.
+    # One session, which the program left when the server ended it (not by giving up).
     assert len(server.received("client.ready")) == 1
     records = server.records()
+    assert sum(r.get("kind") == "ws_open" for r in records) == 1, records[-5:]
     assert any(r.get("kind") == "ws_close" for r in records), records[-5:]
 
 
