@@ -52,3 +52,44 @@ def test_push_to_talk(devserver, tmp_path):
     assert "response.text: You said 1.0 seconds of audio" in out.splitlines()
     assert len(server.received("trigger.turn.start")) == 1
     assert len(server.received("trigger.turn.end")) == 1
+
+
+def readme_python_snippet() -> str:
+    readme = (EXAMPLES.parents[1] / "README.md").read_text()
+    section = readme.split("## Embed it from Python", 1)[1]
+    return section.split("```python\n", 1)[1].split("```\n", 1)[0]
+
+
+def test_readme_python_snippet_sets_ws_url_and_runs_against_the_devserver(devserver, speech_wav):
+    """The README's Python snippet is examples/python/readme_quickstart.py, word for word,
+    and it reaches the devserver's socket (ws_url), not Layercode's cloud: run on ALSA's
+    default devices (a private PulseAudio with null sinks), it hears the greeting and the
+    echo of what was played into its microphone."""
+    assert readme_python_snippet() == (EXAMPLES / "readme_quickstart.py").read_text()
+    sys.path.insert(0, str(EXAMPLES.parents[1] / "tests" / "audio"))
+    from pulse import PulseRig
+
+    rig = PulseRig()
+    try:
+        for command in (["pactl", "set-default-sink", "lcspk"],
+                        ["pactl", "set-default-source", "lcmic.monitor"]):
+            subprocess.run(command, env=rig.env, check=True, capture_output=True, timeout=20)
+        server = devserver("--session-max-seconds", "9")
+        player = rig.play(str(speech_wav))  # 2.8 s of silence, then the burst
+        try:
+            env = {**rig.env, "PYTHONPATH": str(BINDINGS), "LAYERCODE_AGENT_ID": "echo",
+                   "LAYERCODE_AUTHORIZE_URL": server.authorize_url,
+                   "LAYERCODE_WS_URL": server.ws_url}
+            proc = subprocess.run([sys.executable, str(EXAMPLES / "readme_quickstart.py")],
+                                  capture_output=True, text=True, timeout=60, env=env)
+        finally:
+            player.kill()
+            player.wait()
+    finally:
+        rig.close()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    lines = proc.stdout.splitlines()
+    assert "agent: Hello! Say something and I will repeat it." in lines, out
+    assert any(line.startswith("agent: You said ") for line in lines), out
+    assert server.received("client.ready"), out
