@@ -1,6 +1,6 @@
 import os
 
-import layercode  # after make: pip install ./bindings/python (or PYTHONPATH=bindings/python)
+import layercode  # after make: pip install ./bindings/python (it bundles the library)
 
 # authorize_url and ws_url go together: your backend's authorize endpoint with Layercode's
 # socket (ws_url None, the default), or the devserver's /authorize with its own ws_url.
