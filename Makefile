@@ -53,7 +53,7 @@ $(PLAYER): $(PLAYER_SOURCES) $(LIB) include/layercode.h
 player: $(PLAYER)
 
 demo: deps all
-	$(PY) tools/demo.py
+	$(PY) tools/demo.py $(DEMO_FLAGS)
 
 bench: deps all
 	$(PY) bench/run.py

@@ -2,10 +2,13 @@
 """`make demo`: a full voice session against the local Layercode-compatible devserver.
 
 Starts tools/devserver with TLS (a CA it generates), makes a spoken question with espeak-ng,
-and runs build/bin/layercode-player with it as the microphone. The player prints every event
-as a JSON line; the agent's voice (a greeting, then the echo of the question) is written to
-build/demo-out.wav.
+and runs build/bin/layercode-player with it as the microphone. The player prints the
+conversation for people: who said what, the session's status and its statistics (on a
+terminal, with a live line of level meters); `tools/demo.py --json-events` (or
+`make demo DEMO_FLAGS=--json-events`) prints every event as a JSON line instead. The agent's
+voice (a greeting, then the echo of the question) is written to build/demo-out.wav.
 """
+import argparse
 import json
 import os
 import shutil
@@ -30,6 +33,10 @@ def make_speech(path):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json-events", action="store_true",
+                        help="every event as a JSON line (levels included), not the transcript")
+    args = parser.parse_args()
     if not os.access(PLAYER, os.X_OK):
         sys.exit("demo: build first (make)")
     work = tempfile.mkdtemp(prefix="layercode-demo-")
@@ -45,7 +52,9 @@ def main():
         print(f"demo: devserver at {ready['http']} (TLS, CA {ready['ca_file']})", file=sys.stderr)
         cmd = [PLAYER, "--authorize-url", ready["authorize_url"], "--ws-url", ready["ws"],
                "--agent-id", "echo", "--ca-file", ready["ca_file"],
-               "--input", speech, "--output", OUT_WAV, "--duration", DURATION, "--json-events"]
+               "--input", speech, "--output", OUT_WAV, "--duration", DURATION]
+        if args.json_events:
+            cmd.append("--json-events")
         print("demo: " + " ".join(cmd), file=sys.stderr)
         rc = subprocess.run(cmd, timeout=60).returncode
         print(f"demo: player exited {rc}; agent audio in {OUT_WAV}", file=sys.stderr)

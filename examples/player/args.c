@@ -46,7 +46,9 @@ void args_usage(FILE *out) {
         "device flags):\n"
         "  --input FILE.wav        microphone audio from a WAV file (any rate 8000..48000,\n"
         "                          8/16/24/32-bit PCM or float, channels mixed to mono);\n"
-        "                          starts once connected, then silence. Default: silence\n"
+        "                          starts once connected, then silence; with\n"
+        "                          --push-to-talk it plays only while talking.\n"
+        "                          Default: silence\n"
         "  --output FILE.wav       write what the speaker plays (16 kHz mono 16-bit)\n"
         "  --no-devices            WAV mode without files: a silent microphone, and what the\n"
         "                          agent says is discarded (like --input/--output unset)\n"
@@ -71,6 +73,8 @@ void args_usage(FILE *out) {
         "\n"
         "Output (on a terminal: a live status line with level meters under the events):\n"
         "  --json-events           print every event as one JSON object per line\n"
+        "  -v, --verbose           also print the agent's full config on connect (by\n"
+        "                          default a one-line summary: turn trigger, can_interrupt)\n"
         "  --amplitude-rate HZ     microphone/agent level updates per second, 0..50\n"
         "                          (default 20; 0: none); with --json-events printed as\n"
         "                          {\"event\":\"amplitude\",\"user\":F,\"agent\":F}\n"
@@ -83,6 +87,11 @@ void args_usage(FILE *out) {
         "interrupted) and for --list-devices, 1 when the session failed, 2 for a usage\n"
         "error.\n",
         out);
+}
+
+void args_usage_short(FILE *out) {
+    fputs("usage: layercode-player --authorize-url URL --agent-id ID [options]; "
+          "see layercode-player --help\n", out);
 }
 
 #if defined(__GNUC__)
@@ -100,7 +109,8 @@ enum flag_id {
     F_CA_FILE, F_CA_DIR, F_CONNECT_TIMEOUT, F_INPUT, F_OUTPUT, F_NO_DEVICES, F_CAPTURE,
     F_PLAYBACK, F_DEVICE_RATE, F_PERIOD_MS, F_JITTER_MIN, F_JITTER_MAX, F_NO_MIC,
     F_NO_SPEAKER, F_MUTED, F_PUSH_TO_TALK, F_TEXT, F_DURATION, F_JSON_EVENTS,
-    F_AMPLITUDE_RATE, F_STATS_INTERVAL, F_LIST_DEVICES, F_HELP, F_VERSION, F_RECONNECT
+    F_AMPLITUDE_RATE, F_STATS_INTERVAL, F_LIST_DEVICES, F_HELP, F_VERSION, F_RECONNECT,
+    F_VERBOSE
 };
 
 static const struct {
@@ -134,6 +144,8 @@ static const struct {
     {"--text", F_TEXT, 1},
     {"--duration", F_DURATION, 1},
     {"--json-events", F_JSON_EVENTS, 0},
+    {"--verbose", F_VERBOSE, 0},
+    {"-v", F_VERBOSE, 0},
     {"--amplitude-rate", F_AMPLITUDE_RATE, 1},
     {"--stats-interval", F_STATS_INTERVAL, 1},
     {"--list-devices", F_LIST_DEVICES, 0},
@@ -306,6 +318,7 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
             }
             break;
         case F_JSON_EVENTS: a->json_events = 1; break;
+        case F_VERBOSE: a->verbose = 1; break;
         case F_AMPLITUDE_RATE:
             if (parse_int(value, 0, 50, &a->amplitude_rate) != 0) {
                 set_err(err, err_size, "--amplitude-rate wants 0..50 per second, got '%s'",

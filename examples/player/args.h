@@ -44,6 +44,7 @@ typedef struct player_args {
     const char *text;            /* --text */
     double duration;             /* --duration seconds, 0 = until the session ends */
     int json_events;             /* --json-events */
+    int verbose;                 /* -v, --verbose: the full config on connect */
     int amplitude_rate;          /* --amplitude-rate Hz, default 20, 0 = none */
     double stats_interval;       /* --stats-interval seconds, 0 = final stats only */
     int list_devices;            /* --list-devices */
@@ -62,7 +63,10 @@ int args_parse(int argc, char **argv, player_args *args, char *err, size_t err_s
 /** Frees what args_parse allocated. */
 void args_free(player_args *args);
 
-/** Writes the usage text. */
+/** Writes the usage text (--help). */
 void args_usage(FILE *out);
+
+/** Writes the one-line synopsis and a pointer to --help (after a usage error). */
+void args_usage_short(FILE *out);
 
 #endif /* LAYERCODE_PLAYER_ARGS_H */

@@ -251,7 +251,9 @@ static const char *skip_value(const char *p) {
     }
 }
 
-char *json_get_string(const char *json, const char *key) {
+/* The start of the value of the top-level member `key` of the object `json`; NULL when
+ * absent or malformed. */
+static const char *find_member(const char *json, const char *key) {
     const char *p;
     if (json == NULL || key == NULL) return NULL;
     p = skip_ws(json);
@@ -270,20 +272,34 @@ char *json_get_string(const char *json, const char *key) {
         p = skip_ws(p);
         if (*p != ':') return NULL;
         p = skip_ws(p + 1);
-        if (match) {
-            strbuf value;
-            if (*p != '"') return NULL;
-            sb_init(&value);
-            if (parse_string(p, &value) == NULL) {
-                sb_free(&value);
-                return NULL;
-            }
-            return sb_take(&value);
-        }
+        if (match) return p;
         p = skip_value(p);
         if (p == NULL) return NULL;
         p = skip_ws(p);
         if (*p != ',') return NULL;
         p = skip_ws(p + 1);
     }
+}
+
+char *json_get_string(const char *json, const char *key) {
+    const char *p = find_member(json, key);
+    strbuf value;
+    if (p == NULL || *p != '"') return NULL;
+    sb_init(&value);
+    if (parse_string(p, &value) == NULL) {
+        sb_free(&value);
+        return NULL;
+    }
+    return sb_take(&value);
+}
+
+char *json_get_raw(const char *json, const char *key) {
+    const char *p = find_member(json, key), *end;
+    strbuf value;
+    if (p == NULL) return NULL;
+    end = skip_value(p);
+    if (end == NULL) return NULL;
+    sb_init(&value);
+    sb_append(&value, p, (size_t)(end - p));
+    return sb_take(&value);
 }

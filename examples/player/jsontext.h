@@ -36,4 +36,9 @@ char *sb_take(strbuf *sb);
  *  (malloc'd, UTF-8); NULL when absent, not a string, or the JSON is malformed. */
 char *json_get_string(const char *json, const char *key);
 
+/** The top-level member `key` of the JSON object `json` as its JSON text (an object, an
+ *  array, a string with its quotes, a number or a literal; malloc'd); NULL when absent or
+ *  the JSON is malformed. */
+char *json_get_raw(const char *json, const char *key);
+
 #endif /* LAYERCODE_PLAYER_JSONTEXT_H */

@@ -20,6 +20,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "args.h"
+#include "devices.h"
 #include "jsontext.h"
 #include "term.h"
 #include "wav.h"
@@ -68,6 +69,7 @@ typedef struct session {
     int display;               /* live status line on stdout; read-only after start */
     int plain;                 /* neither: plain lines; read-only after start */
     int ptt;                   /* --push-to-talk; read-only after start */
+    int verbose;               /* -v: the full config on connect; read-only after start */
     int connected;             /* on_connected has run */
     int disconnected;          /* on_disconnected has run */
     int disconnect_reason;
@@ -102,7 +104,16 @@ static struct {
 /* Held while writing to the terminal: the printer's lines and status line, and the main
  * thread's messages on stderr, which must first clear the status line. */
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
-static int status_drawn = 0; /* a status line is on screen (under out_mu) */
+/* Lines of the status area on screen (under out_mu): 0; 1, the meters; or 2, the meters
+ * and the latest transcript below them. */
+static int status_lines = 0;
+
+/* Erases the status area (under out_mu); the cursor ends where its first line was. */
+static void clear_status(void) {
+    if (status_lines == 2) fputs("\r\033[K\033[A", stdout);
+    if (status_lines > 0) fputs("\r\033[K", stdout);
+    status_lines = 0;
+}
 
 /* Queues a finished line (takes ownership of the strbuf's text). */
 static void emit(strbuf *sb) {
@@ -131,10 +142,9 @@ __attribute__((format(printf, 1, 2)))
 static void report(const char *fmt, ...) {
     va_list ap;
     pthread_mutex_lock(&out_mu);
-    if (status_drawn) {
-        fputs("\r\033[K", stdout);
+    if (status_lines) {
+        clear_status();
         fflush(stdout);
-        status_drawn = 0;
     }
     fputs(PROG ": ", stderr);
     va_start(ap, fmt);
@@ -174,41 +184,56 @@ static void meter(strbuf *sb, float level) {
     sb_puts(sb, cells);
 }
 
-/* Appends at most `columns` characters (code points) of UTF-8 text, never half a one. */
+/* Appends UTF-8 text in at most `columns` characters (code points), never half a one. Text
+ * that does not fit keeps its end, after "...": a transcript that grows scrolls to the
+ * left, so the words being said are the ones on screen (the whole line is printed above
+ * the status line once it is final). */
 static void append_columns(strbuf *sb, const char *text, int columns) {
     const unsigned char *p = (const unsigned char *)text;
-    const unsigned char *start = p;
-    while (*p && columns > 0) {
-        p++;
-        while ((*p & 0xC0) == 0x80) p++;
-        columns--;
+    int count = 0;
+    for (; *p; p++)
+        if ((*p & 0xC0) != 0x80) count++;
+    p = (const unsigned char *)text;
+    if (count > columns) {
+        int skip = count - (columns - 3);
+        sb_puts(sb, "...");
+        while (*p && skip > 0) {
+            p++;
+            while ((*p & 0xC0) == 0x80) p++;
+            skip--;
+        }
     }
-    sb_append(sb, (const char *)start, (size_t)(p - start));
+    sb_puts(sb, (const char *)p);
 }
 
-/* The status line, at most width-1 columns (so the terminal never wraps it). */
-static void compose_status(session *s, strbuf *sb, int width) {
-    size_t prefix_len;
-    int room;
+/* The status area, each line at most width-1 columns (so the terminal never wraps it):
+ * the meters, and below them the latest transcript or agent text with the whole width to
+ * itself (its end when it does not fit; the whole text is printed above once final). */
+static void compose_status(session *s, strbuf *meters, strbuf *text, int width) {
     pthread_mutex_lock(&s->mu);
-    sb_printf(sb, "%-12s mic ", status_name(s->status));
-    meter(sb, s->user_level);
-    sb_puts(sb, s->user_speaking ? " speaking " : "          ");
-    sb_puts(sb, "agent ");
-    meter(sb, s->agent_level);
-    sb_puts(sb, s->agent_speaking ? " speaking " : "          ");
-    sb_puts(sb, s->muted > 0 ? "MUTED " : "      ");
-    if (s->ptt) sb_puts(sb, s->talking ? "TALK " : "     ");
-    prefix_len = sb->len; /* all ASCII: bytes are columns */
-    room = width - 1 - (int)prefix_len - 2;
-    if (s->last_text[0] && room > 3) {
-        sb_puts(sb, "| ");
-        append_columns(sb, s->last_text, room);
+    sb_printf(meters, "%-12s mic ", status_name(s->status));
+    meter(meters, s->user_level);
+    sb_puts(meters, s->user_speaking ? " speaking " : "          ");
+    sb_puts(meters, "agent ");
+    meter(meters, s->agent_level);
+    sb_puts(meters, s->agent_speaking ? " speaking " : "          ");
+    sb_puts(meters, s->muted > 0 ? "MUTED " : "      ");
+    if (s->ptt) sb_puts(meters, s->talking ? "TALK " : "     ");
+    if (s->last_text[0]) {
+        /* "agent: " or "you: " stays; what follows scrolls. */
+        const char *colon = strstr(s->last_text, ": ");
+        int label = colon && colon - s->last_text < 8 ? (int)(colon - s->last_text) + 2 : 0;
+        if (width - 1 - label > 3) {
+            sb_append(text, s->last_text, (size_t)label);
+            append_columns(text, s->last_text + label, width - 1 - label);
+        }
     }
     pthread_mutex_unlock(&s->mu);
-    if ((int)prefix_len > width - 1 && sb->data) {
-        sb->data[width > 1 ? width - 1 : 0] = '\0';
-        sb->len = strlen(sb->data);
+    while (meters->len > 0 && meters->data[meters->len - 1] == ' ')
+        meters->data[--meters->len] = '\0';
+    if ((int)meters->len > width - 1 && meters->data) { /* all ASCII: bytes are columns */
+        meters->data[width > 1 ? width - 1 : 0] = '\0';
+        meters->len = strlen(meters->data);
     }
 }
 
@@ -251,10 +276,7 @@ static void *printer_main(void *arg) {
         pthread_mutex_lock(&out_mu);
         while (batch) {
             line *next = batch->next;
-            if (status_drawn) {
-                fputs("\r\033[K", stdout);
-                status_drawn = 0;
-            }
+            clear_status();
             fputs(batch->text, stdout);
             fputc('\n', stdout);
             free(batch->text);
@@ -263,17 +285,24 @@ static void *printer_main(void *arg) {
         }
         if (s->display) {
             if (quit) {
-                if (status_drawn) fputs("\r\033[K", stdout);
-                status_drawn = 0;
+                clear_status();
             } else {
-                strbuf sb;
-                sb_init(&sb);
-                compose_status(s, &sb, term_columns(STDOUT_FILENO));
-                fputs("\r", stdout);
-                if (sb.data) fputs(sb.data, stdout);
+                strbuf meters, text;
+                sb_init(&meters);
+                sb_init(&text);
+                compose_status(s, &meters, &text, term_columns(STDOUT_FILENO));
+                clear_status();
+                if (meters.data) fputs(meters.data, stdout);
                 fputs("\033[K", stdout);
-                sb_free(&sb);
-                status_drawn = 1;
+                status_lines = 1;
+                if (text.data) {
+                    fputs("\n", stdout);
+                    fputs(text.data, stdout);
+                    fputs("\033[K", stdout);
+                    status_lines = 2;
+                }
+                sb_free(&meters);
+                sb_free(&text);
                 next_redraw = now_ns() + REDRAW_NS;
             }
         }
@@ -345,9 +374,21 @@ static void cb_connected(void *user_data, const char *conversation_id, const cha
         sb_json_raw(&sb, config_json);
         sb_puts(&sb, "}");
     } else {
-        sb_printf(&sb, "* connected: conversation %s, config ",
-                  conversation_id ? conversation_id : "(none)");
-        sb_json_raw(&sb, config_json);
+        /* One line people read; the whole config with -v (or in the JSON event). */
+        char *transcription = json_get_raw(config_json, "transcription");
+        char *trigger = json_get_string(transcription, "trigger");
+        char *can_interrupt = json_get_raw(transcription, "can_interrupt");
+        sb_printf(&sb, "* connected: conversation %s; trigger %s, can_interrupt %s",
+                  conversation_id ? conversation_id : "(none)", trigger ? trigger : "?",
+                  can_interrupt ? can_interrupt : "true"); /* absent: the default */
+        free(transcription);
+        free(trigger);
+        free(can_interrupt);
+        if (s->verbose) {
+            emit(&sb);
+            sb_puts(&sb, "* config: ");
+            sb_json_raw(&sb, config_json);
+        }
     }
     emit(&sb);
 }
@@ -402,6 +443,17 @@ static void cb_error(void *user_data, int code, const char *message) {
 
 /* The human form of a server message: text for what people read, the JSON otherwise.
  * Returns 0 when nothing is to be printed (interim transcripts on the status line). */
+/* dst = label + text for the status line, keeping the end of a text too long for dst (the
+ * status line shows the end: see append_columns), never half a UTF-8 sequence. */
+static void status_text_of(char *dst, size_t size, const char *label, const char *text) {
+    size_t label_len = strlen(label), len = strlen(text), room = size - 1 - label_len;
+    if (len > room) {
+        text += len - room;
+        while ((*(const unsigned char *)text & 0xC0) == 0x80) text++;
+    }
+    snprintf(dst, size, "%s%s", label, text);
+}
+
 static int human_message(session *s, strbuf *sb, const char *type, const char *json) {
     char *content = json_get_string(json, "content");
     int print = 1;
@@ -411,17 +463,16 @@ static int human_message(session *s, strbuf *sb, const char *type, const char *j
     if (type == NULL) type = "";
     if (strcmp(type, "response.text") == 0 && content) {
         sb_printf(sb, "agent: %s", content);
-        snprintf(status_text, sizeof status_text, "agent: %s", content);
+        status_text_of(status_text, sizeof status_text, "agent: ", content);
     } else if (strcmp(type, "user.transcript") == 0 && content) {
         sb_printf(sb, "you: %s", content);
-        snprintf(status_text, sizeof status_text, "you: %s", content);
+        status_text_of(status_text, sizeof status_text, "you: ", content);
     } else if ((strcmp(type, "user.transcript.delta") == 0 ||
                 strcmp(type, "user.transcript.interim_delta") == 0) && content) {
-        int final = strcmp(type, "user.transcript.delta") == 0;
-        sb_printf(sb, "you (%s): %s", final ? "final" : "interim", content);
-        snprintf(status_text, sizeof status_text, "you: %s", content);
-        /* On a terminal the status line shows what is still being said. */
-        if (!final && s->display) print = 0;
+        /* Parts of what user.transcript then says whole: printed once, from that. On a
+         * terminal the status line shows what is being said meanwhile. */
+        status_text_of(status_text, sizeof status_text, "you: ", content);
+        print = 0;
     } else if (strcmp(type, "turn.start") == 0) {
         char *role = json_get_string(json, "role");
         sb_printf(sb, "* turn start: %s", role ? role : "?");
@@ -434,13 +485,6 @@ static int human_message(session *s, strbuf *sb, const char *type, const char *j
     }
     free(content);
     if (status_text[0]) {
-        /* Never keep half a UTF-8 sequence cut by snprintf. */
-        size_t n = strlen(status_text);
-        if (n == sizeof status_text - 1) {
-            while (n > 0 && ((unsigned char)status_text[n - 1] & 0xC0) == 0x80) n--;
-            if (n > 0 && ((unsigned char)status_text[n - 1] & 0x80)) n--;
-            status_text[n] = '\0';
-        }
         pthread_mutex_lock(&s->mu);
         memcpy(s->last_text, status_text, sizeof s->last_text);
         pthread_mutex_unlock(&s->mu);
@@ -541,45 +585,6 @@ static void cb_mute(void *user_data, int on) {
     session *s = user_data;
     flag_changed(s, &s->muted, on, "mute", "muted", "* microphone muted",
                  "* microphone unmuted");
-}
-
-static void cb_device(void *user_data, const char *name, const char *description,
-                      int is_input, int is_output) {
-    const int *json = user_data;
-    strbuf sb;
-    char *desc = NULL;
-    const char *p;
-    size_t n;
-    /* The description flattened to one line: ALSA separates its parts with newlines. */
-    sb_init(&sb);
-    for (p = description ? description : ""; *p; p++) {
-        if (*p == '\n' || *p == '\r') {
-            while (p[1] == '\n' || p[1] == '\r') p++;
-            if (p[1] != '\0' && sb.len > 0) sb_puts(&sb, " - ");
-        } else {
-            sb_append(&sb, p, 1);
-        }
-    }
-    desc = sb_take(&sb);
-    if (desc == NULL) return;
-    n = strlen(desc);
-    while (n > 0 && (desc[n - 1] == ' ' || desc[n - 1] == '\t')) desc[--n] = '\0';
-
-    if (*json) {
-        sb_puts(&sb, "{\"event\":\"device\",\"name\":");
-        sb_json_string(&sb, name ? name : "");
-        sb_puts(&sb, ",\"description\":");
-        sb_json_string(&sb, desc);
-        sb_printf(&sb, ",\"input\":%s,\"output\":%s}", is_input ? "true" : "false",
-                  is_output ? "true" : "false");
-    } else {
-        sb_printf(&sb, "%-32s %-6s %s", name ? name : "",
-                  is_input && is_output ? "in/out" : is_input ? "in" : is_output ? "out" : "-",
-                  desc);
-    }
-    if (sb.data) puts(sb.data);
-    sb_free(&sb);
-    free(desc);
 }
 
 /* ---- Helpers -------------------------------------------------------------------------- */
@@ -799,16 +804,6 @@ static void ptt_sync(ptt_state *p, session *s, lc_client *client, int64_t now) {
 enum stop_reason { STOP_SESSION_ENDED, STOP_DURATION, STOP_SIGNAL, STOP_QUIT,
                    STOP_ERROR_STATUS };
 
-static int list_devices(int json) {
-    int rc = lc_list_devices(cb_device, &json);
-    fflush(stdout);
-    if (rc < 0) {
-        fprintf(stderr, "%s: cannot list devices: %s\n", PROG, lc_strerror(rc));
-        return 1;
-    }
-    return 0;
-}
-
 /* The amplitude event: the latest levels, when any arrived since the last one. */
 static void emit_amplitude(session *s) {
     strbuf sb;
@@ -856,7 +851,7 @@ int main(int argc, char **argv) {
 
     if (args_parse(argc, argv, &args, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", PROG, err);
-        args_usage(stderr);
+        args_usage_short(stderr); /* the error, not 70 lines of help on top of it */
         args_free(&args);
         return 2;
     }
@@ -919,6 +914,7 @@ int main(int argc, char **argv) {
     s.display = !s.json && term_isatty(STDOUT_FILENO);
     s.plain = !s.json && !s.display;
     s.ptt = args.push_to_talk;
+    s.verbose = args.verbose;
     s.status = LC_STATUS_DISCONNECTED;
     s.muted = -1;
 
@@ -1087,12 +1083,14 @@ int main(int argc, char **argv) {
             int64_t due;
             /* Microphone: this chunk's samples at the input rate. The file starts playing
              * once the session is live (audio written before is discarded by the
-             * library). */
+             * library); with push-to-talk it plays only while talking, like a person who
+             * speaks while holding the button, and pauses between turns. */
             due = (chunk + 1) * (int64_t)input_rate / CHUNKS_PER_SECOND;
             want = (size_t)(due - (int64_t)input_samples);
             if (want > in_buf_len) want = in_buf_len;
             got = 0;
-            if (input && !input_done && lc_client_status(client) == LC_STATUS_CONNECTED) {
+            if (input && !input_done && lc_client_status(client) == LC_STATUS_CONNECTED &&
+                (!ptt.enabled || ptt.sent)) {
                 got = wav_reader_read_mono(input, in_buf, want);
                 if (got < want) {
                     input_done = 1;

@@ -116,6 +116,15 @@ int term_raw_begin(void) {
 
 int term_columns(int fd) {
     struct winsize ws;
+    const char *env;
     if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    /* A terminal that does not say its size (a serial console, some emulators): the
+     * shell's COLUMNS, when exported. */
+    env = getenv("COLUMNS");
+    if (env != NULL) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (end != env && *end == '\0' && n >= 20 && n <= 1000) return (int)n;
+    }
     return 80;
 }

@@ -20,7 +20,7 @@ int term_raw_begin(void);
 /** Puts the saved settings back (idempotent; async-signal-safe). */
 void term_restore(void);
 
-/** The width in columns of the terminal on fd, or 80 when it does not say. */
+/** The width in columns of the terminal on fd (TIOCGWINSZ), else $COLUMNS, else 80. */
 int term_columns(int fd);
 
 #endif /* LAYERCODE_PLAYER_TERM_H */

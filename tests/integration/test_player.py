@@ -11,9 +11,10 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import time
 
-from .player_support import (FRAME_BYTES, FRAME_SECONDS, LC_ERR_AUTHORIZE, LC_ERR_NETWORK,
+from .player_support import (ROOT, FRAME_BYTES, FRAME_SECONDS, LC_ERR_AUTHORIZE, LC_ERR_NETWORK,
                              LC_ERR_TLS, LC_OK, SAID, PlayerRun, parse_json_events,
                              read_wav_mono16, voiced_seconds)
 
@@ -298,3 +299,93 @@ def test_json_event_strings_are_escaped(devserver, player):
     # The raw JSON objects embedded in events are objects, not strings.
     assert all(isinstance(m["message"], dict) for m in run.messages())
     json.dumps(run.events)  # round-trips
+
+
+# ---- what people read (issue 9, item 26) ----------------------------------------------
+
+def plain_args(server, *extra: str) -> list[str]:
+    """A WAV-mode session printed for people (no --json-events; stdout is a pipe)."""
+    return ["--authorize-url", server.authorize_url, "--ws-url", server.ws_url,
+            "--agent-id", "echo", "--no-devices", *extra]
+
+
+def test_usage_error_prints_the_error_and_a_pointer_to_help_not_the_whole_help(player):
+    run = player("--authorize-url", "http://127.0.0.1:1/a", "--agent-id", "echo", "--nope",
+                 timeout=10)
+    assert run.returncode == 2, run.describe()
+    lines = run.stderr.splitlines()
+    assert lines[0] == "layercode-player: unknown option '--nope'", run.describe()
+    assert len(lines) <= 2 and "--help" in lines[-1], run.describe()
+    assert run.stdout == "", run.describe()
+
+
+def test_user_transcript_prints_once_and_connect_prints_a_config_summary(
+        devserver, player, speech):
+    server = devserver()
+    run = player(*plain_args(server, "--input", speech.mono16k, "--duration", ECHO_DURATION),
+                 timeout=ECHO_DURATION + 20)
+    assert run.returncode == 0, run.describe()
+    lines = run.stdout.splitlines()
+    # The server sends an interim delta, a final delta and the whole user.transcript.
+    heard = [line for line in lines if line.startswith("you")]
+    assert len(heard) == 1 and heard[0].startswith("you: ["), run.describe()
+    connected = [line for line in lines if line.startswith("* connected:")]
+    assert len(connected) == 1, run.describe()
+    assert connected[0].endswith("; trigger automatic, can_interrupt true"), connected
+    assert "{" not in connected[0] and "transcription" not in run.stdout, run.describe()
+
+
+def test_verbose_prints_the_full_config_on_connect(devserver, player):
+    server = devserver("--no-interrupt")
+    run = player(*plain_args(server, "-v", "--duration", "1.5"), timeout=20)
+    assert run.returncode == 0, run.describe()
+    lines = run.stdout.splitlines()
+    summary = next(line for line in lines if line.startswith("* connected:"))
+    assert summary.endswith("; trigger automatic, can_interrupt false"), summary
+    config = [line for line in lines if line.startswith("* config: ")]
+    assert len(config) == 1, run.describe()
+    assert json.loads(config[0][len("* config: "):])["transcription"]["can_interrupt"] is False
+
+
+def test_list_devices_shows_default_first(player, build, tmp_path):
+    for flags in ((), ("--json-events",)):
+        run = player("--list-devices", *flags, timeout=20)
+        assert run.returncode == 0, run.describe()
+        if flags:
+            names = [d["name"] for d in run.of("device")]
+            assert run.of("device")[0]["input"] and run.of("device")[0]["output"]
+        else:
+            names = [line.split()[0] for line in run.stdout.splitlines()]
+            assert run.stdout.splitlines()[0].split()[1] == "in/out", run.stdout
+        assert names[0] == "default" and names.count("default") == 1, names
+        assert "null" in names, names
+    # A configuration that describes its default: listed once, first, in its own words.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".asoundrc").write_text(
+        'pcm.!default { type plug; slave.pcm "null"; '
+        'hint { show on; description "Test default" } }\n')
+    proc = subprocess.run([str(build.player), "--list-devices"], capture_output=True,
+                          text=True, timeout=20, env={"HOME": str(home), "PATH": "/usr/bin"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[0] == "default" and lines[0].endswith("Test default"), lines
+    assert [line.split()[0] for line in lines].count("default") == 1, lines
+
+
+def test_demo_prints_a_readable_transcript_by_default(build):
+    root = ROOT  # make demo runs build/bin/layercode-player of this tree
+    proc = subprocess.run([sys.executable, str(root / "tools" / "demo.py")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "agent: Hello! Say something and I will repeat it." in lines, proc.stdout
+    assert any(line.startswith("you: ") for line in lines), proc.stdout
+    assert not [line for line in lines if line.startswith("{")], proc.stdout
+
+    proc = subprocess.run([sys.executable, str(root / "tools" / "demo.py"), "--json-events"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    events = parse_json_events(proc.stdout)
+    assert any(e["event"] == "amplitude" for e in events)
+    assert any(e["event"] == "message" and e["type"] == "user.transcript" for e in events)

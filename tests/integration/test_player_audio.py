@@ -21,6 +21,7 @@ import json
 import math
 import os
 import pty
+import re
 import select
 import signal
 import struct
@@ -202,6 +203,46 @@ def test_push_to_talk_lines_on_stdin(devserver, build, speech):
     assert said, f"no echo of the turn:\n{run.describe()}"
     assert abs(said[0] - frames * FRAME_SECONDS) <= 0.15, (said, frames)
     assert run.stats["audio_frames_sent"] == frames, run.stats
+
+
+def test_push_to_talk_wav_input_plays_only_while_talking(devserver, build, tmp_path):
+    """--push-to-talk --input: the WAV is what the user says while holding the button, so
+    it waits for the turn instead of passing unheard from the connection on. The file is
+    1 s of voice then silence; the turn starts 2 s after the connection."""
+    server = devserver("--turn-mode", "push_to_talk", "--no-greeting", "--log-audio-content")
+    voice = tmp_path / "voice-first.wav"
+    from .player_support import tone_burst, write_wav
+    write_wav(voice, 16000, 1, tone_burst(16000, 0.0, 1.0) + [0] * 48000)
+    argv = [str(build.player), *base_args(server), "--json-events", "--push-to-talk",
+            "--input", str(voice), "--duration", "6"]
+    live = LivePlayer(argv)
+    try:
+        t_conn, _ = live.wait_event(lambda e: e["event"] == "connected")
+        time.sleep(max(0.0, t_conn + 2.0 - time.monotonic()))
+        live.proc.stdin.write(b"talk\n")
+        live.proc.stdin.flush()
+        live.wait_event(lambda e: e["event"] == "talk" and e["talking"])
+        time.sleep(1.6)
+        live.proc.stdin.write(b"done\n")
+        live.proc.stdin.flush()
+        run = live.finish(30)
+    finally:
+        live.kill()
+    assert run.returncode == 0, run.describe()
+    recv = received(session_records(server))
+    kinds = [m["type"] for m in recv]
+    assert kinds.count("trigger.turn.start") == 1 and kinds.count("trigger.turn.end") == 1
+    start, end = kinds.index("trigger.turn.start"), kinds.index("trigger.turn.end")
+    pcm = b"".join(base64.b64decode(m["msg"]["content"]) for m in recv[start:end]
+                   if m["type"] == "client.audio")
+    frames = kinds[start:end].count("client.audio")
+    samples = array.array("h", pcm)
+    if sys.byteorder == "big":
+        samples.byteswap()
+    # 8 kHz uplink: the pre-roll (silence: the file waited), then the file's second of
+    # voice, whatever the delay before the turn.
+    assert voiced_seconds(list(samples), 8000, 0.0, 1.5) >= 0.9, \
+        f"the turn's first second is not the WAV's voice ({frames} frames sent)"
 
 
 def test_push_to_talk_eof_ends_turn(devserver, build, speech):
@@ -411,19 +452,18 @@ def test_no_mic_and_no_speaker(devserver, player, speech, tmp_path):
 
 # ---- the status line on a terminal ----------------------------------------------------
 
-def test_live_status_line_on_a_tty(devserver, build, speech):
-    duration = 7.5
-    server = devserver()
+def run_on_a_tty(argv: list[str], columns: int, timeout: float,
+                 env: dict | None = None) -> tuple[int, str, str]:
+    """Runs the player with stdout on a pseudo-terminal `columns` wide (0: one that does not
+    say); returns (exit status, what it wrote to the terminal, stderr)."""
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    argv = [str(build.player), *base_args(server), "--no-devices", "--input",
-            str(speech.mono16k), "--duration", str(duration)]
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=env)
     os.close(slave)
     data = b""
     try:
-        deadline = time.monotonic() + duration + 20
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 0.5)
             if ready:
@@ -444,27 +484,72 @@ def test_live_status_line_on_a_tty(devserver, build, speech):
             proc.kill()
             proc.wait(10)
         os.close(master)
-    err = proc.stderr.read().decode(errors="replace")
-    text = data.decode("utf-8")
-    assert proc.returncode == 0, f"{err}\n{text!r}"
+    return proc.returncode, data.decode("utf-8"), proc.stderr.read().decode(errors="replace")
 
-    # Lines end in \r\n (the terminal's ONLCR); status redraws are \r...\x1b[K.
-    redraws = [seg for seg in text.replace("\r\n", "\n").split("\r") if seg.endswith("\x1b[K")]
-    statuses = [seg[:-3] for seg in redraws if "mic [" in seg]
-    assert 10 * duration * 0.5 <= len(statuses) <= 20 * duration * 1.5, len(statuses)
-    assert all(len(s) <= 99 for s in statuses), max(statuses, key=len)
-    assert any("agent [#" in s for s in statuses), "agent meter never moved"
-    assert any(s.startswith("connected") and "mic [#" in s for s in statuses), \
+
+ESCAPE = re.compile(r"\x1b\[[0-9]*[A-Za-z]")
+
+
+def screen(text: str) -> tuple[list[str], list[str], list[str]]:
+    """(meter lines, transcript lines of the status area, event lines) of terminal output.
+    Status redraws end in ESC [K; the area is the meters, then the latest text below."""
+    meters, texts, events = [], [], []
+    for token in re.split(r"\r\n|\r|\n", text):
+        clean = ESCAPE.sub("", token)
+        if not clean:
+            continue
+        if not token.endswith("\x1b[K"):
+            events.append(clean)
+        elif "mic [" in clean:
+            meters.append(clean)
+        else:
+            texts.append(clean)
+    return meters, texts, events
+
+
+def test_live_status_line_on_a_tty(devserver, build, speech):
+    duration = 7.5
+    server = devserver()
+    argv = [str(build.player), *base_args(server), "--no-devices", "--input",
+            str(speech.mono16k), "--duration", str(duration)]
+    rc, text, err = run_on_a_tty(argv, 100, duration + 20)
+    assert rc == 0, f"{err}\n{text!r}"
+
+    meters, texts, lines = screen(text)
+    assert 10 * duration * 0.5 <= len(meters) <= 20 * duration * 1.5, len(meters)
+    assert all(len(s) <= 99 for s in meters + texts), max(meters + texts, key=len)
+    assert any("agent [#" in s for s in meters), "agent meter never moved"
+    assert any(s.startswith("connected") and "mic [#" in s for s in meters), \
         "mic meter never moved"
-    assert any("speaking" in s for s in statuses)
-    assert any("| agent: Hello!" in s for s in statuses), "no agent text on the status line"
-    # Event lines print normally, above the status line.
-    plain = text.replace("\x1b[K", "").replace("\r\n", "\n")
-    lines = [seg.split("\r")[-1] for seg in plain.split("\n")]
+    assert any("speaking" in s for s in meters)
+    assert any(s.startswith("agent: Hello!") for s in texts), "no agent text in the status area"
+    # Event lines print normally, above the status area; what the user said once.
     assert any(line.startswith("agent: Hello!") for line in lines), lines
-    assert any(line.startswith("you: ") for line in lines), lines
+    assert len([line for line in lines if line.startswith("you")]) == 1, lines
     assert any(line.startswith("stats: ") for line in lines), lines
-    assert not text.endswith("\x1b[K") or text.endswith("\r\x1b[K"), "status line left behind"
+    assert text.endswith("\r\x1b[K"), "status area left behind"
+
+
+LONG_TEXT = " ".join(f"word{i}" for i in range(60))
+
+
+def test_status_line_shows_a_long_transcript_in_the_terminal_width(devserver, build):
+    """A transcript longer than the terminal: printed whole as a line (the terminal wraps
+    it), and in the status area under the meters in the whole width, its end visible."""
+    server = devserver("--no-greeting")
+    argv = [str(build.player), *base_args(server), "--no-devices", "--text", LONG_TEXT,
+            "--duration", "2.5"]
+    for columns, env in ((60, None), (0, {**os.environ, "COLUMNS": "150"})):
+        width = columns or 150
+        rc, text, err = run_on_a_tty(argv, columns, 30, env=env)
+        assert rc == 0, f"{err}\n{text!r}"
+        meters, texts, lines = screen(text)
+        assert f"agent: You said: {LONG_TEXT}" in lines, lines
+        assert meters and all(len(s) <= width - 1 for s in meters + texts), \
+            (width, max(meters + texts, key=len))
+        scrolled = [t for t in texts if t.startswith("agent: ...") and t.endswith(" word59")]
+        assert scrolled, (width, texts)
+        assert max(len(t) for t in scrolled) == width - 1, (width, texts)
 
 
 # ---- devices ---------------------------------------------------------------------------

@@ -54,3 +54,4 @@ def test_push_to_talk(devserver, tmp_path):
     assert "response.text: You said 1.0 seconds of audio" in out.splitlines()
     assert len(server.received("trigger.turn.start")) == 1
     assert len(server.received("trigger.turn.end")) == 1
+

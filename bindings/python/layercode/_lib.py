@@ -258,8 +258,12 @@ def load_library() -> ctypes.CDLL:
         tried.append("ctypes.util.find_library('layercode') (not found)")
 
     raise ImportError("liblayercode not found. Tried:\n  " + "\n  ".join(tried) +
-                      f"\nSet {ENV_VAR} to the path of liblayercode.so, or install the "
-                      "library (make install) so the dynamic loader finds " + SONAME)
+                      "\nBuild it (make in the liblayercode checkout), then either set "
+                      f"{ENV_VAR}=/path/to/build/lib/{SONAME}; or reinstall this package "
+                      "after make (pip install ./bindings/python bundles "
+                      f"build/lib/{SONAME}); or install the wheel `make wheel` builds "
+                      "(pip install dist/layercode-*.whl, the library inside); or "
+                      f"`make install` so the dynamic loader finds {SONAME}")
 
 
 # ---- declarations ----------------------------------------------------------------------

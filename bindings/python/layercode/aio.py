@@ -31,7 +31,9 @@ class AsyncClient:
     Takes the Client's arguments. Callbacks (``on_message=...``, ``c.on("message", f)``)
     run on the asyncio loop and may be coroutine functions (run as tasks). Create it inside
     a running loop. Methods that never block (send_text, turn_start, write_audio, ...) are
-    plain methods; connect() and disconnect() are coroutines that wait for the outcome.
+    plain methods; connect() and disconnect() are coroutines that wait for the outcome, and
+    the device switches (set_audio_input/output, set_input/output_device) are coroutines
+    that run the blocking call in the loop's default executor.
     """
 
     def __init__(self, agent_id: str, authorize_url: str, *, event_queue_size: int = 10000,
@@ -158,9 +160,13 @@ class AsyncClient:
 
     async def events(self, timeout: Optional[float] = None) -> AsyncIterator[Event]:
         """Yields events, ending after a "disconnected" event, when the client is closed,
-        or once timeout seconds have passed in total."""
+        or once timeout seconds have passed in total. With no session open (before
+        connect(), or after the session ended) it yields what is queued and ends at once,
+        as Client.events() does."""
         deadline = None if timeout is None else self._loop.time() + timeout
         while True:
+            if not self._session_open and self._queue.empty():
+                return  # the session's "disconnected" was queued before it closed
             try:
                 if deadline is None:
                     event = await self._queue.get()
@@ -250,7 +256,7 @@ class AsyncClient:
         if kind != "error" and handler is not None:
             self._run_handler("error", handler, (err,))
 
-    # ---- the rest is the Client's (none of it blocks) ----------------------------------
+    # ---- the rest is the Client's (none of it blocks but the device switches) ----------
 
     @property
     def status(self) -> Status:
@@ -301,17 +307,25 @@ class AsyncClient:
     def stats(self) -> Stats:
         return self.client.stats()
 
-    def set_audio_input(self, enabled: bool) -> None:
-        self.client.set_audio_input(enabled)
+    # ---- device switching: the library opens the new device before it returns, which
+    # may take as long as the device does, so these run in the loop's default executor.
 
-    def set_audio_output(self, enabled: bool) -> None:
-        self.client.set_audio_output(enabled)
+    async def set_audio_input(self, enabled: bool) -> None:
+        """As Client.set_audio_input, without blocking the loop."""
+        await self._loop.run_in_executor(None, self.client.set_audio_input, enabled)
 
-    def set_input_device(self, name: Any) -> None:
-        self.client.set_input_device(name)
+    async def set_audio_output(self, enabled: bool) -> None:
+        """As Client.set_audio_output, without blocking the loop."""
+        await self._loop.run_in_executor(None, self.client.set_audio_output, enabled)
 
-    def set_output_device(self, name: Any) -> None:
-        self.client.set_output_device(name)
+    async def set_input_device(self, name: Any) -> None:
+        """As Client.set_input_device (AudioError keeps the old device), without blocking
+        the loop."""
+        await self._loop.run_in_executor(None, self.client.set_input_device, name)
+
+    async def set_output_device(self, name: Any) -> None:
+        """As Client.set_output_device, without blocking the loop."""
+        await self._loop.run_in_executor(None, self.client.set_output_device, name)
 
     def failure_reason(self) -> "tuple[str, Optional[int]]":
         return self.client.failure_reason()

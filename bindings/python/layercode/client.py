@@ -214,6 +214,10 @@ def _pcm_argument(samples: AudioBuffer) -> Tuple[Any, int]:
         if not samples.flags["C_CONTIGUOUS"]:
             samples = samples.copy(order="C")
     view = memoryview(samples)
+    if view.ndim > 1 and any(n != 1 for n in view.shape[1:]):
+        # (frames, channels) would pass the channels off as consecutive mono samples.
+        raise ValueError(f"audio must be mono: got shape {tuple(view.shape)}; downmix "
+                         "first, e.g. samples.mean(axis=1).astype(numpy.int16)")
     if view.format in ("h", "@h", "=h", "<h" if sys.byteorder == "little" else ">h"):
         count = view.nbytes // 2
     elif view.itemsize == 1 and view.format in ("B", "b", "c", "@B", "@b", "=B"):
@@ -723,8 +727,10 @@ class Client:
 
     def write_audio(self, samples: AudioBuffer) -> int:
         """Microphone PCM16 mono at input_sample_rate (external audio): bytes-like
-        (native-endian), array('h') or a numpy int16 array. Never blocks. Returns the
-        samples accepted (fewer when the ring is full; the rest is dropped and counted)."""
+        (native-endian), array('h') or a numpy int16 array, 1-D or one column
+        (frames, 1); more channels raise ValueError (downmix first). Never blocks.
+        Returns the samples accepted (fewer when the ring is full; the rest is dropped
+        and counted)."""
         pointer, count = _pcm_argument(samples)
         if count == 0:
             return 0
@@ -790,21 +796,35 @@ class Client:
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """Yields events as they happen (blocking), ending after a "disconnected" event,
-        when the client is closed, or once timeout seconds have passed in total."""
+        when the client is closed, or once timeout seconds have passed in total. With no
+        session open (before connect(), or after the session ended) it yields what is
+        queued and ends at once instead of waiting for events that cannot come."""
         events = self._events
         if events is None:
             raise InvalidStateError(_lib.LC_ERR_INVALID_STATE,
                                     "this client was created with event_queue_size=0")
         self._not_on_library_thread("events()")
+        return self._iterate_events(events, timeout)
+
+    def _iterate_events(self, events: "queue.Queue[Any]",
+                        timeout: Optional[float]) -> Iterator[Event]:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return
             try:
-                event = events.get(timeout=remaining)
+                event = events.get_nowait()
             except queue.Empty:
-                return
+                # _c_disconnected queues its event before it closes the session: a session
+                # that is not open has nothing more to say.
+                with self._state:
+                    if not self._session_open:
+                        return
+                try:
+                    event = events.get(timeout=remaining)
+                except queue.Empty:
+                    return
             if event is _CLOSED:
                 self._put(_CLOSED)  # for any other iterator
                 return
@@ -831,9 +851,11 @@ class Client:
                 except queue.Empty:
                     pass
 
-    def _emit(self, event: Event, *args: Any) -> None:
-        """Queues event, tells the listeners, then runs the user's callback with args."""
-        self._put(event)
+    def _emit(self, event: Event, *args: Any, queued: bool = False) -> None:
+        """Queues event (unless already queued), tells the listeners, then runs the
+        user's callback with args."""
+        if not queued:
+            self._put(event)
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -891,14 +913,15 @@ class Client:
     def _c_disconnected(self, reason: int, message: Optional[bytes]) -> None:
         detail = _text(message)
         error = make_error(reason, detail) if reason < 0 else None
+        event = Event("disconnected", code=reason, detail=detail, error=error)
+        self._put(event)  # queued before the session closes: events() must see it
         with self._state:
             if error is not None and self._session_error is None:
                 self._session_error = error
             self._connecting = False
             self._session_open = False
             self._state.notify_all()
-        self._emit(Event("disconnected", code=reason, detail=detail, error=error),
-                   reason, detail)
+        self._emit(event, reason, detail, queued=True)
 
     def _c_error(self, code: int, message: Optional[bytes]) -> None:
         detail = _text(message)
