@@ -210,9 +210,10 @@ typedef struct lc_options {
     lc_flag_fn on_mute; /**< Mute state changes. */
 
     /* --- Surviving the network: reconnect, keepalive, limits --- */
-    /** After an unexpected drop (connection lost, keepalive timeout, close 1006/1011..1014)
-     *  the client reconnects: status LC_STATUS_RECONNECTING, authorize again with the same
-     *  conversation id, reopen. Attempts before giving up; 0: never reconnect. Default 5.
+    /** After an unexpected drop (connection lost, keepalive timeout, close 1001 "going
+     *  away" as in a server deploy or restart, close 1006/1011..1014) the client reconnects:
+     *  status LC_STATUS_RECONNECTING, authorize again with the same conversation id, reopen.
+     *  Close 1000 (or no code) is the server ending the session: a clean end, no reconnect. Attempts before giving up; 0: never reconnect. Default 5.
      *  The count starts over only once a reopened connection has stayed up for 10 s, so a
      *  server that accepts and drops at once cannot cause endless reconnects. The first
      *  connect never retries. */
