@@ -48,6 +48,8 @@ public struct SessionOptions: Sendable {
     public var reconnect: ReconnectPolicy
     /// The microphone starts on (see `.setAudioInput`).
     public var inputEnabled = true
+    /// Agent audio starts on (see `.setAudioOutput`).
+    public var outputEnabled = true
 
     public init(agentID: String, metadata: JSONValue? = nil, conversationID: String? = nil,
                 sdkVersion: String, audioEnabled: Bool = true, maxJSONDepth: Int = 64,
@@ -93,6 +95,9 @@ public enum SessionInput {
     /// Turn the microphone on or off (JS SDK setAudioInput): off sends nothing, like mute,
     /// but is the app's device choice rather than a mute. Kept across reconnects.
     case setAudioInput(Bool)
+    /// Agent audio on or off (JS SDK setAudioOutput). Off: nothing plays, so each assistant
+    /// turn's `replay_finished` is sent at once, at its `response.end`. Kept across reconnects.
+    case setAudioOutput(Bool)
 }
 
 public enum SessionAction: Equatable {
@@ -159,6 +164,11 @@ public final class Session {
     public private(set) var isMuted = false
     /// The app turned the microphone on (the default) or off; survives reconnects.
     public private(set) var isInputEnabled = true
+    /// The app turned agent audio on (the default) or off; survives reconnects.
+    public private(set) var isOutputEnabled = true
+    /// Server messages refused (invalid JSON, no type, an oversized or NUL-bearing id), each
+    /// also reported as a `.protocolViolation` error; the session goes on.
+    public private(set) var refusedMessages = 0
     /// The client VAD's view: the user is speaking.
     public private(set) var isUserSpeaking = false
     /// The client VAD of the open connection (nil: off, text-only, or not open).
@@ -166,8 +176,22 @@ public final class Session {
     /// A `vad_start` was sent and its `vad_end` not yet.
     private var vadStartOutstanding = false
     private var preRoll: [[Int16]] = []
+    /// Turn-id rules (issue 9 item 12). A turn is interrupted only by a barge-in
+    /// (`turn.start{user}` in automatic mode with `can_interrupt`, push-to-talk start, typed
+    /// text) that finds it still delivering audio (`currentAssistantTurn`: no `response.end`
+    /// yet) or still queued for playout (`unplayedTurn`: no drain since its last chunk). A
+    /// turn that ended and drained finished normally and is never marked. The list belongs
+    /// to one socket: ids are only unique per socket as far as this client can rely on, so
+    /// every new socket starts with an empty list (a resumed greeting is never taken for
+    /// the old socket's late audio).
     private var currentAssistantTurn: String?
-    /// Turns the user interrupted: their late audio is dropped, never played.
+    /// The turn whose audio went to playout last and has not drained yet.
+    private var unplayedTurn: String?
+    /// The last delta id received for `currentAssistantTurn`, for a `replay_finished` sent
+    /// at `response.end` when no audio plays.
+    private var lastDeltaReceived: (turnID: String, deltaID: String?)?
+    /// Turns the user interrupted on this socket: their late audio is dropped, never played.
+    /// At most 16 ids of at most `ServerMessage.maxIDBytes` each.
     private var interruptedTurns: [String] = []
     private static let interruptedTurnMemory = 16
 
@@ -175,7 +199,11 @@ public final class Session {
         self.options = options
         conversationID = options.conversationID
         isInputEnabled = options.inputEnabled
+        isOutputEnabled = options.outputEnabled
     }
+
+    /// Agent audio goes to a speaker (not text-only, output not turned off).
+    private var playsAudio: Bool { options.audioEnabled && isOutputEnabled }
 
     public var isOpen: Bool { phase == .open }
     /// Microphone frames are wanted: the session is open, or reconnecting (they are held).
@@ -199,6 +227,7 @@ public final class Session {
         case .socketClosed(let code, let reason): closed(code, reason, &out)
         case .micFrame(let frame): mic(frame, &out)
         case .playoutDrained(let turnID, let lastDelta):
+            if turnID != nil && turnID == unplayedTurn { unplayedTurn = nil }
             if phase == .open, let turnID, !interruptedTurns.contains(turnID) {
                 out.append(.send(ClientMessage.replayFinished(
                     turnID: turnID, lastDeltaIDPlayed: lastDelta).encoded()))
@@ -225,6 +254,10 @@ public final class Session {
             isInputEnabled = enabled
             out.append(.audioInputChanged(enabled))
             if !enabled { silenceMicrophone(&out) }
+        case .setAudioOutput(let enabled):
+            isOutputEnabled = enabled
+            // What was queued is flushed by the driver: nothing of it will drain.
+            if !enabled { unplayedTurn = nil }
         }
         return out
     }
@@ -245,8 +278,7 @@ public final class Session {
         preRoll.removeAll()
         vad = nil
         vadStartOutstanding = false
-        currentAssistantTurn = nil
-        interruptedTurns.removeAll()
+        forgetTurns()
         attemptsSinceStable = 0
         outage.removeAll()
         failureReason = .none
@@ -267,10 +299,8 @@ public final class Session {
             conversationID = result.conversationID
             phase = .opening
             out.append(.openSocket(clientSessionKey: result.clientSessionKey))
-        } catch let error as LayercodeError {
-            fail(error, &out)
         } catch {
-            fail(LayercodeError(.internalError, "\(error)"), &out)
+            fail(error, &out)
         }
     }
 
@@ -279,6 +309,7 @@ public final class Session {
         phase = .open
         preRoll.removeAll()
         vadStartOutstanding = false
+        forgetTurns()
         vad = options.clientVAD && options.audioEnabled && auth.vad.enabled
             ? EnergyVAD(config: EnergyVAD.Config(settings: auth.vad)) : nil
         setStatus(.connected, &out)
@@ -317,7 +348,7 @@ public final class Session {
             end(nil, "disconnected by the app", &out)
         case .opening, .open:
             let codeText = code.map { "code \($0)" } ?? "no status code"
-            let detail = reason.isEmpty ? codeText : "\(codeText): \(reason)"
+            let detail = reason.isEmpty ? codeText : "\(codeText): \(CText.replacingNUL(reason))"
             switch ReconnectPolicy.classify(closeCode: code) {
             case .cleanEnd:
                 // The server ending the session on purpose (e.g. its duration limit): no
@@ -547,9 +578,19 @@ public final class Session {
     /// Stops agent audio now and drops late audio of the turn being played.
     private func interruptPlayout(_ out: inout [SessionAction]) {
         if let turn = currentAssistantTurn { rememberInterrupted(turn) }
+        if let turn = unplayedTurn { rememberInterrupted(turn) }
         currentAssistantTurn = nil
+        unplayedTurn = nil
         out.append(.flushPlayout)
         out.append(.assistantTurnActive(false))
+    }
+
+    /// A new socket (or session): turn ids of the previous one mean nothing here.
+    private func forgetTurns() {
+        currentAssistantTurn = nil
+        unplayedTurn = nil
+        lastDeltaReceived = nil
+        interruptedTurns.removeAll()
     }
 
     private func rememberInterrupted(_ turn: String) {
@@ -565,11 +606,9 @@ public final class Session {
         let message: ServerMessage
         do {
             message = try ServerMessage.decode(text, maxDepth: options.maxJSONDepth)
-        } catch let error as LayercodeError {
-            out.append(.error(error))
-            return
         } catch {
-            out.append(.error(LayercodeError(.protocolViolation, "\(error)")))
+            refusedMessages += 1
+            out.append(.error(error))
             return
         }
         if message.kind == .responseAudio {
@@ -584,11 +623,22 @@ public final class Session {
                 }
             } else if role == "assistant" {
                 currentAssistantTurn = message.turnID
+                lastDeltaReceived = message.turnID.map { ($0, nil) }
                 out.append(.assistantTurnActive(true))
             }
         case .responseEnd:
+            let ended = message.turnID ?? currentAssistantTurn
             if message.turnID == nil || message.turnID == currentAssistantTurn {
                 out.append(.assistantTurnActive(false))
+                // It finished normally: no more of its audio comes, so a later barge-in
+                // does not make it an interrupted turn (its queued audio may; unplayedTurn).
+                currentAssistantTurn = nil
+            }
+            if !playsAudio, phase == .open, let ended, !interruptedTurns.contains(ended) {
+                // Nothing plays: the turn's playout is over at once (JS SDK, PROTOCOL.md §5).
+                let lastDelta = lastDeltaReceived?.turnID == ended ? lastDeltaReceived?.deltaID : nil
+                out.append(.send(ClientMessage.replayFinished(
+                    turnID: ended, lastDeltaIDPlayed: lastDelta).encoded()))
             }
         case .responseData:
             let content = message.json["content"] ?? .null
@@ -602,6 +652,7 @@ public final class Session {
     private func audio(_ message: ServerMessage, _ out: inout [SessionAction]) {
         guard phase == .open else { return }
         guard let samples = message.audioSamples() else {
+            refusedMessages += 1
             out.append(.error(LayercodeError(
                 .protocolViolation, "response.audio with invalid base64 content; skipped")))
             return
@@ -611,12 +662,16 @@ public final class Session {
             out.append(.droppedLateAudio(samples: samples.count))
             return
         }
-        guard options.audioEnabled else { return }
-        if let turn = message.turnID, currentAssistantTurn != turn {
-            // Audio may arrive without its turn.start (or after a reconnect).
-            currentAssistantTurn = turn
-            out.append(.assistantTurnActive(true))
+        if let turn = message.turnID {
+            if currentAssistantTurn != turn {
+                // Audio may arrive without its turn.start (or after a reconnect).
+                currentAssistantTurn = turn
+                if options.audioEnabled { out.append(.assistantTurnActive(true)) }
+            }
+            lastDeltaReceived = (turn, message.deltaID)
         }
+        guard options.audioEnabled else { return }
+        if isOutputEnabled { unplayedTurn = message.turnID }
         out.append(.play(samples: samples, turnID: message.turnID, deltaID: message.deltaID))
     }
 }
