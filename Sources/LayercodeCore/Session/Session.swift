@@ -176,24 +176,8 @@ public final class Session {
     /// A `vad_start` was sent and its `vad_end` not yet.
     private var vadStartOutstanding = false
     private var preRoll: [[Int16]] = []
-    /// Turn-id rules (issue 9 item 12). A turn is interrupted only by a barge-in
-    /// (`turn.start{user}` in automatic mode with `can_interrupt`, push-to-talk start, typed
-    /// text) that finds it still delivering audio (`currentAssistantTurn`: no `response.end`
-    /// yet) or still queued for playout (`unplayedTurn`: no drain since its last chunk). A
-    /// turn that ended and drained finished normally and is never marked. The list belongs
-    /// to one socket: ids are only unique per socket as far as this client can rely on, so
-    /// every new socket starts with an empty list (a resumed greeting is never taken for
-    /// the old socket's late audio).
-    private var currentAssistantTurn: String?
-    /// The turn whose audio went to playout last and has not drained yet.
-    private var unplayedTurn: String?
-    /// The last delta id received for `currentAssistantTurn`, for a `replay_finished` sent
-    /// at `response.end` when no audio plays.
-    private var lastDeltaReceived: (turnID: String, deltaID: String?)?
-    /// Turns the user interrupted on this socket: their late audio is dropped, never played.
-    /// At most 16 ids of at most `ServerMessage.maxIDBytes` each.
-    private var interruptedTurns: [String] = []
-    private static let interruptedTurnMemory = 16
+    /// The assistant turns of the open socket: current, interrupted (AssistantTurns.swift).
+    private var turns = AssistantTurns()
 
     public init(options: SessionOptions) {
         self.options = options
@@ -227,8 +211,8 @@ public final class Session {
         case .socketClosed(let code, let reason): closed(code, reason, &out)
         case .micFrame(let frame): mic(frame, &out)
         case .playoutDrained(let turnID, let lastDelta):
-            if turnID != nil && turnID == unplayedTurn { unplayedTurn = nil }
-            if phase == .open, let turnID, !interruptedTurns.contains(turnID) {
+            turns.drained(turnID)
+            if phase == .open, let turnID, !turns.isInterrupted(turnID) {
                 out.append(.send(ClientMessage.replayFinished(
                     turnID: turnID, lastDeltaIDPlayed: lastDelta).encoded()))
             }
@@ -257,7 +241,7 @@ public final class Session {
         case .setAudioOutput(let enabled):
             isOutputEnabled = enabled
             // What was queued is flushed by the driver: nothing of it will drain.
-            if !enabled { unplayedTurn = nil }
+            if !enabled { turns.playoutDiscarded() }
         }
         return out
     }
@@ -278,7 +262,7 @@ public final class Session {
         preRoll.removeAll()
         vad = nil
         vadStartOutstanding = false
-        forgetTurns()
+        turns.forget()
         attemptsSinceStable = 0
         outage.removeAll()
         failureReason = .none
@@ -309,7 +293,7 @@ public final class Session {
         phase = .open
         preRoll.removeAll()
         vadStartOutstanding = false
-        forgetTurns()
+        turns.forget()
         vad = options.clientVAD && options.audioEnabled && auth.vad.enabled
             ? EnergyVAD(config: EnergyVAD.Config(settings: auth.vad)) : nil
         setStatus(.connected, &out)
@@ -419,7 +403,7 @@ public final class Session {
         userTurnActive = false
         // Playout drains what it holds, then stops (silence then is not an underrun).
         out.append(.assistantTurnActive(false))
-        currentAssistantTurn = nil
+        turns.connectionLost()
         setStatus(.reconnecting, &out)
         scheduleAttempt(attemptsSinceStable + 1, cause: cause, &out)
     }
@@ -577,26 +561,9 @@ public final class Session {
 
     /// Stops agent audio now and drops late audio of the turn being played.
     private func interruptPlayout(_ out: inout [SessionAction]) {
-        if let turn = currentAssistantTurn { rememberInterrupted(turn) }
-        if let turn = unplayedTurn { rememberInterrupted(turn) }
-        currentAssistantTurn = nil
-        unplayedTurn = nil
+        turns.bargeIn()
         out.append(.flushPlayout)
         out.append(.assistantTurnActive(false))
-    }
-
-    /// A new socket (or session): turn ids of the previous one mean nothing here.
-    private func forgetTurns() {
-        currentAssistantTurn = nil
-        unplayedTurn = nil
-        lastDeltaReceived = nil
-        interruptedTurns.removeAll()
-    }
-
-    private func rememberInterrupted(_ turn: String) {
-        guard !interruptedTurns.contains(turn) else { return }
-        if interruptedTurns.count >= Self.interruptedTurnMemory { interruptedTurns.removeFirst() }
-        interruptedTurns.append(turn)
     }
 
     // MARK: Server messages
@@ -622,23 +589,16 @@ public final class Session {
                     interruptPlayout(&out)
                 }
             } else if role == "assistant" {
-                currentAssistantTurn = message.turnID
-                lastDeltaReceived = message.turnID.map { ($0, nil) }
+                turns.started(message.turnID)
                 out.append(.assistantTurnActive(true))
             }
         case .responseEnd:
-            let ended = message.turnID ?? currentAssistantTurn
-            if message.turnID == nil || message.turnID == currentAssistantTurn {
-                out.append(.assistantTurnActive(false))
-                // It finished normally: no more of its audio comes, so a later barge-in
-                // does not make it an interrupted turn (its queued audio may; unplayedTurn).
-                currentAssistantTurn = nil
-            }
-            if !playsAudio, phase == .open, let ended, !interruptedTurns.contains(ended) {
+            let ended = turns.ended(message.turnID)
+            if ended.wasCurrent { out.append(.assistantTurnActive(false)) }
+            if !playsAudio, phase == .open, let turn = ended.turn, !turns.isInterrupted(turn) {
                 // Nothing plays: the turn's playout is over at once (JS SDK, PROTOCOL.md §5).
-                let lastDelta = lastDeltaReceived?.turnID == ended ? lastDeltaReceived?.deltaID : nil
                 out.append(.send(ClientMessage.replayFinished(
-                    turnID: ended, lastDeltaIDPlayed: lastDelta).encoded()))
+                    turnID: turn, lastDeltaIDPlayed: ended.lastDelta).encoded()))
             }
         case .responseData:
             let content = message.json["content"] ?? .null
@@ -658,20 +618,15 @@ public final class Session {
             return
         }
         if samples.isEmpty { return }
-        if let turn = message.turnID, interruptedTurns.contains(turn) {
+        if let turn = message.turnID, turns.isInterrupted(turn) {
             out.append(.droppedLateAudio(samples: samples.count))
             return
         }
-        if let turn = message.turnID {
-            if currentAssistantTurn != turn {
-                // Audio may arrive without its turn.start (or after a reconnect).
-                currentAssistantTurn = turn
-                if options.audioEnabled { out.append(.assistantTurnActive(true)) }
-            }
-            lastDeltaReceived = (turn, message.deltaID)
-        }
+        // Audio may arrive without its turn.start (or after a reconnect).
+        let becameCurrent = turns.audioArrived(turn: message.turnID, delta: message.deltaID,
+                                               queued: playsAudio)
         guard options.audioEnabled else { return }
-        if isOutputEnabled { unplayedTurn = message.turnID }
+        if becameCurrent { out.append(.assistantTurnActive(true)) }
         out.append(.play(samples: samples, turnID: message.turnID, deltaID: message.deltaID))
     }
 }
