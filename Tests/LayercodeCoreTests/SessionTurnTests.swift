@@ -242,6 +242,25 @@ final class SessionTurnTests: XCTestCase {
         XCTAssertEqual(try? JSONValue.parse(json)["content"], "a\u{0}b")
     }
 
+    func testRawNULInAServerFrameIsRefusedAsInvalidJSON() {
+        let session = live()
+        let actions = session.handle(.socketText("{\"type\":\"user.transcript\",\"content\":\"a\u{0}b\"}"))
+        XCTAssertEqual(actions.messages.count, 0)
+        XCTAssertEqual(actions.errors.map(\.code), [.protocolViolation])
+        XCTAssertTrue(actions.errors.first?.message.contains("at byte") ?? false)
+    }
+
+    func testNULInServerDataAndConfigReachesTheAppEscaped() {
+        let session = live()
+        let actions = session.handle(server(["type": "response.data", "content": ["k\u{0}": "v\u{0}"]]))
+        guard let data = actions.compactMap({ a -> String? in
+            if case .data(let json, _) = a { json } else { nil } }).first else {
+            return XCTFail("\(actions)")
+        }
+        XCTAssertFalse(data.utf8.contains(0))
+        XCTAssertEqual(try? JSONValue.parse(data), ["k\u{0}": "v\u{0}"])
+    }
+
     func testNULInACloseReasonIsShownNotTruncated() {
         let session = live()
         let actions = session.handle(.socketClosed(code: 4000, reason: "bye\u{0}hidden"))
