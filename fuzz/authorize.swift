@@ -7,7 +7,8 @@
 //  1. A non-2xx status always throws .authorize whose message names the status and the
 //     server's "error" (or "message") text when the body has one.
 //  2. A 2xx status succeeds exactly when the body is an object with a non-empty string
-//     client_session_key, a string conversation_id (or legacy session_id), a config object
+//     client_session_key, a non-empty string conversation_id (or legacy session_id), neither
+//     holding a NUL (a NUL in the server's error text shows as U+FFFD), a config object
 //     and config.transcription.trigger "automatic" or "push_to_talk" (decided here from the
 //     JSON, independently); otherwise it throws .protocolViolation.
 //  3. On success every field matches the JSON and every VAD number is in its documented
@@ -31,11 +32,13 @@ private func errorOf(_ body: () throws -> AuthorizeResult) -> (AuthorizeResult?,
 /// doc/protocol.md §1's rule for a usable 2xx body, read straight off the JSON.
 private func shouldSucceed(_ json: JSONValue?) -> Bool {
     guard case .object(let o)? = json else { return false }
-    guard case .string(let key)? = o["client_session_key"], !key.isEmpty else { return false }
-    var hasConversation = false
-    if case .string? = o["conversation_id"] { hasConversation = true }
-    if case .string? = o["session_id"] { hasConversation = true }
-    guard hasConversation, case .object(let config)? = o["config"],
+    guard case .string(let key)? = o["client_session_key"], !key.isEmpty,
+          !key.utf8.contains(0) else { return false }
+    var conversation: String?
+    if case .string(let s)? = o["session_id"] { conversation = s }
+    if case .string(let s)? = o["conversation_id"] { conversation = s }
+    guard let conversation, !conversation.isEmpty, !conversation.utf8.contains(0),
+          case .object(let config)? = o["config"],
           case .object(let transcription)? = config["transcription"],
           case .string(let trigger)? = transcription["trigger"] else { return false }
     return trigger == "automatic" || trigger == "push_to_talk"
@@ -108,7 +111,8 @@ public func fuzzAuthorize(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         // Compared as UTF-8: a detail that starts with a combining mark joins the space before it
         // into one Character, and String.hasPrefix compares Characters.
         fuzzCheck(error.message.utf8.starts(with: "authorize failed: HTTP \(status): ".utf8), "message \(error.message)")
-        if let detail = json?["error"]?.stringValue ?? json?["message"]?.stringValue {
+        if let detail = (json?["error"]?.stringValue ?? json?["message"]?.stringValue)
+            .map(CText.replacingNUL) {
             fuzzCheck(error.message.utf8.reversed().starts(with: (": " + detail).utf8.reversed()), "message lacks the server's text: \(error.message)")
         }
     } else if shouldSucceed(json) {

@@ -12,8 +12,9 @@
 //  3. Depth: accepted text nests at most maxDepth deep; it parses again with maxDepth equal
 //     to its deepest nesting and fails with a nesting error one below. (The value can be
 //     shallower than the text: with duplicate keys the last value wins.)
-//  4. ServerMessage.decode succeeds exactly for objects with a string "type", and its kind,
-//     turn id, delta id and audio samples agree with the JSON.
+//  4. ServerMessage.decode succeeds exactly for objects with a string "type" without NUL
+//     whose string turn_id / delta_id (if any) have no NUL and at most maxIDBytes, and its
+//     kind, turn id, delta id and audio samples agree with the JSON.
 
 private let depthLimits = [64, 0, 1, 2, 3, 5, 16, 500]
 
@@ -232,7 +233,14 @@ private func parse(_ bytes: [UInt8], _ maxDepth: Int) -> Result<JSONValue, JSONE
 private func checkServerMessage(_ text: String, parsed: JSONValue?, maxDepth: Int) {
     let message = try? ServerMessage.decode(text, maxDepth: maxDepth)
     let type = parsed?["type"]?.stringValue
-    fuzzCheck((message != nil) == (parsed?.objectValue != nil && type != nil),
+    // An id the client keeps: a string of at most maxIDBytes without NUL, or a number.
+    func acceptableID(_ value: JSONValue?) -> Bool {
+        guard case .string(let s)? = value else { return true }
+        return s.utf8.count <= ServerMessage.maxIDBytes && !s.utf8.contains(0)
+    }
+    let acceptable = type.map { !$0.utf8.contains(0) } == true
+        && acceptableID(parsed?["turn_id"]) && acceptableID(parsed?["delta_id"])
+    fuzzCheck((message != nil) == (parsed?.objectValue != nil && acceptable),
               "ServerMessage.decode \(message == nil ? "failed" : "succeeded") for \(String(describing: parsed))")
     guard let message, let parsed else { return }
     fuzzCheck(message.type == type && message.json == parsed, "ServerMessage type or json differs")

@@ -87,7 +87,13 @@ const char *lc_strerror(int code);
  * All run on the library's event-loop thread, one at a time per client, in the order the
  * events happened. Pointers passed in are valid only during the call: copy what you keep.
  * Keep them short (no blocking I/O, no sleeping): audio of every client on the loop waits.
- * From inside a callback you may call any lc_ function, lc_client_free() included.       */
+ * From inside a callback you may call any lc_ function, lc_client_free() included.
+ * Server strings never arrive cut short by a NUL: JSON text keeps it escaped (\u0000); a
+ * server message whose type, turn_id or delta_id holds a NUL, or whose turn_id or delta_id
+ * is over 256 bytes, is refused (on_error LC_ERR_PROTOCOL, the session goes on); an
+ * authorize response with an empty or NUL-bearing conversation_id or client_session_key
+ * fails the connect (LC_ERR_PROTOCOL); a NUL in server text inside an error or
+ * disconnect message shows as U+FFFD.                                                   */
 
 /** The client's status changed to one of LC_STATUS_*. */
 typedef void (*lc_status_fn)(void *user_data, int status);
@@ -207,7 +213,10 @@ typedef struct lc_options {
     int jitter_max_ms; /**< See jitter_min_ms. */
     /** 1 (default): send microphone audio. 0: listen-only (text input still works). */
     int audio_input_enabled;
-    /** 1 (default): play agent audio. 0: agent audio is discarded (transcripts/text only). */
+    /** 1 (default): play agent audio. 0: agent audio is discarded (transcripts/text only),
+     *  and each assistant turn's trigger.response.audio.replay_finished is sent at once, at
+     *  its response.end, with the last delta id received (as the JS SDK does; so with
+     *  LC_AUDIO_NONE). */
     int audio_output_enabled;
     /** Start muted (lc_client_unmute() to talk). Default 0. */
     int start_muted;
@@ -220,9 +229,10 @@ typedef struct lc_options {
     lc_flag_fn on_mute; /**< Mute state changes. */
 
     /* --- Surviving the network: reconnect, keepalive, limits --- */
-    /** After an unexpected drop (connection lost, keepalive timeout, close 1006/1011..1014)
-     *  the client reconnects: status LC_STATUS_RECONNECTING, authorize again with the same
-     *  conversation id, reopen. Attempts before giving up; 0: never reconnect. Default 5.
+    /** After an unexpected drop (connection lost, keepalive timeout, close 1001 "going
+     *  away" as in a server deploy or restart, close 1006/1011..1014) the client reconnects:
+     *  status LC_STATUS_RECONNECTING, authorize again with the same conversation id, reopen.
+     *  Close 1000 (or no code) is the server ending the session: a clean end, no reconnect. Attempts before giving up; 0: never reconnect. Default 5.
      *  The count starts over only once a reopened connection has stayed up for 10 s, so a
      *  server that accepts and drops at once cannot cause endless reconnects. The first
      *  connect never retries. */
@@ -407,7 +417,8 @@ int lc_client_set_audio_input(lc_client *client, int enabled);
 /**
  * Turns agent audio on or off (JS SDK setAudioOutput). Off: what is queued is dropped now,
  * later agent audio is discarded on arrival (not counted as loss: the app chose it) and,
- * in LC_AUDIO_ALSA/WAV, the playback device is closed. Transcripts and text keep coming.
+ * in LC_AUDIO_ALSA/WAV, the playback device is closed. Transcripts and text keep coming;
+ * replay_finished is sent at each response.end (see audio_output_enabled).
  * Errors and the rest as lc_client_set_audio_input().
  * Thread safety: any thread; blocks until applied. Callback safety: yes. Ownership: none.
  */

@@ -125,8 +125,10 @@ ROWS: List[Row] = [
     # Close codes.
     Row("close_1000", "close_1000",
         Expect(("connecting", "connected", "disconnected"), disconnected="OK")),
+    # 1001, going away (a deploy, a restart): the same conversation resumes.
     Row("close_1001", "close_1001",
-        Expect(("connecting", "connected", "disconnected"), disconnected="OK")),
+        Expect(("connecting", "connected", "reconnecting", "connected"), reconnects=1,
+               connects=2), options=FAST_RECONNECT, until="reconnected"),
     Row("close_1011", "close_1011",
         Expect(("connecting", "connected", "reconnecting", "connected"), reconnects=1,
                connects=2), options=FAST_RECONNECT, until="reconnected"),

@@ -104,6 +104,7 @@ public final class LayercodeClient: @unchecked Sendable {
                 maxDelayMilliseconds: options.reconnectMaxDelayMilliseconds,
                 outageFrames: options.outageBufferMilliseconds / 20))
         sessionOptions.inputEnabled = options.audioInputEnabled
+        sessionOptions.outputEnabled = options.audioOutputEnabled
         session = Session(options: sessionOptions)
         session.random = { Double.random(in: 0...1) }
         let loop = self.loop
@@ -639,6 +640,7 @@ public final class LayercodeClient: @unchecked Sendable {
         }
         outputEnabled = enabled
         Log.write(.info, "agent audio \(enabled ? "on" : "off")")
+        run(.setAudioOutput(enabled))
         deliver(.audioOutputChanged(enabled))
     }
 

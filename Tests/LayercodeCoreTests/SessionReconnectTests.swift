@@ -91,8 +91,7 @@ final class SessionReconnectTests: XCTestCase {
     func testCloseCodeClassification() {
         XCTAssertEqual(ReconnectPolicy.classify(closeCode: nil), .cleanEnd)
         XCTAssertEqual(ReconnectPolicy.classify(closeCode: 1000), .cleanEnd)
-        XCTAssertEqual(ReconnectPolicy.classify(closeCode: 1001), .cleanEnd)
-        for code: UInt16 in [1006, 1011, 1012, 1013, 1014] {
+        for code: UInt16 in [1001, 1006, 1011, 1012, 1013, 1014] {
             XCTAssertEqual(ReconnectPolicy.classify(closeCode: code), .retryable)
         }
         for code: UInt16 in [1002, 1003, 1007, 1008, 1009, 1010] {
@@ -127,7 +126,7 @@ final class SessionReconnectTests: XCTestCase {
     }
 
     func testRetryableCloseCodesReconnectOthersDoNot() {
-        for code: UInt16 in [1011, 1012, 1013, 1014] {
+        for code: UInt16 in [1001, 1011, 1012, 1013, 1014] {
             let session = live()
             let actions = session.handle(.socketClosed(code: code, reason: "x"))
             XCTAssertEqual(actions.statuses, [.reconnecting], "code \(code)")
@@ -139,13 +138,29 @@ final class SessionReconnectTests: XCTestCase {
             XCTAssertEqual(actions.statuses, [.error], "code \(code)")
             XCTAssertEqual(session.failureReason, reason, "code \(code)")
         }
-        for code: UInt16? in [nil, 1000, 1001] {
+        for code: UInt16? in [nil, 1000] {
             let session = live()
             let actions = session.handle(.socketClosed(code: code, reason: "limit"))
             XCTAssertEqual(actions.statuses, [.disconnected], "a clean end is not reconnected")
             XCTAssertEqual(session.failureReason, .none)
             XCTAssertTrue(actions.schedules.isEmpty)
         }
+    }
+
+    /// Issue 9 item 5: a server going away (1001: a deploy, a restart) ended the session for
+    /// good; it is a drop like any other, and the same conversation resumes.
+    func testServerClose1001ReconnectsAndResumesTheConversation() {
+        let session = live()
+        let closed = session.handle(.socketClosed(code: 1001, reason: "deploy"))
+        XCTAssertEqual(closed.statuses, [.reconnecting])
+        XCTAssertEqual(closed.schedules.map(\.attempt), [1])
+        XCTAssertFalse(closed.contains { if case .disconnected = $0 { true } else { false } })
+        XCTAssertEqual(session.failureReason, .none)
+        let attempt = session.handle(.reconnectTimerFired)
+        XCTAssertEqual(attempt.authorizeBodies.first?["conversation_id"]?.stringValue, "conv-1")
+        _ = session.handle(.authorizeResponse(status: 200, body: body(key: "k1")))
+        XCTAssertEqual(session.handle(.socketOpened).statuses, [.connected])
+        XCTAssertEqual(session.conversationID, "conv-1")
     }
 
     func testProtocolViolationWhileOpenIsFinal() {

@@ -635,8 +635,8 @@ final class SessionTests: XCTestCase {
 
     // MARK: Server close
 
-    func testServerClose1000Or1001OrNoCodeIsACleanDisconnect() {
-        for code: UInt16? in [1000, 1001, nil] {
+    func testServerClose1000OrNoCodeIsACleanDisconnect() {
+        for code: UInt16? in [1000, nil] {
             let session = playing()
             let actions = session.handle(.socketClosed(code: code, reason: "duration limit"))
             assertCleanEnd(actions, session)

@@ -9,10 +9,27 @@ public struct AgentFrameAssembler {
     private var pendingMarker: UInt32 = 0
     private var turnOpen = false
     private var nextMarker: UInt32 = 1
-    /// marker → (turn_id, delta_id), pruned as playout reports progress.
-    private var markers: [UInt32: (turnID: String?, deltaID: String?)] = [:]
+    /// The (turn_id, delta_id) of markers `firstRemembered`, `firstRemembered + 1`, ... in
+    /// order: markers are handed out in sequence and forgotten oldest first, so the entries
+    /// stay contiguous and a marker's entry is found by subtraction.
+    private var remembered: [Remembered] = []
+    private var firstRemembered: UInt32 = 1
+    /// What `remembered` holds, counted as the ids' UTF-8 bytes plus a fixed cost per entry.
+    public private(set) var rememberedBytes = 0
 
+    private struct Remembered {
+        var turnID: String?
+        var deltaID: String?
+        var bytes: Int
+    }
+
+    /// While playout reports nothing (output stalled, or a long burst queued), at most this
+    /// many markers and bytes are kept; past either, the oldest quarter is forgotten (a drain
+    /// then names no delta: no replay_finished rather than unbounded memory). Ids are at
+    /// most `ServerMessage.maxIDBytes` each, so the count alone would allow ~2 MiB.
     static let maxRememberedMarkers = 4096
+    static let maxRememberedBytes = 256 << 10
+    static let bytesPerEntry = MemoryLayout<Remembered>.stride
 
     public typealias Sink = (AudioFrameHeader, UnsafeBufferPointer<Int16>) -> Void
 
@@ -31,11 +48,7 @@ public struct AgentFrameAssembler {
         // 2^32 chunks is decades of speech: markers never wrap in practice.
         let marker = nextMarker
         nextMarker &+= 1
-        markers[marker] = (turnID, deltaID)
-        if markers.count > Self.maxRememberedMarkers {
-            // Playout never reported these (output disabled or stalled): forget the oldest.
-            markers = markers.filter { $0.key > marker - UInt32(Self.maxRememberedMarkers / 2) }
-        }
+        remember(marker, turnID: turnID, deltaID: deltaID)
         var offset = 0
         while offset < samples.count {
             let n = min(frameSamples - pending.count, samples.count - offset)
@@ -66,9 +79,41 @@ public struct AgentFrameAssembler {
 
     /// The (turn_id, delta_id) of a played marker; forgets it and every older one.
     public mutating func resolve(playedMarker marker: UInt32) -> (turnID: String?, deltaID: String?)? {
-        guard let entry = markers[marker] else { return nil }
-        markers = markers.filter { $0.key > marker }
-        return entry
+        let index = Int(marker &- firstRemembered)
+        guard marker != 0, index >= 0, index < remembered.count else { return nil }
+        let entry = remembered[index]
+        forgetOldest(index + 1)
+        return (entry.turnID, entry.deltaID)
+    }
+
+    /// Markers remembered now (resolvable until played or forgotten).
+    public var rememberedCount: Int { remembered.count }
+
+    private mutating func remember(_ marker: UInt32, turnID: String?, deltaID: String?) {
+        if remembered.isEmpty { firstRemembered = marker }
+        let bytes = Self.bytesPerEntry + (turnID?.utf8.count ?? 0) + (deltaID?.utf8.count ?? 0)
+        remembered.append(Remembered(turnID: turnID, deltaID: deltaID, bytes: bytes))
+        rememberedBytes += bytes
+        if remembered.count > Self.maxRememberedMarkers || rememberedBytes > Self.maxRememberedBytes {
+            // Playout never reported these (output stalled): forget the oldest, down to 3/4
+            // of both bounds, so this runs once per many chunks.
+            var drop = 0
+            var left = rememberedBytes
+            while drop < remembered.count - 1
+                    && (remembered.count - drop > Self.maxRememberedMarkers * 3 / 4
+                        || left > Self.maxRememberedBytes * 3 / 4) {
+                left -= remembered[drop].bytes
+                drop += 1
+            }
+            forgetOldest(drop)
+        }
+    }
+
+    private mutating func forgetOldest(_ count: Int) {
+        guard count > 0 else { return }
+        for entry in remembered[..<count] { rememberedBytes -= entry.bytes }
+        remembered.removeFirst(count)
+        firstRemembered &+= UInt32(count)
     }
 
     private mutating func emit(flags: AudioFrameFlags, arrival: UInt64, sink: Sink) {

@@ -62,42 +62,61 @@ public enum Authorize {
     }
 
     /// Interprets the authorize response. Non-2xx → `.authorize` with the status and the
-    /// server's `{"error": ...}` text; a 2xx without a key, a conversation id (or legacy
-    /// session_id) or `config.transcription.trigger` → `.protocolViolation`.
+    /// server's `{"error": ...}` text. A 2xx body that is not what PROTOCOL.md §1 says →
+    /// `.protocolViolation` saying what and where: the JSON parse error and its byte offset,
+    /// the missing field by name, or the field and the JSON type it has instead. An empty
+    /// `client_session_key` or conversation id, or one holding a NUL (C callbacks take
+    /// NUL-terminated strings), is refused too.
     public static func parseResponse(status: Int, body: [UInt8],
-                                     maxDepth: Int = 64) throws -> AuthorizeResult {
-        let parsed = try? JSONValue.parse(body, maxDepth: maxDepth)
+                                     maxDepth: Int = 64) throws(LayercodeError) -> AuthorizeResult {
+        let parsed = Result { () throws(JSONError) -> JSONValue in
+            try JSONValue.parse(body, maxDepth: maxDepth)
+        }
         guard (200..<300).contains(status) else {
-            var detail = parsed?["error"]?.stringValue ?? parsed?["message"]?.stringValue
+            let json = try? parsed.get()
+            var detail = json?["error"]?.stringValue ?? json?["message"]?.stringValue
             if detail == nil {
                 let text = String(decoding: body.prefix(200), as: UTF8.self)
                 detail = text.isEmpty ? "no message" : text
             }
-            throw LayercodeError(.authorize, "authorize failed: HTTP \(status): \(detail!)",
+            throw LayercodeError(.authorize,
+                                 "authorize failed: HTTP \(status): \(CText.replacingNUL(detail!))",
                                  httpStatus: status)
         }
-        guard let json = parsed, json.objectValue != nil else {
-            throw LayercodeError(.protocolViolation, "authorize response is not a JSON object")
+        let json: JSONValue
+        switch parsed {
+        case .success(let value): json = value
+        case .failure(let error):
+            throw violation("authorize response is not valid JSON: \(error.message) at byte \(error.offset)")
         }
-        guard let key = json["client_session_key"]?.stringValue, !key.isEmpty else {
-            throw LayercodeError(.protocolViolation,
-                                 "authorize response has no client_session_key")
+        guard json.objectValue != nil else {
+            throw violation("authorize response is \(typeName(json)), not a JSON object")
         }
-        guard let conversation = json["conversation_id"]?.stringValue
-                ?? json["session_id"]?.stringValue else {
-            throw LayercodeError(.protocolViolation,
-                                 "authorize response has no conversation_id")
+        let key = try string(json, "client_session_key", in: "authorize response")
+        // Legacy pipelines answer with session_id (PROTOCOL.md §1.5).
+        let conversationField = json["conversation_id"]?.stringValue == nil
+            && json["session_id"]?.stringValue != nil ? "session_id" : "conversation_id"
+        let conversation = try string(json, conversationField, in: "authorize response")
+        guard let config = json["config"] else {
+            throw violation("authorize response has no config")
         }
-        guard let config = json["config"], config.objectValue != nil else {
-            throw LayercodeError(.protocolViolation, "authorize response has no config object")
+        guard config.objectValue != nil else {
+            throw violation("authorize response config is \(typeName(config)), not an object")
         }
-        guard let triggerText = config["transcription"]?["trigger"]?.stringValue else {
-            throw LayercodeError(.protocolViolation,
-                                 "authorize response has no config.transcription.trigger")
+        guard let transcription = config["transcription"] else {
+            throw violation("authorize response has no config.transcription")
+        }
+        guard transcription.objectValue != nil else {
+            throw violation("config.transcription is \(typeName(transcription)), not an object")
+        }
+        guard let triggerValue = transcription["trigger"] else {
+            throw violation("authorize response has no config.transcription.trigger")
+        }
+        guard let triggerText = triggerValue.stringValue else {
+            throw violation("config.transcription.trigger is \(typeName(triggerValue)), not a string")
         }
         guard let trigger = TurnTrigger(rawValue: triggerText) else {
-            throw LayercodeError(.protocolViolation,
-                                 "unknown config.transcription.trigger \"\(triggerText)\"")
+            throw violation("unknown config.transcription.trigger \"\(CText.replacingNUL(triggerText))\"")
         }
         var vad = VADSettings()
         if let v = config["vad"] {
@@ -117,6 +136,33 @@ public enum Authorize {
             clientSessionKey: key, conversationID: conversation, trigger: trigger,
             canInterrupt: config["transcription"]?["can_interrupt"]?.boolValue ?? true,
             vad: vad, config: config)
+    }
+
+    private static func violation(_ message: String) -> LayercodeError {
+        LayercodeError(.protocolViolation, message)
+    }
+
+    /// A required, non-empty string field without NUL.
+    private static func string(_ object: JSONValue, _ field: String,
+                               in place: String) throws(LayercodeError) -> String {
+        guard let value = object[field] else { throw violation("\(place) has no \(field)") }
+        guard let text = value.stringValue else {
+            throw violation("\(place) \(field) is \(typeName(value)), not a string")
+        }
+        guard !text.isEmpty else { throw violation("\(place) \(field) is empty") }
+        guard !text.utf8.contains(0) else { throw violation("\(place) \(field) contains a NUL") }
+        return text
+    }
+
+    private static func typeName(_ value: JSONValue) -> String {
+        switch value {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
     }
 
     /// A non-negative count from a JSON number (rounded, capped); nil when absent or invalid.

@@ -16,16 +16,26 @@ public struct ServerMessage {
     public var type: String
     public var kind: Kind
     public var turnID: String?
+    /// `delta_id`, under the same rules as `turnID`.
+    public var deltaID: String?
     public var json: JSONValue
 
-    /// Decodes one text frame. Fails on invalid JSON, a non-object, or a missing "type".
-    public static func decode(_ text: String, maxDepth: Int = 64) throws -> ServerMessage {
+    /// The longest `turn_id` / `delta_id` accepted, in UTF-8 bytes. The cloud's ids are
+    /// UUIDs (36 bytes); the client keeps ids per queued audio chunk and per interrupted
+    /// turn, so this bounds that memory whatever a server sends.
+    public static let maxIDBytes = 256
+
+    /// Decodes one text frame. Fails (the message is refused, `.protocolViolation`) on
+    /// invalid JSON, a non-object, a missing "type", a `type`, `turn_id` or `delta_id`
+    /// holding a NUL (C callbacks take NUL-terminated strings: it would cut them short),
+    /// or a `turn_id` / `delta_id` over `maxIDBytes`.
+    public static func decode(_ text: String, maxDepth: Int = 64) throws(LayercodeError) -> ServerMessage {
         let value: JSONValue
         do {
             value = try JSONValue.parse(text, maxDepth: maxDepth)
         } catch {
             throw LayercodeError(.protocolViolation,
-                                 "server sent invalid JSON: \(error.message) at \(error.offset)")
+                                 "server sent invalid JSON: \(error.message) at byte \(error.offset)")
         }
         guard value.objectValue != nil else {
             throw LayercodeError(.protocolViolation, "server message is not a JSON object")
@@ -33,6 +43,11 @@ public struct ServerMessage {
         guard let type = value["type"]?.stringValue else {
             throw LayercodeError(.protocolViolation, "server message has no \"type\"")
         }
+        guard !type.utf8.contains(0) else {
+            throw LayercodeError(.protocolViolation, "server message type contains a NUL; refused")
+        }
+        let turnID = try checkedID(value["turn_id"], field: "turn_id", type: type)
+        let deltaID = try checkedID(value["delta_id"], field: "delta_id", type: type)
         let kind: Kind
         switch type {
         case "turn.start": kind = .turnStart(role: value["role"]?.stringValue ?? "")
@@ -45,8 +60,21 @@ public struct ServerMessage {
         case "user.transcript": kind = .userTranscript
         default: kind = .other
         }
-        return ServerMessage(type: type, kind: kind,
-                             turnID: Self.idString(value["turn_id"]), json: value)
+        return ServerMessage(type: type, kind: kind, turnID: turnID, deltaID: deltaID, json: value)
+    }
+
+    private static func checkedID(_ value: JSONValue?, field: String,
+                                  type: String) throws(LayercodeError) -> String? {
+        guard let id = idString(value) else { return nil }
+        let size = id.utf8.count
+        guard size <= maxIDBytes else {
+            throw LayercodeError(.protocolViolation,
+                                 "\(type) has a \(field) of \(size) bytes (over \(maxIDBytes)); refused")
+        }
+        guard !id.utf8.contains(0) else {
+            throw LayercodeError(.protocolViolation, "\(type) has a \(field) containing a NUL; refused")
+        }
+        return id
     }
 
     /// Ids arrive as strings, but a number is accepted and printed canonically.
@@ -57,8 +85,6 @@ public struct ServerMessage {
         default: return nil
         }
     }
-
-    public var deltaID: String? { Self.idString(json["delta_id"]) }
 
     /// Decodes response.audio "content" to PCM16 samples (little-endian on the wire).
     /// nil for a missing/invalid base64 content or an odd byte count.

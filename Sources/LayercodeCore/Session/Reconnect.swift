@@ -75,11 +75,18 @@ public struct ReconnectPolicy: Sendable, Equatable {
     /// What a server's close code means (doc/protocol.md: the server ends sessions by closing).
     public enum CloseKind: Equatable { case cleanEnd, retryable, protocolError, application }
 
+    /// - 1000 (normal) and a close without a code: the server ended the session on purpose
+    ///   (e.g. its duration limit): a clean end.
+    /// - 1001 (going away: a deploy, a restart, a load balancer draining) is the server
+    ///   leaving, not the conversation ending: reconnect and resume, like 1006 (dropped),
+    ///   1011 (server error), 1012 (restart), 1013 (try again later), 1014 (bad gateway).
+    /// - 3000..4999: the application's own reason: final.
+    /// - Anything else (1002, 1003, 1007..1010, unknown codes): a protocol error, final.
     public static func classify(closeCode code: UInt16?) -> CloseKind {
         guard let code else { return .cleanEnd }
         switch code {
-        case 1000, 1001: return .cleanEnd
-        case 1006, 1011, 1012, 1013, 1014: return .retryable
+        case 1000: return .cleanEnd
+        case 1001, 1006, 1011, 1012, 1013, 1014: return .retryable
         case 3000...4999: return .application
         default: return .protocolError
         }

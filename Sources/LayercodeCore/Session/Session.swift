@@ -48,6 +48,8 @@ public struct SessionOptions: Sendable {
     public var reconnect: ReconnectPolicy
     /// The microphone starts on (see `.setAudioInput`).
     public var inputEnabled = true
+    /// Agent audio starts on (see `.setAudioOutput`).
+    public var outputEnabled = true
 
     public init(agentID: String, metadata: JSONValue? = nil, conversationID: String? = nil,
                 sdkVersion: String, audioEnabled: Bool = true, maxJSONDepth: Int = 64,
@@ -93,6 +95,9 @@ public enum SessionInput {
     /// Turn the microphone on or off (JS SDK setAudioInput): off sends nothing, like mute,
     /// but is the app's device choice rather than a mute. Kept across reconnects.
     case setAudioInput(Bool)
+    /// Agent audio on or off (JS SDK setAudioOutput). Off: nothing plays, so each assistant
+    /// turn's `replay_finished` is sent at once, at its `response.end`. Kept across reconnects.
+    case setAudioOutput(Bool)
 }
 
 public enum SessionAction: Equatable {
@@ -159,6 +164,11 @@ public final class Session {
     public private(set) var isMuted = false
     /// The app turned the microphone on (the default) or off; survives reconnects.
     public private(set) var isInputEnabled = true
+    /// The app turned agent audio on (the default) or off; survives reconnects.
+    public private(set) var isOutputEnabled = true
+    /// Server messages refused (invalid JSON, no type, an oversized or NUL-bearing id), each
+    /// also reported as a `.protocolViolation` error; the session goes on.
+    public private(set) var refusedMessages = 0
     /// The client VAD's view: the user is speaking.
     public private(set) var isUserSpeaking = false
     /// The client VAD of the open connection (nil: off, text-only, or not open).
@@ -166,16 +176,18 @@ public final class Session {
     /// A `vad_start` was sent and its `vad_end` not yet.
     private var vadStartOutstanding = false
     private var preRoll: [[Int16]] = []
-    private var currentAssistantTurn: String?
-    /// Turns the user interrupted: their late audio is dropped, never played.
-    private var interruptedTurns: [String] = []
-    private static let interruptedTurnMemory = 16
+    /// The assistant turns of the open socket: current, interrupted (AssistantTurns.swift).
+    private var turns = AssistantTurns()
 
     public init(options: SessionOptions) {
         self.options = options
         conversationID = options.conversationID
         isInputEnabled = options.inputEnabled
+        isOutputEnabled = options.outputEnabled
     }
+
+    /// Agent audio goes to a speaker (not text-only, output not turned off).
+    private var playsAudio: Bool { options.audioEnabled && isOutputEnabled }
 
     public var isOpen: Bool { phase == .open }
     /// Microphone frames are wanted: the session is open, or reconnecting (they are held).
@@ -199,7 +211,8 @@ public final class Session {
         case .socketClosed(let code, let reason): closed(code, reason, &out)
         case .micFrame(let frame): mic(frame, &out)
         case .playoutDrained(let turnID, let lastDelta):
-            if phase == .open, let turnID, !interruptedTurns.contains(turnID) {
+            turns.drained(turnID)
+            if phase == .open, let turnID, !turns.isInterrupted(turnID) {
                 out.append(.send(ClientMessage.replayFinished(
                     turnID: turnID, lastDeltaIDPlayed: lastDelta).encoded()))
             }
@@ -225,6 +238,10 @@ public final class Session {
             isInputEnabled = enabled
             out.append(.audioInputChanged(enabled))
             if !enabled { silenceMicrophone(&out) }
+        case .setAudioOutput(let enabled):
+            isOutputEnabled = enabled
+            // What was queued is flushed by the driver: nothing of it will drain.
+            if !enabled { turns.playoutDiscarded() }
         }
         return out
     }
@@ -245,8 +262,7 @@ public final class Session {
         preRoll.removeAll()
         vad = nil
         vadStartOutstanding = false
-        currentAssistantTurn = nil
-        interruptedTurns.removeAll()
+        turns.forget()
         attemptsSinceStable = 0
         outage.removeAll()
         failureReason = .none
@@ -267,10 +283,8 @@ public final class Session {
             conversationID = result.conversationID
             phase = .opening
             out.append(.openSocket(clientSessionKey: result.clientSessionKey))
-        } catch let error as LayercodeError {
-            fail(error, &out)
         } catch {
-            fail(LayercodeError(.internalError, "\(error)"), &out)
+            fail(error, &out)
         }
     }
 
@@ -279,6 +293,7 @@ public final class Session {
         phase = .open
         preRoll.removeAll()
         vadStartOutstanding = false
+        turns.forget()
         vad = options.clientVAD && options.audioEnabled && auth.vad.enabled
             ? EnergyVAD(config: EnergyVAD.Config(settings: auth.vad)) : nil
         setStatus(.connected, &out)
@@ -317,7 +332,7 @@ public final class Session {
             end(nil, "disconnected by the app", &out)
         case .opening, .open:
             let codeText = code.map { "code \($0)" } ?? "no status code"
-            let detail = reason.isEmpty ? codeText : "\(codeText): \(reason)"
+            let detail = reason.isEmpty ? codeText : "\(codeText): \(CText.replacingNUL(reason))"
             switch ReconnectPolicy.classify(closeCode: code) {
             case .cleanEnd:
                 // The server ending the session on purpose (e.g. its duration limit): no
@@ -388,7 +403,7 @@ public final class Session {
         userTurnActive = false
         // Playout drains what it holds, then stops (silence then is not an underrun).
         out.append(.assistantTurnActive(false))
-        currentAssistantTurn = nil
+        turns.connectionLost()
         setStatus(.reconnecting, &out)
         scheduleAttempt(attemptsSinceStable + 1, cause: cause, &out)
     }
@@ -546,16 +561,9 @@ public final class Session {
 
     /// Stops agent audio now and drops late audio of the turn being played.
     private func interruptPlayout(_ out: inout [SessionAction]) {
-        if let turn = currentAssistantTurn { rememberInterrupted(turn) }
-        currentAssistantTurn = nil
+        turns.bargeIn()
         out.append(.flushPlayout)
         out.append(.assistantTurnActive(false))
-    }
-
-    private func rememberInterrupted(_ turn: String) {
-        guard !interruptedTurns.contains(turn) else { return }
-        if interruptedTurns.count >= Self.interruptedTurnMemory { interruptedTurns.removeFirst() }
-        interruptedTurns.append(turn)
     }
 
     // MARK: Server messages
@@ -565,11 +573,9 @@ public final class Session {
         let message: ServerMessage
         do {
             message = try ServerMessage.decode(text, maxDepth: options.maxJSONDepth)
-        } catch let error as LayercodeError {
-            out.append(.error(error))
-            return
         } catch {
-            out.append(.error(LayercodeError(.protocolViolation, "\(error)")))
+            refusedMessages += 1
+            out.append(.error(error))
             return
         }
         if message.kind == .responseAudio {
@@ -583,12 +589,16 @@ public final class Session {
                     interruptPlayout(&out)
                 }
             } else if role == "assistant" {
-                currentAssistantTurn = message.turnID
+                turns.started(message.turnID)
                 out.append(.assistantTurnActive(true))
             }
         case .responseEnd:
-            if message.turnID == nil || message.turnID == currentAssistantTurn {
-                out.append(.assistantTurnActive(false))
+            let ended = turns.ended(message.turnID)
+            if ended.wasCurrent { out.append(.assistantTurnActive(false)) }
+            if !playsAudio, phase == .open, let turn = ended.turn, !turns.isInterrupted(turn) {
+                // Nothing plays: the turn's playout is over at once (JS SDK, PROTOCOL.md §5).
+                out.append(.send(ClientMessage.replayFinished(
+                    turnID: turn, lastDeltaIDPlayed: ended.lastDelta).encoded()))
             }
         case .responseData:
             let content = message.json["content"] ?? .null
@@ -602,21 +612,21 @@ public final class Session {
     private func audio(_ message: ServerMessage, _ out: inout [SessionAction]) {
         guard phase == .open else { return }
         guard let samples = message.audioSamples() else {
+            refusedMessages += 1
             out.append(.error(LayercodeError(
                 .protocolViolation, "response.audio with invalid base64 content; skipped")))
             return
         }
         if samples.isEmpty { return }
-        if let turn = message.turnID, interruptedTurns.contains(turn) {
+        if let turn = message.turnID, turns.isInterrupted(turn) {
             out.append(.droppedLateAudio(samples: samples.count))
             return
         }
+        // Audio may arrive without its turn.start (or after a reconnect).
+        let becameCurrent = turns.audioArrived(turn: message.turnID, delta: message.deltaID,
+                                               queued: playsAudio)
         guard options.audioEnabled else { return }
-        if let turn = message.turnID, currentAssistantTurn != turn {
-            // Audio may arrive without its turn.start (or after a reconnect).
-            currentAssistantTurn = turn
-            out.append(.assistantTurnActive(true))
-        }
+        if becameCurrent { out.append(.assistantTurnActive(true)) }
         out.append(.play(samples: samples, turnID: message.turnID, deltaID: message.deltaID))
     }
 }
