@@ -57,6 +57,9 @@ public final class StreamConnection: FDHandler {
     private var outbox: [UInt8] = []
     private var outboxOffset = 0
     private var closeWhenFlushed = false
+    /// Set once the connection failed: a TLS close_notify is sent only on an orderly end.
+    private var failed = false
+    private var plainBytesReceived: UInt64 = 0
     private var stepTimer: EventLoop.TimerHandle?
     private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10,
                                                                    alignment: 16)
@@ -73,6 +76,19 @@ public final class StreamConnection: FDHandler {
 
     public var isOpen: Bool { state == .open }
     public var pendingOutputBytes: Int { outbox.count - outboxOffset }
+
+    /// Bytes received from the socket so far, counted as they arrive: over TLS, partial
+    /// records too (what a keepalive should count as life on a slow link).
+    public var socketBytesReceived: UInt64 {
+        if let ssl { return UInt64(lcshim_ssl_socket_bytes_received(ssl)) }
+        return plainBytesReceived
+    }
+
+    /// At most this many bytes are read per readiness event, so a peer that sends faster
+    /// than we parse cannot keep the loop in one handler: posted commands, timers and other
+    /// connections run between slices. The loop's epoll is level-triggered, so the rest is
+    /// reported again at once.
+    public static let readSliceBytes = 64 << 10
 
     public func start() {
         guard state == .idle else { return }
@@ -177,7 +193,11 @@ public final class StreamConnection: FDHandler {
     private func beginTLS(_ tls: TLSContext) throws {
         guard let ssl = SSL_new(tls.ctx) else { throw LayercodeError(.tls, "SSL_new failed") }
         self.ssl = ssl
-        SSL_set_fd(ssl, fd)
+        // Our own socket BIO: send(MSG_NOSIGNAL), so a write after a reset never raises
+        // SIGPIPE in the host, and a count of raw bytes received.
+        guard lcshim_ssl_set_socket(ssl, fd) == 1 else {
+            throw LayercodeError(.tls, "cannot attach the socket to TLS")
+        }
         // A trailing dot names the same host; certificates never carry it.
         var host = endpoint.host
         while host.hasSuffix(".") { host.removeLast() }
@@ -191,6 +211,8 @@ public final class StreamConnection: FDHandler {
             guard lcshim_ssl_set_sni(ssl, host) == 1, SSL_set1_host(ssl, host) == 1 else {
                 throw LayercodeError(.tls, "cannot set the TLS host name \(host)")
             }
+            // Only subjectAltName DNS entries name the host, never the subject's CN (RFC 9525).
+            lcshim_ssl_never_check_subject(ssl)
         }
     }
 
@@ -256,8 +278,14 @@ public final class StreamConnection: FDHandler {
         }
     }
 
+    /// Reads up to `readSliceBytes`, then returns to the loop. Over TLS the slice ends only
+    /// once OpenSSL holds no decrypted bytes (at most one record), which epoll cannot see.
     private func readAvailable() {
+        var taken = 0
         while state == .open {
+            if taken >= Self.readSliceBytes {
+                guard let ssl, SSL_pending(ssl) > 0 else { return }
+            }
             let n: Int
             if let ssl {
                 ERR_clear_error()
@@ -268,17 +296,14 @@ public final class StreamConnection: FDHandler {
                     let err = SSL_get_error(ssl, rc)
                     if err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE { return }
                     if err == SSL_ERROR_ZERO_RETURN { finish(nil); return }
-                    if err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 {
-                        finish(LayercodeError(.network, "connection closed without TLS close_notify"))
-                        return
-                    }
-                    finish(LayercodeError(.tls, "TLS read failed: " + TLSContext.errorText(ssl)))
+                    finish(Self.lostTLSConnection(err, rc, ssl))
                     return
                 }
             } else {
                 let rc = Glibc.read(fd, readBuffer.baseAddress, readBuffer.count)
                 if rc > 0 {
                     n = rc
+                    plainBytesReceived &+= UInt64(rc)
                 } else if rc == 0 {
                     finish(nil)
                     return
@@ -289,8 +314,28 @@ public final class StreamConnection: FDHandler {
                     return
                 }
             }
+            taken += n
             onBytes?(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
         }
+    }
+
+    /// A failure of an established TLS session is a lost connection (worth a reconnect),
+    /// whatever OpenSSL calls it: an EOF without close_notify (OpenSSL 3's "unexpected eof
+    /// while reading"), a reset, a broken record. Only the handshake and the certificate
+    /// give final TLS verdicts.
+    private static func lostTLSConnection(_ err: Int32, _ rc: Int32, _ ssl: OpaquePointer) -> LayercodeError {
+        let systemErrno = errno
+        if err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 {
+            if rc == 0 || systemErrno == 0 {
+                return LayercodeError(.network, "connection closed without TLS close_notify")
+            }
+            return LayercodeError(.network, "TLS connection lost: " + String(cString: strerror(systemErrno)))
+        }
+        if lcshim_err_is_unexpected_eof(ERR_peek_error()) != 0 {
+            _ = TLSContext.errorText(ssl)   // drains the queue
+            return LayercodeError(.network, "connection closed without TLS close_notify")
+        }
+        return LayercodeError(.network, "TLS connection lost: " + TLSContext.errorText(ssl))
     }
 
     private func flush() {
@@ -347,6 +392,7 @@ public final class StreamConnection: FDHandler {
 
     private func finish(_ error: LayercodeError?) {
         guard state != .closed else { return }
+        if error != nil { failed = true }
         let callback = onClose
         close()
         callback?(error)
@@ -354,7 +400,8 @@ public final class StreamConnection: FDHandler {
 
     private func teardown() {
         if let ssl {
-            if state == .open { SSL_shutdown(ssl) }
+            // close_notify on an orderly end only: after a failure there is nobody to tell.
+            if state == .open && !failed { SSL_shutdown(ssl) }
             SSL_free(ssl)
             self.ssl = nil
         }
