@@ -253,7 +253,19 @@ class Session:
         if t is None or t.is_closing():
             return
         if not reset:
-            t.close()           # what was sent still arrives, then FIN
+            if t.get_extra_info("ssl_object") is None:
+                t.close()       # what was sent still arrives, then FIN
+                return
+            # Over TLS, close() would send close_notify first: a clean end, not the drop a
+            # crashed server or a NAT timeout gives. FIN without close_notify instead
+            # (what asyncio's TLS layer still buffers is lost, as in a crash).
+            sock = t.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            t.abort()
             return
         sock = t.get_extra_info("socket")
         if sock is not None:
