@@ -13,13 +13,17 @@ public final class StreamConnection: FDHandler {
         public var hostIsIPLiteral: Bool
         public var tls: TLSContext?
         public var timeouts: Timeouts
+        /// SO_SNDBUF for the socket; 0: the system's (auto-tuned) default. A small one is
+        /// what a slow uplink amounts to; tests use it to make the kernel take little.
+        public var sendBufferBytes: Int
         public init(host: String, port: Int, hostIsIPLiteral: Bool, tls: TLSContext?,
-                    timeouts: Timeouts = Timeouts()) {
+                    timeouts: Timeouts = Timeouts(), sendBufferBytes: Int = 0) {
             self.host = host
             self.port = port
             self.hostIsIPLiteral = hostIsIPLiteral
             self.tls = tls
             self.timeouts = timeouts
+            self.sendBufferBytes = sendBufferBytes
         }
     }
 
@@ -162,6 +166,10 @@ public final class StreamConnection: FDHandler {
         fd = s
         var one: Int32 = 1
         setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        if endpoint.sendBufferBytes > 0 {
+            var size = Int32(clamping: endpoint.sendBufferBytes)
+            setsockopt(s, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         let rc = withUnsafePointer(to: &address.storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Glibc.connect(s, $0, address.length)
