@@ -358,17 +358,19 @@ class Session:
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds if seconds > 0 else None
         sent = 0
-        while end is None or loop.time() < end:
-            t = self.transport
-            if t is None or t.is_closing() or self.ws.closed:
-                break
-            if t.get_write_buffer_size() > 1 << 20:
-                await asyncio.sleep(0.001)
-                continue
-            t.write(blob)
-            sent += per_write
-            await asyncio.sleep(0)      # let the reader see the client's close
-        self.elog.write(self.id, "fault_progress", fault="flood", messages_sent=sent)
+        try:
+            while end is None or loop.time() < end:
+                t = self.transport
+                if t is None or t.is_closing() or self.ws.closed:
+                    break
+                if t.get_write_buffer_size() > 1 << 20:
+                    await asyncio.sleep(0.001)
+                    continue
+                t.write(blob)
+                sent += per_write
+                await asyncio.sleep(0)      # let the reader see the client's close
+        finally:                            # also when the session's end cancels it
+            self.elog.write(self.id, "fault_progress", fault="flood", messages_sent=sent)
 
     # ---- main loop -------------------------------------------------------
 
