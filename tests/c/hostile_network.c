@@ -6,7 +6,7 @@
  *       microphone audio, each followed by a reconnect (issue 9 item 1: SIGPIPE).
  *   hostile_network authorize-reset AUTHORIZE_URL WS_URL CA_FILE
  *       an https authorize the server resets: LC_ERR_NETWORK, and the process lives.
- *   hostile_network flood AUTHORIZE_URL WS_URL
+ *   hostile_network flood AUTHORIZE_URL WS_URL [CA_FILE]
  *       a server that sends response.data as fast as it can: lc_client_disconnect() must
  *       take effect while the flood goes on, and lc_client_free() must return (item 3).
  *
@@ -164,9 +164,10 @@ static int scenario_authorize_reset(const char *authorize_url, const char *ws_ur
  * of reading, not when the flood pauses. The first 20000 messages make sure the flood has
  * filled the socket; then the messages delivered between the disconnect call and status
  * DISCONNECTED are counted: a slice is 64 KiB (about 64 of these 1 KiB messages). */
-static int scenario_flood(const char *authorize_url, const char *ws_url) {
+static int scenario_flood(const char *authorize_url, const char *ws_url, const char *ca_file) {
     lc_options o;
     base_options(&o, authorize_url, ws_url);
+    o.ca_file = ca_file;
     o.audio_mode = LC_AUDIO_NONE;
     o.metadata_json = "{\"greeting\": false, \"devserver_fault\": {\"fault\": \"flood\"}}";
     lc_client *c;
@@ -207,7 +208,8 @@ int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "reset") == 0) return scenario_reset(argv[2], argv[3], argv[4]);
     if (argc == 5 && strcmp(argv[1], "authorize-reset") == 0)
         return scenario_authorize_reset(argv[2], argv[3], argv[4]);
-    if (argc == 4 && strcmp(argv[1], "flood") == 0) return scenario_flood(argv[2], argv[3]);
-    fprintf(stderr, "usage: hostile_network reset|authorize-reset AUTH WS CA | flood AUTH WS\n");
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "flood") == 0)
+        return scenario_flood(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
+    fprintf(stderr, "usage: hostile_network reset|authorize-reset AUTH WS CA | flood AUTH WS [CA]\n");
     return 2;
 }

@@ -76,8 +76,12 @@ def test_https_authorize_reset_does_not_raise_sigpipe_in_the_host(program, tls_s
     assert "result authorize_ok=1" in proc.stdout, proc.describe
 
 
-def test_flooding_server_does_not_take_over_the_event_loop(program, plain_server):
-    proc = run([program, "flood", plain_server.authorize_url, plain_server.ws_url])
+@pytest.mark.parametrize("transport", ["plain", "tls"])
+def test_flooding_server_does_not_take_over_the_event_loop(program, plain_server, tls_server,
+                                                           transport):
+    server = plain_server if transport == "plain" else tls_server
+    proc = run([program, "flood", server.authorize_url, server.ws_url]
+               + ([server.ca_file] if transport == "tls" else []))
     assert proc.returncode == 0, proc.describe
     assert "result ended=1" in proc.stdout, proc.describe
     # Within a bounded slice of reading (64 KiB: ~64 of the 1 KiB messages), not when the
