@@ -51,12 +51,8 @@ public final class WebSocketClient {
     private var timer: EventLoop.TimerHandle?
     private var frameScratch: [UInt8] = []
     private var sentClose: (code: UInt16, reason: String)?
-    /// Messages waiting for the socket (whole frames, oldest first from heldHead). A frame
-    /// handed to the connection is released at once (its slot keeps an empty array) and the
-    /// spent slots are compacted away, so a queue that never empties holds only what waits.
-    private var held: [(frame: [UInt8], droppable: Bool)] = []
-    private var heldHead = 0
-    private var heldBytes = 0
+    /// Messages waiting for the socket (whole frames), bounded by options.sendQueueMaxBytes.
+    private var sendQueue: WebSocketSendQueue
     /// The answer to the latest ping while the connection is backed up: at most one pong
     /// waits (RFC 6455 §5.5.3 allows answering only the most recent ping), so a peer that
     /// pings and never reads cannot grow the client.
@@ -78,6 +74,7 @@ public final class WebSocketClient {
         self.url = url
         self.options = options
         reader = WebSocketReader(maxMessageSize: options.maxMessageSize)
+        sendQueue = WebSocketSendQueue(maxBytes: options.sendQueueMaxBytes)
         connection = StreamConnection(loop: loop, endpoint: .init(
             host: url.host, port: url.port, hostIsIPLiteral: url.hostIsIPLiteral, tls: tls,
             timeouts: options.connectionTimeouts, sendBufferBytes: options.socketSendBufferBytes))
@@ -125,7 +122,7 @@ public final class WebSocketClient {
 
     /// Straight to the connection while it keeps up; into the send queue once it does not.
     private func enqueue(_ opcode: WSOpcode, _ payload: UnsafeRawBufferPointer, droppable: Bool) -> Bool {
-        if heldHead == held.count && connection.pendingOutputBytes < Self.lowWaterBytes {
+        if sendQueue.isEmpty && connection.pendingOutputBytes < Self.lowWaterBytes {
             sendFrame(opcode, payload)
             return true
         }
@@ -147,16 +144,12 @@ public final class WebSocketClient {
 
     /// Bytes queued but not yet taken by the socket (the send queue included).
     public var pendingOutputBytes: Int {
-        connection.pendingOutputBytes + heldBytes + (pendingPong?.count ?? 0)
+        connection.pendingOutputBytes + sendQueue.bytes + (pendingPong?.count ?? 0)
     }
 
     /// Bytes the send queue's storage keeps alive (waiting frames, and any written frame
     /// not yet released): the send queue's own memory, for tests and stats.
-    public var sendQueueRetainedBytes: Int {
-        var total = 0
-        for entry in held { total += entry.frame.capacity }
-        return total
-    }
+    public var sendQueueRetainedBytes: Int { sendQueue.retainedBytes }
 
     /// Starts the close handshake; onClosed follows (or after closeTimeout, at the latest).
     public func close(code: UInt16 = WSCloseCode.normal, reason: String = "") {
@@ -184,25 +177,7 @@ public final class WebSocketClient {
     // MARK: Send queue
 
     private func hold(_ frame: [UInt8], droppable: Bool) -> Bool {
-        var dropped = 0
-        var index = heldHead
-        while heldBytes + frame.count > options.sendQueueMaxBytes && index < held.count {
-            if held[index].droppable {
-                heldBytes -= held[index].frame.count
-                held.remove(at: index)
-                dropped += 1
-            } else {
-                index += 1
-            }
-        }
-        var accepted = true
-        if heldBytes + frame.count > options.sendQueueMaxBytes {
-            if droppable { dropped += 1 }
-            accepted = droppable
-        } else {
-            held.append((frame, droppable))
-            heldBytes += frame.count
-        }
+        let (accepted, dropped) = sendQueue.push(frame, droppable: droppable)
         if dropped > 0 { onDropped?(dropped) }
         return accepted
     }
@@ -217,20 +192,9 @@ public final class WebSocketClient {
             pendingPong = nil
             sendFrame(.pong, pong)
         }
-        while heldHead < held.count && connection.pendingOutputBytes < Self.lowWaterBytes
-                && (state == .open || state == .closing) {
-            let frame = held[heldHead].frame
-            held[heldHead].frame = []       // released now, not when the queue next empties
-            heldBytes -= frame.count
-            heldHead += 1
+        while connection.pendingOutputBytes < Self.lowWaterBytes && (state == .open || state == .closing),
+              let frame = sendQueue.popFirst() {
             connection.send(frame)
-        }
-        if heldHead == held.count {
-            held.removeAll(keepingCapacity: true)
-            heldHead = 0
-        } else if heldHead >= 64 && heldHead * 2 >= held.count {
-            held.removeFirst(heldHead)      // amortised O(1): at least half the slots are spent
-            heldHead = 0
         }
     }
 
@@ -442,11 +406,8 @@ public final class WebSocketClient {
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
         // What waits in the send queue goes first; audio nobody will hear is dropped.
-        let dropped = held[heldHead...].filter(\.droppable).count
-        for entry in held[heldHead...] where !entry.droppable { connection.send(entry.frame) }
-        held.removeAll()
-        heldHead = 0
-        heldBytes = 0
+        let (kept, dropped) = sendQueue.removeAll()
+        for frame in kept { connection.send(frame) }
         if dropped > 0 { onDropped?(dropped) }
         sendFrame(.close, wsClosePayload(code: code, reason: reason))
         timer = loop.schedule(afterMilliseconds: options.closeTimeoutMilliseconds) { [weak self] in
