@@ -304,7 +304,7 @@ public final class StreamConnection: FDHandler {
                     let err = SSL_get_error(ssl, rc)
                     if err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE { return }
                     if err == SSL_ERROR_ZERO_RETURN { finish(nil); return }
-                    finish(Self.lostTLSConnection(err, rc, ssl))
+                    finish(TLSContext.lostConnection(err, rc, ssl))
                     return
                 }
             } else {
@@ -325,25 +325,6 @@ public final class StreamConnection: FDHandler {
             taken += n
             onBytes?(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
         }
-    }
-
-    /// A failure of an established TLS session is a lost connection (worth a reconnect),
-    /// whatever OpenSSL calls it: an EOF without close_notify (OpenSSL 3's "unexpected eof
-    /// while reading"), a reset, a broken record. Only the handshake and the certificate
-    /// give final TLS verdicts.
-    private static func lostTLSConnection(_ err: Int32, _ rc: Int32, _ ssl: OpaquePointer) -> LayercodeError {
-        let systemErrno = errno
-        if err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 {
-            if rc == 0 || systemErrno == 0 {
-                return LayercodeError(.network, "connection closed without TLS close_notify")
-            }
-            return LayercodeError(.network, "TLS connection lost: " + String(cString: strerror(systemErrno)))
-        }
-        if lcshim_err_is_unexpected_eof(ERR_peek_error()) != 0 {
-            _ = TLSContext.errorText(ssl)   // drains the queue
-            return LayercodeError(.network, "connection closed without TLS close_notify")
-        }
-        return LayercodeError(.network, "TLS connection lost: " + TLSContext.errorText(ssl))
     }
 
     private func flush() {
