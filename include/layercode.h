@@ -20,6 +20,8 @@
  *    callback returns, and no further callback runs for that client).
  *  - No callback runs after lc_client_free() returns.
  *  - The library never prints to stdout or stderr.
+ *  - The library never raises a signal in its host: a peer that resets a connection (TCP or
+ *    TLS) never causes a SIGPIPE, so the application need not ignore SIGPIPE.
  */
 #ifndef LAYERCODE_H
 #define LAYERCODE_H
@@ -60,7 +62,8 @@ int lc_version_number(void);
 #define LC_ERR_NO_MEMORY (-3) /**< An allocation failed. */
 #define LC_ERR_AUTHORIZE (-4) /**< the authorize endpoint refused (HTTP status in detail) */
 #define LC_ERR_NETWORK (-5) /**< DNS, connect, connection reset */
-#define LC_ERR_TLS (-6) /**< handshake or certificate verification failed */
+#define LC_ERR_TLS (-6) /**< handshake or certificate verification failed (an established
+                            TLS connection that is lost is LC_ERR_NETWORK) */
 #define LC_ERR_PROTOCOL (-7) /**< HTTP, WebSocket or Layercode protocol violation */
 #define LC_ERR_TIMEOUT (-8) /**< a connect, authorize or close step took too long */
 #define LC_ERR_CLOSED (-9) /**< the session is closed */
@@ -171,7 +174,9 @@ typedef struct lc_options {
      *  "?client_session_key=<key>" is appended. */
     const char *ws_url;
 
-    /** PEM file / directory of trusted CAs for https and wss. NULL: the system store. */
+    /** PEM file / directory of trusted CAs for https and wss. NULL: the system store. The
+     *  server's certificate must name the host in a subjectAltName (DNS or IP); its subject
+     *  CN is never used (RFC 9525). */
     const char *ca_file;
     const char *ca_dir; /**< Directory of trusted CA certificates (c_rehash layout), or NULL. */
     /** Milliseconds allowed for each of authorize and the WebSocket open (DNS, TCP, TLS and
@@ -244,7 +249,8 @@ typedef struct lc_options {
     /** A WebSocket ping after this long without receiving anything; 0: off. Default 20000. */
     int keepalive_interval_ms;
     /** Nothing received this long after that ping: the connection is dead (reconnect).
-     *  Default 10000. */
+     *  Any byte arriving on the socket counts, part of a TLS record too, so a slow but live
+     *  link is not declared dead. Default 10000. */
     int keepalive_timeout_ms;
     /** Per-step limits in ms; 0 (the default) leaves only connect_timeout_ms, which bounds
      *  authorize and the WebSocket open as a whole. */
@@ -255,7 +261,8 @@ typedef struct lc_options {
     int authorize_timeout_ms; /**< The whole authorize request; 0: connect_timeout_ms. */
     /** Bytes of messages waiting for a server that stopped reading (4096..2^30). Beyond it
      *  the OLDEST microphone audio is dropped and counted (lc_stats.send_queue_dropped_frames);
-     *  text and data are never dropped silently (LC_ERR_TOO_LARGE on_error). Default 262144. */
+     *  text and data are never dropped silently (LC_ERR_TOO_LARGE on_error). Answers to the
+     *  server's pings wait outside it, but at most one (the latest). Default 262144. */
     size_t send_queue_max_bytes;
     /** Microphone audio kept while reconnecting and sent once the session reopens (0..600000
      *  ms). What an outage costs: audio older than this is dropped and counted

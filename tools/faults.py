@@ -221,8 +221,17 @@ ROWS: List[Row] = [
         note="disconnect() while reconnecting stops it"),
 ]
 
+# Every drop, reset and stall row again over TLS (a devserver with a good certificate): an
+# established TLS session that loses its TCP connection (no close_notify, a reset, a peer
+# that stops reading or answering) must end the same way as over plain TCP.
+TLS_TWINS = ("drop_tcp_mid_turn", "reset_tcp_mid_turn", "stall_reading", "trickle",
+             "ignore_pings", "reconnect_authorize_503_twice", "reconnect_authorize_403",
+             "reconnect_max_retries", "disconnect_while_reconnecting")
+ROWS += [dataclasses.replace(row, name=row.name + "_tls", server="tls-good")
+         for row in ROWS if row.name in TLS_TWINS]
+
 ROWS_BY_NAME = {row.name: row for row in ROWS}
-SERVERS = ("plain", "tls-expired", "tls-self-signed", "tls-wrong-host")
+SERVERS = ("plain", "tls-good", "tls-expired", "tls-self-signed", "tls-wrong-host")
 
 
 # ---- features of the loaded library -----------------------------------------------------

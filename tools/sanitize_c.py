@@ -107,13 +107,15 @@ def main() -> int:
 
     greeting_server = DevServer(out / "devserver")
     quiet_server = DevServer(out / "devserver-quiet", "--no-greeting")
+    tls_server = DevServer(out / "devserver-tls", "--tls", "--host", "localhost",
+                           "--cert-dir", out / "certs")
     mic_a, mic_b = out / "mic_a.wav", out / "mic_b.wav"
     write_tone(mic_a, 0)
     write_tone(mic_b, 8000)
     alsa_conf = out / "asound.conf"
     alsa_conf.write_text('pcm.builtin { type null hint { show on description "Built in" } }\n')
 
-    g, q = greeting_server, quiet_server
+    g, q, t = greeting_server, quiet_server, tls_server
     # name, source, argv, extra env, success check on stdout
     programs = [
         ("api_misuse", TESTS / "api_misuse.c", [g.authorize_url, g.ws_url], {},
@@ -129,6 +131,14 @@ def main() -> int:
          {"ALSA_CONFIG_PATH": str(alsa_conf)}, lambda s: "result failures=0" in s),
         ("quickstart", ROOT / "examples" / "c" / "quickstart.c",
          ["echo", g.authorize_url, g.ws_url], {}, lambda s: GREETING in s),
+        # Servers that reset TLS connections and flood the socket (the same binary thrice).
+        ("hostile_network_reset", TESTS / "hostile_network.c",
+         ["reset", t.authorize_url, t.ws_url, t.ca_file], {}, lambda s: "session_ok=1" in s),
+        ("hostile_network_authorize_reset", TESTS / "hostile_network.c",
+         ["authorize-reset", t.authorize_url, t.ws_url, t.ca_file], {},
+         lambda s: "authorize_ok=1" in s),
+        ("hostile_network_flood_tls", TESTS / "hostile_network.c",
+         ["flood", t.authorize_url, t.ws_url, t.ca_file], {}, lambda s: "ended=1" in s),
     ]
     passed = failed = reports = 0
     try:
@@ -162,6 +172,7 @@ def main() -> int:
     finally:
         greeting_server.stop()
         quiet_server.stop()
+        tls_server.stop()
     print(f"sanitize-c {sanitizer}: {reports} sanitizer report(s)")
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -496,3 +496,97 @@ def test_no_ip_san_profile_and_sni_log(tmp_path):
         assert [e["sni"] for e in hellos] == ["localhost", None]
     finally:
         server.stop()
+
+
+# ---- issue 9: authorize_reset, flood, no-san, a TLS drop without close_notify -------------
+
+def test_authorize_reset(fsrv):
+    async def go():
+        with pytest.raises((aiohttp.ClientConnectionError, ConnectionResetError)):
+            await authorize(fsrv, "authorize_reset")
+        # The next authorize of a new conversation is answered as usual.
+        status, _ = await authorize(fsrv)
+        assert status == 200
+    run(go())
+    faults = [e for e in fsrv.events() if e["kind"] == "fault" and e["stage"] == "authorize"]
+    assert "authorize_reset" in {e["fault"] for e in faults}
+
+
+def test_flood_sends_until_the_client_closes(fsrv):
+    async def go():
+        ws, auth = await open_session(fsrv, {"fault": "flood", "bytes": 200}, greeting=False)
+        for _ in range(2000):
+            b0, payload = await ws.frame()
+            assert b0 == 0x81 and len(payload) == 200, (hex(b0), len(payload))
+            msg = json.loads(payload)
+            assert msg["type"] == "response.data" and "flood" in msg["content"]
+        ws.send(0x8, struct.pack(">H", 1000))
+        ws.close()
+        return auth["conversation_id"]
+    progress = wait_session_event(fsrv, "fault_progress", run(go()))
+    assert progress["fault"] == "flood" and progress["messages_sent"] >= 2000
+
+
+def _tls_server(tmp_path, profile: str) -> Server:
+    return Server(tmp_path, "--tls", "--cert-dir", str(tmp_path / "certs"),
+                  "--cert-profile", profile, "--no-greeting")
+
+
+def test_no_san_profile_names_the_host_only_in_its_cn(tmp_path):
+    import socket
+    import ssl
+    server = _tls_server(tmp_path, "no-san")
+    try:
+        ctx = ssl.create_default_context(cafile=server.ready["ca_file"])
+        # A client that still falls back to the CN (Python's default) accepts it: the chain
+        # verifies and CN=localhost names the host ...
+        ctx.hostname_checks_common_name = True
+        with socket.create_connection(("127.0.0.1", server.ready["port"]), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                cert = tls.getpeercert()
+        assert "subjectAltName" not in cert
+        assert dict(x[0] for x in cert["subject"])["commonName"] == "localhost"
+        # ... one that follows RFC 9525 refuses it.
+        ctx.hostname_checks_common_name = False
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            with socket.create_connection(("127.0.0.1", server.ready["port"]), timeout=10) as raw:
+                ctx.wrap_socket(raw, server_hostname="localhost")
+        assert info.value.verify_code == 62         # hostname mismatch
+    finally:
+        server.stop()
+
+
+def test_drop_tcp_mid_turn_over_tls_sends_no_close_notify(tmp_path):
+    """Over TLS the drop is a crashed server's: TCP ends without a TLS close_notify (a
+    client that insists on one sees SSLEOFError, not a clean end of stream)."""
+    import socket
+    import ssl
+    server = _tls_server(tmp_path, "good")
+    try:
+        async def auth():
+            return await post_json(server.ready["layercode_authorize_url"],
+                                   {"agent_id": "echo", "metadata": {
+                                       "devserver_fault": {"fault": "drop_tcp_mid_turn",
+                                                           "at": "ready"}}},
+                                   api_headers(), ssl_ctx=ctx)
+        ctx = ssl.create_default_context(cafile=server.ready["ca_file"])
+        status, grant = run(auth())
+        assert status == 200, grant
+        url = urlsplit(server.ready["ws"])
+        raw = socket.create_connection(("localhost", url.port), timeout=10)
+        tls = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+        key = base64.b64encode(os.urandom(16)).decode()
+        tls.sendall((f"GET {url.path}?client_session_key={grant['client_session_key']} "
+                     f"HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                     f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        payload = json.dumps({"type": "client.ready"}).encode()
+        mask = os.urandom(4)
+        tls.sendall(bytes([0x81, 0x80 | len(payload)]) + mask
+                    + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        with pytest.raises(ssl.SSLEOFError):
+            while tls.recv(65536):
+                pass
+        tls.close()
+    finally:
+        server.stop()

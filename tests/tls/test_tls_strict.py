@@ -144,6 +144,17 @@ def test_unknown_ca_is_a_tls_error(tls_server):
     assert "unable to get local issuer certificate" in attempt.error.detail
 
 
+def test_certificate_without_subject_alt_name_is_refused_despite_matching_cn(tls_server):
+    """A certificate with no subjectAltName whose subject CN is the host (CN=localhost): the
+    CN names nothing (RFC 9525, browsers), so the handshake fails as a host mismatch."""
+    server = tls_server("no-san")
+    attempt = Attempt(server, "localhost")
+    assert isinstance(attempt.error, layercode.TLSError), attempt.error
+    assert re.search(r"hostname mismatch", attempt.error.detail), attempt.error.detail
+    assert attempt.connected == 0
+    assert len(attempt.sni) == 1
+
+
 @pytest.mark.parametrize("profile,host,reason", REFUSED, ids=[r[0] for r in REFUSED])
 def test_tls_failure_reason(tls_server, profile, host, reason):
     if not hasattr(layercode.Client, "failure_reason"):

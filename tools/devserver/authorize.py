@@ -9,6 +9,8 @@ import hmac
 import json
 import logging
 import secrets
+import socket
+import struct
 import time
 from dataclasses import dataclass, field
 
@@ -284,6 +286,14 @@ class Authorizer:
         if fault.name == "authorize_slow":
             await asyncio.sleep(fault["seconds"])
             return None
+        if fault.name == "authorize_reset":
+            transport = request.transport
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            if transport is not None:
+                transport.abort()
+            raise asyncio.CancelledError()   # nothing more to answer on this connection
         if fault.name == "authorize_bad_json":
             self.log.write(None, "authorize", status=200, path=request.path,
                            agent_id=None, conversation_id=None,

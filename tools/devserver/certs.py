@@ -11,6 +11,8 @@ In the cert dir:
     wrong-host   signed by the CA, SAN only DNS:wrong.example
     no-ip-san    as good, but only the DNS names (no IP SANs: an IP-literal URL
                  must fail verification)
+    no-san       signed by the CA, subject CN=localhost and no subjectAltName at
+                 all (a client must not fall back to the CN: RFC 9525)
   server.profile.json     which profile/SANs server.pem was made for
 Existing files are reused when they still fit the request and verify;
 otherwise the server cert (and, if the CA is unusable, the CA) is rebuilt.
@@ -34,7 +36,7 @@ import tempfile
 
 log = logging.getLogger("devserver.certs")
 
-PROFILES = ("good", "expired", "self-signed", "wrong-host", "no-ip-san")
+PROFILES = ("good", "expired", "self-signed", "wrong-host", "no-ip-san", "no-san")
 DEFAULT_SANS = ("DNS:localhost", "IP:127.0.0.1", "IP:::1")
 
 
@@ -126,7 +128,7 @@ def _leaf_extensions(sans: list[str]) -> str:
             "keyUsage = critical,digitalSignature\n"
             "extendedKeyUsage = serverAuth\n"
             "subjectKeyIdentifier = hash\n"
-            "subjectAltName = " + ",".join(sans) + "\n")
+            + ("subjectAltName = " + ",".join(sans) + "\n" if sans else ""))
 
 
 def _utc(t: dt.datetime) -> str:
@@ -165,9 +167,11 @@ def _make_server(d: str, profile: str, sans: list[str]) -> None:
         names = ["DNS:wrong.example"]
     elif profile == "no-ip-san":
         names = [n for n in sans if not n.startswith("IP:")] or ["DNS:localhost"]
+    elif profile == "no-san":
+        names = []
     else:
         names = sans
-    cn = names[0].partition(":")[2]
+    cn = names[0].partition(":")[2] if names else "localhost"
     with tempfile.TemporaryDirectory(dir=d, prefix=".work-") as work:
         key = os.path.join(work, "server.key")
         pem = os.path.join(work, "server.pem")
@@ -210,7 +214,7 @@ def _server_fits(d: str, profile: str, sans: list[str]) -> bool:
         return False
     if marker != {"profile": profile, "sans": sans} or not _pair_ok(pem, key):
         return False
-    if profile in ("good", "wrong-host", "no-ip-san"):
+    if profile in ("good", "wrong-host", "no-ip-san", "no-san"):
         return _verifies(ca, pem) and _valid_for(pem, 86400)
     if profile == "expired":
         return _verifies(ca, pem, "-no_check_time") and not _valid_for(pem, 0)

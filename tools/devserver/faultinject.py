@@ -66,6 +66,8 @@ def _kinds() -> dict[str, FaultKind]:
         seconds=15.0)
     add("authorize_bad_json", "authorize",
         "answer 200 application/json with a truncated, malformed JSON body")
+    add("authorize_reset", "authorize",
+        "reset TCP (RST, SO_LINGER 0) instead of answering")
     # upgrade
     add("upgrade_status", "upgrade", "refuse the upgrade: plain HTTP `status`, no 101",
         status=503)
@@ -109,6 +111,10 @@ def _kinds() -> dict[str, FaultKind]:
     add("trickle", "session",
         "send one response.data message one byte every `interval_ms`", interval_ms=100,
         at="ready")
+    add("flood", "session",
+        "send `bytes`-byte response.data messages (many to a write) as fast as the "
+        "transport drains, for `seconds` (0: until the client hangs up), reading as usual",
+        bytes=1024, seconds=0.0, at="ready")
     add("ignore_pings", "session",
         "never answer pings on this socket (a client keepalive sees a dead link)",
         at="open")
@@ -118,7 +124,7 @@ def _kinds() -> dict[str, FaultKind]:
 KINDS = _kinds()
 
 # Session faults after which the socket is finished: the session sends nothing more.
-NON_TERMINAL = ("stall_reading", "trickle", "ignore_pings")
+NON_TERMINAL = ("stall_reading", "trickle", "ignore_pings", "flood")
 
 
 class FaultError(ValueError):
@@ -208,6 +214,8 @@ def make_fault(spec) -> Fault:
         raise FaultError(f"fault {name}: opcode must be reserved (3-7, 11-15)")
     if values.get("payload_bytes", -1) < -1:
         raise FaultError(f"fault {name}: payload_bytes must be >= -1")
+    if kind.name == "flood" and values["bytes"] < 64:
+        raise FaultError(f"fault {name}: bytes must be >= 64")
     for key in ("seconds", "interval_ms", "bytes"):
         if key in values and values[key] < 0:
             raise FaultError(f"fault {name}: {key} must be >= 0")

@@ -234,6 +234,8 @@ class Session:
             await self._stall(fault["seconds"])
         elif name == "trickle":
             await self._trickle(fault["interval_ms"] / 1000.0)
+        elif name == "flood":
+            await self._flood(fault["bytes"], fault["seconds"])
         elif name == "ignore_pings":
             pass                    # run() stops answering pings from now on
         else:
@@ -251,7 +253,19 @@ class Session:
         if t is None or t.is_closing():
             return
         if not reset:
-            t.close()           # what was sent still arrives, then FIN
+            if t.get_extra_info("ssl_object") is None:
+                t.close()       # what was sent still arrives, then FIN
+                return
+            # Over TLS, close() would send close_notify first: a clean end, not the drop a
+            # crashed server or a NAT timeout gives. FIN without close_notify instead
+            # (what asyncio's TLS layer still buffers is lost, as in a crash).
+            sock = t.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            t.abort()
             return
         sock = t.get_extra_info("socket")
         if sock is not None:
@@ -332,6 +346,31 @@ class Session:
                     await asyncio.sleep(interval)
             self.counts.messages_out += 1
             self.elog.message(self.id, "send", msg)
+
+    async def _flood(self, size: int, seconds: float) -> None:
+        """The same response.data frame (`size` bytes in all), many to a write, written as
+        fast as the transport drains, for `seconds` (0: until the client hangs up)."""
+        head = b'{"type":"response.data","turn_id":"flood","content":{"flood":"'
+        tail = b'"}}'
+        data = faults.frame(0x1, head + b"a" * max(0, size - len(head) - len(tail)) + tail)
+        per_write = max(1, (256 << 10) // len(data))
+        blob = data * per_write
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds if seconds > 0 else None
+        sent = 0
+        try:
+            while end is None or loop.time() < end:
+                t = self.transport
+                if t is None or t.is_closing() or self.ws.closed:
+                    break
+                if t.get_write_buffer_size() > 1 << 20:
+                    await asyncio.sleep(0.001)
+                    continue
+                t.write(blob)
+                sent += per_write
+                await asyncio.sleep(0)      # let the reader see the client's close
+        finally:                            # also when the session's end cancels it
+            self.elog.write(self.id, "fault_progress", fault="flood", messages_sent=sent)
 
     # ---- main loop -------------------------------------------------------
 

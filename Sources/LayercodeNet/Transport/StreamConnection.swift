@@ -13,13 +13,17 @@ public final class StreamConnection: FDHandler {
         public var hostIsIPLiteral: Bool
         public var tls: TLSContext?
         public var timeouts: Timeouts
+        /// SO_SNDBUF for the socket; 0: the system's (auto-tuned) default. A small one is
+        /// what a slow uplink amounts to; tests use it to make the kernel take little.
+        public var sendBufferBytes: Int
         public init(host: String, port: Int, hostIsIPLiteral: Bool, tls: TLSContext?,
-                    timeouts: Timeouts = Timeouts()) {
+                    timeouts: Timeouts = Timeouts(), sendBufferBytes: Int = 0) {
             self.host = host
             self.port = port
             self.hostIsIPLiteral = hostIsIPLiteral
             self.tls = tls
             self.timeouts = timeouts
+            self.sendBufferBytes = sendBufferBytes
         }
     }
 
@@ -57,6 +61,9 @@ public final class StreamConnection: FDHandler {
     private var outbox: [UInt8] = []
     private var outboxOffset = 0
     private var closeWhenFlushed = false
+    /// Set once the connection failed: a TLS close_notify is sent only on an orderly end.
+    private var failed = false
+    private var plainBytesReceived: UInt64 = 0
     private var stepTimer: EventLoop.TimerHandle?
     private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10,
                                                                    alignment: 16)
@@ -73,6 +80,19 @@ public final class StreamConnection: FDHandler {
 
     public var isOpen: Bool { state == .open }
     public var pendingOutputBytes: Int { outbox.count - outboxOffset }
+
+    /// Bytes received from the socket so far, counted as they arrive: over TLS, partial
+    /// records too (what a keepalive should count as life on a slow link).
+    public var socketBytesReceived: UInt64 {
+        if let ssl { return UInt64(lcshim_ssl_socket_bytes_received(ssl)) }
+        return plainBytesReceived
+    }
+
+    /// At most this many bytes are read per readiness event, so a peer that sends faster
+    /// than we parse cannot keep the loop in one handler: posted commands, timers and other
+    /// connections run between slices. The loop's epoll is level-triggered, so the rest is
+    /// reported again at once.
+    public static let readSliceBytes = 64 << 10
 
     public func start() {
         guard state == .idle else { return }
@@ -146,6 +166,10 @@ public final class StreamConnection: FDHandler {
         fd = s
         var one: Int32 = 1
         setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        if endpoint.sendBufferBytes > 0 {
+            var size = Int32(clamping: endpoint.sendBufferBytes)
+            setsockopt(s, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         let rc = withUnsafePointer(to: &address.storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Glibc.connect(s, $0, address.length)
@@ -177,7 +201,11 @@ public final class StreamConnection: FDHandler {
     private func beginTLS(_ tls: TLSContext) throws {
         guard let ssl = SSL_new(tls.ctx) else { throw LayercodeError(.tls, "SSL_new failed") }
         self.ssl = ssl
-        SSL_set_fd(ssl, fd)
+        // Our own socket BIO: send(MSG_NOSIGNAL), so a write after a reset never raises
+        // SIGPIPE in the host, and a count of raw bytes received.
+        guard lcshim_ssl_set_socket(ssl, fd) == 1 else {
+            throw LayercodeError(.tls, "cannot attach the socket to TLS")
+        }
         // A trailing dot names the same host; certificates never carry it.
         var host = endpoint.host
         while host.hasSuffix(".") { host.removeLast() }
@@ -191,6 +219,8 @@ public final class StreamConnection: FDHandler {
             guard lcshim_ssl_set_sni(ssl, host) == 1, SSL_set1_host(ssl, host) == 1 else {
                 throw LayercodeError(.tls, "cannot set the TLS host name \(host)")
             }
+            // Only subjectAltName DNS entries name the host, never the subject's CN (RFC 9525).
+            lcshim_ssl_never_check_subject(ssl)
         }
     }
 
@@ -256,8 +286,14 @@ public final class StreamConnection: FDHandler {
         }
     }
 
+    /// Reads up to `readSliceBytes`, then returns to the loop. Over TLS the slice ends only
+    /// once OpenSSL holds no decrypted bytes (at most one record), which epoll cannot see.
     private func readAvailable() {
+        var taken = 0
         while state == .open {
+            if taken >= Self.readSliceBytes {
+                guard let ssl, SSL_pending(ssl) > 0 else { return }
+            }
             let n: Int
             if let ssl {
                 ERR_clear_error()
@@ -268,17 +304,14 @@ public final class StreamConnection: FDHandler {
                     let err = SSL_get_error(ssl, rc)
                     if err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE { return }
                     if err == SSL_ERROR_ZERO_RETURN { finish(nil); return }
-                    if err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 {
-                        finish(LayercodeError(.network, "connection closed without TLS close_notify"))
-                        return
-                    }
-                    finish(LayercodeError(.tls, "TLS read failed: " + TLSContext.errorText(ssl)))
+                    finish(TLSContext.lostConnection(err, rc, ssl))
                     return
                 }
             } else {
                 let rc = Glibc.read(fd, readBuffer.baseAddress, readBuffer.count)
                 if rc > 0 {
                     n = rc
+                    plainBytesReceived &+= UInt64(rc)
                 } else if rc == 0 {
                     finish(nil)
                     return
@@ -289,6 +322,7 @@ public final class StreamConnection: FDHandler {
                     return
                 }
             }
+            taken += n
             onBytes?(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
         }
     }
@@ -347,6 +381,7 @@ public final class StreamConnection: FDHandler {
 
     private func finish(_ error: LayercodeError?) {
         guard state != .closed else { return }
+        if error != nil { failed = true }
         let callback = onClose
         close()
         callback?(error)
@@ -354,7 +389,8 @@ public final class StreamConnection: FDHandler {
 
     private func teardown() {
         if let ssl {
-            if state == .open { SSL_shutdown(ssl) }
+            // close_notify on an orderly end only: after a failure there is nobody to tell.
+            if state == .open && !failed { SSL_shutdown(ssl) }
             SSL_free(ssl)
             self.ssl = nil
         }

@@ -1,4 +1,5 @@
 import CLayercodeShims
+import Glibc
 import LayercodeCore
 
 /// What a TLS client trusts. Peer verification is always on; TLS 1.2 is the minimum.
@@ -42,5 +43,24 @@ public final class TLSContext: @unchecked Sendable {
         let text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) },
                           as: UTF8.self)
         return text.isEmpty ? "unknown TLS failure" : text
+    }
+
+    /// A failure of an established TLS session is a lost connection (worth a reconnect),
+    /// whatever OpenSSL calls it: an EOF without close_notify (OpenSSL 3's "unexpected eof
+    /// while reading"), a reset, a broken record. Only the handshake and the certificate
+    /// give final TLS verdicts.
+    static func lostConnection(_ err: Int32, _ rc: Int32, _ ssl: OpaquePointer) -> LayercodeError {
+        let systemErrno = errno
+        if err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 {
+            if rc == 0 || systemErrno == 0 {
+                return LayercodeError(.network, "connection closed without TLS close_notify")
+            }
+            return LayercodeError(.network, "TLS connection lost: " + String(cString: strerror(systemErrno)))
+        }
+        if lcshim_err_is_unexpected_eof(ERR_peek_error()) != 0 {
+            _ = errorText(ssl)   // drains the queue
+            return LayercodeError(.network, "connection closed without TLS close_notify")
+        }
+        return LayercodeError(.network, "TLS connection lost: " + errorText(ssl))
     }
 }

@@ -22,6 +22,8 @@ public final class WebSocketClient {
         /// the oldest droppable messages go (and are counted), never growing further.
         public var sendQueueMaxBytes = 256 << 10
         public var userAgent = "liblayercode"
+        /// The socket's SO_SNDBUF; 0: the system's default (StreamConnection.Endpoint).
+        public var socketSendBufferBytes = 0
         public init() {}
     }
 
@@ -49,10 +51,14 @@ public final class WebSocketClient {
     private var timer: EventLoop.TimerHandle?
     private var frameScratch: [UInt8] = []
     private var sentClose: (code: UInt16, reason: String)?
-    /// Messages waiting for the socket (whole frames, oldest first from heldHead).
-    private var held: [(frame: [UInt8], droppable: Bool)] = []
-    private var heldHead = 0
-    private var heldBytes = 0
+    /// Messages waiting for the socket (whole frames), bounded by options.sendQueueMaxBytes.
+    private var sendQueue: WebSocketSendQueue
+    /// The answer to the latest ping while the connection is backed up: at most one pong
+    /// waits (RFC 6455 §5.5.3 allows answering only the most recent ping), so a peer that
+    /// pings and never reads cannot grow the client.
+    private var pendingPong: [UInt8]?
+    /// Socket bytes seen by the keepalive: any byte is life, whole frame (or TLS record) or not.
+    private var keepaliveSocketBytes: UInt64 = 0
     private var releasing = false
     private var keepaliveTimer: EventLoop.TimerHandle?
     private var lastReceivedNanoseconds: UInt64 = 0
@@ -68,9 +74,10 @@ public final class WebSocketClient {
         self.url = url
         self.options = options
         reader = WebSocketReader(maxMessageSize: options.maxMessageSize)
+        sendQueue = WebSocketSendQueue(maxBytes: options.sendQueueMaxBytes)
         connection = StreamConnection(loop: loop, endpoint: .init(
             host: url.host, port: url.port, hostIsIPLiteral: url.hostIsIPLiteral, tls: tls,
-            timeouts: options.connectionTimeouts))
+            timeouts: options.connectionTimeouts, sendBufferBytes: options.socketSendBufferBytes))
         var nonce = [UInt8](repeating: 0, count: 16)
         _ = lcshim_random_bytes(&nonce, 16)
         key = Base64.encode(nonce)
@@ -115,12 +122,14 @@ public final class WebSocketClient {
 
     /// Straight to the connection while it keeps up; into the send queue once it does not.
     private func enqueue(_ opcode: WSOpcode, _ payload: UnsafeRawBufferPointer, droppable: Bool) -> Bool {
-        if heldHead == held.count && connection.pendingOutputBytes < Self.lowWaterBytes {
+        if sendQueue.isEmpty && connection.pendingOutputBytes < Self.lowWaterBytes {
             sendFrame(opcode, payload)
             return true
         }
         encodeFrame(opcode, payload)
-        return hold(frameScratch, droppable: droppable)
+        // A copy of exactly the frame's size: frameScratch keeps the capacity of the largest
+        // frame ever encoded, which every held frame would otherwise carry along.
+        return hold(frameScratch.withUnsafeBufferPointer { Array($0) }, droppable: droppable)
     }
 
     /// Sends one binary message (never dropped). False when the socket is not open, or the
@@ -134,7 +143,13 @@ public final class WebSocketClient {
     }
 
     /// Bytes queued but not yet taken by the socket (the send queue included).
-    public var pendingOutputBytes: Int { connection.pendingOutputBytes + heldBytes }
+    public var pendingOutputBytes: Int {
+        connection.pendingOutputBytes + sendQueue.bytes + (pendingPong?.count ?? 0)
+    }
+
+    /// Bytes the send queue's storage keeps alive (waiting frames, and any written frame
+    /// not yet released): the send queue's own memory, for tests and stats.
+    public var sendQueueRetainedBytes: Int { sendQueue.retainedBytes }
 
     /// Starts the close handshake; onClosed follows (or after closeTimeout, at the latest).
     public func close(code: UInt16 = WSCloseCode.normal, reason: String = "") {
@@ -162,25 +177,7 @@ public final class WebSocketClient {
     // MARK: Send queue
 
     private func hold(_ frame: [UInt8], droppable: Bool) -> Bool {
-        var dropped = 0
-        var index = heldHead
-        while heldBytes + frame.count > options.sendQueueMaxBytes && index < held.count {
-            if held[index].droppable {
-                heldBytes -= held[index].frame.count
-                held.remove(at: index)
-                dropped += 1
-            } else {
-                index += 1
-            }
-        }
-        var accepted = true
-        if heldBytes + frame.count > options.sendQueueMaxBytes {
-            if droppable { dropped += 1 }
-            accepted = droppable
-        } else {
-            held.append((frame, droppable))
-            heldBytes += frame.count
-        }
+        let (accepted, dropped) = sendQueue.push(frame, droppable: droppable)
         if dropped > 0 { onDropped?(dropped) }
         return accepted
     }
@@ -191,16 +188,13 @@ public final class WebSocketClient {
         guard !releasing else { return }
         releasing = true
         defer { releasing = false }
-        while heldHead < held.count && connection.pendingOutputBytes < Self.lowWaterBytes
-                && (state == .open || state == .closing) {
-            let frame = held[heldHead].frame
-            heldBytes -= frame.count
-            heldHead += 1
-            connection.send(frame)
+        if let pong = pendingPong, state == .open {
+            pendingPong = nil
+            sendFrame(.pong, pong)
         }
-        if heldHead == held.count {
-            held.removeAll(keepingCapacity: true)
-            heldHead = 0
+        while connection.pendingOutputBytes < Self.lowWaterBytes && (state == .open || state == .closing),
+              let frame = sendQueue.popFirst() {
+            connection.send(frame)
         }
     }
 
@@ -208,6 +202,7 @@ public final class WebSocketClient {
 
     private func startKeepalive() {
         lastReceivedNanoseconds = monotonicNanoseconds()
+        keepaliveSocketBytes = connection.socketBytesReceived
         guard options.keepaliveIntervalMilliseconds > 0 else { return }
         scheduleKeepalive(afterMilliseconds: options.keepaliveIntervalMilliseconds)
     }
@@ -222,6 +217,13 @@ public final class WebSocketClient {
     private func keepaliveCheck() {
         guard state == .open else { return }
         let now = monotonicNanoseconds()
+        // Bytes that arrived since the last check are life, even if no frame is complete yet
+        // (a large TLS record on a slow link).
+        let socketBytes = connection.socketBytesReceived
+        if socketBytes != keepaliveSocketBytes {
+            keepaliveSocketBytes = socketBytes
+            lastReceivedNanoseconds = now
+        }
         let idleMs = Int((now &- lastReceivedNanoseconds) / 1_000_000)
         if let pingAt = pingSentNanoseconds {
             if lastReceivedNanoseconds >= pingAt {
@@ -288,8 +290,21 @@ public final class WebSocketClient {
                                 "WebSocket upgrade response lacks Upgrade/Connection headers"))
             return
         }
-        guard head.header("Sec-WebSocket-Accept") == Self.acceptValue(forKey: key) else {
+        // Exactly one Sec-WebSocket-Accept, and the right one: a second (even a matching one)
+        // means a response we cannot read one way (a proxy or a smuggled head).
+        let accepts = head.headers("Sec-WebSocket-Accept")
+        guard accepts.count == 1 else {
+            fail(LayercodeError(.protocolViolation, accepts.isEmpty
+                                ? "no Sec-WebSocket-Accept in upgrade response"
+                                : "\(accepts.count) Sec-WebSocket-Accept headers in upgrade response"))
+            return
+        }
+        guard accepts[0] == Self.acceptValue(forKey: key) else {
             fail(LayercodeError(.protocolViolation, "wrong Sec-WebSocket-Accept in upgrade response"))
+            return
+        }
+        guard head.headers("Upgrade").count == 1 else {
+            fail(LayercodeError(.protocolViolation, "more than one Upgrade header in upgrade response"))
             return
         }
         if head.header("Sec-WebSocket-Extensions") != nil {
@@ -346,7 +361,11 @@ public final class WebSocketClient {
             messagesReceived += 1
             onBinary?(bytes)
         case .ping(let payload):
-            payload.withUnsafeBytes { sendFrame(.pong, $0) }
+            if pendingPong == nil && connection.pendingOutputBytes < Self.lowWaterBytes {
+                payload.withUnsafeBytes { sendFrame(.pong, $0) }
+            } else {
+                pendingPong = payload   // replaces an older unsent pong; sent on drain
+            }
         case .pong:
             break
         case .close(let code, let reason):
@@ -383,14 +402,12 @@ public final class WebSocketClient {
     private func beginClose(code: UInt16, reason: String) {
         state = .closing
         sentClose = (code, reason)
+        pendingPong = nil
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
         // What waits in the send queue goes first; audio nobody will hear is dropped.
-        let dropped = held[heldHead...].filter(\.droppable).count
-        for entry in held[heldHead...] where !entry.droppable { connection.send(entry.frame) }
-        held.removeAll()
-        heldHead = 0
-        heldBytes = 0
+        let (kept, dropped) = sendQueue.removeAll()
+        for frame in kept { connection.send(frame) }
         if dropped > 0 { onDropped?(dropped) }
         sendFrame(.close, wsClosePayload(code: code, reason: reason))
         timer = loop.schedule(afterMilliseconds: options.closeTimeoutMilliseconds) { [weak self] in
