@@ -136,12 +136,14 @@ class Stats:
     barge_in_latency_p50_us: int
     barge_in_latency_p99_us: int
     #: Overflow of the library's own event queue (lc_client_poll_event). These bindings
-    #: deliver events through callbacks, so nothing polls it and this grows in long
-    #: sessions; Client.event_queue_overflows counts what events() lost.
+    #: deliver events through callbacks and never poll it, so it stays empty (0);
+    #: Client.event_queue_overflows counts what events() lost.
     events_dropped: int
     reconnects: int
     send_queue_dropped_frames: int
     outage_dropped_frames: int
+    #: Bytes in the library's poll queue (0 here: these bindings never poll it).
+    event_queue_bytes: int
 
     @classmethod
     def _from_c(cls, s: _lib.lc_stats) -> "Stats":
