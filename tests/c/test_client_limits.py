@@ -15,12 +15,16 @@ from __future__ import annotations
 import http.server
 import json
 import re
+import sys
 import threading
 
 import pytest
 
-from test_c_api import (ASAN_ENV, ASAN_FLAGS, TESTS, assert_checks_passed,  # noqa: F401
+from test_c_api import (ASAN_ENV, ASAN_FLAGS, ROOT, TESTS, assert_checks_passed,  # noqa: F401
                         compile_c, devserver, library, run)
+
+sys.path.insert(0, str(ROOT / "tests"))
+from devserver_process import DevServer  # noqa: E402
 
 # A number a double cannot hold, a trailing zero, an escape and spacing: all must survive.
 METADATA = '{"big": 9007199254740993, "price": 1.50, "text": "caf\\u00e9", "nested": {"a": [1, 2e3]}}'
@@ -169,3 +173,14 @@ def test_idle_client_allocates_no_audio_buffers(tmp_path):
     proc = run([exe, "50"])
     assert proc.returncode == 0, proc.describe
     assert "SUMMARY 50 clients per mode, 0 failed" in proc.stdout, proc.describe
+
+
+def test_connected_client_buffers_are_sized_once(tmp_path):
+    exe = compile_c(TESTS / "idle_client_memory.c", tmp_path / "idle_client_memory")
+    server = DevServer(tmp_path / "devserver", "--no-greeting")
+    try:
+        proc = run([exe, "5", server.authorize_url, server.ws_url], timeout=120)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.describe
+    assert "PASS connected external: 5/5 connected" in proc.stdout, proc.describe
