@@ -12,8 +12,8 @@
  *  - Structs that cross the ABI begin with `struct_size` and are filled by an init function,
  *    so they can grow without breaking compiled applications.
  *  - Strings are UTF-8 and NUL-terminated; an option or argument that is not valid UTF-8 is
- *    refused with LC_ERR_INVALID_ARGUMENT, never repaired. Input strings stay owned by the caller and are
- *    copied before the call returns. Strings handed to a callback are valid only during that
+ *    refused with LC_ERR_INVALID_ARGUMENT, never repaired. Input strings stay owned by the
+ *    caller and are copied before the call returns. Strings handed to a callback are valid only during that
  *    call. Strings returned by a function are owned by the library (see each function).
  *  - Callbacks run on the library's event-loop thread (one per process, shared by all
  *    clients). They must be quick and must not block; they may call any lc_ function,
@@ -308,7 +308,9 @@ void lc_client_free(lc_client *client);
 /**
  * Starts a session: authorize, then open the WebSocket. Returns at once; progress arrives
  * through on_status / on_connected / on_error / on_disconnected. LC_ERR_INVALID_STATE if a
- * session is already starting or live.
+ * session is already starting or live. The audio buffers are made here (on the first
+ * connect in LC_AUDIO_EXTERNAL, kept until lc_client_free(); per session in ALSA/WAV
+ * modes): a client that never connects holds none.
  * Thread safety: any thread. Callback safety: yes. Ownership: none.
  */
 int lc_client_connect(lc_client *client);
