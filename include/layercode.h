@@ -591,7 +591,9 @@ typedef void (*lc_log_fn)(void *user_data, int level, const char *message);
  * Routes the library's log lines at or above max_level's severity (LC_LOG_ERROR only ...
  * LC_LOG_DEBUG everything) to fn, for every client of the process; NULL turns logging off
  * (the default: the library never prints by itself). Lines come from the event-loop thread
- * (never from an audio thread). A line already being delivered when the handler is
+ * (never from an audio thread), except ALSA's own messages (LC_LOG_WARN, "ALSA lib ..."),
+ * which come from the thread that called ALSA: the loop, the device watch, or the caller of
+ * lc_list_devices(). A line already being delivered when the handler is
  * replaced still goes to the old handler.
  * Thread safety: any thread. Callback safety: yes. Ownership: message valid during fn only.
  */

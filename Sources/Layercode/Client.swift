@@ -691,7 +691,7 @@ public final class LayercodeClient: @unchecked Sendable {
     // MARK: Audio on the loop
 
     private func startConnect() {
-        Log.write(.info, "connecting: authorize \(Log.redacted(validated.authorize)), agent \(options.agentID)")
+        Log.write(.info, "connecting: authorize \(validated.authorize.redacted), agent \(options.agentID)")
         connectStartedNanoseconds = monotonicNanoseconds()
         assembler = AgentFrameAssembler()
         run(.connect)

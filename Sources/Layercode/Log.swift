@@ -1,5 +1,4 @@
 import CLayercodeABI
-import LayercodeCore
 import Synchronization
 
 /// The process-wide log sink (lc_set_log_handler). Off by default: the library never prints.
@@ -14,14 +13,6 @@ enum Log {
     }
 
     static let sink = Mutex<Sink?>(nil)
-
-    /// A URL for a log line: its query (tokens, signatures) is replaced by "?<redacted>".
-    /// (URLParts refuses userinfo, so no password can be in it.)
-    static func redacted(_ url: URLParts) -> String {
-        var path = url.pathAndQuery
-        if let query = path.firstIndex(of: "?") { path = path[..<query] + "?<redacted>" }
-        return url.scheme + "://" + url.hostHeader + path
-    }
 
     static func write(_ level: Level, _ message: @autoclosure () -> String) {
         guard let current = sink.withLock({ $0 }), level.rawValue <= current.maxLevel else { return }

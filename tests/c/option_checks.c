@@ -9,8 +9,9 @@
  *  - authorize_url_query_redacted_in_logs (the Python side checks the log lines);
  *  - alsa_messages_go_to_the_log_handler: "ALSA lib ..." reached stderr.
  *
- * usage: option_checks AUTHORIZE_URL METADATA_JSON
- * AUTHORIZE_URL is a server that records the request and refuses it (tests/c/test_c_api.py).
+ * usage: option_checks AUTHORIZE_URL METADATA_JSON HANGUP_URL
+ * AUTHORIZE_URL is a server that records the request and refuses it, HANGUP_URL one that
+ * hangs up without an answer, so that the URL appears in an error (test_client_limits.py).
  * Prints "PASS"/"FAIL" lines, log lines as "log LEVEL TEXT", then "SUMMARY <n> checks,
  * <f> failed"; exits 1 if a check failed. */
 #define _POSIX_C_SOURCE 200809L
@@ -193,14 +194,15 @@ static void test_alsa_message(const char *url) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: option_checks AUTHORIZE_URL METADATA_JSON\n");
+    if (argc < 4) {
+        fprintf(stderr, "usage: option_checks AUTHORIZE_URL METADATA_JSON HANGUP_URL\n");
         return 2;
     }
     lc_set_log_handler(on_log, NULL, LC_LOG_DEBUG);
     test_headers(argv[1]);
     test_utf8(argv[1]);
     test_session(argv[1], argv[2]);
+    test_session(argv[3], "{}");
     test_alsa_message(argv[1]);
     lc_set_log_handler(NULL, NULL, 0);
     printf("SUMMARY %d checks, %d failed\n", checks, failures);

