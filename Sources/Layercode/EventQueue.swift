@@ -1,3 +1,4 @@
+import CLayercodeABI
 import Glibc
 import LayercodeCore
 
@@ -11,8 +12,7 @@ import LayercodeCore
 /// else from its first lc_client_poll_event call on. An app that only uses callbacks holds
 /// nothing here.
 final class EventQueue: @unchecked Sendable {
-    /// LC_EVENT_QUEUE_MAX_BYTES in include/layercode.h.
-    static let maxBytes = 1 << 20
+    static let maxBytes = Int(LC_EVENT_QUEUE_MAX_BYTES)
     /// What an event costs besides its strings: its slot, and the allocator's share.
     static let eventOverheadBytes = 64
 

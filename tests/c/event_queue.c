@@ -119,6 +119,9 @@ int main(int argc, char **argv) {
         }
     }
     free(payload);
+    /* messages_received counts an echo before its callback runs: wait for the callbacks. */
+    for (int i = 0; callbacks && i < 2000 && __atomic_load_n(&data_seen, __ATOMIC_SEQ_CST) < ECHOES; i++)
+        sleep_ms(10);
     lc_stats s = stats(c);
     struct mallinfo2 after = mallinfo2();
     long long held = (long long)(after.uordblks + after.hblkhd) - (long long)(before.uordblks + before.hblkhd);
