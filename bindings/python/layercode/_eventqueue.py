@@ -17,15 +17,11 @@ EVENT_OVERHEAD_BYTES = 64
 
 
 def event_cost(item: Any) -> int:
-    """Approximate bytes held by one queued event (0 for the end marker)."""
-    if not hasattr(item, "type"):
-        return 0
-    cost = EVENT_OVERHEAD_BYTES
-    for name in ("raw", "detail", "conversation_id", "turn_id", "device", "message_type"):
-        value = getattr(item, name, None)
-        if isinstance(value, str):
-            cost += len(value)
-    return cost
+    """Approximate bytes held by one queued event: its raw JSON and detail text (what can be
+    large; ids and names are small) plus a fixed overhead. Cheap: it runs in every callback."""
+    raw = getattr(item, "raw", None)
+    detail = getattr(item, "detail", None)
+    return EVENT_OVERHEAD_BYTES + (len(raw) if raw else 0) + (len(detail) if detail else 0)
 
 
 class EventQueue:
@@ -39,7 +35,9 @@ class EventQueue:
         self.max_bytes = max_bytes
         self._items: Deque[Tuple[Any, int]] = collections.deque()
         self._bytes = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiters = 0  # get() calls waiting: put() notifies only then
 
     @property
     def bytes(self) -> int:
@@ -54,22 +52,26 @@ class EventQueue:
     def put(self, item: Any) -> int:
         cost = event_cost(item)
         dropped = 0
-        with self._cond:
-            while self._items and (len(self._items) >= self.max_events
-                                   or self._bytes + cost > self.max_bytes):
-                _, old_cost = self._items.popleft()
-                self._bytes -= old_cost
+        with self._lock:
+            items = self._items
+            while items and (len(items) >= self.max_events or self._bytes + cost > self.max_bytes):
+                self._bytes -= items.popleft()[1]
                 dropped += 1
-            self._items.append((item, cost))
+            items.append((item, cost))
             self._bytes += cost
-            self._cond.notify()
+            if self._waiters:
+                self._cond.notify()
         return dropped
 
     def get(self, timeout: Optional[float] = None) -> Any:
         """The oldest event; raises queue.Empty after timeout seconds (None: wait)."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: bool(self._items), timeout):
-                raise queue.Empty
+        with self._lock:
+            self._waiters += 1
+            try:
+                if not self._cond.wait_for(lambda: bool(self._items), timeout):
+                    raise queue.Empty
+            finally:
+                self._waiters -= 1
             item, cost = self._items.popleft()
             self._bytes -= cost
             return item
