@@ -32,7 +32,7 @@ let package = Package(
                 dependencies: ["LayercodeCore", "CSpeexDSP", "CALSA", "COpus"]),
         // The C ABI.
         .target(name: "Layercode",
-                dependencies: ["LayercodeCore", "LayercodeNet", "LayercodeAudio", "CLayercodeABI"],
+                dependencies: ["LayercodeCore", "LayercodeNet", "LayercodeAudio", "CLayercodeABI", "CALSA"],
                 exclude: ["exports.map"]),
 
         // Benchmarks (make bench): not part of the library.

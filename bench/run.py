@@ -11,7 +11,9 @@
 - reconnect: the devserver drops the socket (no close frame); time from status
   reconnecting to connected again (re-authorize with the same conversation + reopen), with
   the backoff set to 1 ms so the figure is the library's own work;
-- ns per 20 ms frame of the audio building blocks (layercode-microbench).
+- ns per 20 ms frame of the audio building blocks (layercode-microbench);
+- resident memory per client, idle (200 never-connected clients) and connected (50
+  external-audio clients on one devserver): VmRSS growth / clients (bench/client_memory.c).
 """
 import json
 import os
@@ -147,6 +149,24 @@ def reconnect_bench(work, runs=30):
             "p90_ms": round(times[int(len(times) * 0.9)], 2), "max_ms": round(times[-1], 2)}
 
 
+def client_memory(work):
+    bench_bin = compile_c(os.path.join(ROOT, "bench", "client_memory.c"),
+                          os.path.join(work, "client_memory"))
+    out = []
+    for mode in ("external", "none"):
+        text = subprocess.run([bench_bin, "200", mode], check=True, capture_output=True,
+                              text=True, timeout=120).stdout
+        out.append({"bench": "client_memory_idle", **json.loads(text)})
+    proc, ready = devserver_with(work, ["--no-greeting"])
+    try:
+        text = subprocess.run([bench_bin, "50", "external", ready["authorize_url"], ready["ws"]],
+                              check=True, capture_output=True, text=True, timeout=120).stdout
+        out.append({"bench": "client_memory_connected", **json.loads(text)})
+    finally:
+        proc.terminate(); proc.wait()
+    return out
+
+
 def microbench():
     subprocess.run(["swift", "build", "-c", "release", "--product", "layercode-microbench"],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -204,6 +224,7 @@ def main():
     results += alsa_full_duplex(work, speech)
     results += latency_and_allocations(work)
     results.append(reconnect_bench(work))
+    results += client_memory(work)
     results += microbench()
     shutil.rmtree(work, ignore_errors=True)
     for r in results:

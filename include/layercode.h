@@ -11,15 +11,19 @@
  *    on a client (HTTP status and server message, OpenSSL reason, ...).
  *  - Structs that cross the ABI begin with `struct_size` and are filled by an init function,
  *    so they can grow without breaking compiled applications.
- *  - Strings are UTF-8 and NUL-terminated. Input strings stay owned by the caller and are
- *    copied before the call returns. Strings handed to a callback are valid only during that
+ *  - Strings are UTF-8 and NUL-terminated; an option or argument that is not valid UTF-8 is
+ *    refused with LC_ERR_INVALID_ARGUMENT, never repaired. Input strings stay owned by the
+ *    caller and are copied before the call returns. Strings handed to a callback are valid only during that
  *    call. Strings returned by a function are owned by the library (see each function).
  *  - Callbacks run on the library's event-loop thread (one per process, shared by all
  *    clients). They must be quick and must not block; they may call any lc_ function,
  *    including lc_client_free() on their own client (the free then completes after the
  *    callback returns, and no further callback runs for that client).
  *  - No callback runs after lc_client_free() returns.
- *  - The library never prints to stdout or stderr.
+ *  - The library never prints to stdout or stderr. ALSA's own messages ("ALSA lib ...")
+ *    included: the library installs ALSA's process-wide snd_lib_error_set_handler() and
+ *    passes them to lc_set_log_handler()'s handler at LC_LOG_WARN (dropped when they come
+ *    from an audio thread, which never logs).
  *  - The library never raises a signal in its host: a peer that resets a connection (TCP or
  *    TLS) never causes a SIGPIPE, so the application need not ignore SIGPIPE.
  */
@@ -163,10 +167,16 @@ typedef struct lc_options {
      *  your API key (required). http:// or https://. */
     const char *authorize_url;
     /** Extra request headers for the authorize POST, each "Name: Value"
-     *  (e.g. "Authorization: Bearer <device token>"). */
+     *  (e.g. "Authorization: Bearer <device token>"). The name must be an HTTP token and
+     *  the value free of control characters (CR, LF, NUL, ...; tab is allowed). Names the
+     *  library writes or that frame the request are refused, in any case: Host,
+     *  Content-Length, Transfer-Encoding, Connection, Content-Type, User-Agent, Accept,
+     *  Upgrade, TE, Trailer, Expect, Keep-Alive, Proxy-Connection. Either mistake makes
+     *  lc_client_new() fail with LC_ERR_INVALID_ARGUMENT, naming the header. */
     const char *const *authorize_headers;
     size_t authorize_header_count; /**< Number of authorize_headers (0..256). */
-    /** A JSON object sent as "metadata" with the authorize request, or NULL. */
+    /** A JSON object sent as "metadata" with the authorize request, or NULL. Checked
+     *  (strict RFC 8259), then sent exactly as written: numbers keep every digit. */
     const char *metadata_json;
     /** A conversation to resume, or NULL for a new one. */
     const char *conversation_id;
@@ -325,7 +335,9 @@ void lc_client_free(lc_client *client);
 /**
  * Starts a session: authorize, then open the WebSocket. Returns at once; progress arrives
  * through on_status / on_connected / on_error / on_disconnected. LC_ERR_INVALID_STATE if a
- * session is already starting or live.
+ * session is already starting or live. The audio buffers are made here (on the first
+ * connect in LC_AUDIO_EXTERNAL, kept until lc_client_free(); per session in ALSA/WAV
+ * modes): a client that never connects holds none.
  * Thread safety: any thread. Callback safety: yes. Ownership: none.
  */
 int lc_client_connect(lc_client *client);
@@ -474,8 +486,12 @@ int lc_client_failure_reason(const lc_client *client, int *http_status);
 /**
  * Detail of the last error on this client ("" if none); with NULL, the last lc_client_new()
  * failure on the calling thread.
- * Thread safety: any thread. Callback safety: yes.
- * Ownership: library-owned; valid until the next call on this client (copy it to keep it).
+ * Thread safety: any thread, concurrently too: each thread gets its own copy.
+ * Callback safety: yes.
+ * Ownership: library-owned, per thread. For a client: valid until the same thread calls
+ * lc_client_last_error() on a client again (any client) or exits; other threads' calls and
+ * lc_client_free() do not invalidate it. For NULL: valid until the same thread's next
+ * lc_client_new() or exit. Copy it to keep it longer.
  */
 const char *lc_client_last_error(const lc_client *client);
 
@@ -517,10 +533,11 @@ typedef struct lc_stats {
      *  first render without agent audio. */
     int64_t barge_in_latency_p50_us;
     int64_t barge_in_latency_p99_us; /**< Barge-in latency p99, µs. */
-    uint64_t events_dropped; /**< lc_client_poll_event queue overflow */
+    uint64_t events_dropped; /**< events the poll queue dropped (LC_EVENT_QUEUE_MAX_BYTES) */
     uint64_t reconnects; /**< successful automatic reconnects */
     uint64_t send_queue_dropped_frames; /**< mic frames dropped: the server stopped reading */
     uint64_t outage_dropped_frames; /**< mic frames dropped: outage longer than outage_buffer_ms */
+    uint64_t event_queue_bytes; /**< bytes queued for lc_client_poll_event now */
 } lc_stats;
 
 /**
@@ -563,14 +580,21 @@ typedef struct lc_event {
     const char *turn_id; /**< data events, or NULL */
 } lc_event;
 
+/** Bytes of events the poll queue holds (their strings plus 64 bytes each); beyond it the
+ *  oldest are dropped. An event larger than this on its own is still queued, alone. */
+#define LC_EVENT_QUEUE_MAX_BYTES (1024 * 1024)
+
 /**
  * Takes the oldest queued event into \*event, waiting up to timeout_ms (0: do not wait,
  * negative: wait indefinitely). Returns 1 with an event, 0 on timeout, or a negative
- * LC_ERR_*. Every callback event is also queued (whether or not callbacks are set), in
- * order, up to 1024 of them: beyond that the oldest are dropped, and once the app has polled
- * each drop is counted in lc_stats.events_dropped. lc_client_free() wakes a waiting poll,
- * which returns LC_ERR_CLOSED (the only call that may be in progress on another thread when
- * lc_client_free() is called).
+ * LC_ERR_*. Events are queued, in order, only for an app that polls: from lc_client_new()
+ * on when no callback is set in lc_options, otherwise from this function's first call on
+ * that client (poll once with timeout_ms 0 before lc_client_connect() to see every event as
+ * well as the callbacks). An app that only uses callbacks queues nothing. The queue holds
+ * LC_EVENT_QUEUE_MAX_BYTES: beyond it the oldest events are dropped, each counted in
+ * lc_stats.events_dropped (and the first drop logged at LC_LOG_WARN).
+ * lc_client_free() wakes a waiting poll, which returns LC_ERR_CLOSED (the only call that may
+ * be in progress on another thread when lc_client_free() is called).
  * Thread safety: one polling thread at a time. Callback safety: yes, with timeout_ms 0.
  * Ownership: the event's strings are the library's, valid until the next poll on this
  * client (or its free).
@@ -595,7 +619,9 @@ typedef void (*lc_log_fn)(void *user_data, int level, const char *message);
  * Routes the library's log lines at or above max_level's severity (LC_LOG_ERROR only ...
  * LC_LOG_DEBUG everything) to fn, for every client of the process; NULL turns logging off
  * (the default: the library never prints by itself). Lines come from the event-loop thread
- * (never from an audio thread). A line already being delivered when the handler is
+ * (never from an audio thread), except ALSA's own messages (LC_LOG_WARN, "ALSA lib ..."),
+ * which come from the thread that called ALSA: the loop, the device watch, or the caller of
+ * lc_list_devices(). A line already being delivered when the handler is
  * replaced still goes to the old handler.
  * Thread safety: any thread. Callback safety: yes. Ownership: message valid during fn only.
  */

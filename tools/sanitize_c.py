@@ -129,6 +129,12 @@ def main() -> int:
         ("switching", TESTS / "switching.c",
          [q.authorize_url, q.ws_url, mic_a, mic_b, out / "out_a.wav", out / "out_b.wav", alsa_conf],
          {"ALSA_CONFIG_PATH": str(alsa_conf)}, lambda s: "result failures=0" in s),
+        ("last_error_threads", TESTS / "last_error_threads.c", ["20000"], {},
+         lambda s: "SUMMARY 160000 reads, 0 bad" in s),
+        ("event_queue_callbacks", TESTS / "event_queue.c", [q.authorize_url, q.ws_url, "callbacks"],
+         {}, lambda s: re.search(r"^SUMMARY .* 0 failed", s, re.M)),
+        ("event_queue_polling", TESTS / "event_queue.c", [q.authorize_url, q.ws_url, "polling"],
+         {}, lambda s: re.search(r"^SUMMARY .* 0 failed", s, re.M)),
         ("quickstart", ROOT / "examples" / "c" / "quickstart.c",
          ["echo", g.authorize_url, g.ws_url], {}, lambda s: GREETING in s),
         # Servers that reset TLS connections and flood the socket (the same binary thrice).

@@ -33,8 +33,8 @@ public final class LayercodeClient: @unchecked Sendable {
 
     public let options: ClientOptions
     public let stats = ClientStats()
-    /// Every event, for lc_client_poll_event.
-    let events = EventQueue()
+    /// Events for lc_client_poll_event, once the app polls (see EventQueue).
+    let events: EventQueue
     private let validated: ClientOptions.Validated
     private let loop = EventLoop.shared
 
@@ -45,8 +45,9 @@ public final class LayercodeClient: @unchecked Sendable {
     /// lc_client_failure_reason: FailureReason raw value and HTTP status (0: none).
     private let failureReasonValue = Atomic<Int32>(FailureReason.none.rawValue)
     private let failureStatusValue = Atomic<Int32>(0)
-    /// External mode's pipeline: fixed for the client's life (the app's audio threads use it).
-    private let external: AudioPipeline?
+    /// External mode's pipeline: made by the first connect (an idle client holds no audio
+    /// buffers), then fixed for the client's life (the app's audio threads load it).
+    private let external = AtomicLazyReference<AudioPipeline>()
     /// The pipeline in use (external, or the ALSA one of the current/last session). Swapped
     /// on the loop; read by stats from any thread.
     private let current = Mutex<AudioPipeline?>(nil)
@@ -94,6 +95,7 @@ public final class LayercodeClient: @unchecked Sendable {
         self.options = options
         validated = try options.validate()
         self.callbacks = callbacks
+        events = EventQueue(polling: callbacks.isEmpty)
         var sessionOptions = SessionOptions(
             agentID: options.agentID, metadata: validated.metadata,
             conversationID: options.conversationID, sdkVersion: Self.sdkVersion,
@@ -105,15 +107,10 @@ public final class LayercodeClient: @unchecked Sendable {
                 outageFrames: options.outageBufferMilliseconds / 20))
         sessionOptions.inputEnabled = options.audioInputEnabled
         sessionOptions.outputEnabled = options.audioOutputEnabled
+        sessionOptions.metadataJSON = validated.metadata == nil ? nil : options.metadataJSON
         session = Session(options: sessionOptions)
         session.random = { Double.random(in: 0...1) }
         let loop = self.loop
-        if options.audioMode == .external {
-            external = try AudioPipeline.external(options, clock: monotonicNanoseconds) { loop.wake() }
-        } else {
-            external = nil
-        }
-        pipeline = external
         inputScratch = [Int16](repeating: 0, count: 4096)
         resampleScratch = [Int16](repeating: 0, count: 4096 + 64)
         userMeter = LevelMeter(sampleRate: 8000, updatesPerSecond: max(1, options.amplitudeRateHz))
@@ -122,8 +119,6 @@ public final class LayercodeClient: @unchecked Sendable {
         outputEnabled = options.audioOutputEnabled
         inputDeviceName = options.captureDevice
         outputDeviceName = options.playbackDevice
-        let initial = external
-        current.withLock { $0 = initial }
         mutedValue.store(options.startMuted, ordering: .relaxed)
         loop.execute { [weak self] in
             guard let self else { return }
@@ -228,7 +223,7 @@ public final class LayercodeClient: @unchecked Sendable {
     /// Microphone PCM at inputSampleRate (external mode). Wait-free: copies into the ring,
     /// wakes the loop. Returns the samples accepted; the rest is dropped and counted.
     public func writeAudio(_ samples: UnsafeBufferPointer<Int16>) -> Int {
-        guard let capture = external?.capture, let base = samples.baseAddress else {
+        guard let capture = external.load()?.capture, let base = samples.baseAddress else {
             return samples.count
         }
         return capture.deliver(base, frames: samples.count, channels: 1)
@@ -238,7 +233,7 @@ public final class LayercodeClient: @unchecked Sendable {
     /// was agent audio. What this consumes is what counts as played.
     public func readAudio(into out: UnsafeMutableBufferPointer<Int16>) -> Int {
         guard let base = out.baseAddress else { return 0 }
-        guard let playback = external?.playback else {
+        guard let playback = external.load()?.playback else {
             base.update(repeating: 0, count: out.count)
             return 0
         }
@@ -375,7 +370,7 @@ public final class LayercodeClient: @unchecked Sendable {
         loop.cancel(deviceWatchTimer)
         deviceWatchTimer = nil
         pipeline?.capture?.accepting.store(false, ordering: .relaxed)
-        if pipeline !== external { pipeline?.stop() }
+        if pipeline !== external.load() { pipeline?.stop() }
         authorizeRequest?.cancel()
         authorizeRequest = nil
         if let socket {
@@ -398,7 +393,10 @@ public final class LayercodeClient: @unchecked Sendable {
     /// Queues an event for polling and runs its callback, honouring a free requested from
     /// inside the callback.
     private func deliver(_ event: ClientEvent) {
-        events.push(event)
+        if events.push(event) {
+            Log.write(.warn, "the poll-event queue is over \(EventQueue.maxBytes >> 10) KiB: dropping "
+                      + "the oldest events (counted in lc_stats.events_dropped)")
+        }
         callbackDepth += 1
         event.dispatch(to: callbacks)
         callbackDepth -= 1
@@ -610,7 +608,7 @@ public final class LayercodeClient: @unchecked Sendable {
     }
 
     /// Whether device-mode devices are open now (a session is starting, live or reconnecting).
-    private var devicesOpen: Bool { pipeline != nil && pipeline !== external }
+    private var devicesOpen: Bool { pipeline != nil && pipeline !== external.load() }
 
     private func applyAudioInput(_ enabled: Bool) throws {
         guard enabled != inputEnabled else { return }
@@ -695,14 +693,27 @@ public final class LayercodeClient: @unchecked Sendable {
     // MARK: Audio on the loop
 
     private func startConnect() {
-        Log.write(.info, "connecting: authorize \(self.options.authorizeURL), agent \(self.options.agentID)")
+        Log.write(.info, "connecting: authorize \(validated.authorize.redacted), agent \(options.agentID)")
         connectStartedNanoseconds = monotonicNanoseconds()
         assembler = AgentFrameAssembler()
         run(.connect)
+        let loop = self.loop
+        if options.audioMode == .external, pipeline == nil, session.phase == .authorizing {
+            do {
+                let made = external.storeIfNil(
+                    try AudioPipeline.external(options, clock: monotonicNanoseconds) { loop.wake() })
+                pipeline = made
+                current.withLock { $0 = made }
+            } catch let error as LayercodeError {
+                run(.transportFailed(error))
+            } catch {
+                run(.transportFailed(LayercodeError(.audio, "\(error)")))
+            }
+            return
+        }
         guard options.audioMode == .alsa || options.audioMode == .wav,
               session.phase == .authorizing else { return }
         // Devices open while authorize runs; a device that cannot open fails the connect.
-        let loop = self.loop
         do {
             let opened = try AudioPipeline.devices(
                 options, input: inputEnabled ? deviceName(input: true) : nil,
@@ -724,7 +735,7 @@ public final class LayercodeClient: @unchecked Sendable {
         stopTicking()
         frame.removeAll(keepingCapacity: true)
         pipeline?.capture?.accepting.store(false, ordering: .relaxed)
-        if let p = pipeline, p !== external {
+        if let p = pipeline, p !== external.load() {
             p.stop()
             pipeline = nil  // `current` keeps it for the last session's stats
         }

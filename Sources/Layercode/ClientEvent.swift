@@ -40,3 +40,14 @@ public enum ClientEvent: Sendable, Equatable {
         }
     }
 }
+
+extension ClientCallbacks {
+    /// No callback set: the app can only be polling (lc_client_poll_event).
+    var isEmpty: Bool {
+        onStatus == nil && onConnected == nil && onDisconnected == nil && onError == nil
+            && onMessage == nil && onData == nil && onUserAmplitude == nil
+            && onAgentAmplitude == nil && onUserSpeaking == nil && onAgentSpeaking == nil
+            && onMute == nil && onAudioInputChanged == nil && onAudioOutputChanged == nil
+            && onDeviceSwitched == nil && onDevicesChanged == nil
+    }
+}

@@ -1,14 +1,11 @@
 import CLayercodeABI
 import Glibc
 import LayercodeCore
-import Synchronization
 
 /// What an `lc_client *` points to: the Swift client plus C-side state (the app's C
-/// callbacks, and the last-error string handed out by lc_client_last_error).
+/// callbacks, and the strings of the last polled event).
 final class ClientHandle: @unchecked Sendable {
     let client: LayercodeClient
-    /// The string most recently returned by lc_client_last_error, owned until the next call.
-    private let returnedError = Mutex<UnsafeMutablePointer<CChar>?>(nil)
 
     init(client: LayercodeClient) {
         self.client = client
@@ -18,7 +15,6 @@ final class ClientHandle: @unchecked Sendable {
     private var polledStrings: [UnsafeMutablePointer<CChar>] = []
 
     deinit {
-        returnedError.withLock { free($0) }
         polledStrings.forEach { free($0) }
     }
 
@@ -58,13 +54,9 @@ final class ClientHandle: @unchecked Sendable {
         return e
     }
 
+    /// The calling thread's copy of the last error (see ThreadClientError).
     func lastErrorPointer() -> UnsafePointer<CChar> {
-        let text = client.lastError
-        return returnedError.withLock { slot in
-            free(slot)
-            slot = strdup(text)
-            return UnsafePointer(slot!)
-        }
+        ThreadClientError.copy(client.lastError)
     }
 
     static func from(_ pointer: OpaquePointer?) -> ClientHandle? {

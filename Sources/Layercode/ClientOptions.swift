@@ -84,15 +84,17 @@ public struct ClientOptions: Sendable {
         }
         var metadata: JSONValue?
         if let text = metadataJSON {
-            guard let value = try? JSONValue.parse(text), value.objectValue != nil else {
+            let value: JSONValue
+            do { value = try JSONValue.parse(text) } catch {
+                throw LayercodeError(.invalidArgument, "metadata_json: \(error)")
+            }
+            guard value.objectValue != nil else {
                 throw LayercodeError(.invalidArgument, "metadata_json must be a JSON object")
             }
             metadata = value
         }
-        for (name, value) in authorizeHeaders {
-            let bad = name.isEmpty || name.utf8.contains { $0 <= 32 || $0 == UInt8(ascii: ":") || $0 >= 127 }
-                || value.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 }
-            if bad { throw LayercodeError(.invalidArgument, "invalid authorize header \"\(name)\"") }
+        for (index, (name, value)) in authorizeHeaders.enumerated() {
+            try Self.checkAuthorizeHeader(index: index, name: name, value: value)
         }
         if let conversationID, conversationID.isEmpty {
             throw LayercodeError(.invalidArgument, "conversation_id is empty")
@@ -154,6 +156,41 @@ public struct ClientOptions: Sendable {
             tls = try TLSContext(TLSClientConfig(caFile: caFile, caDir: caDir))
         }
         return Validated(authorize: authorize, webSocket: ws, metadata: metadata, tls: tls)
+    }
+
+    /// Headers the authorize request writes itself, or that change how a message is framed
+    /// or routed: an app's copy would be a second one (two Content-Lengths, two Hosts: the
+    /// request-smuggling shape behind a proxy), so they are refused, whatever their case.
+    static let reservedHeaderNames: [String] = [
+        "host", "content-length", "transfer-encoding", "connection", "content-type",
+        "user-agent", "accept", "upgrade", "te", "trailer", "expect", "keep-alive",
+        "proxy-connection",
+    ]
+
+    /// RFC 9110 §5.1: a name is a token; a value has no control character but HTAB.
+    static func checkAuthorizeHeader(index: Int, name: String, value: String) throws(LayercodeError) {
+        func isTokenByte(_ b: UInt8) -> Bool {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"):
+                return true
+            default:
+                return "!#$%&'*+-.^_`|~".utf8.contains(b)
+            }
+        }
+        guard !name.isEmpty, name.utf8.allSatisfy(isTokenByte) else {
+            throw LayercodeError(.invalidArgument,
+                                 "authorize_headers[\(index)]: the name must be a token (letters, digits, !#$%&'*+-.^_`|~)")
+        }
+        let lowercased = String(decoding: name.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+        if reservedHeaderNames.contains(lowercased) {
+            throw LayercodeError(.invalidArgument,
+                                 "authorize_headers[\(index)]: \(name) is set by the library and may not be given")
+        }
+        if let bad = value.utf8.first(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) {
+            throw LayercodeError(.invalidArgument,
+                                 "authorize_headers[\(index)] (\(name)): the value has control character 0x\(String(bad, radix: 16))")
+        }
     }
 
     /// Splits "Name: Value".

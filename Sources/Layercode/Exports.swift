@@ -33,8 +33,15 @@ private func call(_ client: OpaquePointer?, _ body: (LayercodeClient) throws -> 
     return LC_OK
 }
 
-private func string(_ p: UnsafePointer<CChar>?) -> String? {
-    p.map { String(cString: $0) }
+/// An option's C string as Swift text: invalid UTF-8 is refused, never replaced.
+private func optionText(_ p: UnsafePointer<CChar>?, _ name: String) throws(LayercodeError) -> String? {
+    guard let p else { return nil }
+    let bytes = UnsafeRawBufferPointer(start: p, count: strlen(p))
+    var validator = UTF8Validator()
+    guard validator.feed(bytes), validator.isAtBoundary else {
+        throw LayercodeError(.invalidArgument, "\(name) is not valid UTF-8")
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 @_cdecl("lc_version")
@@ -88,10 +95,10 @@ private func clientOptions(_ o: lc_options) throws -> ClientOptions {
         throw LayercodeError(.invalidArgument,
                              "lc_options.struct_size is \(o.struct_size); use lc_options_init()")
     }
-    guard let agent = string(o.agent_id) else {
+    guard let agent = try optionText(o.agent_id, "agent_id") else {
         throw LayercodeError(.invalidArgument, "agent_id is required")
     }
-    guard let authorize = string(o.authorize_url) else {
+    guard let authorize = try optionText(o.authorize_url, "authorize_url") else {
         throw LayercodeError(.invalidArgument, "authorize_url is required")
     }
     var options = ClientOptions(agentID: agent, authorizeURL: authorize)
@@ -101,18 +108,19 @@ private func clientOptions(_ o: lc_options) throws -> ClientOptions {
             throw LayercodeError(.invalidArgument, "authorize_headers is NULL or too long")
         }
         for i in 0..<o.authorize_header_count {
-            guard let line = string(headers[i]), let header = ClientOptions.header(line) else {
+            guard let line = try optionText(headers[i], "authorize_headers[\(i)]"),
+                  let header = ClientOptions.header(line) else {
                 throw LayercodeError(.invalidArgument,
                                      "authorize_headers[\(i)] must be \"Name: Value\"")
             }
             options.authorizeHeaders.append(header)
         }
     }
-    options.metadataJSON = string(o.metadata_json)
-    options.conversationID = string(o.conversation_id)
-    if let ws = string(o.ws_url) { options.wsURL = ws }
-    options.caFile = string(o.ca_file)
-    options.caDir = string(o.ca_dir)
+    options.metadataJSON = try optionText(o.metadata_json, "metadata_json")
+    options.conversationID = try optionText(o.conversation_id, "conversation_id")
+    if let ws = try optionText(o.ws_url, "ws_url") { options.wsURL = ws }
+    options.caFile = try optionText(o.ca_file, "ca_file")
+    options.caDir = try optionText(o.ca_dir, "ca_dir")
     options.connectTimeoutMilliseconds = Int(o.connect_timeout_ms)
     guard let mode = ClientOptions.AudioMode(rawValue: o.audio_mode) else {
         throw LayercodeError(.invalidArgument, "unknown audio_mode \(o.audio_mode)")
@@ -120,8 +128,8 @@ private func clientOptions(_ o: lc_options) throws -> ClientOptions {
     options.audioMode = mode
     options.inputSampleRate = Int(o.input_sample_rate)
     options.outputSampleRate = Int(o.output_sample_rate)
-    options.captureDevice = string(o.capture_device)
-    options.playbackDevice = string(o.playback_device)
+    options.captureDevice = try optionText(o.capture_device, "capture_device")
+    options.playbackDevice = try optionText(o.playback_device, "playback_device")
     options.deviceSampleRate = o.device_sample_rate == 0 ? 48_000 : Int(o.device_sample_rate)
     options.periodMilliseconds = Int(o.period_ms)
     options.jitterMinMilliseconds = Int(o.jitter_min_ms)
@@ -152,6 +160,7 @@ private func clientOptions(_ o: lc_options) throws -> ClientOptions {
 @_cdecl("lc_client_new")
 public func lc_client_new(_ opts: UnsafePointer<lc_options>?,
                           _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    AlsaMessages.install()
     guard let out else {
         ThreadLastError.set("out is NULL")
         return LC_ERR_INVALID_ARGUMENT
@@ -300,6 +309,7 @@ public func lc_client_failure_reason(_ client: OpaquePointer?,
 @_cdecl("lc_list_devices")
 public func lc_list_devices(_ fn: lc_device_fn?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let fn else { return LC_ERR_INVALID_ARGUMENT }
+    AlsaMessages.install()
     let devices = AlsaDeviceList.list()
     for device in devices {
         device.name.withCString { name in
@@ -331,6 +341,7 @@ public func lc_client_poll_event_sized(_ client: OpaquePointer?, _ event: Unsafe
 public func lc_set_log_handler(_ fn: lc_log_fn?, _ userData: UnsafeMutableRawPointer?,
                                _ maxLevel: Int32) -> Int32 {
     guard (0...3).contains(maxLevel) else { return LC_ERR_INVALID_ARGUMENT }
+    AlsaMessages.install()
     Log.sink.withLock { sink in
         sink = fn.map { Log.Sink(function: $0, userData: userData, maxLevel: maxLevel) }
     }
@@ -381,6 +392,7 @@ public func lc_client_get_stats_sized(_ client: OpaquePointer?, _ stats: UnsafeM
     out.reconnects = s.reconnects
     out.send_queue_dropped_frames = s.sendQueueDroppedFrames
     out.outage_dropped_frames = s.outageDroppedFrames
+    out.event_queue_bytes = UInt64(handle.client.events.byteCount)
     let count = out.struct_size
     withUnsafeBytes(of: &out) { src in
         UnsafeMutableRawPointer(stats).copyMemory(from: src.baseAddress!, byteCount: count)

@@ -38,6 +38,17 @@ public final class AudioThread: @unchecked Sendable {
     /// True once `requestStop()` was called. The body polls this between iterations.
     public var isStopRequested: Bool { stopFlag.load(ordering: .acquiring) }
 
+    /// Whether the calling thread is an AudioThread's body: code reached from a callback it
+    /// cannot avoid (ALSA's message handler) uses this to stay silent there.
+    public static var isCurrentThreadAudio: Bool { pthread_getspecific(audioThreadKey) != nil }
+
+    /// Set (to a non-NULL marker) on every audio thread before its body runs.
+    private static let audioThreadKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
     /// True between a successful `start()` and `join()`.
     public var isStarted: Bool { running.load(ordering: .acquiring) }
 
@@ -73,10 +84,12 @@ public final class AudioThread: @unchecked Sendable {
             throw LayercodeError(.invalidState, "audio thread \(name) already started")
         }
         stopFlag.store(false, ordering: .releasing)
+        _ = Self.audioThreadKey  // made here, not on the new thread
         // One retain for the thread, released when the body has returned.
         let box = Unmanaged.passRetained(self)
         let entry: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { arg in
             let me = Unmanaged<AudioThread>.fromOpaque(arg!).takeRetainedValue()
+            pthread_setspecific(AudioThread.audioThreadKey, UnsafeRawPointer(bitPattern: 1))
             me.nameCurrentThread()
             me.body(me)
             return nil

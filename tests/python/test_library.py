@@ -99,12 +99,20 @@ def test_poll_event_declaration(make_client, closed_port):
     accepts: it checks struct_size exactly."""
     client = make_client(authorize_url=f"http://127.0.0.1:{closed_port}/authorize",
                          amplitude_rate_hz=0)
+    event = _lib.lc_event()
+    # These bindings set callbacks, so the library queues events for polling only from the
+    # first poll on (layercode.h): poll once before connecting.
+    ptr = client._handle.acquire()
+    try:
+        assert _lib.lib.lc_client_poll_event_sized(ptr, ctypes.byref(event),
+                                                   ctypes.sizeof(event), 0) == 0
+    finally:
+        client._handle.release()
     client.connect()
     assert client.wait_disconnected(10)
     ptr = client._handle.acquire()
     try:
         polled = []
-        event = _lib.lc_event()
         while _lib.lib.lc_client_poll_event_sized(ptr, ctypes.byref(event),
                                                   ctypes.sizeof(event), 1000) == 1:
             polled.append((event.type, event.code))

@@ -69,8 +69,14 @@ public final class PlaybackSide: @unchecked Sendable {
     private let meterScratch: UnsafeMutablePointer<Int16>
     private var clockNanoseconds: () -> UInt64
 
+    /// The loop → render hand-off: frames wait here only until the next render moves them
+    /// into the jitter buffer, which holds the backlog (its capacityMs). 10 s of frames
+    /// (320 KB) absorb any burst the loop can parse between two renders; a 60 s ring
+    /// duplicated the jitter buffer's 1.9 MB in every client.
+    public static let defaultRingFrames = 500
+
     public init(deviceRate: Int, channels: Int, jitter config: JitterBufferConfig,
-                ringFrames: Int = 3000, meterUpdatesPerSecond: Int = 20,
+                ringFrames: Int = PlaybackSide.defaultRingFrames, meterUpdatesPerSecond: Int = 20,
                 clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) throws {
         self.deviceRate = deviceRate
         self.channels = max(1, channels)

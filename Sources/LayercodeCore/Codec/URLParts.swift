@@ -23,6 +23,14 @@ public struct URLParts: Equatable, Sendable {
     /// For the Host header: host, with ":port" when not the scheme's default; IPv6 bracketed.
     public var hostHeader: String
 
+    /// The URL for a log line or an error message: the query (tokens, signatures) replaced
+    /// by "?<redacted>". There is no userinfo to hide: `parse` refuses it.
+    public var redacted: String {
+        var path = pathAndQuery
+        if let query = path.firstIndex(of: "?") { path = path[..<query] + "?<redacted>" }
+        return scheme + "://" + hostHeader + path
+    }
+
     public init(scheme: String, host: String, port: Int, pathAndQuery: String, isTLS: Bool,
                 hostIsIPLiteral: Bool, hostHeader: String) {
         self.scheme = scheme

@@ -43,14 +43,16 @@ public struct AuthorizeResult: Sendable {
 
 public enum Authorize {
     /// `{"agent_id":..,"metadata":{..},"sdk_version":..,"conversation_id":..}`.
-    public static func requestBody(agentID: String, metadata: JSONValue?,
+    /// `metadataJSON`, when given, is the app's own JSON object text, already validated: it
+    /// goes out byte for byte (no number re-serialised through a Double), instead of `metadata`.
+    public static func requestBody(agentID: String, metadata: JSONValue?, metadataJSON: String? = nil,
                                    conversationID: String?, sdkVersion: String) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.key("agent_id")
         w.string(agentID)
         w.key("metadata")
-        w.raw((metadata ?? .object(JSONObject())).serialized())
+        w.raw(metadataJSON ?? (metadata ?? .object(JSONObject())).serialized())
         w.key("sdk_version")
         w.string(sdkVersion)
         if let conversationID {

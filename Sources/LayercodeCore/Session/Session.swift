@@ -36,6 +36,8 @@ public enum SessionStatus: Int32, Sendable {
 public struct SessionOptions: Sendable {
     public var agentID: String
     public var metadata: JSONValue?
+    /// The same object as the app wrote it (validated JSON text): sent unchanged when set.
+    public var metadataJSON: String?
     public var conversationID: String?
     public var sdkVersion: String
     /// false: text-only mode, no client.audio is sent and agent audio is discarded.
@@ -270,7 +272,7 @@ public final class Session {
         setStatus(.connecting, &out)
         // A key is never reused: every connect authorizes again (doc/protocol.md §1.3).
         out.append(.postAuthorize(body: Authorize.requestBody(
-            agentID: options.agentID, metadata: options.metadata,
+            agentID: options.agentID, metadata: options.metadata, metadataJSON: options.metadataJSON,
             conversationID: conversationID, sdkVersion: options.sdkVersion)))
     }
 
@@ -421,7 +423,7 @@ public final class Session {
         phase = .authorizing
         // A key is never reused: every attempt authorizes again, with the same conversation.
         out.append(.postAuthorize(body: Authorize.requestBody(
-            agentID: options.agentID, metadata: options.metadata,
+            agentID: options.agentID, metadata: options.metadata, metadataJSON: options.metadataJSON,
             conversationID: conversationID, sdkVersion: options.sdkVersion)))
     }
 

@@ -29,7 +29,7 @@ public final class HTTPRequest {
                 connectionTimeouts: StreamConnection.Timeouts = StreamConnection.Timeouts()) {
         self.loop = loop
         self.timeoutMilliseconds = timeoutMilliseconds
-        description = "\(method) \(url.scheme)://\(url.hostHeader)\(url.pathAndQuery)"
+        description = "\(method) \(url.redacted)"  // errors reach on_error and the log
         connection = StreamConnection(loop: loop, endpoint: .init(
             host: url.host, port: url.port, hostIsIPLiteral: url.hostIsIPLiteral, tls: tls,
             timeouts: connectionTimeouts))

@@ -196,6 +196,7 @@ class lc_stats(Structure):
         ("reconnects", c_uint64),
         ("send_queue_dropped_frames", c_uint64),
         ("outage_dropped_frames", c_uint64),
+        ("event_queue_bytes", c_uint64),
     ]
 
 

@@ -15,6 +15,7 @@ import weakref
 from typing import Any, AsyncIterator, Callable, Dict, Mapping, Optional, Set
 
 from . import _lib
+from ._eventqueue import event_cost
 from .client import (_MISSING, EVENT_TYPES, AudioBuffer, Client, Event, Stats, Status,
                      handler_args, set_handler)
 from .errors import (CallbackError, ClosedError, LayercodeError, LCTimeoutError,
@@ -37,7 +38,7 @@ class AsyncClient:
     """
 
     def __init__(self, agent_id: str, authorize_url: str, *, event_queue_size: int = 10000,
-                 **options: Any) -> None:
+                 event_queue_max_bytes: int = 1 << 20, **options: Any) -> None:
         try:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -52,7 +53,12 @@ class AsyncClient:
             # The Client installs the device watch only when it has this callback; the
             # real handler runs here, on the asyncio loop.
             options["on_devices_changed"] = _no_op
+        if event_queue_max_bytes < 1:
+            raise ValueError("event_queue_max_bytes must be positive")
         self._queue: "asyncio.Queue[Any]" = asyncio.Queue(maxsize=max(1, event_queue_size))
+        # Bytes of the queued events (event_cost), bounded like Client's events() queue.
+        self._queue_max_bytes = event_queue_max_bytes
+        self._queue_bytes = 0
         self.event_queue_overflows = 0
         self.callback_error: Optional[CallbackError] = None
         self._connect_waiters: Set["asyncio.Future[None]"] = set()
@@ -170,11 +176,13 @@ class AsyncClient:
             try:
                 if deadline is None:
                     event = await self._queue.get()
+                    self._queue_bytes -= event_cost(event)
                 else:
                     remaining = deadline - self._loop.time()
                     if remaining <= 0:
                         return
                     event = await asyncio.wait_for(self._queue.get(), remaining)
+                    self._queue_bytes -= event_cost(event)
             except asyncio.TimeoutError:
                 return
             if event is _CLOSED:
@@ -188,15 +196,20 @@ class AsyncClient:
         """As Client.on; the callback runs on the asyncio loop and may be async."""
         return set_handler(self._handlers, event, fn)
 
+    @property
+    def event_queue_bytes(self) -> int:
+        """Bytes of events waiting in the events() queue (see event_queue_max_bytes)."""
+        return self._queue_bytes
+
     def _put(self, item: Any) -> None:
-        while True:
-            try:
-                self._queue.put_nowait(item)
-                return
-            except asyncio.QueueFull:
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    self._queue.get_nowait()
-                    self.event_queue_overflows += 1
+        cost = event_cost(item)
+        while not self._queue.empty() and (self._queue.full()
+                                           or self._queue_bytes + cost > self._queue_max_bytes):
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue_bytes -= event_cost(self._queue.get_nowait())
+                self.event_queue_overflows += 1
+        self._queue.put_nowait(item)
+        self._queue_bytes += cost
 
     @staticmethod
     def _settle(waiters: Set["asyncio.Future[None]"], error: Optional[BaseException]) -> None:

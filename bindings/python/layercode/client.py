@@ -18,6 +18,7 @@ from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequ
                     TypeVar, Union, overload)
 
 from . import _dispatch, _lib
+from ._eventqueue import EventQueue
 from ._lib import lib
 from .errors import (CallbackError, ClosedError, InvalidArgumentError, InvalidStateError,
                      LayercodeError, LCTimeoutError, make_error)
@@ -136,12 +137,14 @@ class Stats:
     barge_in_latency_p50_us: int
     barge_in_latency_p99_us: int
     #: Overflow of the library's own event queue (lc_client_poll_event). These bindings
-    #: deliver events through callbacks, so nothing polls it and this grows in long
-    #: sessions; Client.event_queue_overflows counts what events() lost.
+    #: deliver events through callbacks and never poll it, so it stays empty (0);
+    #: Client.event_queue_overflows counts what events() lost.
     events_dropped: int
     reconnects: int
     send_queue_dropped_frames: int
     outage_dropped_frames: int
+    #: Bytes in the library's poll queue (0 here: these bindings never poll it).
+    event_queue_bytes: int
 
     @classmethod
     def _from_c(cls, s: _lib.lc_stats) -> "Stats":
@@ -332,8 +335,10 @@ class Client:
     send_queue_max_bytes [262144], outage_buffer_ms [2000], max_message_bytes [16 MiB],
     max_http_response_bytes [1 MiB], device_watch_ms [2000].
 
-    Every event is also queued for ``events()`` (at most ``event_queue_size``; the oldest
-    are dropped beyond that and counted in ``event_queue_overflows``; 0 turns the queue off).
+    Every event is also queued for ``events()`` (at most ``event_queue_size`` events and
+    ``event_queue_max_bytes`` of their text, 1 MiB by default; the oldest are dropped beyond
+    either and counted in ``event_queue_overflows``; ``event_queue_size=0`` turns the queue
+    off).
     """
 
     on_status = _HandlerSlot("status")
@@ -378,6 +383,7 @@ class Client:
         muted: bool = False,
         amplitude_rate_hz: int = 20,
         event_queue_size: int = 10000,
+        event_queue_max_bytes: int = 1 << 20,
         on_status: Optional[Callable[[Status], Any]] = None,
         on_connected: Optional[Callable[[str, Dict[str, Any]], Any]] = None,
         on_disconnected: Optional[Callable[[int, str], Any]] = None,
@@ -399,8 +405,10 @@ class Client:
         self._handlers: Dict[str, Optional[Callable[..., Any]]] = {}
         self._listeners: List[Callable[[Event], None]] = []
         # event_queue_size 0: no queue (events() unavailable), e.g. under AsyncClient.
-        self._events: "Optional[queue.Queue[Any]]" = (
-            queue.Queue(maxsize=event_queue_size) if event_queue_size > 0 else None)
+        if event_queue_max_bytes < 1:
+            raise ValueError("event_queue_max_bytes must be positive")
+        self._events: Optional[EventQueue] = (
+            EventQueue(event_queue_size, event_queue_max_bytes) if event_queue_size > 0 else None)
         self.event_queue_overflows = 0
         self.callback_error: Optional[CallbackError] = None
         self._state = threading.Condition(threading.Lock())
@@ -836,20 +844,15 @@ class Client:
         """listener(event) runs on the library's thread for every event (AsyncClient)."""
         self._listeners.append(listener)
 
+    @property
+    def event_queue_bytes(self) -> int:
+        """Bytes of events waiting in the events() queue (see event_queue_max_bytes)."""
+        return self._events.bytes if self._events is not None else 0
+
     def _put(self, item: Any) -> None:
         events = self._events
-        if events is None:
-            return
-        while True:
-            try:
-                events.put_nowait(item)
-                return
-            except queue.Full:
-                try:
-                    events.get_nowait()
-                    self.event_queue_overflows += 1
-                except queue.Empty:
-                    pass
+        if events is not None:
+            self.event_queue_overflows += events.put(item)
 
     def _emit(self, event: Event, *args: Any, queued: bool = False) -> None:
         """Queues event (unless already queued), tells the listeners, then runs the
