@@ -538,6 +538,10 @@ typedef struct lc_stats {
     uint64_t send_queue_dropped_frames; /**< mic frames dropped: the server stopped reading */
     uint64_t outage_dropped_frames; /**< mic frames dropped: outage longer than outage_buffer_ms */
     uint64_t event_queue_bytes; /**< bytes queued for lc_client_poll_event now */
+    /** Server messages refused and skipped (invalid JSON, no type, bad base64 audio, a
+     *  turn_id/delta_id over 256 bytes or holding a NUL), each also reported through
+     *  on_error as LC_ERR_PROTOCOL; the session goes on. */
+    uint64_t protocol_errors;
 } lc_stats;
 
 /**

@@ -303,6 +303,7 @@ public final class LayercodeClient: @unchecked Sendable {
         s.reconnects = stats.reconnects.load(ordering: .relaxed)
         s.sendQueueDroppedFrames = stats.sendQueueDroppedFrames.load(ordering: .relaxed)
         s.outageDroppedFrames = stats.outageDroppedFrames.load(ordering: .relaxed)
+        s.protocolErrors = stats.protocolErrors.load(ordering: .relaxed)
         current.withLock { pipeline in
             if let capture = pipeline?.capture {
                 s.inputSamplesDropped += capture.droppedSamples.load(ordering: .relaxed)
@@ -384,7 +385,9 @@ public final class LayercodeClient: @unchecked Sendable {
 
     private func run(_ input: SessionInput) {
         guard !isShutDown else { return }
-        for action in session.handle(input) {
+        let actions = session.handle(input)
+        stats.protocolErrors.store(UInt64(session.refusedMessages), ordering: .relaxed)
+        for action in actions {
             if isShutDown { return }
             perform(action)
         }

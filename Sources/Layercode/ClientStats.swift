@@ -15,6 +15,8 @@ public final class ClientStats: @unchecked Sendable {
     let reconnects = Atomic<UInt64>(0)
     let sendQueueDroppedFrames = Atomic<UInt64>(0)
     let outageDroppedFrames = Atomic<UInt64>(0)
+    /// Server messages the session refused (published by the loop after each session step).
+    let protocolErrors = Atomic<UInt64>(0)
     /// Agent audio left on a speaker that was switched for one at another rate.
     let switchDroppedFrames = Atomic<UInt64>(0)
     /// Latency percentiles (µs, -1 until measured), published by the loop from its windows.
@@ -52,6 +54,7 @@ public final class ClientStats: @unchecked Sendable {
         public var reconnects: UInt64 = 0
         public var sendQueueDroppedFrames: UInt64 = 0
         public var outageDroppedFrames: UInt64 = 0
+        public var protocolErrors: UInt64 = 0
     }
 
     static func bump(_ counter: borrowing Atomic<UInt64>, _ by: UInt64 = 1) {

@@ -393,6 +393,7 @@ public func lc_client_get_stats_sized(_ client: OpaquePointer?, _ stats: UnsafeM
     out.send_queue_dropped_frames = s.sendQueueDroppedFrames
     out.outage_dropped_frames = s.outageDroppedFrames
     out.event_queue_bytes = UInt64(handle.client.events.byteCount)
+    out.protocol_errors = s.protocolErrors
     let count = out.struct_size
     withUnsafeBytes(of: &out) { src in
         UnsafeMutableRawPointer(stats).copyMemory(from: src.baseAddress!, byteCount: count)

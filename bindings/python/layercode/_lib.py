@@ -197,6 +197,7 @@ class lc_stats(Structure):
         ("send_queue_dropped_frames", c_uint64),
         ("outage_dropped_frames", c_uint64),
         ("event_queue_bytes", c_uint64),
+        ("protocol_errors", c_uint64),
     ]
 
 

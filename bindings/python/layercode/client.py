@@ -145,6 +145,8 @@ class Stats:
     outage_dropped_frames: int
     #: Bytes in the library's poll queue (0 here: these bindings never poll it).
     event_queue_bytes: int
+    #: Server messages refused and skipped (each also an on_error LC_ERR_PROTOCOL).
+    protocol_errors: int
 
     @classmethod
     def _from_c(cls, s: _lib.lc_stats) -> "Stats":
