@@ -75,3 +75,7 @@ class EventQueue:
             item, cost = self._items.popleft()
             self._bytes -= cost
             return item
+
+    def get_nowait(self) -> Any:
+        """The oldest event at once; raises queue.Empty if there is none."""
+        return self.get(timeout=0)

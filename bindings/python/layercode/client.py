@@ -816,7 +816,7 @@ class Client:
         self._not_on_library_thread("events()")
         return self._iterate_events(events, timeout)
 
-    def _iterate_events(self, events: "queue.Queue[Any]",
+    def _iterate_events(self, events: EventQueue,
                         timeout: Optional[float]) -> Iterator[Event]:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
