@@ -13,6 +13,7 @@ import logging
 import socket
 import struct
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -54,11 +55,20 @@ class UserTurn:
 
 @dataclass
 class AssistantTurn:
+    """One assistant turn. It lasts from when its reply is queued until the client says
+    its audio has played (replay_finished after response.end), it is interrupted, or
+    the replay timeout passes: only then may the user take the turn without barging in.
+    """
     late_budget: int = 0             # chunks still allowed after interruption
     interrupted: bool = False
     turn_id: str | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
+    last_delta: str | None = None    # the last delta_id sent
+    audio_seconds: float = 0.0       # audio sent
+    # last_delta_id_played of a replay_finished that arrived before response.end
+    early_replay: str | None = None
+    replay_timer: asyncio.TimerHandle | None = None
 
     def interrupt(self, late_chunks: int) -> None:
         if not self.interrupted:
@@ -86,7 +96,10 @@ class Counters:
     audio_bytes_out: int = 0
     errors: int = 0
     replay_finished: int = 0
+    replay_timeouts: int = 0
     interruptions: int = 0
+    vad_hints: int = 0
+    audio_frames_unheard: int = 0    # arrived while the assistant held the turn
 
 
 class Session:
@@ -105,9 +118,9 @@ class Session:
         self.counts = Counters()
         self.ready = False
         self.vad = EnergyVad()
-        self._turn_seq = 0
         self._send_lock = asyncio.Lock()
-        self._assistant: list[AssistantTurn] = []
+        self._assistant: list[AssistantTurn] = []     # queued or sending
+        self._playing: list[AssistantTurn] = []       # sent, awaiting replay_finished
         self._user: UserTurn | None = None
         self._sent_deltas: set[str] = set()
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -132,8 +145,18 @@ class Session:
         return self.grant.turn_mode == "automatic"
 
     def _next_turn_id(self) -> str:
-        self._turn_seq += 1
-        return f"turn_{self._turn_seq}"
+        """Opaque and unique across sockets and conversations, as the cloud's are."""
+        return str(uuid.uuid4())
+
+    def _turn_start(self, role: str, turn_id: str) -> dict:
+        msg = {"type": "turn.start", "role": role, "turn_id": turn_id}
+        if self.grant.omit_turn_id:
+            del msg["turn_id"]          # the cloud may omit it (PROTOCOL.md section 5)
+        return msg
+
+    def _assistant_holds_turn(self) -> bool:
+        """An assistant turn is queued, sending, or playing on the client."""
+        return bool(self._playing) or any(not t.interrupted for t in self._assistant)
 
     def _spawn(self, coro: Awaitable, what: str) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -388,6 +411,9 @@ class Session:
         self._cancel_idle_timer()
         for turn in self._assistant:
             turn.interrupt(0)
+        for turn in self._playing:
+            self._cancel_replay_timer(turn)
+        self._playing.clear()
         if not self.ws.closed and not self._dropped:
             if self._fatal:
                 await self.close(1011, "internal server error")
@@ -410,7 +436,8 @@ class Session:
             messages_in=c.messages_in, messages_out=c.messages_out,
             audio_chunks_out=c.audio_chunks_out, audio_bytes_out=c.audio_bytes_out,
             errors=c.errors, replay_finished=c.replay_finished,
-            interruptions=c.interruptions)
+            replay_timeouts=c.replay_timeouts, interruptions=c.interruptions,
+            vad_hints=c.vad_hints, audio_frames_unheard=c.audio_frames_unheard)
         log.info("[%s] closed (code %s, by %s): %d audio frames / %d bytes in, "
                  "%d errors", self.id, code, self._closed_by,
                  c.audio_frames_in, c.audio_bytes_in, c.errors)
@@ -473,25 +500,26 @@ class Session:
             return
         if not self.automatic:
             return          # push-to-talk: audio outside a turn is dropped
+        if (not self.grant.can_interrupt and not self.vad.in_speech
+                and self._assistant_holds_turn()):
+            # can_interrupt false: the user is not heard while the assistant holds the
+            # turn (until replay_finished): no user turn starts, none is ended.
+            self.counts.audio_frames_unheard += 1
+            self.vad.reset()
+            return
         for event in self.vad.feed(audio):
             await self._on_vad_event(event)
         if self.vad.in_speech:
             self._arm_idle_timer()
 
     async def _on_vad_events(self, msg: dict) -> None:
+        """Client VAD events are hints, not turn boundaries (PROTOCOL.md section 5): the
+        server's own VAD, and the silence after a gating client stops sending, decide
+        where a user turn starts and ends, so a short pause stays inside one turn."""
         event = msg.get("event")
         if event not in ("vad_start", "vad_end", "vad_model_failed"):
             raise ProtocolError(f"unknown vad event {event!r}")
-        if not self.automatic or (self._user is not None
-                                  and self._user.source == "ptt"):
-            return
-        if event == "vad_start" and self.vad.force_start():
-            await self._on_vad_event(VadEvent("speech_start"))
-            self._arm_idle_timer()
-        elif event == "vad_end":
-            end = self.vad.force_end()
-            if end is not None:
-                await self._on_vad_event(end)
+        self.counts.vad_hints += 1
 
     async def _on_turn_start(self, msg: dict) -> None:
         role = msg.get("role", "user")
@@ -520,11 +548,33 @@ class Session:
         await self._end_user_turn(turn, bytes(turn.audio))
 
     async def _on_replay_finished(self, msg: dict) -> None:
+        """Ends the assistant turn the client has finished playing: the one it names
+        (`turn_id`), else the oldest one awaiting it (the JS SDK sends no turn_id). One
+        that arrives while the turn is still sending (the client's playout ran dry
+        between chunks) ends it only if it names the turn's last delta."""
         self.counts.replay_finished += 1
         delta = msg.get("last_delta_id_played")
         if delta is not None and (not isinstance(delta, str)
                                   or delta not in self._sent_deltas):
             raise ProtocolError(f"last_delta_id_played {delta!r} was never sent")
+        turn_id = msg.get("turn_id")
+        if isinstance(turn_id, str) and turn_id:
+            for turn in self._playing:
+                if turn.turn_id == turn_id:
+                    self._turn_played(turn)
+                    return
+            for turn in self._assistant:
+                if turn.turn_id == turn_id and not turn.interrupted:
+                    turn.early_replay = delta
+                    return
+            return              # an interrupted or unknown turn: nothing to end
+        if self._playing:
+            self._turn_played(self._playing[0])
+        else:
+            for turn in self._assistant:
+                if turn.turn_id is not None and not turn.interrupted:
+                    turn.early_replay = delta
+                    return
 
     async def _on_response_text(self, msg: dict) -> None:
         content = msg.get("content")
@@ -558,8 +608,7 @@ class Session:
 
     async def _begin_user_turn(self, source: str) -> None:
         self._user = UserTurn(self._next_turn_id(), source)
-        await self.send({"type": "turn.start", "role": "user",
-                         "turn_id": self._user.turn_id})
+        await self.send(self._turn_start("user", self._user.turn_id))
 
     async def _end_user_turn(self, turn: UserTurn, audio: bytes) -> None:
         """Transcripts for a finished user turn, then the agent's reply.
@@ -598,14 +647,52 @@ class Session:
 
     def _interrupt(self) -> None:
         """Barge-in: stop all assistant audio now (synchronously, so no chunk
-        of an interrupted turn is sent after the caller's next message)."""
+        of an interrupted turn is sent after the caller's next message). A turn whose
+        audio is all sent but still playing on the client is interrupted too."""
         active = [t for t in self._assistant if not t.interrupted]
-        if not active:
+        playing, self._playing = self._playing, []
+        if not active and not playing:
             return
         self.counts.interruptions += 1
         for turn in active:
             turn.interrupt(self.opts.late_audio_chunks)
-        log.info("[%s] barge-in: stopped %d assistant turn(s)", self.id, len(active))
+        for turn in playing:
+            self._cancel_replay_timer(turn)
+        log.info("[%s] barge-in: stopped %d assistant turn(s)", self.id,
+                 len(active) + len(playing))
+
+    # A turn's replay_finished is awaited until its audio could have played out,
+    # plus --replay-timeout.
+    def _await_replay(self, turn: AssistantTurn) -> None:
+        if turn.early_replay is not None and turn.early_replay == turn.last_delta:
+            return              # the client already played it all
+        self._playing.append(turn)
+        wait = turn.audio_seconds + self.opts.replay_timeout
+        turn.replay_timer = asyncio.get_running_loop().call_later(
+            wait, self._replay_timed_out, turn, wait)
+
+    def _turn_played(self, turn: AssistantTurn) -> None:
+        self._cancel_replay_timer(turn)
+        self._playing.remove(turn)
+
+    @staticmethod
+    def _cancel_replay_timer(turn: AssistantTurn) -> None:
+        if turn.replay_timer is not None:
+            turn.replay_timer.cancel()
+            turn.replay_timer = None
+
+    def _replay_timed_out(self, turn: AssistantTurn, waited: float) -> None:
+        turn.replay_timer = None
+        if turn not in self._playing:
+            return
+        self._playing.remove(turn)
+        self.counts.replay_timeouts += 1
+        log.warning("[%s] no replay_finished for assistant turn %s after %.1f s: "
+                    "ending it anyway (until now the user was %s)", self.id,
+                    turn.turn_id, waited, "barging in" if self.grant.can_interrupt
+                    else "not heard")
+        self.elog.write(self.id, "replay_timeout", turn_id=turn.turn_id,
+                        waited=round(waited, 3))
 
     def _queue_reply(self, produce: Callable[[], Awaitable[Reply]]) -> None:
         """Play a reply after any assistant turn still playing."""
@@ -625,8 +712,7 @@ class Session:
         if turn.interrupted:
             return
         turn.turn_id = tid = self._next_turn_id()
-        if not await self.send({"type": "turn.start", "role": "assistant",
-                                "turn_id": tid}):
+        if not await self.send(self._turn_start("assistant", tid)):
             return
         if reply.text is not None:
             await self.send({"type": "response.text", "content": reply.text,
@@ -651,9 +737,13 @@ class Session:
             if not sent:
                 return
             self._sent_deltas.add(delta_id)
+            turn.last_delta = delta_id
             played += pcm.duration_seconds(chunk, pcm.SERVER_RATE)
-        if not turn.interrupted:
-            await self.send({"type": "response.end", "turn_id": tid})
+            turn.audio_seconds = played
+        if not turn.interrupted and await self.send({"type": "response.end",
+                                                     "turn_id": tid}):
+            if not turn.interrupted:
+                self._await_replay(turn)
 
 
 _HANDLERS: dict[str, Callable[[Session, dict], Awaitable[None]]] = {
