@@ -34,7 +34,7 @@ STAGES = ("authorize", "upgrade", "session")
 COMMON = {"times": 1, "skip": 0}
 # Session faults: when they fire.
 TRIGGER = {"at": "audio", "after_chunks": 2}
-TRIGGER_POINTS = ("open", "ready", "audio")
+TRIGGER_POINTS = ("open", "ready", "audio", "replay")
 
 MIB = 1024 * 1024
 

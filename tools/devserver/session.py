@@ -553,6 +553,8 @@ class Session:
         that arrives while the turn is still sending (the client's playout ran dry
         between chunks) ends it only if it names the turn's last delta."""
         self.counts.replay_finished += 1
+        if self._fault_due("replay"):
+            self._fire_fault()
         delta = msg.get("last_delta_id_played")
         if delta is not None and (not isinstance(delta, str)
                                   or delta not in self._sent_deltas):
