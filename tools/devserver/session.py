@@ -20,6 +20,7 @@ from typing import Awaitable, Callable
 from aiohttp import WSMsgType, web
 
 import faultinject as faults
+import hostile
 import pcm
 from agents import Agents, Reply
 from authorize import Grant
@@ -259,6 +260,8 @@ class Session:
             await self._trickle(fault["interval_ms"] / 1000.0)
         elif name == "ignore_pings":
             pass                    # run() stops answering pings from now on
+        elif name in hostile.FAULTS:
+            await hostile.run(self, fault)
         else:
             async with self._send_lock:
                 await self._bad_frame(fault)
