@@ -426,11 +426,17 @@ def test_automatic_vad_turn(srv):
 def test_automatic_turn_ends_when_audio_stops(srv):
     async def go():
         client = await Client.open(srv, metadata={"greeting": False})
+        await client.send(type="vad_events", event="vad_start")
         await client.send_audio(tone8k(0.4))             # then nothing (gated client)
+        await client.send(type="vad_events", event="vad_end")
         msgs = await client.until(of_type("user.transcript"), timeout=3)
         assert msgs[0]["type"] == "turn.start"
         assert msgs[-1]["content"] == "[0.4 s of audio]"
         await client.until(of_type("response.end"))
+        # Without a vad_end the pause may be a stall: the turn ends after a longer one.
+        await client.send_audio(tone8k(0.3))
+        msgs = await client.until(of_type("user.transcript"), timeout=10)
+        assert msgs[-1]["content"] == "[0.3 s of audio]"
         await client.close()
     run(go())
 

@@ -173,6 +173,23 @@ def test_vad_events_are_hints_a_short_pause_stays_one_turn(fid):
     run(go())
 
 
+def test_a_client_stall_without_vad_end_does_not_split_the_turn(fid):
+    """A gap in the audio with no vad_end before it (the client stalled; with gating it
+    sends nothing while it stalls) is not the end of the user's turn."""
+    async def go():
+        client = await Client.open(fid, metadata={"greeting": False})
+        await client.send(type="vad_events", event="vad_start")
+        await client.send_audio(tone8k(0.4))
+        await asyncio.sleep(1.2)           # longer than a pause after vad_end may be
+        await client.send_audio(tone8k(0.4))
+        await client.send(type="vad_events", event="vad_end")
+        msgs = await client.until(of_type("user.transcript"), timeout=10)
+        assert len(user_turn_starts(msgs)) == 1
+        assert msgs[-1]["content"] == "[0.8 s of audio]"
+        await client.close()
+    run(go())
+
+
 # ---- turn ids ----------------------------------------------------------------------------
 
 def test_turn_ids_are_uuids_never_reused_across_sockets(fid):

@@ -30,9 +30,13 @@ from vad import EnergyVad, VadEvent
 
 log = logging.getLogger("devserver.session")
 
-# Automatic mode: a VAD turn is ended when no client audio at all arrives for
-# this long (a client that gates its audio stops sending when it goes quiet).
+# Automatic mode: a VAD turn is ended when no client audio at all arrives for this long
+# after the client's VAD said vad_end (a client that gates its audio stops sending when
+# it goes quiet; a vad_start within it continues the turn) ...
 AUDIO_IDLE_END_SECONDS = 0.8
+# ... or for this long without a vad_end (a client that stalls mid-sentence, or sends no
+# vad_events at all).
+AUDIO_STALL_END_SECONDS = 3.0
 # Longest user turn kept (push-to-talk); later audio of the turn is dropped.
 MAX_TURN_SECONDS = 300
 MAX_TURN_BYTES = MAX_TURN_SECONDS * pcm.CLIENT_RATE * pcm.BYTES_PER_SAMPLE
@@ -125,6 +129,7 @@ class Session:
         self._user: UserTurn | None = None
         self._sent_deltas: set[str] = set()
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._client_vad_quiet = False   # the client's last VAD hint was vad_end
         self._tasks: set[asyncio.Task] = set()
         self._closed_by: str | None = None
         self._close_code: int | None = None      # the code we sent, if we closed
@@ -523,6 +528,10 @@ class Session:
         if event not in ("vad_start", "vad_end", "vad_model_failed"):
             raise ProtocolError(f"unknown vad event {event!r}")
         self.counts.vad_hints += 1
+        # The one use of a hint: how long a pause in the audio may last inside a turn.
+        self._client_vad_quiet = event == "vad_end"
+        if self.vad.in_speech and self._user is not None and self._user.source == "vad":
+            self._arm_idle_timer()
 
     async def _on_turn_start(self, msg: dict) -> None:
         role = msg.get("role", "user")
@@ -631,7 +640,8 @@ class Session:
     def _arm_idle_timer(self) -> None:
         self._cancel_idle_timer()
         self._idle_timer = asyncio.get_running_loop().call_later(
-            AUDIO_IDLE_END_SECONDS, self._audio_idle)
+            AUDIO_IDLE_END_SECONDS if self._client_vad_quiet else AUDIO_STALL_END_SECONDS,
+            self._audio_idle)
 
     def _cancel_idle_timer(self) -> None:
         if self._idle_timer is not None:
