@@ -2,8 +2,9 @@
 """make soak-hostile: the library against a hostile server, with the memory of the process it
 runs in bounded by the limits it was configured with (issue 9, item 11).
 
-After a calm warm-up session, one phase per hostile behaviour of the devserver
-(tools/devserver/hostile.py), each on its own connection, SOAK_SECONDS split between them:
+One phase per hostile behaviour of the devserver (tools/devserver/hostile.py), each in a
+process of its own (a calm warm-up session, then the phase on a new connection), so each
+phase is measured from its own baseline; SOAK_SECONDS is split between them:
 
   stall+ping  the server stops reading and pings as fast as the client reads: the client's
               pongs and its microphone audio (streamed, gate_audio false) can only queue
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -98,7 +100,7 @@ def run_phase(server: DevServer, name: str, fault, seconds: float, max_message: 
     speaker = bytearray(2 * CHUNK)
     start_kb = rss_kb()
     peak_kb = start_kb
-    capped = False
+    capped = None                       # seconds into the phase when RSS passed the cap
     client.connect()
     if not watch.connected.wait(30):
         client.close()
@@ -118,7 +120,7 @@ def run_phase(server: DevServer, name: str, fault, seconds: float, max_message: 
             peak_kb = max(peak_kb, kb)
             next_sample += 0.25
             if kb > cap_kb:
-                capped = True
+                capped = round(now - start, 1)
                 break
         next_tick += TICK
         delay = next_tick - time.monotonic()
@@ -144,7 +146,43 @@ def run_phase(server: DevServer, name: str, fault, seconds: float, max_message: 
             "send_queue_dropped_frames": getattr(stats, "send_queue_dropped_frames", None)}
 
 
+RESULT_MARK = "SOAK-HOSTILE-RESULT "
+
+
+class _Urls:
+    def __init__(self, authorize_url: str, ws_url: str) -> None:
+        self.authorize_url, self.ws_url = authorize_url, ws_url
+
+
+def child_main(spec: dict) -> int:
+    """One phase in this process: the calm warm-up, then the hostile phase."""
+    server = _Urls(spec["authorize_url"], spec["ws_url"])
+    samples: list = []
+    calm = run_phase(server, "warm-up", None, spec["warmup"], spec["max_message"],
+                     spec["cap_kb"], samples)
+    result = run_phase(server, spec["name"], spec["fault"], spec["seconds"],
+                       spec["max_message"], spec["cap_kb"], samples)
+    result["warmup_rss_kb"] = calm.get("rss_kb_end")
+    result["rss_samples"] = samples
+    print(RESULT_MARK + json.dumps(result), flush=True)
+    return 0
+
+
+def run_child(spec: dict, timeout: float) -> dict:
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child",
+                           json.dumps(spec)], capture_output=True, text=True,
+                          timeout=timeout)
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK):])
+    tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+    return {"phase": spec["name"],
+            "problem": f"client process exit {proc.returncode}: {tail}"}
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        return child_main(json.loads(sys.argv[2]))
     seconds = env_number("SOAK_SECONDS", 60)
     warmup = env_number("SOAK_WARMUP_SECONDS", 5)
     flood_bytes = int(env_number("SOAK_FLOOD_BYTES", 262144))
@@ -162,36 +200,41 @@ def main() -> int:
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     plan, each = phases(seconds, flood_bytes, id_bytes, id_count)
+    log = out_dir / "devserver" / "events.jsonl"
+    if log.exists():
+        log.unlink()                    # this run's faults only
     server = DevServer(out_dir / "devserver", "--no-greeting")
-    samples: list = []
     results = []
     try:
-        print(f"soak-hostile: a {warmup:g} s calm session, then {len(plan)} hostile phases of "
-              f"{each:.0f} s (pid {os.getpid()}); bound: {bound_kb:.0f} kB over the warm-up "
-              f"RSS (send queue {SEND_QUEUE_MAX_BYTES} B + 4 x max_message_bytes "
-              f"{max_message} B + {slack_kb:.0f} kB)", flush=True)
-        calm = run_phase(server, "warm-up", None, warmup, max_message, cap_kb, samples)
-        base_kb = calm.get("rss_kb_end", rss_kb())
+        print(f"soak-hostile: {len(plan)} hostile phases of {each:.0f} s, each in its own "
+              f"process after a {warmup:g} s calm session; bound: {bound_kb:.0f} kB over "
+              f"the warm-up's RSS (send queue {SEND_QUEUE_MAX_BYTES} B + 4 x "
+              f"max_message_bytes {max_message} B + {slack_kb:.0f} kB)", flush=True)
         for name, fault in plan:
-            result = run_phase(server, name, fault, each, max_message, cap_kb, samples)
-            result["growth_kb"] = result.get("rss_kb_peak", base_kb) - base_kb
+            spec = {"name": name, "fault": fault, "seconds": each, "warmup": warmup,
+                    "max_message": max_message, "cap_kb": cap_kb,
+                    "authorize_url": server.authorize_url, "ws_url": server.ws_url}
+            result = run_child(spec, timeout=each + warmup + 300)
             results.append(result)
-            result["phase_growth_kb"] = result.get("rss_kb_peak", 0) - \
-                result.get("rss_kb_start", 0)
-            print(f"soak-hostile: {name:10} peak RSS {result.get('rss_kb_peak')} kB "
+            if "problem" in result:
+                print(f"soak-hostile: {name:10} {result['problem']}", flush=True)
+                continue
+            base_kb = result["warmup_rss_kb"]
+            result["growth_kb"] = result["rss_kb_peak"] - base_kb
+            stopped = ("" if result["capped"] is None else
+                       f", STOPPED at the cap after {result['capped']} s")
+            print(f"soak-hostile: {name:10} peak RSS {result['rss_kb_peak']} kB "
                   f"({result['growth_kb']:+d} kB over the warm-up's {base_kb} kB, bound "
-                  f"{bound_kb:.0f}; {result['phase_growth_kb']:+d} kB within the phase)"
-                  f"{'  STOPPED at the cap' if result.get('capped') else ''}; "
-                  f"{result.get('messages_received')} messages in, send queue dropped "
-                  f"{result.get('send_queue_dropped_frames')} frames, disconnect took "
-                  f"{result.get('disconnect_seconds')} s, {result.get('reconnects')} "
-                  f"reconnects", flush=True)
+                  f"{bound_kb:.0f}{stopped}); "
+                  f"{result['messages_received']} messages in, send queue dropped "
+                  f"{result['send_queue_dropped_frames']} frames, disconnect took "
+                  f"{result['disconnect_seconds']} s, {result['reconnects']} reconnects",
+                  flush=True)
     finally:
         server.stop()
     progress = [r for r in server.records() if r.get("kind") == "fault_progress"]
     (out_dir / "soak-hostile.json").write_text(json.dumps(
-        {"bound_kb": bound_kb, "warmup_rss_kb": base_kb, "phases": results,
-         "server": progress, "rss_samples": samples}, indent=1))
+        {"bound_kb": bound_kb, "phases": results, "server": progress}, indent=1))
     for p in progress:
         print("soak-hostile: server " + ", ".join(f"{k} {v}" for k, v in p.items()
                                                   if k not in ("t", "session", "kind")))
@@ -202,7 +245,7 @@ def main() -> int:
             continue
         if r["growth_kb"] > bound_kb:
             problems.append(f"{r['phase']}: RSS grew {r['growth_kb']} kB (bound "
-                            f"{bound_kb:.0f} kB){', stopped at the cap' if r['capped'] else ''}")
+                            f"{bound_kb:.0f} kB){', stopped at the cap' if r['capped'] is not None else ''}")
         if not r["disconnected_in_time"]:
             problems.append(f"{r['phase']}: disconnect() did not end the session in 120 s")
     for p in problems:
