@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soak import CHUNK, RATE, ROOT, TICK, env_number, rss_kb, voiced_burst  # noqa: E402
+from soak import CHUNK, ROOT, TICK, env_number, rss_kb, voiced_burst  # noqa: E402
 
 import layercode  # noqa: E402  (soak put the bindings on sys.path)
 from devserver_process import DevServer  # noqa: E402
