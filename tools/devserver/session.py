@@ -26,6 +26,7 @@ from agents import Agents, Reply
 from authorize import Grant
 from eventlog import EventLog
 from faultinject import Fault
+from turns import AssistantTurn, Playout
 from vad import EnergyVad, VadEvent
 
 log = logging.getLogger("devserver.session")
@@ -56,39 +57,6 @@ class UserTurn:
     source: str                      # "ptt" | "vad"
     audio: bytearray = field(default_factory=bytearray)
     overflow: bool = False
-
-
-@dataclass
-class AssistantTurn:
-    """One assistant turn. It lasts from when its reply is queued until the client says
-    its audio has played (replay_finished after response.end), it is interrupted, or
-    the replay timeout passes: only then may the user take the turn without barging in.
-    """
-    late_budget: int = 0             # chunks still allowed after interruption
-    interrupted: bool = False
-    turn_id: str | None = None
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task | None = None
-    last_delta: str | None = None    # the last delta_id sent
-    audio_seconds: float = 0.0       # audio sent
-    # last_delta_id_played of a replay_finished that arrived before response.end
-    early_replay: str | None = None
-    replay_timer: asyncio.TimerHandle | None = None
-
-    def interrupt(self, late_chunks: int) -> None:
-        if not self.interrupted:
-            self.interrupted = True
-            self.late_budget = late_chunks
-            self.stop.set()
-
-    def may_send_audio(self) -> bool:
-        """Checked under the send lock right before each audio chunk."""
-        if not self.interrupted:
-            return True
-        if self.late_budget > 0:
-            self.late_budget -= 1
-            return True
-        return False
 
 
 @dataclass
@@ -125,7 +93,7 @@ class Session:
         self.vad = EnergyVad()
         self._send_lock = asyncio.Lock()
         self._assistant: list[AssistantTurn] = []     # queued or sending
-        self._playing: list[AssistantTurn] = []       # sent, awaiting replay_finished
+        self._playing = Playout(opts.replay_timeout, self._replay_timed_out)
         self._user: UserTurn | None = None
         self._sent_deltas: set[str] = set()
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -419,9 +387,7 @@ class Session:
         self._cancel_idle_timer()
         for turn in self._assistant:
             turn.interrupt(0)
-        for turn in self._playing:
-            self._cancel_replay_timer(turn)
-        self._playing.clear()
+        self._playing.interrupt()
         if not self.ws.closed and not self._dropped:
             if self._fatal:
                 await self.close(1011, "internal server error")
@@ -560,10 +526,7 @@ class Session:
         await self._end_user_turn(turn, bytes(turn.audio))
 
     async def _on_replay_finished(self, msg: dict) -> None:
-        """Ends the assistant turn the client has finished playing: the one it names
-        (`turn_id`), else the oldest one awaiting it (the JS SDK sends no turn_id). One
-        that arrives while the turn is still sending (the client's playout ran dry
-        between chunks) ends it only if it names the turn's last delta."""
+        """Ends the assistant turn the client has finished playing (turns.Playout)."""
         self.counts.replay_finished += 1
         if self._fault_due("replay"):
             self._fire_fault()
@@ -571,24 +534,7 @@ class Session:
         if delta is not None and (not isinstance(delta, str)
                                   or delta not in self._sent_deltas):
             raise ProtocolError(f"last_delta_id_played {delta!r} was never sent")
-        turn_id = msg.get("turn_id")
-        if isinstance(turn_id, str) and turn_id:
-            for turn in self._playing:
-                if turn.turn_id == turn_id:
-                    self._turn_played(turn)
-                    return
-            for turn in self._assistant:
-                if turn.turn_id == turn_id and not turn.interrupted:
-                    turn.early_replay = delta
-                    return
-            return              # an interrupted or unknown turn: nothing to end
-        if self._playing:
-            self._turn_played(self._playing[0])
-        else:
-            for turn in self._assistant:
-                if turn.turn_id is not None and not turn.interrupted:
-                    turn.early_replay = delta
-                    return
+        self._playing.replay_finished(msg.get("turn_id"), delta, self._assistant)
 
     async def _on_response_text(self, msg: dict) -> None:
         content = msg.get("content")
@@ -665,42 +611,16 @@ class Session:
         of an interrupted turn is sent after the caller's next message). A turn whose
         audio is all sent but still playing on the client is interrupted too."""
         active = [t for t in self._assistant if not t.interrupted]
-        playing, self._playing = self._playing, []
+        playing = self._playing.interrupt()
         if not active and not playing:
             return
         self.counts.interruptions += 1
         for turn in active:
             turn.interrupt(self.opts.late_audio_chunks)
-        for turn in playing:
-            self._cancel_replay_timer(turn)
         log.info("[%s] barge-in: stopped %d assistant turn(s)", self.id,
-                 len(active) + len(playing))
-
-    # A turn's replay_finished is awaited until its audio could have played out,
-    # plus --replay-timeout.
-    def _await_replay(self, turn: AssistantTurn) -> None:
-        if turn.early_replay is not None and turn.early_replay == turn.last_delta:
-            return              # the client already played it all
-        self._playing.append(turn)
-        wait = turn.audio_seconds + self.opts.replay_timeout
-        turn.replay_timer = asyncio.get_running_loop().call_later(
-            wait, self._replay_timed_out, turn, wait)
-
-    def _turn_played(self, turn: AssistantTurn) -> None:
-        self._cancel_replay_timer(turn)
-        self._playing.remove(turn)
-
-    @staticmethod
-    def _cancel_replay_timer(turn: AssistantTurn) -> None:
-        if turn.replay_timer is not None:
-            turn.replay_timer.cancel()
-            turn.replay_timer = None
+                 len(active) + playing)
 
     def _replay_timed_out(self, turn: AssistantTurn, waited: float) -> None:
-        turn.replay_timer = None
-        if turn not in self._playing:
-            return
-        self._playing.remove(turn)
         self.counts.replay_timeouts += 1
         log.warning("[%s] no replay_finished for assistant turn %s after %.1f s: "
                     "ending it anyway (until now the user was %s)", self.id,
@@ -758,7 +678,7 @@ class Session:
         if not turn.interrupted and await self.send({"type": "response.end",
                                                      "turn_id": tid}):
             if not turn.interrupted:
-                self._await_replay(turn)
+                self._playing.sent(turn)
 
 
 _HANDLERS: dict[str, Callable[[Session, dict], Awaitable[None]]] = {
