@@ -116,6 +116,13 @@ sanitize: deps
 soak: deps all
 	$(PY) bench/soak.py
 
+# The library against a hostile devserver (stops reading and pings, floods, huge ids), one
+# phase each after a calm warm-up; fails if RSS grows past what the configured limits allow
+# (bench/soak_hostile.py; SOAK_SECONDS, default 60). Not part of make test.
+.PHONY: soak-hostile
+soak-hostile: deps all
+	$(PY) bench/soak_hostile.py
+
 # dist/layercode-<version>-py3-none-<platform>.whl: bindings/python with the library bundled
 # in the package directory (tools/build_wheel.py); tests/python/test_wheel.py installs it.
 .PHONY: wheel

@@ -89,10 +89,18 @@ class Row:
     server: str = "plain"                     # "plain" or "tls-<cert profile>"
     options: Dict[str, Any] = field(default_factory=dict)   # layercode.Client kwargs
     metadata: Dict[str, Any] = field(default_factory=dict)
-    scenario: str = "session"                 # "session" | "stall" | "disconnect_reconnecting"
+    scenario: str = "session"     # "session" | "stall" | "disconnect_reconnecting" |
+    #                               "text_after_greeting" (send_text once the greeting played)
     until: str = "end"                        # "end" | "reconnected" | "data"
     timeout: float = 45.0                     # seconds the client process may take
     note: str = ""
+
+    @property
+    def checks_resumed_audio(self) -> bool:
+        """A row that reconnects into a greeting: the resumed socket's greeting must play
+        and its replay_finished reach the server, not only the socket reopen (issue 9)."""
+        return self.until.startswith("reconnected") and self.metadata.get("greeting", True) \
+            is not False
 
     @property
     def needs_reconnect(self) -> bool:
@@ -122,6 +130,16 @@ ROWS: List[Row] = [
     Row("reset_tcp_mid_turn", "reset_tcp_mid_turn",
         Expect(("connecting", "connected", "reconnecting", "connected"), reconnects=1,
                connects=2), options=FAST_RECONNECT, until="reconnected"),
+    # A drop after the greeting played through: the resumed socket's greeting must play.
+    Row("drop_after_greeting_played", {"fault": "drop_tcp_mid_turn", "at": "replay"},
+        Expect(("connecting", "connected", "reconnecting", "connected"), reconnects=1,
+               connects=2), options=FAST_RECONNECT, until="reconnected"),
+    # Typed text barges in on the finished greeting, then the reply's socket drops: the
+    # resumed greeting is a new turn and must play (issue 9, item 12).
+    Row("drop_after_text_turn", {"fault": "drop_tcp_mid_turn", "after_chunks": 35},
+        Expect(("connecting", "connected", "reconnecting", "connected"), reconnects=1,
+               connects=2), options=FAST_RECONNECT, scenario="text_after_greeting",
+        until="reconnected"),
     # Close codes.
     Row("close_1000", "close_1000",
         Expect(("connecting", "connected", "disconnected"), disconnected="OK")),
@@ -334,12 +352,30 @@ def child_main(spec: Dict[str, Any]) -> int:
             obs["data"].append(content)
         note("data", content)
 
+    # The app's speaker (spec["audio_check"]): reads agent audio in real time, counting the
+    # agent samples played since the last on_connected and whether playout then drained.
+    audio = {"played": 0, "at_connect": 0, "drained_after": None}
+
+    def on_agent_speaking(speaking: bool) -> None:
+        with lock:
+            if not speaking and audio["played"] > audio["at_connect"]:
+                audio["drained_after"] = audio["played"]
+        note("agent_speaking", speaking)
+
+    def on_connected_audio(conversation_id, config) -> None:
+        with lock:
+            audio["at_connect"] = audio["played"]
+            audio["drained_after"] = None
+        on_connected(conversation_id, config)
+
     client = _make_client(
         layercode, spec["options"], obs,
         agent_id="echo", authorize_url=spec["authorize_url"], ws_url=spec["ws_url"],
         ca_file=spec.get("ca_file"), metadata=spec["metadata"], audio="external",
-        on_status=on_status, on_connected=on_connected, on_disconnected=on_disconnected,
-        on_error=on_error, on_data=on_data, event_queue_size=0)
+        on_status=on_status, on_disconnected=on_disconnected, on_error=on_error,
+        on_data=on_data, event_queue_size=0,
+        **({"on_connected": on_connected_audio, "on_agent_speaking": on_agent_speaking}
+           if spec.get("audio_check") else {"on_connected": on_connected}))
 
     def wait(pred: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -356,6 +392,21 @@ def child_main(spec: Dict[str, Any]) -> int:
 
     budget = spec["timeout"] - 5
     client.connect()
+    speaker_stop = threading.Event()
+
+    def speaker() -> None:
+        out = bytearray(2 * 320)                        # 20 ms at 16 kHz
+        next_tick = time.monotonic()
+        while not speaker_stop.is_set():
+            played = client.read_audio_into(out)
+            with lock:
+                audio["played"] += played
+            next_tick += 0.02
+            speaker_stop.wait(max(0.0, next_tick - time.monotonic()))
+
+    speaker_thread = threading.Thread(target=speaker, daemon=True)
+    if spec.get("audio_check"):
+        speaker_thread.start()
     scenario, until = spec["scenario"], spec["until"]
     if scenario == "stall":
         _stall_scenario(client, spec, obs, wait, ended, budget)
@@ -366,14 +417,26 @@ def child_main(spec: Dict[str, Any]) -> int:
                 client.disconnect()
         wait(ended, budget / 2)
     elif until.startswith("reconnected"):
+        if scenario == "text_after_greeting":
+            wait(lambda: audio["drained_after"] is not None or ended(), 20)
+            note("app", "send_text after the greeting")
+            client.send_text("hello")
         want = int(until.partition(":")[2] or 2)
         wait(lambda: len(obs["connected"]) >= want or ended(), budget)
     elif until == "data":
         wait(lambda: bool(obs["data"]) or ended(), budget)
     else:
         wait(ended, budget)
+    if spec.get("audio_check"):
+        # The resumed socket's greeting: played through, then replay_finished is sent.
+        wait(lambda: audio["drained_after"] is not None or ended(), 20)
+        obs["resumed_audio"] = {"samples": audio["played"] - audio["at_connect"],
+                                "drained": audio["drained_after"] is not None}
     # Anything that follows the outcome (a late error, a spurious reconnect) shows too.
     wait(lambda: False, 0.5)
+    speaker_stop.set()
+    if speaker_thread.is_alive():
+        speaker_thread.join(5)
 
     with lock:
         obs["final_status"] = str(client.status)
@@ -480,7 +543,8 @@ def run_client(row: Row, server, env: Optional[Dict[str, str]] = None) -> Outcom
     spec = {"name": row.name, "fault": row.fault, "options": dict(row.options),
             "metadata": dict(row.metadata), "scenario": row.scenario, "until": row.until,
             "timeout": row.timeout, "authorize_url": server.authorize_url,
-            "ws_url": server.ws_url, "ca_file": server.ca_file}
+            "ws_url": server.ws_url, "ca_file": server.ca_file,
+            "audio_check": row.checks_resumed_audio}
     if row.fault is not None:
         spec["metadata"]["devserver_fault"] = row.fault
     child_env = dict(os.environ if env is None else env)
@@ -519,8 +583,9 @@ def server_view(server, conversation_id: Optional[str], timeout: float = 10.0
     deadline = time.monotonic() + timeout
     while True:
         records = server.records()
-        sessions = {r["session"] for r in records if r.get("kind") == "ws_open"
-                    and r.get("conversation_id") == conversation_id}
+        opened = [r["session"] for r in records if r.get("kind") == "ws_open"
+                  and r.get("conversation_id") == conversation_id]
+        sessions = set(opened)
         closes = [r for r in records if r.get("kind") == "ws_close"
                   and r.get("session") in sessions]
         if len(closes) >= len(sessions) or time.monotonic() > deadline:
@@ -529,6 +594,11 @@ def server_view(server, conversation_id: Optional[str], timeout: float = 10.0
     return {
         "sockets": len(sessions),
         "closes": [(r["code"], r["closed_by"]) for r in closes],
+        # replay_finished messages per socket, in the order the sockets opened
+        "replay_finished": [next((r.get("replay_finished", 0) for r in closes
+                                  if r["session"] == s), None) for s in opened],
+        "audio_samples_out": [next((r.get("audio_bytes_out", 0) // 2 for r in closes
+                                    if r["session"] == s), None) for s in opened],
         "authorized": sum(1 for r in records if r.get("kind") == "authorize"
                           and r.get("conversation_id") == conversation_id
                           and r.get("status") == 200),
@@ -610,6 +680,18 @@ def evaluate(outcome: Outcome, server, features: Dict[str, bool],
                                 f"(want [{exp.client_close}])")
         if exp.connects > 1 and view["authorized"] < exp.connects:
             problems.append(f"only {view['authorized']} authorizes for the conversation")
+        if row.checks_resumed_audio:
+            resumed = obs.get("resumed_audio") or {}
+            sent = (view["audio_samples_out"] or [0])[-1] or 0
+            if resumed.get("samples", 0) < sent:
+                problems.append(f"the resumed greeting did not play: "
+                                f"{resumed.get('samples', 0)} agent samples after the "
+                                f"reconnect, {sent} sent on the resumed socket")
+            elif not resumed.get("drained"):
+                problems.append("the resumed greeting never finished playing")
+            if not (view["replay_finished"] or [0])[-1]:
+                problems.append("no replay_finished on the resumed socket (server saw "
+                                f"{view['replay_finished']} per socket)")
     return outcome
 
 
@@ -648,6 +730,9 @@ def measured(outcome: Outcome) -> str:
         parts.append(f"{stall['audio_seconds_written']} s of mic audio written during the "
                      f"{stall['seconds']:g} s stall, {stall['send_queue_dropped_frames']} "
                      f"frames dropped by the send queue, RSS +{stall['rss_growth_kb']} KiB")
+    resumed = obs.get("resumed_audio")
+    if resumed:
+        parts.append(f"resumed greeting played {resumed['samples'] / 16000:.1f} s")
     timeline = obs.get("timeline", [])
     downs = [t for t, kind, value in timeline if kind == "status" and value == "reconnecting"]
     ups = [t for t, kind, value in timeline if kind == "status" and value == "connected"]

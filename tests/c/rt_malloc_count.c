@@ -10,7 +10,11 @@
  * usage: rt_malloc_count AUTHORIZE_URL WS_URL external|alsa|wav WARMUP_S MEASURE_S
  * (alsa and wav take their devices from LC_TEST_CAPTURE / LC_TEST_PLAYBACK)
  * Prints one JSON object: the allocations counted after the warm-up, and the stats that
- * prove audio flowed both ways. */
+ * prove audio flowed both ways.
+ *
+ * The client starts muted and is unmuted once agent audio has started playing: the mic
+ * (a constant tone, speech to the server) would otherwise barge in on the greeting before
+ * any of it played, on a fast server, and the test would see no playout at all. */
 #define _GNU_SOURCE
 #include "layercode.h"
 #include <pthread.h>
@@ -57,10 +61,16 @@ int posix_memalign(void **out, size_t al, size_t n) {
 static lc_client *client;
 static atomic_int stop_app_audio;
 static atomic_int connected;
+static atomic_int agent_played;     /* on_agent_speaking(1) seen: playout has begun */
 
 static void on_connected(void *u, const char *c, const char *cfg) {
     (void)u; (void)c; (void)cfg;
     atomic_store(&connected, 1);
+}
+
+static void on_agent_speaking(void *u, int on) {
+    (void)u;
+    if (on) atomic_store(&agent_played, 1);
 }
 
 static void *app_audio(void *arg) {
@@ -102,6 +112,8 @@ int main(int argc, char **argv) {
     o.input_sample_rate = 48000;
     o.output_sample_rate = 48000;
     o.on_connected = on_connected;
+    o.on_agent_speaking = on_agent_speaking;
+    o.start_muted = 1;
     if (lc_client_new(&o, &client) != LC_OK) {
         fprintf(stderr, "lc_client_new: %s\n", lc_client_last_error(NULL));
         return 1;
@@ -114,6 +126,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "not connected: %s\n", lc_client_last_error(client));
         return 1;
     }
+    for (int i = 0; i < 2000 && !atomic_load(&agent_played); i++) usleep(10000);
+    if (!atomic_load(&agent_played)) {
+        fprintf(stderr, "no agent audio played within 20 s\n");
+        return 1;
+    }
+    lc_client_unmute(client);
     usleep((useconds_t)(atof(argv[4]) * 1e6));
     atomic_store(&counting, 1);
     usleep((useconds_t)(atof(argv[5]) * 1e6));

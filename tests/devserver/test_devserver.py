@@ -119,9 +119,9 @@ def test_authorize_ok(srv):
     assert body["config"] == {
         "transcription": {"trigger": "automatic", "can_interrupt": True},
         "vad": {"enabled": True, "gate_audio": True, "buffer_frames": 10,
-                "model": "silero", "positive_speech_threshold": 0.5,
+                "model": "v5", "frame_samples": 512, "positive_speech_threshold": 0.5,
                 "negative_speech_threshold": 0.35, "redemption_frames": 8,
-                "min_speech_frames": 3}}
+                "min_speech_frames": 3, "pre_speech_pad_frames": 1}}
     status, body = run(post_json(
         srv.ready["layercode_authorize_url"],
         {"agent_id": "x", "metadata": {"turn_mode": "push_to_talk",
@@ -138,8 +138,8 @@ def test_authorize_errors(srv):
 
     async def go():
         cases = [
-            ({"agent_id": "echo"}, {}, None, 401, "invalid api key"),
-            ({"agent_id": "echo"}, api_headers("wrong"), None, 401, "invalid api key"),
+            ({"agent_id": "echo"}, {}, None, 400, "invalid api key"),
+            ({"agent_id": "echo"}, api_headers("wrong"), None, 400, "invalid api key"),
             (None, api_headers(), b"{not json", 400, None),
             ([1, 2], api_headers(), None, 400, None),
             ({}, api_headers(), None, 400, None),
@@ -221,8 +221,13 @@ def test_legacy_pipelines(srv):
             with pytest.raises(aiohttp.WSServerHandshakeError):
                 await http.ws_connect(srv.ready["ws"] + "?client_session_key="
                                       + again["client_session_key"])
+            # Resuming rotated the key: the first one is revoked.
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await http.ws_connect(base + "/v1/pipelines/websocket?client_session_key="
+                                      + body["client_session_key"])
+            assert info.value.status == 401
             ws = await http.ws_connect(base + "/v1/pipelines/websocket?client_session_key="
-                                       + body["client_session_key"])
+                                       + again["client_session_key"])
             await ws.send_str(json.dumps({"type": "client.ready"}))
             types = []
             while not types or types[-1] != "response.end":
@@ -421,19 +426,17 @@ def test_automatic_vad_turn(srv):
 def test_automatic_turn_ends_when_audio_stops(srv):
     async def go():
         client = await Client.open(srv, metadata={"greeting": False})
+        await client.send(type="vad_events", event="vad_start")
         await client.send_audio(tone8k(0.4))             # then nothing (gated client)
+        await client.send(type="vad_events", event="vad_end")
         msgs = await client.until(of_type("user.transcript"), timeout=3)
         assert msgs[0]["type"] == "turn.start"
         assert msgs[-1]["content"] == "[0.4 s of audio]"
-        # Client VAD hints: vad_start opens a turn, vad_end closes it.
         await client.until(of_type("response.end"))
-        await client.send(type="vad_events", event="vad_start")
-        start = await client.recv()
-        assert start["type"] == "turn.start" and start["role"] == "user"
-        await client.send_audio(tone8k(0.2))
-        await client.send(type="vad_events", event="vad_end")
-        msgs = await client.until(of_type("user.transcript"), timeout=3)
-        assert msgs[-1]["content"] == "[0.2 s of audio]"
+        # Without a vad_end the pause may be a stall: the turn ends after a longer one.
+        await client.send_audio(tone8k(0.3))
+        msgs = await client.until(of_type("user.transcript"), timeout=10)
+        assert msgs[-1]["content"] == "[0.3 s of audio]"
         await client.close()
     run(go())
 
@@ -616,7 +619,8 @@ def test_no_interrupt_keeps_playing(paced):
         await client.close()
         return tid, msgs
     tid, msgs = run(go())
-    assert any(m["type"] == "turn.start" and m["role"] == "user" for m in msgs)
+    # The user is not heard while the assistant speaks (PROTOCOL.md section 5).
+    assert not any(m["type"] == "turn.start" and m["role"] == "user" for m in msgs)
     assert len(audio_of(msgs, tid)) + 2 == 40           # 2 s in 50 ms chunks
 
 

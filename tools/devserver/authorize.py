@@ -26,15 +26,20 @@ TURN_MODES = ("automatic", "push_to_talk")
 API_AGENTS = "agents"        # /v1/agents/web/...
 API_PIPELINES = "pipelines"  # legacy /v1/pipelines/...
 
+# config.vad carries the fields the JS SDK reads (src/index.ts, VadConfigSchema), as the
+# cloud sends them. The values are this server's: which ones the cloud picks per agent is
+# not documented (README.md, "Differences from the cloud"); metadata.vad overrides them.
 DEFAULT_VAD = {
     "enabled": True,
     "gate_audio": True,
     "buffer_frames": 10,
-    "model": "silero",
+    "model": "v5",
+    "frame_samples": 512,
     "positive_speech_threshold": 0.5,
     "negative_speech_threshold": 0.35,
     "redemption_frames": 8,
     "min_speech_frames": 3,
+    "pre_speech_pad_frames": 1,
 }
 
 # Keys stay known this long after expiring, so late use reports "expired"
@@ -57,7 +62,9 @@ class Grant:
     say_text: str | None
     greeting: str | None          # None: no greeting
     expires_at: float             # time.monotonic()
+    omit_turn_id: bool = False    # turn.start without turn_id (the cloud may omit it)
     used: bool = False
+    revoked: bool = False         # the conversation was authorized again: key rotated
     config: dict = field(default_factory=dict)
     faults: FaultPlan | None = None   # the conversation's fault plan (faults.py)
 
@@ -112,12 +119,22 @@ class Authorizer:
             raise AuthError(401, "invalid client_session_key")
         if grant.used:
             raise AuthError(403, "client_session_key already used")
+        if grant.revoked:
+            raise AuthError(401, "client_session_key revoked: the conversation was "
+                                 "authorized again")
         if time.monotonic() > grant.expires_at:
             raise AuthError(401, "client_session_key expired")
         if grant.api != api:
             raise AuthError(401, f"client_session_key was issued by the {grant.api} "
                                  f"API, not {api}")
         return grant
+
+    def _revoke_unused(self, conversation_id: str) -> None:
+        """Re-authorizing a conversation rotates its key: earlier keys not yet used to
+        open a socket stop working (PROTOCOL.md section 5). Open sockets stay open."""
+        for grant in self._keys.values():
+            if grant.conversation_id == conversation_id and not grant.used:
+                grant.revoked = True
 
     @staticmethod
     def consume(grant: Grant) -> None:
@@ -192,6 +209,7 @@ class Authorizer:
             conversation_id = prefix + secrets.token_hex(12)
 
         grant = self._grant(api, agent_id, conversation_id, metadata)
+        self._revoke_unused(conversation_id)
         if plan is not None:
             self._plans.setdefault(conversation_id, plan)
         grant.faults = self._plans.get(conversation_id)
@@ -214,6 +232,9 @@ class Authorizer:
         agent = metadata.get("agent", agent_id if agent_id in AGENTS else opts.agent)
         if agent not in AGENTS:
             raise AuthError(400, "metadata.agent must be one of " + ", ".join(AGENTS))
+        omit_turn_id = metadata.get("omit_turn_id", opts.omit_turn_id)
+        if not isinstance(omit_turn_id, bool):
+            raise AuthError(400, "metadata.omit_turn_id must be a boolean")
         say_text = metadata.get("say_text")
         if say_text is not None and not isinstance(say_text, str):
             raise AuthError(400, "metadata.say_text must be a string")
@@ -240,7 +261,7 @@ class Authorizer:
             api=api, agent_id=agent_id, conversation_id=conversation_id,
             metadata=metadata, turn_mode=turn_mode, can_interrupt=can_interrupt,
             agent=agent, say_text=say_text, greeting=greeting,
-            expires_at=time.monotonic() + opts.key_ttl, config=config)
+            omit_turn_id=omit_turn_id, expires_at=time.monotonic() + opts.key_ttl, config=config)
 
     # ---- HTTP handlers ---------------------------------------------------
 
@@ -250,8 +271,9 @@ class Authorizer:
         agent_id = None
         conversation_id = None
         try:
+            # Layercode answers a bad or missing API key with 400 (PROTOCOL.md 1.3, 5).
             if check_api_key and not _same(bearer_token(request), self.opts.api_key):
-                raise AuthError(401, "invalid api key")
+                raise AuthError(400, "invalid api key")
             try:
                 raw = await request.read()
             except web.HTTPRequestEntityTooLarge:

@@ -84,6 +84,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "(default %(default)s; metadata.turn_mode overrides)")
     beh.add_argument("--no-interrupt", action="store_true",
                      help="can_interrupt false: user speech does not stop the agent")
+    beh.add_argument("--omit-turn-id", action="store_true",
+                     help="send turn.start without turn_id, as the cloud may "
+                          "(metadata.omit_turn_id overrides)")
+    beh.add_argument("--replay-timeout", type=_non_negative(float), default=10.0,
+                     help="seconds (beyond the turn's audio) an assistant turn waits for "
+                          "the client's replay_finished before it ends anyway "
+                          "(default %(default)s)")
     beh.add_argument("--agent", choices=("echo", "tone", "say"), default="echo",
                      help="agent for agent_ids other than echo/tone/say")
     beh.add_argument("--greeting", default=DEFAULT_GREETING,

@@ -34,7 +34,7 @@ STAGES = ("authorize", "upgrade", "session")
 COMMON = {"times": 1, "skip": 0}
 # Session faults: when they fire.
 TRIGGER = {"at": "audio", "after_chunks": 2}
-TRIGGER_POINTS = ("open", "ready", "audio")
+TRIGGER_POINTS = ("open", "ready", "audio", "replay")
 
 MIB = 1024 * 1024
 
@@ -118,13 +118,23 @@ def _kinds() -> dict[str, FaultKind]:
     add("ignore_pings", "session",
         "never answer pings on this socket (a client keepalive sees a dead link)",
         at="open")
+    # session: hostile (hostile.py; bench/soak_hostile.py, with flood above)
+    add("ping_flood", "session",
+        "ping with `bytes` (0-125) of payload every `interval_ms` (0: as fast as the client "
+        "reads) for `seconds`, not reading the socket meanwhile with `stall` (the client's "
+        "pongs queue up)", seconds=30.0, interval_ms=0, bytes=125, stall=True, at="ready")
+    add("huge_ids", "session",
+        "`count` response.audio chunks (20 ms of silence) whose turn_id and delta_id are "
+        "`bytes` characters each, all different, as fast as the client reads",
+        count=1000, bytes=MIB, at="ready")
     return {kind.name: kind for kind in k}
 
 
 KINDS = _kinds()
 
 # Session faults after which the socket is finished: the session sends nothing more.
-NON_TERMINAL = ("stall_reading", "trickle", "ignore_pings", "flood")
+NON_TERMINAL = ("stall_reading", "trickle", "ignore_pings", "flood", "ping_flood",
+                "huge_ids")
 
 
 class FaultError(ValueError):
@@ -216,7 +226,9 @@ def make_fault(spec) -> Fault:
         raise FaultError(f"fault {name}: payload_bytes must be >= -1")
     if kind.name == "flood" and values["bytes"] < 64:
         raise FaultError(f"fault {name}: bytes must be >= 64")
-    for key in ("seconds", "interval_ms", "bytes"):
+    if name == "ping_flood" and values["bytes"] > 125:
+        raise FaultError(f"fault {name}: bytes must be at most 125 (a control frame)")
+    for key in ("seconds", "interval_ms", "bytes", "count"):
         if key in values and values[key] < 0:
             raise FaultError(f"fault {name}: {key} must be >= 0")
     return Fault(kind, values, times, skip)

@@ -13,24 +13,31 @@ import logging
 import socket
 import struct
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
 import faultinject as faults
+import hostile
 import pcm
 from agents import Agents, Reply
 from authorize import Grant
 from eventlog import EventLog
 from faultinject import Fault
+from turns import AssistantTurn, Playout
 from vad import EnergyVad, VadEvent
 
 log = logging.getLogger("devserver.session")
 
-# Automatic mode: a VAD turn is ended when no client audio at all arrives for
-# this long (a client that gates its audio stops sending when it goes quiet).
+# Automatic mode: a VAD turn is ended when no client audio at all arrives for this long
+# after the client's VAD said vad_end (a client that gates its audio stops sending when
+# it goes quiet; a vad_start within it continues the turn) ...
 AUDIO_IDLE_END_SECONDS = 0.8
+# ... or for this long without a vad_end (a client that stalls mid-sentence, or sends no
+# vad_events at all).
+AUDIO_STALL_END_SECONDS = 3.0
 # Longest user turn kept (push-to-talk); later audio of the turn is dropped.
 MAX_TURN_SECONDS = 300
 MAX_TURN_BYTES = MAX_TURN_SECONDS * pcm.CLIENT_RATE * pcm.BYTES_PER_SAMPLE
@@ -53,30 +60,6 @@ class UserTurn:
 
 
 @dataclass
-class AssistantTurn:
-    late_budget: int = 0             # chunks still allowed after interruption
-    interrupted: bool = False
-    turn_id: str | None = None
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task | None = None
-
-    def interrupt(self, late_chunks: int) -> None:
-        if not self.interrupted:
-            self.interrupted = True
-            self.late_budget = late_chunks
-            self.stop.set()
-
-    def may_send_audio(self) -> bool:
-        """Checked under the send lock right before each audio chunk."""
-        if not self.interrupted:
-            return True
-        if self.late_budget > 0:
-            self.late_budget -= 1
-            return True
-        return False
-
-
-@dataclass
 class Counters:
     messages_in: int = 0
     messages_out: int = 0
@@ -86,7 +69,10 @@ class Counters:
     audio_bytes_out: int = 0
     errors: int = 0
     replay_finished: int = 0
+    replay_timeouts: int = 0
     interruptions: int = 0
+    vad_hints: int = 0
+    audio_frames_unheard: int = 0    # arrived while the assistant held the turn
 
 
 class Session:
@@ -105,12 +91,13 @@ class Session:
         self.counts = Counters()
         self.ready = False
         self.vad = EnergyVad()
-        self._turn_seq = 0
         self._send_lock = asyncio.Lock()
-        self._assistant: list[AssistantTurn] = []
+        self._assistant: list[AssistantTurn] = []     # queued or sending
+        self._playing = Playout(opts.replay_timeout, self._replay_timed_out)
         self._user: UserTurn | None = None
         self._sent_deltas: set[str] = set()
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._client_vad_quiet = False   # the client's last VAD hint was vad_end
         self._tasks: set[asyncio.Task] = set()
         self._closed_by: str | None = None
         self._close_code: int | None = None      # the code we sent, if we closed
@@ -132,8 +119,18 @@ class Session:
         return self.grant.turn_mode == "automatic"
 
     def _next_turn_id(self) -> str:
-        self._turn_seq += 1
-        return f"turn_{self._turn_seq}"
+        """Opaque and unique across sockets and conversations, as the cloud's are."""
+        return str(uuid.uuid4())
+
+    def _turn_start(self, role: str, turn_id: str) -> dict:
+        msg = {"type": "turn.start", "role": role, "turn_id": turn_id}
+        if self.grant.omit_turn_id:
+            del msg["turn_id"]          # the cloud may omit it (PROTOCOL.md section 5)
+        return msg
+
+    def _assistant_holds_turn(self) -> bool:
+        """An assistant turn is queued, sending, or playing on the client."""
+        return bool(self._playing) or any(not t.interrupted for t in self._assistant)
 
     def _spawn(self, coro: Awaitable, what: str) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -238,6 +235,8 @@ class Session:
             await self._flood(fault["bytes"], fault["seconds"])
         elif name == "ignore_pings":
             pass                    # run() stops answering pings from now on
+        elif name in hostile.FAULTS:
+            await hostile.run(self, fault)
         else:
             async with self._send_lock:
                 await self._bad_frame(fault)
@@ -427,6 +426,7 @@ class Session:
         self._cancel_idle_timer()
         for turn in self._assistant:
             turn.interrupt(0)
+        self._playing.interrupt()
         if not self.ws.closed and not self._dropped:
             if self._fatal:
                 await self.close(1011, "internal server error")
@@ -449,7 +449,8 @@ class Session:
             messages_in=c.messages_in, messages_out=c.messages_out,
             audio_chunks_out=c.audio_chunks_out, audio_bytes_out=c.audio_bytes_out,
             errors=c.errors, replay_finished=c.replay_finished,
-            interruptions=c.interruptions)
+            replay_timeouts=c.replay_timeouts, interruptions=c.interruptions,
+            vad_hints=c.vad_hints, audio_frames_unheard=c.audio_frames_unheard)
         log.info("[%s] closed (code %s, by %s): %d audio frames / %d bytes in, "
                  "%d errors", self.id, code, self._closed_by,
                  c.audio_frames_in, c.audio_bytes_in, c.errors)
@@ -512,25 +513,30 @@ class Session:
             return
         if not self.automatic:
             return          # push-to-talk: audio outside a turn is dropped
+        if (not self.grant.can_interrupt and not self.vad.in_speech
+                and self._assistant_holds_turn()):
+            # can_interrupt false: the user is not heard while the assistant holds the
+            # turn (until replay_finished): no user turn starts, none is ended.
+            self.counts.audio_frames_unheard += 1
+            self.vad.reset()
+            return
         for event in self.vad.feed(audio):
             await self._on_vad_event(event)
         if self.vad.in_speech:
             self._arm_idle_timer()
 
     async def _on_vad_events(self, msg: dict) -> None:
+        """Client VAD events are hints, not turn boundaries (PROTOCOL.md section 5): the
+        server's own VAD, and the silence after a gating client stops sending, decide
+        where a user turn starts and ends, so a short pause stays inside one turn."""
         event = msg.get("event")
         if event not in ("vad_start", "vad_end", "vad_model_failed"):
             raise ProtocolError(f"unknown vad event {event!r}")
-        if not self.automatic or (self._user is not None
-                                  and self._user.source == "ptt"):
-            return
-        if event == "vad_start" and self.vad.force_start():
-            await self._on_vad_event(VadEvent("speech_start"))
+        self.counts.vad_hints += 1
+        # The one use of a hint: how long a pause in the audio may last inside a turn.
+        self._client_vad_quiet = event == "vad_end"
+        if self.vad.in_speech and self._user is not None and self._user.source == "vad":
             self._arm_idle_timer()
-        elif event == "vad_end":
-            end = self.vad.force_end()
-            if end is not None:
-                await self._on_vad_event(end)
 
     async def _on_turn_start(self, msg: dict) -> None:
         role = msg.get("role", "user")
@@ -559,11 +565,15 @@ class Session:
         await self._end_user_turn(turn, bytes(turn.audio))
 
     async def _on_replay_finished(self, msg: dict) -> None:
+        """Ends the assistant turn the client has finished playing (turns.Playout)."""
         self.counts.replay_finished += 1
+        if self._fault_due("replay"):
+            self._fire_fault()
         delta = msg.get("last_delta_id_played")
         if delta is not None and (not isinstance(delta, str)
                                   or delta not in self._sent_deltas):
             raise ProtocolError(f"last_delta_id_played {delta!r} was never sent")
+        self._playing.replay_finished(msg.get("turn_id"), delta, self._assistant)
 
     async def _on_response_text(self, msg: dict) -> None:
         content = msg.get("content")
@@ -597,8 +607,7 @@ class Session:
 
     async def _begin_user_turn(self, source: str) -> None:
         self._user = UserTurn(self._next_turn_id(), source)
-        await self.send({"type": "turn.start", "role": "user",
-                         "turn_id": self._user.turn_id})
+        await self.send(self._turn_start("user", self._user.turn_id))
 
     async def _end_user_turn(self, turn: UserTurn, audio: bytes) -> None:
         """Transcripts for a finished user turn, then the agent's reply.
@@ -616,7 +625,8 @@ class Session:
     def _arm_idle_timer(self) -> None:
         self._cancel_idle_timer()
         self._idle_timer = asyncio.get_running_loop().call_later(
-            AUDIO_IDLE_END_SECONDS, self._audio_idle)
+            AUDIO_IDLE_END_SECONDS if self._client_vad_quiet else AUDIO_STALL_END_SECONDS,
+            self._audio_idle)
 
     def _cancel_idle_timer(self) -> None:
         if self._idle_timer is not None:
@@ -637,14 +647,26 @@ class Session:
 
     def _interrupt(self) -> None:
         """Barge-in: stop all assistant audio now (synchronously, so no chunk
-        of an interrupted turn is sent after the caller's next message)."""
+        of an interrupted turn is sent after the caller's next message). A turn whose
+        audio is all sent but still playing on the client is interrupted too."""
         active = [t for t in self._assistant if not t.interrupted]
-        if not active:
+        playing = self._playing.interrupt()
+        if not active and not playing:
             return
         self.counts.interruptions += 1
         for turn in active:
             turn.interrupt(self.opts.late_audio_chunks)
-        log.info("[%s] barge-in: stopped %d assistant turn(s)", self.id, len(active))
+        log.info("[%s] barge-in: stopped %d assistant turn(s)", self.id,
+                 len(active) + playing)
+
+    def _replay_timed_out(self, turn: AssistantTurn, waited: float) -> None:
+        self.counts.replay_timeouts += 1
+        log.warning("[%s] no replay_finished for assistant turn %s after %.1f s: "
+                    "ending it anyway (until now the user was %s)", self.id,
+                    turn.turn_id, waited, "barging in" if self.grant.can_interrupt
+                    else "not heard")
+        self.elog.write(self.id, "replay_timeout", turn_id=turn.turn_id,
+                        waited=round(waited, 3))
 
     def _queue_reply(self, produce: Callable[[], Awaitable[Reply]]) -> None:
         """Play a reply after any assistant turn still playing."""
@@ -664,8 +686,7 @@ class Session:
         if turn.interrupted:
             return
         turn.turn_id = tid = self._next_turn_id()
-        if not await self.send({"type": "turn.start", "role": "assistant",
-                                "turn_id": tid}):
+        if not await self.send(self._turn_start("assistant", tid)):
             return
         if reply.text is not None:
             await self.send({"type": "response.text", "content": reply.text,
@@ -690,9 +711,13 @@ class Session:
             if not sent:
                 return
             self._sent_deltas.add(delta_id)
+            turn.last_delta = delta_id
             played += pcm.duration_seconds(chunk, pcm.SERVER_RATE)
-        if not turn.interrupted:
-            await self.send({"type": "response.end", "turn_id": tid})
+            turn.audio_seconds = played
+        if not turn.interrupted and await self.send({"type": "response.end",
+                                                     "turn_id": tid}):
+            if not turn.interrupted:
+                self._playing.sent(turn)
 
 
 _HANDLERS: dict[str, Callable[[Session, dict], Awaitable[None]]] = {

@@ -87,6 +87,12 @@ class EnergyVad:
         self._onset.clear()
         return True
 
+    def reset(self) -> None:
+        """Forget audio heard outside a turn (a speech onset, a partial frame)."""
+        if not self.in_speech:
+            self._onset.clear()
+            self._pending.clear()
+
     def force_end(self) -> VadEvent | None:
         """End the current turn now (client vad_end, or audio stopped arriving)."""
         if not self.in_speech:
