@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+// SPDX-License-Identifier: Apache-2.0
 // liblayercode: see doc/architecture.md for the layering. Dependencies point down only:
 // Layercode (C exports) -> LayercodeAudio, LayercodeNet -> LayercodeCore (pure Swift).
 import PackageDescription

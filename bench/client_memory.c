@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Resident memory per client: creates N clients and prints the VmRSS growth divided by N,
  * as JSON. usage: client_memory [N] [external|none] [AUTHORIZE_URL WS_URL]
  * Without URLs the clients stay idle (never connected); with them (a devserver started with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Connect latency: lc_client_connect() to on_connected (authorize POST + WebSocket open),
  * repeated N times against the devserver on loopback. Prints p50/p90/max in microseconds.
  * usage: connect_bench AUTHORIZE_URL WS_URL [CA_FILE] [N] */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Audio latency under a scripted conversation, measured by the library itself (lc_stats).
  *
  * External audio mode, paced like a sound card: every 10 ms this program writes 10 ms of

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """`make bench`: the numbers quoted in the README.
 
 - library size: liblayercode.so stripped;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make soak: a long full-duplex session through the real library against the devserver,
 with the user barging in every 10 s, watching the memory of the process the library runs in.
 

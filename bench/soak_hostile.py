@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make soak-hostile: the library against a hostile server, with the memory of the process it
 runs in bounded by the limits it was configured with (issue 9, item 11).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the authorize step (doc/protocol.md §1): Authorize.parseResponse on any
 // status and body, what it hands on (VADSettings -> EnergyVAD.Config), and requestBody.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: HTTPResponseParser (incremental feeding, Content-Length, chunked,
 // bodies to EOF, interim responses, head-only mode, header and body limits).
 //

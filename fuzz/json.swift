@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: JSONValue.parse (the strict RFC 8259 parser, with its depth limit), the
 // serializer, JSONWriter, and ServerMessage.decode (doc/protocol.md §2 server messages).
 //

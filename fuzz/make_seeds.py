@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the seed corpora in fuzz/corpus/<target>/ (committed; rerun after editing).
 
 Each seed starts with the target's configuration bytes (see the comment at the top of

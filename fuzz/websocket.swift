@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the WebSocket frame decoder (wsDecodeFrameHeader / wsDecodeFrame), the
 // frame encoder and close-payload helpers, and WebSocketReader (reassembly, UTF-8, limits).
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /**
  * @file layercode.h
  * liblayercode, a native client for Layercode's real-time voice agents.

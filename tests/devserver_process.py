@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The devserver as a subprocess for the test suites (tests/integration, tests/python):
 tools/devserver/devserver.py on port 0, its ready line parsed, its JSON-lines log read back."""
 from __future__ import annotations

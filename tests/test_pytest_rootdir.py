@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Regression: with the suites run together, pytest once took tests/devserver (its own
 pytest.ini) as the rootdir; the conftest.py files of tests/integration and tests/python then
 lay outside it, became global, and their same-named `devserver` fixtures overrode each

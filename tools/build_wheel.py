@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make wheel: a wheel of bindings/python with liblayercode bundled inside the package.
 
     tools/build_wheel.py [--lib build/lib/liblayercode.so.0] [--out dist]

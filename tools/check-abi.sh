@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ABI checks on the built library: the Swift runtime is linked in, only lc_* is exported,
 # the soname is versioned, and the header compiles cleanly as C99 and C++17.
 set -euo pipefail

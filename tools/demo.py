@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """`make demo`: a full voice session against the local Layercode-compatible devserver.
 
 Starts tools/devserver with TLS (a CA it generates), makes a spoken question with espeak-ng,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what building, the demo and the tests need on Debian 12: apt packages when run
 # as root (otherwise prints the exact apt line and fails), Python packages into .venv.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Fault matrix: the real liblayercode (through the Python bindings) against the devserver's
 injected faults (tools/devserver/README.md, "Fault injection"), one client process per
 fault so a crash is reported as one. Prints one row per fault: the expected outcome (from

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Points every mention of the old design notes (PROTOCOL.md, ARCHITECTURE.md, which were
 # never in the repository) at the project's own doc/protocol.md and doc/architecture.md.
 # Idempotent: run it again after a merge; tests/docs/test_links.py fails while one is left.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # libFuzzer targets for liblayercode's pure decoders (fuzz/README.md).
 #
 #   tools/fuzz.sh build [TARGET...]          build into build/fuzz/bin/ (only what is stale)

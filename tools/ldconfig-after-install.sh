@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # make install / make uninstall, last step: make the dynamic linker find (or forget)
 # liblayercode.so.0.
 #   tools/ldconfig-after-install.sh DESTDIR LIBDIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make sanitize: every Swift test (`swift test`) and the C programs of tests/c (plus
 # examples/c/quickstart.c), first under AddressSanitizer + LeakSanitizer (+ UBSan for the C
 # programs), then under ThreadSanitizer. The library is built with the same sanitizer each

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The C programs of tests/c and examples/c/quickstart.c under a sanitizer, linked against a
 liblayercode built with the same sanitizer: part of `make sanitize` (tools/sanitize.sh).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The lock-free rings under ThreadSanitizer: builds the tests with -sanitize=thread and runs
 # the two-thread stress tests of SPSCRing and FrameRing (the FrameRing -> JitterBuffer
 # pipeline included). Fails if a test fails, if TSan reports anything, or if the filter

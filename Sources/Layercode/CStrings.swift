@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Glibc
 
 /// C strings that live for the whole process (lc_version, lc_strerror).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import LayercodeCore
 
 /// Everything the app hears about, one case per callback. The client delivers each event to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Synchronization
 
 /// Counters of one client. Written on the loop thread (audio counters also by the audio

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // layercode-microbench: ns per 20 ms frame for the audio-path building blocks, single
 // thread, release build (`swift run -c release layercode-microbench`). Prints JSON lines.
 import Glibc

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Build step for ``pip install ./bindings/python`` (the metadata is in pyproject.toml).
 
 The package is pure Python, but it needs liblayercode at run time. When the library has

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Talks to a Layercode agent for 5 s with a silent microphone, printing what it says.
  * cc quickstart.c $(pkg-config --cflags --libs layercode) && ./a.out AGENT_ID AUTHORIZE_URL */
 #define _POSIX_C_SOURCE 200809L

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* README.md, "Embed it from C", with a sound card: the README shows the lines from
  * `o.audio_mode` to `o.on_agent_speaking` (tests/docs/test_readme_snippets.py compiles this
  * program and runs it against the devserver on real-time-paced PulseAudio devices). */

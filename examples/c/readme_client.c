@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* README.md, "Embed it from C": the snippet shown there is this file from its first
  * #define on (tests/docs/test_readme_snippets.py compiles it and runs it against the
  * devserver, and checks that the README still shows exactly this text). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * devices.c - --list-devices: ALSA's PCMs as lc_list_devices() reports them, "default"
  * first. See devices.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jsontext.h - a growable string, JSON string escaping, and reading one string member out
  * of a JSON object (for the human-readable event lines).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layercode-player - a command-line Layercode voice-agent client built on liblayercode.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * term.h - the controlling terminal: raw keyboard input for push-to-talk, restored on every
  * way out (normal exit, SIGINT/SIGTERM/SIGHUP through the caller's loop, fatal signals,

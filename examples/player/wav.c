@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wav.c - RIFF/WAVE reading (any PCM/float layout, downmixed to mono int16) and writing
  * (16-bit mono, header fixed up at close). Byte order is decoded by hand, so it works on

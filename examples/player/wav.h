@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wav.h - just enough RIFF/WAVE for the player: read any PCM or float WAV as mono int16,
  * write 16-bit mono.

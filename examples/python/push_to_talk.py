@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Push-to-talk: hold a user turn open while a WAV file is spoken, then print the answer.
 
     python push_to_talk.py AUTHORIZE_URL AGENT_ID WS_URL utterance.wav

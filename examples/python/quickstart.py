@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Talk to a Layercode agent and print what is said.
 
     python quickstart.py AUTHORIZE_URL AGENT_ID [WS_URL [WAV]]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """README.md, "Embed it from Python": the snippet shown there is this file from `import os`
 on (tests/docs/test_readme_snippets.py runs it against the devserver on real-time-paced
 PulseAudio devices, and checks that the README still shows exactly this text)."""

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # README.md, "Echo": the README shows this file from its first `pactl` line on (the same
 # commands are in include/layercode.h and doc/layercode-player.1). With PulseAudio, or
 # PipeWire's pipewire-pulse, it adds an echo-cancelled microphone and speaker and makes

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # README.md, "Two commands": the README shows this file from `make demo` on.
 # tests/docs/test_readme_snippets.py checks that both targets exist (make -n), and runs
 # neither: `make test` is the suite that runs this check.

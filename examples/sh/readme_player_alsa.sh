@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # README.md, "The example player", with a sound card: the README shows this file from its
 # first `build/bin` line on. AUTHORIZE_URL and AGENT_ID come from the environment (WS_URL
 # too, for another server than Layercode's); run it from the repository's top directory.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # README.md, "The example player", without a sound card: the README shows this file from
 # its `build/bin` line on. AUTHORIZE_URL and AGENT_ID come from the environment (WS_URL
 # too, for another server than Layercode's); question.wav is read from, and answer.wav

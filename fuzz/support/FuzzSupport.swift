@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared helpers for the libFuzzer targets in fuzz/. Compiled into every target together
 // with Sources/LayercodeCore (tools/fuzz.sh). Foundation-free, like the code under test.
 

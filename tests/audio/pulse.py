@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A private PulseAudio daemon with null sinks: real-time-paced audio devices with no sound
 card. ALSA reaches them through the `pulse` plugin (libasound2-plugins), so the library's
 ALSA backend runs exactly as on a board, at the pace of a real clock.

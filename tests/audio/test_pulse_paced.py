@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The library's ALSA backend end to end at real-time pace: layercode-player in ALSA mode
 on PulseAudio null sinks (see pulse.py), against the devserver's echo agent."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real-time audio threads never allocate (doc/architecture.md, "Threads and data flow").
 
 tests/c/rt_malloc_count.c interposes malloc & co. for the whole process and counts the calls

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Misuse of the C ABI: every mistake an application can make with include/layercode.h must
  * give the documented error code (and, for lc_client_new, an explanation), never a crash, a
  * hang or a callback after lc_client_free().

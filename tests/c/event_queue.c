@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Regressions (poll_queue_fills_for_callback_apps, poll_queue_bounded_by_bytes): the
  * lc_client_poll_event queue was bounded by count (1024 events, of any size) and filled even
  * for an app that only uses callbacks (300 messages of 1 MiB: 325 MB). Now it is bounded by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The library against servers that misbehave at the transport, from a C host that does
  * what most C hosts do about SIGPIPE: nothing (the default action kills the process).
  *

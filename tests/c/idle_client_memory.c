@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Regression (idle_client_holds_megabytes): every client allocated its audio buffers at
  * creation (a 60 s jitter buffer and a 60 s frame ring: about 4 MB), so 1000 idle clients
  * held 4 GB. External mode now builds its audio pipeline at the first connect.

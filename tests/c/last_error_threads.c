@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Regression (last_error_use_after_free_across_threads): lc_client_last_error() used to free
  * the string it returned last time on every call, so with threads calling it on one client
  * a reader's string was freed under it (ASan: heap-use-after-free). The header says "any

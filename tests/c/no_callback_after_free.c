@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* "No callback runs after lc_client_free() returns" (include/layercode.h), under stress.
  *
  * usage: no_callback_after_free AUTHORIZE_URL WS_URL [ITERATIONS [THREADS [SEED]]]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What lc_client_new() refuses, and what the library says about the options it accepted.
  * Regressions of issue 9:
  *  - authorize_headers_reserved_names_and_control_characters: Host, Content-Length,

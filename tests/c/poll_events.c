@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lc_client_poll_event and lc_set_log_handler, with no callbacks set: a whole session driven
  * by polling from the main thread. usage: poll_events AUTHORIZE_URL WS_URL
  * Prints one line per event ("event TYPE CODE TEXT") and log lines ("log LEVEL TEXT"). */

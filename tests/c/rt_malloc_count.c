@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Counts the heap allocations made on real-time audio threads while a session runs.
  *
  * Defining malloc & co. in the executable interposes them for the whole process, the

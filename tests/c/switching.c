@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The JS SDK's switching calls from C, in a real WAV-mode session against the devserver:
  * lc_client_set_input_device / set_output_device, set_audio_input / set_audio_output, their
  * callbacks (on_device_switched, on_audio_input_changed, on_audio_output_changed), and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The C side of liblayercode, from an application's point of view.
 
 - tests/c/api_misuse.c: every misuse of the API gives its documented error, never a crash,

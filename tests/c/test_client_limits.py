@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Regressions of issue 9 for the C API and the client's memory, from C programs:
 
 - tests/c/last_error_threads.c: lc_client_last_error() from 4 threads at once, under ASan;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tests/c/hostile_network.c: a C host that leaves SIGPIPE at its default action, against
 devservers that reset TLS connections (mid-session and during an https authorize) and that
 flood the socket (issue 9, items 1 and 3). A crash by SIGPIPE shows as exit -13; a hang as

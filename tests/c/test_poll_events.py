@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """lc_client_poll_event and lc_set_log_handler against the devserver (tests/c/poll_events.c)."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A deliberately naive WebSocket echo client: it checks nothing (not the upgrade response,
 not RSV bits, opcodes, lengths, UTF-8 or close codes), echoes every message, answers every
 ping and echoes the close payload. The conformance suite must fail it; the test that runs it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """WebSocket conformance: our WebSocketClient (through tools/wsecho) against the Autobahn-style
 case server in tools/wsconformance. The whole suite runs once (as `run.py`, in its own
 process, so its modules never meet another suite's); the tests read its JSON report.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the devserver self-tests (helpers live in devserver_harness)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Harness for the devserver self-tests: run the server as a subprocess and
 drive it with aiohttp's client. (Not named conftest so test modules can import
 it without clashing with other test directories' conftest modules.)"""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Self-tests for tools/devserver (run: python -m pytest tests/devserver -q)."""
 
 from __future__ import annotations
@@ -619,7 +620,7 @@ def test_no_interrupt_keeps_playing(paced):
         await client.close()
         return tid, msgs
     tid, msgs = run(go())
-    # The user is not heard while the assistant speaks (PROTOCOL.md section 5).
+    # The user is not heard while the assistant speaks (doc/protocol.md section 5).
     assert not any(m["type"] == "turn.start" and m["role"] == "user" for m in msgs)
     assert len(audio_of(msgs, tid)) + 2 == 40           # 2 s in 50 ms chunks
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The devserver's fault injection (tools/devserver/faultinject.py), checked on the wire
 with a raw RFC 6455 client: what each fault puts on the socket, and how faults are
 selected and counted per conversation."""

@@ -1,4 +1,5 @@
-"""The devserver behaves as Layercode documents (PROTOCOL.md section 5; issue 9, items 12
+# SPDX-License-Identifier: Apache-2.0
+"""The devserver behaves as Layercode documents (doc/protocol.md section 5; issue 9, items 12
 and 18). Each test is named after the difference it fixed."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The hostile faults (tools/devserver/hostile.py) that bench/soak_hostile.py runs the library
 against: what each puts on the wire, checked with aiohttp's client."""
 

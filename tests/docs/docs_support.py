@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared by the documentation tests (tests/docs): paths, running commands, Markdown code
 blocks, and a private PulseAudio whose null sinks are ALSA's `default` devices (real-time
 paced, no sound card)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What to do about echo is documented, and the documented commands work (issue 9, item
 25: with the speaker audible to the microphone the agent interrupted itself, and nothing
 said what to do).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`make install`, then a program built with pkg-config, then running it (issue 9, item 21:
 the program could not find liblayercode.so.0, because nothing ran ldconfig and nothing said
 that a non-system prefix needs an rpath or LD_LIBRARY_PATH).

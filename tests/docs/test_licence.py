@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The project's licence, Apache-2.0, is stated everywhere a tool or a reader looks (issue 9,
 item 23: there was no LICENSE, no source file said, and the Python package claimed
 "Proprietary").

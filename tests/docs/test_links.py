@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every file the documentation points at exists (issue 9, item 22: README.md and
 Package.swift sent readers to PROTOCOL.md and ARCHITECTURE.md, which were never in the
 repository).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every code snippet of README.md is a real file under examples/ (issue 9, item 20: the
 README's C snippet did not compile, looped unpaced, and failed silently on a wrong URL).
 

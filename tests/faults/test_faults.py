@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The library against every injected devserver fault (the rows of tools/faults.py): each
 client runs in its own process, so a crash fails its row instead of killing pytest. Each
 row asserts the reconnect contract's outcome: no crash, the status sequence, the errors,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fuzz smoke: the libFuzzer targets (fuzz/, tools/fuzz.sh) build, and every committed seed
 and regression input, plus a fixed-seed batch of mutations per target, passes the targets'
 invariants. Deterministic: no open-ended fuzzing here (that is `make fuzz SECONDS=N`).

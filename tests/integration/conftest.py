@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the end-to-end tests: the real layercode-player (linked against the real
 liblayercode) against the real devserver, over loopback.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the end-to-end tests (tests/integration): running layercode-player and
 the devserver, making and reading WAV files. The fixtures are in conftest.py."""
 

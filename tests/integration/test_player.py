@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """layercode-player end to end: the real player and library against the real devserver.
 
 Each session test runs the player in real time (a few seconds each), so the file as a whole

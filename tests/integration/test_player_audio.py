@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """layercode-player's audio features end to end, against the devserver: push-to-talk (lines
 on stdin, and keys on a terminal), level / speaking / mute events, periodic statistics, the
 live status line, device listing, and ALSA mode through ALSA's own file and null plugins.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the Python binding tests: the real liblayercode (build/lib, or
 $LAYERCODE_LIBRARY) against the real devserver, over loopback. The package is imported
 from bindings/python, not installed."""

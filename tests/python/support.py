@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the Python binding tests: the devserver, synthetic speech, and a pump that
 plays the part of a microphone and a speaker at real-time pace (external audio)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AsyncClient: the callbacks bridged onto an asyncio loop."""
 
 from __future__ import annotations

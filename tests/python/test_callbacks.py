@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Callbacks: how they are set, what they receive, and that nothing they do (raise, close
 their own client or another one, call back into the library) reaches the C side."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Failures surface as exceptions: one class per LC_ERR_* code, with the library's detail."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Regression (python_event_queue_bounded_by_count_only): Client.events()'s queue held up to
 10,000 events of any size (10,000 messages of 1 MiB: 962 MB) and the library's own poll
 queue filled as well although these bindings never poll it. Both are bounded by bytes now,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """examples/python run as a user would run them: subprocesses against the devserver."""
 
 from __future__ import annotations

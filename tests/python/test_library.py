@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The binding's view of the library: loading, versions, the ABI structs, devices, and the
 audio buffer types write_audio/read_audio take."""
 

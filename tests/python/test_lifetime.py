@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Lifetime (STYLE §15): clients freed by the garbage collector and at interpreter exit,
 while audio runs and callbacks arrive, never crash or hang."""
 

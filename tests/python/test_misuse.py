@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Calls a user can get wrong (issue 9, item 24): events() with no session (it ends instead
 of waiting forever), stereo arrays given as mono audio (refused), and AsyncClient's device
 switches, which must not hold up the asyncio loop while the library opens a device."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`pip install ./bindings/python` as a user runs it after `make`: in a fresh venv, from a
 checkout whose build/lib holds the library, with nothing pointing at build/ afterwards (no
 LAYERCODE_LIBRARY, no PYTHONPATH). The build runs isolated, as pip does by default; its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reconnect and failure reasons, against a devserver that really goes away (SIGKILL: the
 socket drops without a close frame) or ends the session on purpose. The fault-injection
 suite (tests/faults) covers drops the devserver makes itself, where the reconnect succeeds."""

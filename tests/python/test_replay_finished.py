@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """replay_finished with agent audio off (issue 9 item 13): like the JS SDK, one per
 assistant turn, sent at once at its response.end with the last delta id received, so a
 text-only device never leaves the server waiting. Checked in the devserver's JSON-lines log

@@ -1,5 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
 """A Layercode server may wait for trigger.response.audio.replay_finished before it hears the
-user again (PROTOCOL.md section 5); the devserver does (tools/devserver/README.md). Against
+user again (doc/protocol.md section 5); the devserver does (tools/devserver/README.md). Against
 one that never gives up waiting (--replay-timeout 600) with can_interrupt false, the user is
 heard after the greeting only because the library said the greeting had played."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A reconnect resumes the conversation with its audio (issue 9 item 12): the greeting the
 server sends on the new socket is played and reported, even when the old socket had a turn
 with the same id that the user talked over. Turn ids are compared as opaque strings (the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Whole sessions through the Python bindings: the devserver's echo and tone agents, external
 audio pumped at real-time pace."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Switching audio during a session (JS SDK setAudioInput / setAudioOutput / setInputDevice,
 and their callbacks) with the real engine: WAV files as microphone and speaker, paced in
 real time, and ALSA's own device list for on_devices_changed."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The wheel (make wheel, tools/build_wheel.py) as a user gets it: installed into a fresh
 venv with no network, the quickstart runs against the devserver on the liblayercode bundled
 inside the package, with nothing pointing at build/ (no LAYERCODE_LIBRARY, no PYTHONPATH)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A live but slow TLS link is not a dead one (issue 9, item 4): the keepalive counts bytes
 arriving on the socket as life, not only whole decrypted TLS records. A TCP proxy between
 the client and a --tls devserver trickles the server's bytes (64 bytes every 50 ms, about

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Strict TLS through the Python bindings against the devserver's test PKI (--tls and its
 cert profiles): a certificate that does not verify (wrong host, expired, self-signed,
 unknown CA) is LC_ERR_TLS with the OpenSSL reason in the detail; an IP-literal URL is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The dev server's agents: what the assistant says and plays for each turn.
 
 - echo: plays back the user's turn audio (8 kHz upsampled to 16 kHz by linear

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Session authorization: Layercode's authorize_session, the customer-backend
 proxy, the legacy pipelines variant, and the single-use client_session_key store.
 """
@@ -131,7 +132,7 @@ class Authorizer:
 
     def _revoke_unused(self, conversation_id: str) -> None:
         """Re-authorizing a conversation rotates its key: earlier keys not yet used to
-        open a socket stop working (PROTOCOL.md section 5). Open sockets stay open."""
+        open a socket stop working (doc/protocol.md section 5). Open sockets stay open."""
         for grant in self._keys.values():
             if grant.conversation_id == conversation_id and not grant.used:
                 grant.revoked = True
@@ -271,7 +272,7 @@ class Authorizer:
         agent_id = None
         conversation_id = None
         try:
-            # Layercode answers a bad or missing API key with 400 (PROTOCOL.md 1.3, 5).
+            # Layercode answers a bad or missing API key with 400 (doc/protocol.md 1.3, 5).
             if check_api_key and not _same(bearer_token(request), self.opts.api_key):
                 raise AuthError(400, "invalid api key")
             try:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Test PKI for --tls, made with the openssl CLI.
 
 In the cert dir:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Layercode-compatible development server for liblayercode tests and demos.
 
 Usage: python tools/devserver/devserver.py [flags]   (see README.md)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """JSON-lines event log: one object per line, flushed per line.
 
 Every line: {"t": unix_time_float, "session": id-or-null, "kind": ..., ...}.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fault injection: misbehaviour on demand, per conversation, for client robustness tests.
 
 A fault is chosen per session by the authorize request's metadata

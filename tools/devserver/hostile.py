@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hostile-server faults (faultinject.py): a server that pings a client whose pongs it does
 not read, or sends audio with huge ids (the message flood is session.py's `flood`).
 bench/soak_hostile.py (make soak-hostile) runs the library against each and its memory.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """PCM16LE mono helpers: decoding client audio, tones, resampling, levels.
 
 All audio is signed 16-bit little-endian mono. Client audio is 8 kHz, server

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The aiohttp application: routes, the WebSocket upgrade gate, shutdown."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One WebSocket session: the Layercode frontend protocol (doc/protocol.md section 2).
 
 Client input is never trusted: a malformed frame or message is logged as a
@@ -125,7 +126,7 @@ class Session:
     def _turn_start(self, role: str, turn_id: str) -> dict:
         msg = {"type": "turn.start", "role": role, "turn_id": turn_id}
         if self.grant.omit_turn_id:
-            del msg["turn_id"]          # the cloud may omit it (PROTOCOL.md section 5)
+            del msg["turn_id"]          # the cloud may omit it (doc/protocol.md section 5)
         return msg
 
     def _assistant_holds_turn(self) -> bool:
@@ -526,7 +527,7 @@ class Session:
             self._arm_idle_timer()
 
     async def _on_vad_events(self, msg: dict) -> None:
-        """Client VAD events are hints, not turn boundaries (PROTOCOL.md section 5): the
+        """Client VAD events are hints, not turn boundaries (doc/protocol.md section 5): the
         server's own VAD, and the silence after a gating client stops sending, decide
         where a user turn starts and ends, so a short pause stays inside one turn."""
         event = msg.get("event")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Text to 16 kHz PCM16 speech with espeak-ng (+ sox), cached per phrase.
 
 Pipeline: `espeak-ng -v en --stdout --stdin` (text on stdin, so text starting

@@ -1,4 +1,5 @@
-"""Assistant turns as the client hears them (PROTOCOL.md section 5).
+# SPDX-License-Identifier: Apache-2.0
+"""Assistant turns as the client hears them (doc/protocol.md section 5).
 
 An assistant turn lasts from when its reply is queued until the client says its audio has
 played: `trigger.response.audio.replay_finished` after `response.end`. Until then the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Energy voice-activity detector for automatic turn mode (8 kHz client audio).
 
 RMS over 20 ms frames against a dBFS threshold. Speech starts after

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The conformance cases, numbered and grouped like the Autobahn|Testsuite's client cases.
 
 Each case is a `play` coroutine (what the server sends, given a server.CaseConnection) and

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Runs the WebSocket conformance suite: starts the case server (server.py), runs the echo
 client (layercode-wsecho, our WebSocketClient) once per case, and prints a report table and a
 summary line. Exit status 1 if any case is FAILED.

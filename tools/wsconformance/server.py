@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """WebSocket conformance server: plays Autobahn-style test cases against an echo client.
 
 The client under test connects to ``ws://HOST:PORT/runCase?case=ID`` (ID is a case id such

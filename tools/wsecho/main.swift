@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // layercode-wsecho: an Autobahn-style echo client for the WebSocket conformance suite
 // (tools/wsconformance). It connects our WebSocketClient to the URL given, sends every text
 // and binary message straight back, and exits when the connection ends, printing one JSON

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* C shims for the Swift layers: system headers Swift's Glibc module lacks (epoll, eventfd)
  * and OpenSSL macros wrapped as functions. Every symbol is prefixed lcshim_. */
 #ifndef LCSHIMS_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import LayercodeCore
 
 /// A backend that drives the engine halves from its own thread(s): ALSA (AlsaDuplex) or WAV

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Cuts the agent's 16 kHz audio (response.audio chunks of any length) into 20 ms frames
 /// with sequence numbers and markers, for the FrameRing → JitterBuffer path. Runs on the
 /// event loop. A marker names the (turn_id, delta_id) of the chunk whose audio ends in that

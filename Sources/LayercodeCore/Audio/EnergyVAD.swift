@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A frame-based energy voice-activity detector with an adaptive noise floor and hangover,
 /// for the client VAD of automatic mode (doc/protocol.md §2 "Audio gating", `vad_events`).
 /// Made for 20 ms frames of 8 kHz PCM16 (160 samples), but any frame length works: the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Settings for `JitterBuffer`. All durations are in milliseconds of audio.
 public struct JitterBufferConfig: Sendable, Equatable {
     public var frameSamples = 320, sampleRate = 16_000

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Percentiles over the most recent latency samples (a fixed window), for the latency
 /// figures in the stats. Single-threaded: the event loop feeds and reads it; audio threads
 /// hand their samples over through an SPSCRing first.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// An RMS level meter for PCM16: the user (or agent) amplitude the app shows, 0...1
 /// (doc/protocol.md §3, onUserAmplitudeChange / onAgentAmplitudeChange).
 ///

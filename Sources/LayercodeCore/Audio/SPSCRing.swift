@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Synchronization
 
 /// A lock-free single-producer single-consumer ring of trivially copyable elements.

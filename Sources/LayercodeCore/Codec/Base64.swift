@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Base64 (RFC 4648 section 4) for audio payloads. Encoding uses the standard alphabet with
 // padding. Decoding is lenient where it is harmless (padding optional, base64url `-` `_`
 // accepted, non-zero trailing bits ignored) and strict where it matters (any other character,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An incremental HTTP/1.1 response parser (RFC 9112) for the authorize request and the
 // WebSocket upgrade. Bytes can arrive in any split; memory is bounded by maxHeaderBytes and
 // maxBodyBytes; every length is parsed with overflow checks. The first error is sticky.

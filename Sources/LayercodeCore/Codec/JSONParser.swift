@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A strict RFC 8259 parser over raw bytes. Iterative (an explicit stack, not recursion), so
 // the depth limit and not the thread's stack decides what nests too deeply; never traps on
 // any input. Errors carry the byte offset where the input went wrong.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compact RFC 8259 output: no whitespace, `/` and non-ASCII left as they are, integral
 // numbers without a fraction, non-finite numbers as `null`. The byte-level helpers here
 // are shared with JSONWriter.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A JSON document tree, and the ordered object it uses. Parsing is in JSONParser.swift,
 // output in JSONSerializer.swift; build hot-path messages with JSONWriter instead.
 

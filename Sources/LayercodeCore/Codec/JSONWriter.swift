@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Streaming JSON output for hot-path messages (e.g. `{"type":"client.audio","content":"<base64>"}`
 // fifty times a second) without building a JSONValue tree. Commas are placed automatically;
 // the caller is responsible for balancing begin/end and pairing keys with values.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The few URL forms this library connects to: http, https, ws and wss with a host, an
 // optional port and a path/query. Anything we cannot send safely on a request line
 // (userinfo, control characters, odd hosts) is refused rather than guessed at.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Streaming UTF-8 validation: a DFA over the well-formed byte sequences of Unicode Table 3-7
 // (the same automaton as Hoehrmann's decoder, written as explicit states). It rejects overlong
 // forms, surrogates (ED A0..BF) and anything above U+10FFFF at the first byte that makes the

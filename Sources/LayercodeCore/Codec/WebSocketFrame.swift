@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RFC 6455 framing, client side: frames we send are masked, frames we receive (from the
 // server) must not be. No extensions are negotiated, so every RSV bit must be zero.
 // Decoding works on whatever bytes have arrived and never allocates a payload before all of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Turns the server's byte stream into WebSocket messages: buffers bytes, decodes frames,
 // reassembles fragmented messages, validates text as UTF-8 while it arrives (failing fast,
 // even inside a frame that is still arriving) and enforces the message size limit from frame

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The authorize step (doc/protocol.md §1): the request body the device POSTs to its backend,
 /// and the handling of the response. Pure functions, so they can be fuzzed.
 public enum TurnTrigger: String, Sendable {
@@ -64,7 +65,7 @@ public enum Authorize {
     }
 
     /// Interprets the authorize response. Non-2xx → `.authorize` with the status and the
-    /// server's `{"error": ...}` text. A 2xx body that is not what PROTOCOL.md §1 says →
+    /// server's `{"error": ...}` text. A 2xx body that is not what doc/protocol.md §1 says →
     /// `.protocolViolation` saying what and where: the JSON parse error and its byte offset,
     /// the missing field by name, or the field and the JSON type it has instead. An empty
     /// `client_session_key` or conversation id, or one holding a NUL (C callbacks take
@@ -95,7 +96,7 @@ public enum Authorize {
             throw violation("authorize response is \(typeName(json)), not a JSON object")
         }
         let key = try string(json, "client_session_key", in: "authorize response")
-        // Legacy pipelines answer with session_id (PROTOCOL.md §1.5).
+        // Legacy pipelines answer with session_id (doc/protocol.md §1.5).
         let conversationField = json["conversation_id"]?.stringValue == nil
             && json["session_id"]?.stringValue != nil ? "session_id" : "conversation_id"
         let conversation = try string(json, conversationField, in: "authorize response")

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Server text on its way to a C string (an error message, a close reason). A NUL would
 /// end the C string early and hide the rest, so each one becomes U+FFFD, visibly.
 public enum CText {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Messages the client sends (doc/protocol.md §2, client → server), encoded as JSON text.
 public enum ClientMessage {
     case ready

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A message from the server (doc/protocol.md §2, server → client), decoded from JSON text.
 public struct ServerMessage {
     public enum Kind: Equatable {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The assistant turns of one socket, as the session needs them for barge-in, late audio and
 /// `replay_finished` (issue 9 item 12). The rules:
 /// - A turn is *current* from its `turn.start{assistant}` (or its first audio) until its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The library's error codes. The raw values are the C ABI's LC_ERR_* numbers
 /// (include/layercode.h); they are never reused or renumbered.
 public enum ErrorCode: Int32, Sendable, Error {

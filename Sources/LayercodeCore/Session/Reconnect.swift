@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Why a session ended for good (lc_client_failure_reason). The raw values are the C ABI's
 /// LC_FAILURE_* numbers; they are never reused or renumbered.
 public enum FailureReason: Int32, Sendable, Equatable {

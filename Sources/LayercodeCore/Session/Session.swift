@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The Layercode session as a pure state machine (doc/architecture.md "Core is pure"):
 /// inputs are events (the app's calls, the authorize response, socket events, captured mic
 /// frames, playout drains), outputs are actions for the driver to carry out (HTTP, socket,
@@ -598,7 +599,7 @@ public final class Session {
             let ended = turns.ended(message.turnID)
             if ended.wasCurrent { out.append(.assistantTurnActive(false)) }
             if !playsAudio, phase == .open, let turn = ended.turn, !turns.isInterrupted(turn) {
-                // Nothing plays: the turn's playout is over at once (JS SDK, PROTOCOL.md §5).
+                // Nothing plays: the turn's playout is over at once (JS SDK, doc/protocol.md §5).
                 out.append(.send(ClientMessage.replayFinished(
                     turnID: turn, lastDeltaIDPlayed: ended.lastDelta).encoded()))
             }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import LayercodeCore
 
 /// One HTTP/1.1 request on its own connection (`Connection: close`), on the event loop.

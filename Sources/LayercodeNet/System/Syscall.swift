@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Glibc
 
 /// One syscall wrapper (STYLE.md §11): retries EINTR, maps EAGAIN to `nil` ("would block"),

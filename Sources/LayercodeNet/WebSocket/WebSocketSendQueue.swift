@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The WebSocket client's send queue: whole frames waiting for the socket, oldest first,
 /// bounded in bytes. Rules:
 /// - A frame that does not fit pushes out the oldest *droppable* frames (microphone audio)

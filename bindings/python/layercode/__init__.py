@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Python bindings for liblayercode, a native client for Layercode's real-time voice agents.
 
     import layercode

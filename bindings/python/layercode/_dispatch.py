@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The C trampolines: one module-level ctypes callback per callback slot of lc_options,
 created once and alive for the whole process (STYLE §14).
 

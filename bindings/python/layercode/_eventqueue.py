@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The queue behind ``Client.events()``: bounded by count and by bytes, oldest dropped first.
 
 An event's cost is the text it carries (the raw JSON of a message, the detail, the ids) plus

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Loading liblayercode and declaring its C ABI (include/layercode.h) for ctypes.
 
 Only this module knows the C names. Every function gets its argtypes and restype, and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AsyncClient: the Client for asyncio.
 
 The library calls back on its own thread; every event is handed to the asyncio loop with

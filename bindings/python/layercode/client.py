@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The synchronous Client: one lc_client and the Python side of its callbacks."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ALSA device listing (lc_list_devices)."""
 
 from __future__ import annotations

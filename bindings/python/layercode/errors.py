@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One exception class per LC_ERR_* code (codes are never reused or renumbered)."""
 
 from __future__ import annotations

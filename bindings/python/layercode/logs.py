@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The library's own log lines, routed to Python's logging (lc_set_log_handler)."""
 
 from __future__ import annotations
