@@ -30,7 +30,7 @@ Environment: SOAK_SECONDS (default 60), SOAK_WARMUP_SECONDS (5), SOAK_FLOOD_BYTE
 SOAK_ID_BYTES (262144), SOAK_ID_COUNT (1000), SOAK_MAX_MESSAGE_BYTES (1048576),
 SOAK_SLACK_KB, SOAK_MAX_GROWTH_KB, SOAK_RSS_CAP_MB, SOAK_OUT (build/soak-hostile).
 Exits 1 if a phase exceeds the bound or the session misbehaves, 2 on a setup problem.
-Not part of make test: it measures the library's bounds, and prints what it measured.
+make test runs a short one (tests/soak); `make soak-hostile` prints what it measured.
 """
 from __future__ import annotations
 
