@@ -5,9 +5,11 @@ it without clashing with other test directories' conftest modules.)"""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import json
+import math
 import select
 import signal
 import subprocess
@@ -180,6 +182,17 @@ class Client:
     async def close(self) -> None:
         await self.ws.close()
         await self.http.close()
+
+
+def tone8k(seconds: float, hz: float = 300.0, amp: float = 0.3) -> bytes:
+    """amp (of full scale) sine of hz: 8 kHz mono s16le, the devserver's audio."""
+    n = int(8000 * seconds)
+    return array.array("h", (int(amp * 32767 * math.sin(2 * math.pi * hz * i / 8000))
+                             for i in range(n))).tobytes()
+
+
+def silence8k(seconds: float) -> bytes:
+    return bytes(2 * int(8000 * seconds))
 
 
 def of_type(mtype: str):

@@ -8,7 +8,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import math
 import os
 import socket
 import ssl
@@ -18,7 +17,7 @@ import aiohttp
 import pytest
 
 from devserver_harness import (DEVICE_TOKEN, Client, Server, api_headers, audio_of,
-                      of_type, post_json, run)
+                      of_type, post_json, run, silence8k, tone8k)
 
 import pcm  # noqa: E402  (tools/devserver, put on sys.path by the harness)
 import vad as vad_mod  # noqa: E402
@@ -26,16 +25,6 @@ import certs  # noqa: E402
 
 
 # ---- audio helpers -----------------------------------------------------------
-
-def tone8k(seconds: float, hz: float = 300.0, amp: float = 0.3) -> bytes:
-    n = int(8000 * seconds)
-    return array.array("h", (int(amp * 32767 * math.sin(2 * math.pi * hz * i / 8000))
-                             for i in range(n))).tobytes()
-
-
-def silence8k(seconds: float) -> bytes:
-    return bytes(2 * int(8000 * seconds))
-
 
 def samples(data: bytes) -> array.array:
     a = array.array("h")
