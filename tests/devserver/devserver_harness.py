@@ -208,3 +208,13 @@ def audio_of(messages: list[dict], turn_id: str | None = None) -> list[bytes]:
 def run(coro):
     return asyncio.run(coro)
 
+
+def first_response(server) -> list[dict]:
+    """Opens a session on server; what it received up to the first response.end."""
+    async def go():
+        client = await Client.open(server)
+        msgs = await client.until(of_type("response.end"))
+        await client.close()
+        return msgs
+    return run(go())
+

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from devserver_harness import (DEVICE_TOKEN, Client, Server, api_headers, audio_of,
-                      of_type, post_json, run, silence8k, tone8k)
+                      first_response, of_type, post_json, run, silence8k, tone8k)
 
 import pcm  # noqa: E402  (tools/devserver, put on sys.path by the harness)
 import vad as vad_mod  # noqa: E402
@@ -657,12 +657,7 @@ def test_speech_falls_back_to_tone_without_espeak(tmp_path):
     env = dict(os.environ, PATH=os.path.dirname(sys.executable))
     server = Server(tmp_path, "--audio-speed", "0", "--log-audio-content", env=env)
     try:
-        async def go():
-            client = await Client.open(server)
-            msgs = await client.until(of_type("response.end"))
-            await client.close()
-            return msgs
-        msgs = run(go())
+        msgs = first_response(server)
         audio = b"".join(audio_of(msgs))
         hz = zero_crossings(samples(audio)) / 2 / 2.0
         assert abs(hz - 440) <= 2

@@ -10,8 +10,8 @@ import uuid
 import aiohttp
 import pytest
 
-from devserver_harness import (Client, Server, api_headers, audio_of, of_type, post_json, run,
-                               silence8k, tone8k)
+from devserver_harness import (Client, Server, api_headers, audio_of, first_response, of_type,
+                               post_json, run, silence8k, tone8k)
 
 # The fields of config.vad the JS SDK reads (layercode-js-sdk src/index.ts, VadConfigSchema).
 SDK_VAD_FIELDS = {"enabled", "gate_audio", "buffer_frames", "model",
@@ -226,12 +226,7 @@ def test_omit_turn_id_flag(tmp_path):
     server = Server(tmp_path, "--audio-speed", "0", "--agent", "tone", "--tone-seconds",
                     "0.1", "--omit-turn-id", log=False)
     try:
-        async def go():
-            client = await Client.open(server)
-            msgs = await client.until(of_type("response.end"))
-            await client.close()
-            return msgs
-        msgs = run(go())
+        msgs = first_response(server)
         assert msgs[0] == {"type": "turn.start", "role": "assistant"}
         assert audio_of(msgs)
     finally:
