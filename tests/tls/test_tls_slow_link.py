@@ -14,7 +14,7 @@ from typing import List
 
 import pytest
 
-from tls_support import WS_PATH, DevServer, layercode  # skips without a library
+from tls_support import WS_PATH, DevServer, layercode, shut_down  # skips without a library
 
 
 class TrickleProxy:
@@ -59,11 +59,7 @@ class TrickleProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            shut_down(src, dst)
 
     def close(self) -> None:
         self.closed.set()

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from tls_support import WS_PATH, DevServer, layercode  # skips without a library
+from tls_support import WS_PATH, DevServer, layercode, shut_down  # skips without a library
 
 
 @pytest.fixture(scope="module")
@@ -266,11 +266,7 @@ class _ResettingListener:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            shut_down(src, dst)
 
     def close(self) -> None:
         self.sock.close()

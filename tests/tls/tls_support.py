@@ -6,6 +6,7 @@ Importing it from a test module skips that module when there is no library."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -26,3 +27,13 @@ import layercode  # noqa: E402,F401
 from devserver_process import DevServer  # noqa: E402,F401
 
 WS_PATH = "/v1/agents/web/websocket"
+
+
+def shut_down(*socks: socket.socket) -> None:
+    """Shuts both directions of each socket down, ignoring one already closed or reset (the
+    end of a proxy's pump)."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
