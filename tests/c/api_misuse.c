@@ -272,10 +272,7 @@ static void on_flag(void *user_data, int on) {
 
 /* Options for the devserver with every callback set. */
 static void probe_options(lc_options *o, probe *p) {
-    lc_options_init(o);
-    o->agent_id = "echo";
-    o->authorize_url = authorize_url;
-    o->ws_url = ws_url;
+    session_options(o, "echo", authorize_url, ws_url);
     o->user_data = p;
     o->on_status = on_status;
     o->on_connected = on_connected;
@@ -604,10 +601,7 @@ static const struct bad_option bad_options[] = {
 };
 
 static void valid_options(lc_options *o) {
-    lc_options_init(o);
-    o->agent_id = "echo";
-    o->authorize_url = authorize_url;
-    o->ws_url = ws_url;
+    session_options(o, "echo", authorize_url, ws_url);
 }
 
 static void *fail_new_on_other_thread(void *arg) {

@@ -65,10 +65,7 @@ int main(int argc, char **argv) {
     const char *mode = argv[3];
     int callbacks = strcmp(mode, "polling") != 0;
     lc_options o;
-    lc_options_init(&o);
-    o.agent_id = "echo";
-    o.authorize_url = argv[1];
-    o.ws_url = argv[2];
+    session_options(&o, "echo", argv[1], argv[2]);
     o.audio_mode = LC_AUDIO_NONE;
     if (callbacks) {
         o.on_data = on_data;
