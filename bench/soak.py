@@ -72,6 +72,17 @@ def voiced_burst(seconds: float) -> bytes:
     return out.tobytes()
 
 
+def wait_tick(next_tick: float) -> float:
+    """The real-time pace of the audio loops: sleeps until next_tick + TICK and returns it;
+    a loop that has fallen behind gets now instead (no burst to catch up)."""
+    next_tick += TICK
+    delay = next_tick - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+        return next_tick
+    return time.monotonic()
+
+
 def rss_kb() -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -181,12 +192,7 @@ def main() -> int:
                         print(f"soak: {now - start:5.0f} s  RSS {samples[-1][1]} kB  "
                               f"bursts {bursts}  user turns {counters.user_turns}  "
                               f"barge-ins {counters.barge_ins}", flush=True)
-            next_tick += TICK
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_tick = time.monotonic()
+            next_tick = wait_tick(next_tick)
         elapsed = time.monotonic() - start
         stats = client.stats()
         client.close()

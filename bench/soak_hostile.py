@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soak import CHUNK, ROOT, TICK, env_number, rss_kb, voiced_burst  # noqa: E402
+from soak import CHUNK, ROOT, env_number, rss_kb, voiced_burst, wait_tick  # noqa: E402
 
 import layercode  # noqa: E402  (soak put the bindings on sys.path)
 from devserver_process import DevServer  # noqa: E402
@@ -123,12 +123,7 @@ def run_phase(server: DevServer, name: str, fault, seconds: float, max_message: 
             if kb > cap_kb:
                 capped = round(now - start, 1)
                 break
-        next_tick += TICK
-        delay = next_tick - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            next_tick = time.monotonic()
+        next_tick = wait_tick(next_tick)
     stats = client.stats()
     t0 = time.monotonic()
     client.disconnect()

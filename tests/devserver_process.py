@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVSERVER = ROOT / "tools" / "devserver" / "devserver.py"
@@ -101,6 +101,22 @@ class DevServer:
         if self.proc.stdout:
             self.proc.stdout.close()
         self._stderr.close()
+
+
+def devservers(tmp_path: Path) -> Iterator[Callable[..., DevServer]]:
+    """The body of the suites' `devserver` fixtures (`yield from devservers(tmp_path)`):
+    yields start(*flags) -> DevServer, each server in its own folder under tmp_path, and
+    stops every server it started at teardown."""
+    servers: list[DevServer] = []
+
+    def start(*flags: str) -> DevServer:
+        server = DevServer(tmp_path / f"devserver{len(servers)}", *flags)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 # ---- audio -----------------------------------------------------------------------------

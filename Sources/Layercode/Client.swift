@@ -703,29 +703,32 @@ public final class LayercodeClient: @unchecked Sendable {
         run(.connect)
         let loop = self.loop
         if options.audioMode == .external, pipeline == nil, session.phase == .authorizing {
-            do {
-                let made = external.storeIfNil(
+            usePipeline {
+                external.storeIfNil(
                     try AudioPipeline.external(options, clock: monotonicNanoseconds) { loop.wake() })
-                pipeline = made
-                current.withLock { $0 = made }
-            } catch let error as LayercodeError {
-                run(.transportFailed(error))
-            } catch {
-                run(.transportFailed(LayercodeError(.audio, "\(error)")))
             }
             return
         }
         guard options.audioMode == .alsa || options.audioMode == .wav,
               session.phase == .authorizing else { return }
         // Devices open while authorize runs; a device that cannot open fails the connect.
-        do {
+        usePipeline {
             let opened = try AudioPipeline.devices(
                 options, input: inputEnabled ? deviceName(input: true) : nil,
                 output: outputEnabled ? deviceName(input: false) : nil,
                 clock: monotonicNanoseconds) { loop.wake() }
             Log.write(.info, "audio devices open: \(opened.describe())")
-            pipeline = opened
-            current.withLock { $0 = opened }
+            return opened
+        }
+    }
+
+    /// The session's pipeline (`pipeline`, and `current` for the stats) from `open`; an error
+    /// from it fails the connect (one that is not a LayercodeError as `.audio`).
+    private func usePipeline(_ open: () throws -> AudioPipeline) {
+        do {
+            let made = try open()
+            pipeline = made
+            current.withLock { $0 = made }
         } catch let error as LayercodeError {
             run(.transportFailed(error))
         } catch {

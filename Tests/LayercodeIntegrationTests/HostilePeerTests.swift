@@ -20,35 +20,14 @@ private final class RawPeer: @unchecked Sendable {
 
     init(response: @escaping @Sendable (String) -> String,
          behave: @escaping @Sendable (RawPeer, Int32) -> Void) throws {
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var small: Int32 = 4096
-        setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let fd = listener
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw NSError(domain: "RawPeer: bind failed", code: Int(errno)) }
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        let bound = try smallBufferLoopbackListener(name: "RawPeer")
+        listener = bound.fd
+        port = bound.port
         Thread.detachNewThread { [self] in
             let c = accept(listener, nil, nil)
             guard c >= 0 else { return }
             lock.lock(); client = c; lock.unlock()
-            var request = [UInt8]()
-            var byte: UInt8 = 0
-            while request.count < 4 || Array(request.suffix(4)) != Array("\r\n\r\n".utf8) {
-                guard read(c, &byte, 1) == 1 else { return }   // nothing past the request
-                request.append(byte)
-            }
-            let key = String(decoding: request, as: UTF8.self).split(separator: "\r\n")
-                .first { $0.lowercased().hasPrefix("sec-websocket-key:") }
-                .map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) } ?? ""
+            guard let key = readUpgradeRequestKey(c) else { return }
             guard writeAll(c, Array(response(key).utf8)) else { return }
             behave(self, c)
         }

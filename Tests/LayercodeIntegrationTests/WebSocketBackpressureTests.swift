@@ -14,38 +14,16 @@ private final class StalledServer: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
 
     init() throws {
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var small: Int32 = 4096
-        setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let fd = listener
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw NSError(domain: "StalledServer: bind failed", code: Int(errno)) }
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        let bound = try smallBufferLoopbackListener(name: "StalledServer")
+        listener = bound.fd
+        port = bound.port
         Thread.detachNewThread { [self] in serve() }
     }
 
     private func serve() {
         client = accept(listener, nil, nil)
         guard client >= 0 else { return }
-        var request = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !request.ends(with: Array("\r\n\r\n".utf8)) {
-            let n = read(client, &buffer, 1)  // byte by byte: read nothing past the request
-            if n <= 0 { return }
-            request.append(buffer[0])
-        }
-        let text = String(decoding: request, as: UTF8.self)
-        let key = text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("sec-websocket-key:") }
-            .map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) } ?? ""
+        guard let key = readUpgradeRequestKey(client) else { return }
         let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Accept: \(WebSocketClient.acceptValue(forKey: key))\r\n\r\n"
         _ = response.withCString { write(client, $0, strlen($0)) }
@@ -57,10 +35,6 @@ private final class StalledServer: @unchecked Sendable {
         if client >= 0 { close(client) }
         close(listener)
     }
-}
-
-private extension Array where Element == UInt8 {
-    func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
 }
 
 /// The bounded send queue and the keepalive of WebSocketClient against a peer that stops

@@ -14,11 +14,11 @@
  * test_c_api.py builds it plain and with -fsanitize=address,undefined. */
 #define _POSIX_C_SOURCE 200809L
 #include "layercode.h"
+#include "check.h"
 
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,19 +36,6 @@ static pthread_t main_thread;
 
 /* ---- checks ---------------------------------------------------------------------------- */
 
-static int checks, failures;
-
-static void check(int ok, const char *fmt, ...) {
-    va_list ap;
-    checks++;
-    if (!ok) failures++;
-    printf("%s ", ok ? "PASS" : "FAIL");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-}
 
 static void section(const char *name) {
     printf("# %s\n", name);
@@ -285,10 +272,7 @@ static void on_flag(void *user_data, int on) {
 
 /* Options for the devserver with every callback set. */
 static void probe_options(lc_options *o, probe *p) {
-    lc_options_init(o);
-    o->agent_id = "echo";
-    o->authorize_url = authorize_url;
-    o->ws_url = ws_url;
+    session_options(o, "echo", authorize_url, ws_url);
     o->user_data = p;
     o->on_status = on_status;
     o->on_connected = on_connected;
@@ -617,10 +601,7 @@ static const struct bad_option bad_options[] = {
 };
 
 static void valid_options(lc_options *o) {
-    lc_options_init(o);
-    o->agent_id = "echo";
-    o->authorize_url = authorize_url;
-    o->ws_url = ws_url;
+    session_options(o, "echo", authorize_url, ws_url);
 }
 
 static void *fail_new_on_other_thread(void *arg) {
@@ -1298,7 +1279,7 @@ static void test_free_in_callback(enum free_point where) {
         } else {
             /* The loop thread is stuck inside lc_client_free: nothing else can run. */
             check(0, "%s: lc_client_free did not return (deadlock)", what);
-            printf("SUMMARY %d checks, %d failed\n", checks, failures);
+            check_summary();
             fflush(stdout);
             _exit(1);
         }
@@ -1360,6 +1341,5 @@ int main(int argc, char **argv) {
     for (i = 0; i < sizeof free_points / sizeof free_points[0]; i++)
         test_free_in_callback(free_points[i]);
 
-    printf("SUMMARY %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary();
 }

@@ -15,9 +15,9 @@
  * Prints PASS/FAIL lines and "SUMMARY <n> checks, <f> failed"; exits 1 on a failure. */
 #define _GNU_SOURCE
 #include "layercode.h"
+#include "check.h"
 
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,19 +26,6 @@
 #define ECHOES 40
 #define PAYLOAD (60 * 1024)
 
-static int checks, failures;
-
-static void check(int ok, const char *fmt, ...) {
-    va_list ap;
-    checks++;
-    if (!ok) failures++;
-    printf("%s ", ok ? "PASS" : "FAIL");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-}
 
 static void sleep_ms(int ms) {
     struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -78,10 +65,7 @@ int main(int argc, char **argv) {
     const char *mode = argv[3];
     int callbacks = strcmp(mode, "polling") != 0;
     lc_options o;
-    lc_options_init(&o);
-    o.agent_id = "echo";
-    o.authorize_url = argv[1];
-    o.ws_url = argv[2];
+    session_options(&o, "echo", argv[1], argv[2]);
     o.audio_mode = LC_AUDIO_NONE;
     if (callbacks) {
         o.on_data = on_data;
@@ -161,6 +145,5 @@ int main(int argc, char **argv) {
     }
     lc_client_disconnect(c);
     lc_client_free(c);
-    printf("SUMMARY %d checks, %d failed\n", checks, failures);
-    return failures == 0 ? 0 : 1;
+    return check_summary();
 }

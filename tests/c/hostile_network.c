@@ -15,6 +15,7 @@
  * Prints "result ..." and exits 0 on success. */
 #define _POSIX_C_SOURCE 200809L
 #include "layercode.h"
+#include "check.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -92,10 +93,7 @@ static void sleep_ms(long ms) {
 }
 
 static void base_options(lc_options *o, const char *authorize_url, const char *ws_url) {
-    lc_options_init(o);
-    o->agent_id = "echo";
-    o->authorize_url = authorize_url;
-    o->ws_url = ws_url;
+    session_options(o, "echo", authorize_url, ws_url);
     o->on_status = on_status;
     o->on_connected = on_connected;
     o->on_error = on_error;

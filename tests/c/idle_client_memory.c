@@ -12,6 +12,7 @@
  * Prints "PASS"/"FAIL" lines and "SUMMARY ..."; exits 1 if a mode is over the bound. */
 #define _GNU_SOURCE
 #include "layercode.h"
+#include "check.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -40,10 +41,8 @@ int main(int argc, char **argv) {
     };
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
         lc_options o;
-        lc_options_init(&o);
-        o.agent_id = "echo";
-        o.authorize_url = "http://127.0.0.1:9/authorize";
-        o.ws_url = "ws://127.0.0.1:9/v1/agents/web/websocket";
+        session_options(&o, "echo", "http://127.0.0.1:9/authorize",
+                        "ws://127.0.0.1:9/v1/agents/web/websocket");
         o.audio_mode = modes[m].mode;
         o.device_watch_ms = 0;
         /* One client first: it pays for what the process creates once (the event loop). */
@@ -60,10 +59,7 @@ int main(int argc, char **argv) {
     }
     if (argc > 3) {
         lc_options o;
-        lc_options_init(&o);
-        o.agent_id = "echo";
-        o.authorize_url = argv[2];
-        o.ws_url = argv[3];
+        session_options(&o, "echo", argv[2], argv[3]);
         o.audio_mode = LC_AUDIO_EXTERNAL;
         o.device_watch_ms = 0;
         if (lc_client_new(&o, &clients[n]) != LC_OK) return 3;

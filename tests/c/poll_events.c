@@ -3,6 +3,7 @@
  * by polling from the main thread. usage: poll_events AUTHORIZE_URL WS_URL
  * Prints one line per event ("event TYPE CODE TEXT") and log lines ("log LEVEL TEXT"). */
 #include "layercode.h"
+#include "check.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,10 +24,7 @@ int main(int argc, char **argv) {
     if (lc_set_log_handler(on_log, NULL, 9) != LC_ERR_INVALID_ARGUMENT) return 10;
     if (lc_set_log_handler(on_log, NULL, LC_LOG_INFO) != LC_OK) return 11;
     lc_options o;
-    lc_options_init(&o);
-    o.agent_id = "echo";
-    o.authorize_url = argv[1];
-    o.ws_url = argv[2];
+    session_options(&o, "echo", argv[1], argv[2]);
     o.audio_mode = LC_AUDIO_NONE;
     lc_client *c;
     if (lc_client_new(&o, &c) != LC_OK) return 12;

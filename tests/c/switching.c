@@ -9,6 +9,7 @@
  * Prints "ok ..." lines; exits 0 when every check held. */
 #define _POSIX_C_SOURCE 200809L
 #include "layercode.h"
+#include "check.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,10 +78,7 @@ static unsigned long long frames_sent(lc_client *c) {
 int main(int argc, char **argv) {
     if (argc < 8) return 2;
     lc_options o;
-    lc_options_init(&o);
-    o.agent_id = "agent";
-    o.authorize_url = argv[1];
-    o.ws_url = argv[2];
+    session_options(&o, "agent", argv[1], argv[2]);
     o.audio_mode = LC_AUDIO_WAV;
     o.capture_device = argv[3];
     o.playback_device = argv[5];

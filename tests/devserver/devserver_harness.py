@@ -5,9 +5,11 @@ it without clashing with other test directories' conftest modules.)"""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import json
+import math
 import select
 import signal
 import subprocess
@@ -182,6 +184,17 @@ class Client:
         await self.http.close()
 
 
+def tone8k(seconds: float, hz: float = 300.0, amp: float = 0.3) -> bytes:
+    """amp (of full scale) sine of hz: 8 kHz mono s16le, the devserver's audio."""
+    n = int(8000 * seconds)
+    return array.array("h", (int(amp * 32767 * math.sin(2 * math.pi * hz * i / 8000))
+                             for i in range(n))).tobytes()
+
+
+def silence8k(seconds: float) -> bytes:
+    return bytes(2 * int(8000 * seconds))
+
+
 def of_type(mtype: str):
     return lambda m: m.get("type") == mtype
 
@@ -194,4 +207,14 @@ def audio_of(messages: list[dict], turn_id: str | None = None) -> list[bytes]:
 
 def run(coro):
     return asyncio.run(coro)
+
+
+def first_response(server) -> list[dict]:
+    """Opens a session on server; what it received up to the first response.end."""
+    async def go():
+        client = await Client.open(server)
+        msgs = await client.until(of_type("response.end"))
+        await client.close()
+        return msgs
+    return run(go())
 

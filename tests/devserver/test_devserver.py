@@ -8,7 +8,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import math
 import os
 import socket
 import ssl
@@ -18,7 +17,7 @@ import aiohttp
 import pytest
 
 from devserver_harness import (DEVICE_TOKEN, Client, Server, api_headers, audio_of,
-                      of_type, post_json, run)
+                      first_response, of_type, post_json, run, silence8k, tone8k)
 
 import pcm  # noqa: E402  (tools/devserver, put on sys.path by the harness)
 import vad as vad_mod  # noqa: E402
@@ -26,16 +25,6 @@ import certs  # noqa: E402
 
 
 # ---- audio helpers -----------------------------------------------------------
-
-def tone8k(seconds: float, hz: float = 300.0, amp: float = 0.3) -> bytes:
-    n = int(8000 * seconds)
-    return array.array("h", (int(amp * 32767 * math.sin(2 * math.pi * hz * i / 8000))
-                             for i in range(n))).tobytes()
-
-
-def silence8k(seconds: float) -> bytes:
-    return bytes(2 * int(8000 * seconds))
-
 
 def samples(data: bytes) -> array.array:
     a = array.array("h")
@@ -668,12 +657,7 @@ def test_speech_falls_back_to_tone_without_espeak(tmp_path):
     env = dict(os.environ, PATH=os.path.dirname(sys.executable))
     server = Server(tmp_path, "--audio-speed", "0", "--log-audio-content", env=env)
     try:
-        async def go():
-            client = await Client.open(server)
-            msgs = await client.until(of_type("response.end"))
-            await client.close()
-            return msgs
-        msgs = run(go())
+        msgs = first_response(server)
         audio = b"".join(audio_of(msgs))
         hz = zero_crossings(samples(audio)) / 2 / 2.0
         assert abs(hz - 440) <= 2

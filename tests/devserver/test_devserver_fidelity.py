@@ -4,31 +4,20 @@ and 18). Each test is named after the difference it fixed."""
 
 from __future__ import annotations
 
-import array
 import asyncio
-import math
 import uuid
 
 import aiohttp
 import pytest
 
-from devserver_harness import Client, Server, api_headers, audio_of, of_type, post_json, run
+from devserver_harness import (Client, Server, api_headers, audio_of, first_response, of_type,
+                               post_json, run, silence8k, tone8k)
 
 # The fields of config.vad the JS SDK reads (layercode-js-sdk src/index.ts, VadConfigSchema).
 SDK_VAD_FIELDS = {"enabled", "gate_audio", "buffer_frames", "model",
                   "positive_speech_threshold", "negative_speech_threshold",
                   "redemption_frames", "min_speech_frames", "pre_speech_pad_frames",
                   "frame_samples"}
-
-
-def tone8k(seconds: float, hz: float = 300.0, amp: float = 0.3) -> bytes:
-    n = int(8000 * seconds)
-    return array.array("h", (int(amp * 32767 * math.sin(2 * math.pi * hz * i / 8000))
-                             for i in range(n))).tobytes()
-
-
-def silence8k(seconds: float) -> bytes:
-    return bytes(2 * int(8000 * seconds))
 
 
 @pytest.fixture(scope="module")
@@ -237,12 +226,7 @@ def test_omit_turn_id_flag(tmp_path):
     server = Server(tmp_path, "--audio-speed", "0", "--agent", "tone", "--tone-seconds",
                     "0.1", "--omit-turn-id", log=False)
     try:
-        async def go():
-            client = await Client.open(server)
-            msgs = await client.until(of_type("response.end"))
-            await client.close()
-            return msgs
-        msgs = run(go())
+        msgs = first_response(server)
         assert msgs[0] == {"type": "turn.start", "role": "assistant"}
         assert audio_of(msgs)
     finally:

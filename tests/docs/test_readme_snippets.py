@@ -32,6 +32,7 @@ import pytest
 
 from docs_support import (BUILD, LIB, LIB_DIR, PLAYER, README, ROOT, DefaultDevicesRig,
                           DevServer, fenced_blocks, run)
+from devserver_process import devservers  # on sys.path through docs_support
 
 GREETING = "Hello! Say something and I will repeat it."  # the devserver's default
 SNIPPET_FILES = {
@@ -51,16 +52,7 @@ def library():
 
 @pytest.fixture
 def devserver(tmp_path):
-    servers = []
-
-    def start(*flags: str) -> DevServer:
-        server = DevServer(tmp_path / f"devserver{len(servers)}", *flags)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from devservers(tmp_path)
 
 
 @pytest.fixture(scope="module")

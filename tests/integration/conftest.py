@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .player_support import (BUILD_DIR, Build, DevServer, PlayerRun, Speech, make_speech,
+from .player_support import (BUILD_DIR, Build, PlayerRun, Speech, make_speech,
                              run_player)
+from devserver_process import devservers  # on sys.path through player_support
 
 
 @pytest.fixture(scope="session")
@@ -40,16 +41,7 @@ def player(build):
 def devserver(build, tmp_path):
     """devserver(*flags) -> DevServer, stopped at teardown. Depends on `build` so that a
     missing build skips before any server starts."""
-    servers: list[DevServer] = []
-
-    def start(*flags: str) -> DevServer:
-        server = DevServer(tmp_path / f"devserver{len(servers)}", *flags)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from devservers(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from typing import Callable, Iterator, List
 import pytest
 
 from .support import BINDINGS, LIBRARY, DevServer, tone_burst, write_wav
+from devserver_process import devservers  # on sys.path through support
 
 if "LAYERCODE_LIBRARY" not in os.environ and LIBRARY.exists():
     os.environ["LAYERCODE_LIBRARY"] = str(LIBRARY)
@@ -28,16 +29,7 @@ if not Path(os.environ.get("LAYERCODE_LIBRARY", LIBRARY)).exists():
 @pytest.fixture
 def devserver(tmp_path: Path) -> Iterator[Callable[..., DevServer]]:
     """devserver(*flags) -> DevServer, stopped at teardown."""
-    servers: List[DevServer] = []
-
-    def start(*flags: str) -> DevServer:
-        server = DevServer(tmp_path / f"devserver{len(servers)}", *flags)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from devservers(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from .support import BINDINGS, EXAMPLES, LIBRARY
-from .test_wheel import clean_env, run
+from .support import BINDINGS, LIBRARY
+from .test_wheel import clean_env, run, run_quickstart
 
 SONAME = "liblayercode.so.0"
 
@@ -88,15 +88,7 @@ def test_pip_install_of_the_checkout_after_make_bundles_the_library(
     assert not list((tmp_path / "repo" / "bindings" / "python" / "layercode").glob("*.so*"))
 
     server = devserver()
-    quickstart = run([python, EXAMPLES / "quickstart.py", server.authorize_url, "echo",
-                      server.ws_url, speech_wav], timeout=120,
-                     env=clean_env(LAYERCODE_SECONDS="9"), cwd=tmp_path)
-    assert quickstart.returncode == 0, quickstart.describe
-    lines = quickstart.stdout.splitlines()
-    assert "response.text: Hello! Say something and I will repeat it." in lines, \
-        quickstart.describe
-    assert any(line.startswith("response.text: You said ") for line in lines), \
-        quickstart.describe
+    run_quickstart(python, server, speech_wav, tmp_path)
 
 
 def test_pip_install_without_a_built_library_says_how_to_get_one_at_import(

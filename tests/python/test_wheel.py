@@ -32,6 +32,22 @@ def clean_env(**extra: str) -> dict:
     return {**env, **extra}
 
 
+def run_quickstart(python, server, speech_wav, cwd) -> subprocess.CompletedProcess:
+    """examples/python/quickstart.py with that python and a wheel user's environment (as
+    test_examples runs it) against server, speaking speech_wav: it exits 0, the greeting
+    arrives and the agent answers. Returns the run."""
+    quickstart = run([python, EXAMPLES / "quickstart.py", server.authorize_url, "echo",
+                      server.ws_url, speech_wav], timeout=120,
+                     env=clean_env(LAYERCODE_SECONDS="9"), cwd=cwd)
+    assert quickstart.returncode == 0, quickstart.describe
+    lines = quickstart.stdout.splitlines()
+    assert "response.text: Hello! Say something and I will repeat it." in lines, \
+        quickstart.describe
+    assert any(line.startswith("response.text: You said ") for line in lines), \
+        quickstart.describe
+    return quickstart
+
+
 def test_wheel_in_a_fresh_venv_runs_the_quickstart_on_its_bundled_library(
         tmp_path, devserver, speech_wav):
     assert LIBRARY.exists()
@@ -72,13 +88,6 @@ def test_wheel_in_a_fresh_venv_runs_the_quickstart_on_its_bundled_library(
 
     # The quickstart as test_examples runs it, with the venv's python and nothing else.
     server = devserver()
-    quickstart = run([python, EXAMPLES / "quickstart.py", server.authorize_url, "echo",
-                      server.ws_url, speech_wav], timeout=120,
-                     env=clean_env(LAYERCODE_SECONDS="9"), cwd=tmp_path)
-    assert quickstart.returncode == 0, quickstart.describe
+    quickstart = run_quickstart(python, server, speech_wav, tmp_path)
     lines = quickstart.stdout.splitlines()
-    assert "response.text: Hello! Say something and I will repeat it." in lines, \
-        quickstart.describe
     assert any(line.startswith("user.transcript: ") for line in lines), quickstart.describe
-    assert any(line.startswith("response.text: You said ") for line in lines), \
-        quickstart.describe

@@ -7,31 +7,14 @@ timeouts; the session must stay up and the message arrive."""
 
 from __future__ import annotations
 
-import os
 import socket
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import List
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BINDINGS = ROOT / "bindings" / "python"
-LIBRARY = Path(os.environ.get("LAYERCODE_BUILD_DIR", ROOT / "build")) / "lib" / "liblayercode.so"
-if "LAYERCODE_LIBRARY" not in os.environ and LIBRARY.exists():
-    os.environ["LAYERCODE_LIBRARY"] = str(LIBRARY)
-if not Path(os.environ.get("LAYERCODE_LIBRARY", LIBRARY)).exists():
-    pytest.skip(f"no library at {LIBRARY} (run make)", allow_module_level=True)
-for path in (str(BINDINGS), str(ROOT / "tests")):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-import layercode  # noqa: E402
-from devserver_process import DevServer  # noqa: E402
-
-WS_PATH = "/v1/agents/web/websocket"
+from tls_support import WS_PATH, DevServer, layercode, shut_down  # skips without a library
 
 
 class TrickleProxy:
@@ -76,11 +59,7 @@ class TrickleProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            shut_down(src, dst)
 
     def close(self) -> None:
         self.closed.set()
