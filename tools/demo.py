@@ -21,16 +21,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 PLAYER = os.path.join(BUILD, "bin", "layercode-player")
 OUT_WAV = os.path.join(BUILD, "demo-out.wav")
-DURATION = "10"
+DURATION = "16"
+# The question starts after the greeting has played (about 3 s), so the agent is not interrupted.
+QUESTION_DELAY_SECONDS = "4"
 
 
 def make_speech(path):
     text = "Hello agent. This is the native Layercode client speaking."
+    spoken = path + ".spoken.wav"
     if shutil.which("espeak-ng"):
-        subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", path, text], check=True)
+        subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", spoken, text], check=True)
     else:  # a tone burst still makes a turn for the echo agent
-        subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", path,
+        subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", spoken,
                         "synth", "1.5", "sine", "300"], check=True)
+    subprocess.run(["sox", spoken, path, "pad", QUESTION_DELAY_SECONDS], check=True)
 
 
 def main():

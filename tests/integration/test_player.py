@@ -382,6 +382,10 @@ def test_demo_prints_a_readable_transcript_by_default(build):
     lines = proc.stdout.splitlines()
     assert "agent: Hello! Say something and I will repeat it." in lines, proc.stdout
     assert any(line.startswith("you: ") for line in lines), proc.stdout
+    assert any(line.startswith("agent: You said ") for line in lines), proc.stdout
+    # The question waits for the greeting: nobody interrupts it.
+    assert lines.index("agent: Hello! Say something and I will repeat it.") \
+        < lines.index("* response end") < lines.index("* turn start: user"), proc.stdout
     assert not [line for line in lines if line.startswith("{")], proc.stdout
 
     proc = subprocess.run([sys.executable, str(root / "tools" / "demo.py"), "--json-events"],
