@@ -5,5 +5,5 @@
 # neither: `make test` is the suite that runs this check.
 set -eu
 cd "$(dirname "$0")/../.."
-make demo   # builds, starts the devserver (TLS), runs a spoken session, prints its events
+make demo   # builds, starts the devserver (TLS), runs a spoken session, prints the conversation
 make test   # builds and runs every test: Swift unit + integration, ABI checks, pytest suites
