@@ -58,6 +58,31 @@ public final class ClientStats: @unchecked Sendable {
         public var protocolErrors: UInt64 = 0
     }
 
+    /// The counters kept here; MediaBridge.addAudioStats adds the audio engine's part.
+    func snapshot() -> Snapshot {
+        var s = Snapshot()
+        s.audioFramesSent = audioFramesSent.load(ordering: .relaxed)
+        s.audioBytesSent = audioBytesSent.load(ordering: .relaxed)
+        s.audioFramesReceived = audioFramesReceived.load(ordering: .relaxed)
+        s.audioBytesReceived = audioBytesReceived.load(ordering: .relaxed)
+        s.messagesSent = messagesSent.load(ordering: .relaxed)
+        s.messagesReceived = messagesReceived.load(ordering: .relaxed)
+        s.inputSamplesDropped = inputSamplesDropped.load(ordering: .relaxed)
+        s.playoutSamplesDropped = lateSamplesDropped.load(ordering: .relaxed)
+        s.connectTimeMicroseconds = connectTimeMicroseconds.load(ordering: .relaxed)
+        s.uplinkLatencyP50Us = uplinkP50.load(ordering: .relaxed)
+        s.uplinkLatencyP99Us = uplinkP99.load(ordering: .relaxed)
+        s.downlinkLatencyP50Us = downlinkP50.load(ordering: .relaxed)
+        s.downlinkLatencyP99Us = downlinkP99.load(ordering: .relaxed)
+        s.bargeInLatencyP50Us = bargeInP50.load(ordering: .relaxed)
+        s.bargeInLatencyP99Us = bargeInP99.load(ordering: .relaxed)
+        s.reconnects = reconnects.load(ordering: .relaxed)
+        s.sendQueueDroppedFrames = sendQueueDroppedFrames.load(ordering: .relaxed)
+        s.outageDroppedFrames = outageDroppedFrames.load(ordering: .relaxed)
+        s.protocolErrors = protocolErrors.load(ordering: .relaxed)
+        return s
+    }
+
     static func bump(_ counter: borrowing Atomic<UInt64>, _ by: UInt64 = 1) {
         counter.add(by, ordering: .relaxed)
     }

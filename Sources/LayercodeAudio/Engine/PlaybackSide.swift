@@ -31,21 +31,17 @@ public final class PlaybackSide: @unchecked Sendable {
     /// Frames the loop could not push (ring full): counted, never silent.
     public let ringOverflowFrames = Atomic<UInt64>(0)
 
-    // Render → loop (all relaxed counters/snapshots unless noted).
-    public let agentLevelBits = Atomic<UInt32>(0)
-    public let agentSpeaking = Atomic<Bool>(false)
-    /// Marker of the last frame actually played; paired with `drained` (release/acquire).
-    public let lastPlayedMarker = Atomic<UInt32>(0)
-    public let drained = Atomic<Bool>(false)
-    public let playedSamples = Atomic<UInt64>(0)
-    public let underrunSamples = Atomic<UInt64>(0)
-    public let currentDelayMs = Atomic<Int>(0)
-    public let targetDelayMs = Atomic<Int>(0)
-    public let concealedMs = Atomic<Int>(0)
-    public let interruptions = Atomic<Int>(0)
-    public let interruptionMs = Atomic<Int>(0)
-    public let lateFrames = Atomic<Int>(0)
-    public let droppedFrames = Atomic<Int>(0)
+    // Render → any thread: one snapshot (PlayoutSnapshot), published after every render.
+    private let publisher = PlayoutPublisher()
+    /// The render thread's running totals, published as they are after each render.
+    private var totals = PlayoutSnapshot()
+    /// The loop's count of drains taken (`takeDrain`).
+    private var drainsTaken: UInt64 = 0
+    /// What the speaker got (channel 0, device rate), for the echo reference and the
+    /// recorder; nil unless asked for at init. Render writes, one reader drains; a full tap
+    /// drops the newest samples (the reader fell behind), counted in `tapDroppedSamples`.
+    public let renderTap: SPSCRing<Int16>?
+    public let tapDroppedSamples = Atomic<UInt64>(0)
     /// Latency samples (ns) handed to the loop, which turns them into percentiles:
     /// first audio of a turn arrival → rendered; barge-in flush request → silent render.
     public let downlinkLatencies = SPSCRing<UInt64>(capacity: 256, zero: 0)
@@ -66,6 +62,7 @@ public final class PlaybackSide: @unchecked Sendable {
     private var segmentStart = 0
     private var segmentCount = 0
     private var wasPlayingAudio = false
+    private var drainPending = false
     private let meterChunk = 256
     private let meterScratch: UnsafeMutablePointer<Int16>
     private var clockNanoseconds: () -> UInt64
@@ -76,8 +73,10 @@ public final class PlaybackSide: @unchecked Sendable {
     /// duplicated the jitter buffer's 1.9 MB in every client.
     public static let defaultRingFrames = 500
 
+    /// `renderTapMilliseconds` > 0 keeps that much of what the speaker got in `renderTap`.
     public init(deviceRate: Int, channels: Int, jitter config: JitterBufferConfig,
                 ringFrames: Int = PlaybackSide.defaultRingFrames, meterUpdatesPerSecond: Int = 20,
+                renderTapMilliseconds: Int = 0,
                 clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) throws {
         self.deviceRate = deviceRate
         self.channels = max(1, channels)
@@ -87,6 +86,8 @@ public final class PlaybackSide: @unchecked Sendable {
         meter = LevelMeter(sampleRate: deviceRate, updatesPerSecond: max(1, meterUpdatesPerSecond))
         self.wake = wake
         clockNanoseconds = clock
+        renderTap = renderTapMilliseconds > 0
+            ? SPSCRing(capacity: max(1, deviceRate * renderTapMilliseconds / 1000), zero: 0) : nil
         frame16k = .allocate(capacity: Self.frameSamples)
         frame16k.initialize(repeating: 0, count: Self.frameSamples)
         popScratch = .allocate(capacity: Self.frameSamples)
@@ -124,7 +125,20 @@ public final class PlaybackSide: @unchecked Sendable {
     /// 20 ms frames of agent audio not yet played: in the ring, and in the jitter buffer as
     /// the render thread last published it. Exact once that thread has stopped.
     public var queuedFrames: Int {
-        ring.readableFrames + currentDelayMs.load(ordering: .relaxed) / 20
+        ring.readableFrames + snapshot().jitterDelayMs / 20
+    }
+
+    /// What the playout chain last rendered (any thread).
+    public func snapshot() -> PlayoutSnapshot { publisher.read() }
+
+    /// Loop only: the marker of the last frame played when playout drained, once per drain
+    /// (nil: no drain since the last call). Drains that happened in between count as one:
+    /// the latest names the last audio played.
+    public func takeDrain() -> UInt32? {
+        let s = snapshot()
+        guard s.drains != drainsTaken else { return nil }
+        drainsTaken = s.drains
+        return s.drainedMarker
     }
 
     /// Barge-in: drop every frame with a sequence below `sequence`, at the next render.
@@ -134,8 +148,6 @@ public final class PlaybackSide: @unchecked Sendable {
         // Publishes flushBefore; pairs with the acquiring load in `applyFlush`.
         flushGeneration.add(1, ordering: .releasing)
     }
-
-    public var agentLevel: Float { Float(bitPattern: agentLevelBits.load(ordering: .relaxed)) }
 
     // MARK: Render side (real-time)
 
@@ -167,8 +179,15 @@ public final class PlaybackSide: @unchecked Sendable {
             (out + written * channels).update(repeating: 0, count: (frames - written) * channels)
         }
         meterRendered(out, frames: frames)
-        publishStats(audioFrames: audioFrames, frames: frames)
+        tapRendered(out, frames: frames)
+        publishStats(audioFrames: audioFrames)
         return audioFrames
+    }
+
+    /// Render thread: what the device holds after the last write (snd_pcm_delay), published
+    /// with the next render.
+    public func noteDeviceDelay(frames: Int) {
+        totals.deviceDelayFrames = frames
     }
 
     private func applyFlush() {
@@ -209,11 +228,11 @@ public final class PlaybackSide: @unchecked Sendable {
         switch outcome {
         case .audio(let header):
             isAudio = true
-            if header.marker != 0 { lastPlayedMarker.store(header.marker, ordering: .relaxed) }
+            if header.marker != 0 { totals.lastPlayedMarker = header.marker }
             if header.flags.contains(.turnStart) { record(downlinkLatencies, since: header.arrivalNanoseconds) }
         case .concealed:
             isAudio = false
-            underrunSamples.add(UInt64(Self.frameSamples * deviceRate / 16_000), ordering: .relaxed)
+            totals.underrunSamples += UInt64(Self.frameSamples * deviceRate / 16_000)
         case .prefetching, .idle:
             isAudio = false
         }
@@ -247,9 +266,9 @@ public final class PlaybackSide: @unchecked Sendable {
     /// replay_finished each time local playout has actually drained).
     private func noteDrain(playingAudio: Bool) {
         if wasPlayingAudio && !playingAudio && jitter.bufferedFrames == 0 {
-            // Publishes lastPlayedMarker; pairs with the loop's acquiring exchange.
-            drained.store(true, ordering: .releasing)
-            wake()
+            totals.drains &+= 1
+            totals.drainedMarker = totals.lastPlayedMarker
+            drainPending = true
         }
         wasPlayingAudio = playingAudio
     }
@@ -293,24 +312,37 @@ public final class PlaybackSide: @unchecked Sendable {
             if let l = meter.process(UnsafeBufferPointer(start: meterScratch, count: n)) { level = l }
             i += n
         }
-        if let level { agentLevelBits.store(level.bitPattern, ordering: .relaxed) }
+        if let level { totals.agentLevel = level }
     }
 
-    private func publishStats(audioFrames: Int, frames: Int) {
-        if audioFrames > 0 { playedSamples.add(UInt64(audioFrames), ordering: .relaxed) }
-        agentSpeaking.store(jitter.isPlayingTurn, ordering: .relaxed)
+    private func tapRendered(_ out: UnsafeMutablePointer<Int16>, frames: Int) {
+        guard let tap = renderTap else { return }
+        var i = 0
+        while i < frames {
+            let n = min(meterChunk, frames - i)
+            for k in 0..<n { meterScratch[k] = out[(i + k) * channels] }
+            let written = tap.write(UnsafeBufferPointer(start: meterScratch, count: n))
+            if written < n { tapDroppedSamples.add(UInt64(n - written), ordering: .relaxed) }
+            i += n
+        }
+    }
+
+    private func publishStats(audioFrames: Int) {
+        totals.playedSamples += UInt64(audioFrames)
+        totals.agentAudible = jitter.isPlayingTurn
         let s = jitter.stats
-        currentDelayMs.store(s.currentDelayMs, ordering: .relaxed)
-        targetDelayMs.store(s.targetDelayMs, ordering: .relaxed)
-        concealedMs.store(s.concealedMs, ordering: .relaxed)
-        interruptions.store(s.interruptions, ordering: .relaxed)
-        interruptionMs.store(s.interruptionMs, ordering: .relaxed)
-        lateFrames.store(s.lateFrames, ordering: .relaxed)
-        droppedFrames.store(s.overflowDroppedFrames + s.flushedFrames, ordering: .relaxed)
-    }
-
-    /// True once per drain; the loop then reads `lastPlayedMarker`.
-    public func takeDrained() -> Bool {
-        drained.exchange(false, ordering: .acquiringAndReleasing)
+        totals.jitterDelayMs = s.currentDelayMs
+        totals.jitterTargetMs = s.targetDelayMs
+        totals.concealedMs = s.concealedMs
+        totals.interruptions = s.interruptions
+        totals.interruptionMs = s.interruptionMs
+        totals.lateFrames = s.lateFrames
+        totals.droppedFrames = s.overflowDroppedFrames + s.flushedFrames
+        publisher.publish(totals)
+        if drainPending {
+            // After the publish: the loop woken here sees the drain.
+            drainPending = false
+            wake()
+        }
     }
 }

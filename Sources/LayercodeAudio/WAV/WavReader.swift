@@ -2,7 +2,7 @@
 import Glibc
 import LayercodeCore
 
-/// Reads a RIFF/WAVE file as mono int16, the microphone of `WavDevice`.
+/// Reads a RIFF/WAVE file as mono int16, the microphone of `WavDriver`.
 ///
 /// Understood: PCM (format 1) with 8 (unsigned), 16, 24 or 32-bit samples, IEEE float
 /// (format 3) with 32 or 64-bit samples, and WAVE_FORMAT_EXTENSIBLE (0xFFFE) carrying

@@ -2,7 +2,7 @@
 import Glibc
 import LayercodeCore
 
-/// Writes 16-bit PCM WAV, the speaker of `WavDevice`.
+/// Writes 16-bit PCM WAV, the speaker of `WavDriver`.
 ///
 /// The 44-byte header goes out at `init` with both sizes 0xFFFFFFFF ("unknown length", what
 /// streaming writers use), so a file whose writer died mid-way still reads to its end

@@ -3,9 +3,9 @@ import Glibc
 import LayercodeCore
 import Synchronization
 
-/// The WAV-file backend of the audio engine: a microphone that is a WAV file feeding a
-/// CaptureSide, and a speaker that is a WAV file fed by a PlaybackSide, for tests, demos
-/// and benchmarks that need the real engine without a sound card.
+/// The WAV-file driver of the audio engine: a microphone that is a WAV file feeding the
+/// engine's CaptureSide, and a speaker that is a WAV file fed by its PlaybackSide, for
+/// tests, demos and benchmarks that need the real engine without a sound card.
 ///
 /// One AudioThread runs both directions in real time. Each period it reads the next period
 /// of the input file into the CaptureSide, renders the next period of the PlaybackSide
@@ -20,14 +20,12 @@ import Synchronization
 /// going, and `inputFinished` turns true; with `loopInput` it starts over instead. A thread
 /// that falls more than half a second behind (stopped in a debugger, starved) drops the lost
 /// time, like an xrun, rather than racing through it; `lateResets` counts those. An output
-/// file that cannot be written (disk full) ends the thread and raises `takeFailure()` for
-/// the loop, as a failed ALSA device does.
+/// file that cannot be written (disk full) ends the thread and raises the engine's
+/// FailureLatch, as a failed ALSA device does.
 ///
-/// Thread safety: like AlsaDuplex, `start` and `stop` belong to one thread (the event loop);
-/// `takeFailure`, `inputFinished` and the counters may be read from any thread.
-public final class WavDevice: @unchecked Sendable {
-    public let capture: CaptureSide?
-    public let playback: PlaybackSide?
+/// Thread safety: like AlsaDriver, `start` and `stop` belong to one thread (the event loop);
+/// `inputFinished` and the counters may be read from any thread.
+public final class WavDriver: AudioDriver, @unchecked Sendable {
     public let periodMilliseconds: Int
     /// Frames delivered to the capture side (file audio and the silence after it) and
     /// rendered into the output file. Device thread stores, anyone loads; relaxed.
@@ -38,51 +36,43 @@ public final class WavDevice: @unchecked Sendable {
 
     private let reader: WavReader?
     private let writer: WavWriter?
+    private let outputRate: Int
     private let loopInput: Bool
     private var thread: AudioThread?
     private var stopped = false
+    private var failures: FailureLatch?
     private let inputBuffer: UnsafeMutablePointer<Int16>
     private let outputBuffer: UnsafeMutablePointer<Int16>
     private let inputCapacity: Int
     private let outputCapacity: Int
     private let finished = Atomic<Bool>(false)
-    private let failed = Atomic<Bool>(false)
-    private let failure = Mutex<LayercodeError?>(nil)
-    private let wake: @Sendable () -> Void
 
     private static let maxLagNanoseconds: UInt64 = 500_000_000
 
-    /// Opens the files (nil skips that direction). The capture side runs at the input
-    /// file's rate; the output file is 16-bit mono at `outputSampleRate`.
+    /// Opens the files (nil skips that direction). The microphone runs at the input file's
+    /// rate; the output file is 16-bit mono at `outputSampleRate`.
     /// Throws LayercodeError(.audio, "<path>: ...") when a file cannot be opened, read as
     /// WAV or created, and LayercodeError(.invalidArgument) for a period outside 1...1000 ms
-    /// or an output rate outside 8000...192000 Hz.
+    /// or an output rate outside 8000...192000 Hz (checked before the file is created).
     public init(inputPath: String?, outputPath: String?, outputSampleRate: Int = 16_000,
-                periodMilliseconds: Int = 10, loopInput: Bool = false,
-                jitter: JitterBufferConfig, meterUpdatesPerSecond: Int,
-                reusing existingPlayback: PlaybackSide? = nil,
-                clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) throws {
+                periodMilliseconds: Int = 10, loopInput: Bool = false) throws(LayercodeError) {
         guard (1...1000).contains(periodMilliseconds) else {
             throw LayercodeError(.invalidArgument,
                                  "WAV device: period 1...1000 ms expected (got \(periodMilliseconds) ms)")
         }
+        guard outputPath == nil || (8000...192_000).contains(outputSampleRate) else {
+            throw LayercodeError(.invalidArgument,
+                                 "sample rates must be 8000..192000 Hz (got \(outputSampleRate))")
+        }
         self.periodMilliseconds = periodMilliseconds
         self.loopInput = loopInput
-        self.wake = wake
-        let reader = try inputPath.map { try WavReader(path: $0) }
-        // The playback side (which checks the rate) before the output file, so a refused
-        // rate leaves no empty file behind.
-        playback = try outputPath.map { _ in
-            if let existing = existingPlayback, existing.deviceRate == outputSampleRate,
-               existing.channels == 1 {
-                return existing
-            }
-            return try PlaybackSide(deviceRate: outputSampleRate, channels: 1, jitter: jitter,
-                             meterUpdatesPerSecond: meterUpdatesPerSecond, clock: clock, wake: wake)
+        outputRate = outputSampleRate
+        do {
+            reader = try inputPath.map { try WavReader(path: $0) }
+            writer = try outputPath.map { try WavWriter(path: $0, sampleRate: outputSampleRate, channels: 1) }
+        } catch {
+            throw AudioFailure.of(error)
         }
-        writer = try outputPath.map { try WavWriter(path: $0, sampleRate: outputSampleRate, channels: 1) }
-        self.reader = reader
-        capture = reader.map { CaptureSide(sampleRate: $0.sampleRate, clock: clock, wake: wake) }
         inputCapacity = Self.maxPeriodFrames(rate: reader?.sampleRate ?? 0, ms: periodMilliseconds)
         outputCapacity = Self.maxPeriodFrames(rate: writer == nil ? 0 : outputSampleRate, ms: periodMilliseconds)
         inputBuffer = .allocate(capacity: inputCapacity)
@@ -97,6 +87,15 @@ public final class WavDevice: @unchecked Sendable {
         outputBuffer.deallocate()
     }
 
+    public var inputFormat: DeviceFormat? {
+        reader.map { DeviceFormat(sampleRate: $0.sampleRate, channels: 1) }
+    }
+    public var outputFormat: DeviceFormat? {
+        writer == nil ? nil : DeviceFormat(sampleRate: outputRate, channels: 1)
+    }
+    public var captureXruns: Int { 0 }
+    public var playbackXruns: Int { 0 }
+
     /// True once the input file has ended and the microphone delivers silence (never with
     /// `loopInput`, unless the file cannot be rewound or holds no audio).
     public var inputFinished: Bool { finished.load(ordering: .acquiring) }
@@ -105,13 +104,17 @@ public final class WavDevice: @unchecked Sendable {
     public var isRealtime: Bool { thread?.isRealtime ?? false }
 
     /// Starts the device thread. A no-op when running, after `stop()`, or with no files.
-    public func start() {
-        guard thread == nil, !stopped, reader != nil || writer != nil else { return }
+    public func start(capture: CaptureSide?, playback: PlaybackSide?, failures: FailureLatch) {
+        guard thread == nil, !stopped else { return }
+        self.failures = failures
+        let input = reader.flatMap { r in capture.map { (r, $0) } }
+        let output = writer.flatMap { w in playback.map { (w, $0) } }
+        guard input != nil || output != nil else { return }
         let audioThread = AudioThread(name: "lc-wav") { [unowned self] me in
-            self.run(me)
+            self.run(me, input: input, output: output, failures: failures)
         }
         thread = audioThread
-        do { try audioThread.start() } catch { fail(error) }
+        do { try audioThread.start() } catch { failures.raise(AudioFailure.of(error)) }
     }
 
     /// Stops and joins the thread (within about one period), then fixes the output file's
@@ -123,39 +126,35 @@ public final class WavDevice: @unchecked Sendable {
         guard !stopped else { return }
         stopped = true
         reader?.close()
-        do { try writer?.close() } catch { fail(error) }
-    }
-
-    /// The failure that ended the device thread (or the output file's close), once.
-    public func takeFailure() -> LayercodeError? {
-        guard failed.exchange(false, ordering: .acquiringAndReleasing) else { return nil }
-        return failure.withLock { $0 }
+        do { try writer?.close() } catch { failures?.raise(AudioFailure.of(error)) }
     }
 
     // MARK: Device thread
 
-    private func run(_ me: AudioThread) {
+    private func run(_ me: AudioThread, input: (WavReader, CaptureSide)?,
+                     output: (WavWriter, PlaybackSide)?, failures: FailureLatch) {
         let periodNanoseconds = UInt64(periodMilliseconds) * 1_000_000
-        let inputRate = capture?.sampleRate ?? 0
-        let outputRate = playback?.deviceRate ?? 0
+        let inputRate = input?.0.sampleRate ?? 0
         var base = Self.now()
         var period: UInt64 = 0
         var inputDone = false
         while !me.isStopRequested {
-            if let reader, let capture {
+            if let input {
+                let (reader, capture) = input
                 let n = Self.framesIn(period: period, rate: inputRate, ms: periodMilliseconds)
                 let got = fillInput(reader, frames: n, done: &inputDone)
                 if got < n { (inputBuffer + got).update(repeating: 0, count: n - got) }
                 capture.deliver(inputBuffer, frames: n, channels: 1)
                 capturedFrames.add(UInt64(n), ordering: .relaxed)
             }
-            if let writer, let playback {
+            if let output {
+                let (writer, playback) = output
                 let n = Self.framesIn(period: period, rate: outputRate, ms: periodMilliseconds)
                 playback.render(into: outputBuffer, frames: n)
                 do {
                     try writer.write(outputBuffer, frames: n)
                 } catch {
-                    fail(error)
+                    failures.raise(AudioFailure.of(error))
                     return
                 }
                 renderedFrames.add(UInt64(n), ordering: .relaxed)
@@ -217,13 +216,5 @@ public final class WavDevice: @unchecked Sendable {
     private static func sleep(until deadline: UInt64) {
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
-    }
-
-    /// Off the real-time path: the thread is ending (or stop is closing the files).
-    private func fail(_ error: Error) {
-        let e = error as? LayercodeError ?? LayercodeError(.audio, "\(error)")
-        failure.withLock { $0 = e }
-        failed.store(true, ordering: .releasing)
-        wake()
     }
 }

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: Apache-2.0
+import LayercodeAudio
+import LayercodeCore
+import LayercodeNet
+
+/// Runs the pure Session against the world, on the event loop: its actions become the
+/// authorize request, the WebSocket, the reconnect and stability timers, playout work (given
+/// to the MediaBridge) and app events (given to the EventSink); socket events, timer firings
+/// and the bridge's frames and drains become its inputs.
+final class SessionDriver {
+    let session: Session
+    let media: MediaBridge
+    private let options: ClientOptions
+    private let validated: ClientOptions.Validated
+    private let loop: EventLoop
+    private let sink: EventSink
+    private let state: ClientState
+    private let counters: ClientStats
+    private var authorizeRequest: HTTPRequest?
+    private var socket: WebSocketClient?
+    private var reconnectTimer: EventLoop.TimerHandle?
+    /// After a (re)connect: once it fires, the connection counts as stable and a later drop
+    /// starts a fresh series of reconnect attempts.
+    private var stableTimer: EventLoop.TimerHandle?
+    static let stableAfterMilliseconds = 10_000
+    private var connectStartedNanoseconds: UInt64 = 0
+    private(set) var isShutDown = false
+
+    init(options: ClientOptions, validated: ClientOptions.Validated, loop: EventLoop,
+         sink: EventSink, state: ClientState, counters: ClientStats, media: MediaBridge) {
+        self.options = options
+        self.validated = validated
+        self.loop = loop
+        self.sink = sink
+        self.state = state
+        self.counters = counters
+        self.media = media
+        var sessionOptions = SessionOptions(
+            agentID: options.agentID, metadata: validated.metadata,
+            conversationID: options.conversationID, sdkVersion: LayercodeClient.sdkVersion,
+            audioEnabled: options.audioMode != .none,
+            reconnect: ReconnectPolicy(
+                maxAttempts: options.reconnectMaxAttempts,
+                baseDelayMilliseconds: options.reconnectBaseMilliseconds,
+                maxDelayMilliseconds: options.reconnectMaxDelayMilliseconds,
+                outageFrames: options.outageBufferMilliseconds / 20))
+        sessionOptions.inputEnabled = options.audioInputEnabled
+        sessionOptions.outputEnabled = options.audioOutputEnabled
+        sessionOptions.metadataJSON = validated.metadata == nil ? nil : options.metadataJSON
+        session = Session(options: sessionOptions)
+        session.random = { Double.random(in: 0...1) }
+    }
+
+    // MARK: Inputs
+
+    func run(_ input: SessionInput) {
+        guard !isShutDown else { return }
+        let actions = session.handle(input)
+        counters.protocolErrors.store(UInt64(session.refusedMessages), ordering: .relaxed)
+        for action in actions {
+            if isShutDown { return }
+            perform(action)
+        }
+    }
+
+    func startConnect(wake: @escaping @Sendable () -> Void) {
+        Log.write(.info, "connecting: authorize \(validated.authorize.redacted), agent \(options.agentID)")
+        connectStartedNanoseconds = monotonicNanoseconds()
+        run(.connect)
+        guard session.phase == .authorizing else { return }
+        // Devices open while authorize runs; a device that cannot open fails the connect.
+        if let failure = media.sessionStarting(wake: wake) { run(.transportFailed(failure)) }
+    }
+
+    /// Stops everything; no callback runs afterwards (loop thread).
+    func shutDown() {
+        guard !isShutDown else { return }
+        isShutDown = true
+        sink.close()
+        loop.cancel(reconnectTimer)
+        reconnectTimer = nil
+        loop.cancel(stableTimer)
+        stableTimer = nil
+        media.shutDown()
+        authorizeRequest?.cancel()
+        authorizeRequest = nil
+        if let socket {
+            socket.close(code: WSCloseCode.goingAway, reason: "client freed")
+            socket.abort()
+        }
+        socket = nil
+    }
+
+    // MARK: Actions
+
+    private func perform(_ action: SessionAction) {
+        switch action {
+        case .status(let s):
+            let before = state.status.exchange(s.rawValue, ordering: .acquiringAndReleasing)
+            if s == .connected && before == SessionStatus.reconnecting.rawValue {
+                ClientStats.bump(counters.reconnects)
+            }
+            if s == .error || s == .connecting {
+                // Published before the status callback, so a handler can read it.
+                state.failureHTTPStatus.store(Int32(session.failureHTTPStatus ?? 0), ordering: .relaxed)
+                state.failureReason.store(session.failureReason.rawValue, ordering: .releasing)
+            }
+            sink.deliver(.status(s))
+        case .postAuthorize(let body):
+            startAuthorize(body)
+        case .openSocket(let key):
+            openSocket(key)
+        case .send(let text):
+            guard let socket else { return }
+            let isAudio = text.hasPrefix("{\"type\":\"client.audio\"")
+            guard socket.sendText(text, droppable: isAudio) else {
+                if socket.isOpen {
+                    let error = LayercodeError(
+                        .tooLarge, "send queue full (\(options.sendQueueMaxBytes) bytes): the server "
+                        + "is not reading; message dropped")
+                    state.lastError.withLock { $0 = error.message }
+                    sink.deliver(.error(error))
+                }
+                return
+            }
+            ClientStats.bump(counters.messagesSent)
+            if isAudio {
+                media.audioSent()
+                ClientStats.bump(counters.audioFramesSent)
+                ClientStats.bump(counters.audioBytesSent, UInt64(160 * 2))
+            }
+        case .closeSocket(let code, let reason):
+            socket?.close(code: code, reason: reason)
+        case .abortTransport:
+            authorizeRequest?.cancel()
+            authorizeRequest = nil
+            socket?.abort()
+            socket = nil
+        case .play(let samples, let turnID, let deltaID):
+            ClientStats.bump(counters.audioFramesReceived)
+            ClientStats.bump(counters.audioBytesReceived, UInt64(samples.count * 2))
+            media.play(samples: samples, turnID: turnID, deltaID: deltaID)
+        case .flushPlayout:
+            media.flushPlayout()
+        case .assistantTurnActive:
+            break  // the jitter buffer follows turns through the frames' flags
+        case .droppedLateAudio(let count):
+            ClientStats.bump(counters.audioFramesReceived)
+            ClientStats.bump(counters.audioBytesReceived, UInt64(count * 2))
+            ClientStats.bump(counters.lateSamplesDropped, UInt64(count))
+        case .connected(let conversationID, let config):
+            let elapsed = (monotonicNanoseconds() &- connectStartedNanoseconds) / 1000
+            Log.write(.info, "connected: conversation \(conversationID) in \(elapsed) µs")
+            counters.connectTimeMicroseconds.store(Int64(elapsed), ordering: .relaxed)
+            media.sessionConnected()
+            loop.cancel(stableTimer)
+            stableTimer = loop.schedule(afterMilliseconds: Self.stableAfterMilliseconds) { [self] in
+                guard !isShutDown else { return }
+                stableTimer = nil
+                run(.connectionStable)
+            }
+            sink.deliver(.connected(conversationID: conversationID, configJSON: config.serialized()))
+        case .message(let type, let json):
+            if type == "response.end" { media.endTurn() }
+            sink.deliver(.message(type: type, json: json))
+        case .userSpeaking(let speaking):
+            sink.deliver(.userSpeaking(speaking))
+        case .muteChanged(let muted):
+            sink.deliver(.mute(muted))
+        case .audioInputChanged(let enabled):
+            sink.deliver(.audioInputChanged(enabled))
+        case .data(let content, let turnID):
+            sink.deliver(.data(contentJSON: content, turnID: turnID))
+        case .error(let error):
+            Log.write(.error, "\(error.code.text): \(error.message)")
+            state.lastError.withLock { $0 = error.message }
+            sink.deliver(.error(error))
+        case .scheduleReconnect(let attempt, let delay, let cause):
+            Log.write(.warn, "connection lost (\(cause.code.text): \(cause.message)); "
+                      + "reconnect attempt \(attempt) in \(delay) ms")
+            socket = nil
+            loop.cancel(stableTimer)
+            stableTimer = nil
+            loop.cancel(reconnectTimer)
+            reconnectTimer = loop.schedule(afterMilliseconds: delay) { [self] in
+                guard !isShutDown else { return }
+                reconnectTimer = nil
+                connectStartedNanoseconds = monotonicNanoseconds()
+                run(.reconnectTimerFired)
+            }
+        case .droppedOutageAudio(let frames):
+            ClientStats.bump(counters.outageDroppedFrames, UInt64(frames))
+        case .disconnected(let code, let message):
+            Log.write(code == nil ? .info : .warn, "disconnected: \(message)")
+            loop.cancel(reconnectTimer)
+            reconnectTimer = nil
+            loop.cancel(stableTimer)
+            stableTimer = nil
+            socket = nil
+            media.sessionEnded()
+            sink.deliver(.disconnected(code: code, message: message))
+        }
+    }
+
+    // MARK: Transport
+
+    private func startAuthorize(_ body: [UInt8]) {
+        let request = HTTPRequest(
+            loop: loop, method: "POST", url: validated.authorize,
+            headers: options.authorizeHeaders, body: body, contentType: "application/json",
+            tls: validated.authorize.isTLS ? validated.tls : nil,
+            timeoutMilliseconds: options.authorizeTimeoutMilliseconds > 0
+                ? options.authorizeTimeoutMilliseconds : options.connectTimeoutMilliseconds,
+            maxResponseBytes: options.maxAuthorizeResponseBytes,
+            userAgent: "liblayercode/\(LayercodeClient.sdkVersion)",
+            connectionTimeouts: connectionTimeouts)
+        authorizeRequest = request
+        let id = ObjectIdentifier(request)
+        request.start { [self] result in
+            guard let current = authorizeRequest, ObjectIdentifier(current) == id else { return }
+            authorizeRequest = nil
+            switch result {
+            case .success(let response):
+                run(.authorizeResponse(status: response.status, body: response.body))
+            case .failure(let error):
+                run(.transportFailed(error))
+            }
+        }
+    }
+
+    private func openSocket(_ key: String) {
+        var url = validated.webSocket
+        let separator = url.pathAndQuery.contains("?") ? "&" : "?"
+        url.pathAndQuery += "\(separator)client_session_key=\(percentEncodeQueryValue(key))"
+        var wsOptions = WebSocketClient.Options()
+        wsOptions.maxMessageSize = options.maxMessageBytes
+        wsOptions.openTimeoutMilliseconds = options.connectTimeoutMilliseconds
+        wsOptions.upgradeTimeoutMilliseconds = options.upgradeTimeoutMilliseconds
+        wsOptions.connectionTimeouts = connectionTimeouts
+        wsOptions.keepaliveIntervalMilliseconds = options.keepaliveIntervalMilliseconds
+        wsOptions.keepaliveTimeoutMilliseconds = options.keepaliveTimeoutMilliseconds
+        wsOptions.sendQueueMaxBytes = options.sendQueueMaxBytes
+        wsOptions.userAgent = "liblayercode/\(LayercodeClient.sdkVersion)"
+        let ws = WebSocketClient(loop: loop, url: url, tls: url.isTLS ? validated.tls : nil,
+                                 options: wsOptions)
+        socket = ws
+        // The callbacks hold this driver until the socket is released (closed, failed,
+        // aborted, or the client shut down). Events of a socket the driver has already let go
+        // of are not the session's any more: they are ignored.
+        let id = ObjectIdentifier(ws)
+        func isCurrent() -> Bool { socket.map { ObjectIdentifier($0) == id } ?? false }
+        ws.onOpen = { [self] in
+            guard isCurrent() else { return }
+            run(.socketOpened)
+        }
+        ws.onText = { [self] text in
+            guard isCurrent() else { return }
+            ClientStats.bump(counters.messagesReceived)
+            run(.socketText(text))
+        }
+        ws.onBinary = { [self] bytes in
+            guard isCurrent() else { return }
+            ClientStats.bump(counters.messagesReceived)
+            run(.socketBinary(bytes))
+        }
+        ws.onClosed = { [self] code, reason in
+            guard isCurrent() else { return }
+            socket = nil
+            run(.socketClosed(code: code, reason: reason))
+        }
+        ws.onFailure = { [self] error in
+            guard isCurrent() else { return }
+            socket = nil
+            run(.transportFailed(error))
+        }
+        ws.onDropped = { [self] count in
+            ClientStats.bump(counters.sendQueueDroppedFrames, UInt64(count))
+        }
+        ws.start()
+    }
+
+    private var connectionTimeouts: StreamConnection.Timeouts {
+        StreamConnection.Timeouts(dnsMilliseconds: options.dnsTimeoutMilliseconds,
+                                  connectMilliseconds: options.tcpConnectTimeoutMilliseconds,
+                                  tlsMilliseconds: options.tlsTimeoutMilliseconds)
+    }
+}
