@@ -410,12 +410,39 @@ final class WavDeviceTests: XCTestCase {
         let count = Atomic<Int>(0)
     }
 
+    /// A WavDriver with the engine sides it drives (built as AudioEngine builds them: the
+    /// capture side at the file's rate, the playback side at the output rate) and the latch
+    /// its thread raises failures on.
+    final class WavRig {
+        let driver: WavDriver
+        let capture: CaptureSide?
+        let playback: PlaybackSide?
+        let failures: FailureLatch
+
+        init(_ driver: WavDriver, wakes: Wakes) throws {
+            self.driver = driver
+            let wake: @Sendable () -> Void = { wakes.count.add(1, ordering: .relaxed) }
+            failures = FailureLatch(wake: wake)
+            capture = driver.inputFormat.map {
+                CaptureSide(sampleRate: $0.sampleRate, clock: WavDeviceTests.monotonicNanoseconds, wake: wake)
+            }
+            playback = try driver.outputFormat.map {
+                try PlaybackSide(deviceRate: $0.sampleRate, channels: $0.channels, jitter: JitterBufferConfig(),
+                                 clock: WavDeviceTests.monotonicNanoseconds, wake: wake)
+            }
+        }
+
+        func start() { driver.start(capture: capture, playback: playback, failures: failures) }
+        func stop() { driver.stop() }
+        func takeFailure() -> LayercodeError? { failures.take() }
+        var inputFinished: Bool { driver.inputFinished }
+        var isRealtime: Bool { driver.isRealtime }
+    }
+
     private func makeDevice(input: String?, output: String?, outputRate: Int = 16_000,
-                            loop: Bool = false, wakes: Wakes = Wakes()) throws -> WavDevice {
-        try WavDevice(inputPath: input, outputPath: output, outputSampleRate: outputRate,
-                      periodMilliseconds: 10, loopInput: loop, jitter: JitterBufferConfig(),
-                      meterUpdatesPerSecond: 20, clock: Self.monotonicNanoseconds,
-                      wake: { wakes.count.add(1, ordering: .relaxed) })
+                            loop: Bool = false, wakes: Wakes = Wakes()) throws -> WavRig {
+        try WavRig(WavDriver(inputPath: input, outputPath: output, outputSampleRate: outputRate,
+                             periodMilliseconds: 10, loopInput: loop), wakes: wakes)
     }
 
     private func drain(_ ring: SPSCRing<Int16>) -> [Int16] {
@@ -473,12 +500,12 @@ final class WavDeviceTests: XCTestCase {
         XCTAssertLessThan(Double(end - stopAt) / 1e6, 100, "stop() did not join promptly")
         XCTAssertNil(device.takeFailure())
         print("WavDevice: ran \(elapsed) s, realtime \(device.isRealtime), late resets "
-              + "\(device.lateResets.load(ordering: .relaxed)), wakes \(wakes.count.load(ordering: .relaxed))")
+              + "\(device.driver.lateResets.load(ordering: .relaxed)), wakes \(wakes.count.load(ordering: .relaxed))")
 
         // Capture: the file, then silence, in real time.
         let captured = drain(capture.ring)
         let audioSeconds = Double(captured.count) / 16_000
-        XCTAssertEqual(UInt64(captured.count), device.capturedFrames.load(ordering: .relaxed))
+        XCTAssertEqual(UInt64(captured.count), device.driver.capturedFrames.load(ordering: .relaxed))
         XCTAssertGreaterThanOrEqual(audioSeconds, 1.2 * 0.9, "capture slower than real time")
         XCTAssertGreaterThanOrEqual(elapsed, audioSeconds * 0.9, "capture faster than real time")
         XCTAssertLessThanOrEqual(audioSeconds, elapsed + 0.02)
@@ -495,7 +522,7 @@ final class WavDeviceTests: XCTestCase {
         XCTAssertEqual(Int(h.data), h.fileSize - 44)
         XCTAssertEqual(Int(h.riff), h.fileSize - 8)
         let rendered = try readAll(WavReader(path: output), chunk: 4096)
-        XCTAssertEqual(UInt64(rendered.count), device.renderedFrames.load(ordering: .relaxed))
+        XCTAssertEqual(UInt64(rendered.count), device.driver.renderedFrames.load(ordering: .relaxed))
         XCTAssertEqual(Double(rendered.count) / 16_000, elapsed, accuracy: elapsed * 0.1)
         let first = try XCTUnwrap(rendered.firstIndex { $0 != 0 })
         let last = try XCTUnwrap(rendered.lastIndex { $0 != 0 })
@@ -505,9 +532,9 @@ final class WavDeviceTests: XCTestCase {
         let startSeconds = Double(first) / 16_000
         XCTAssertGreaterThanOrEqual(startSeconds, pushedSeconds - 0.05)
         XCTAssertLessThan(startSeconds, pushedSeconds + 0.3, "agent audio played late")
-        XCTAssertEqual(playback.playedSamples.load(ordering: .relaxed), 1600)
-        XCTAssertTrue(playback.takeDrained())
-        XCTAssertEqual(playback.lastPlayedMarker.load(ordering: .relaxed), 5)
+        XCTAssertEqual(playback.snapshot().playedSamples, 1600)
+        XCTAssertNotNil(playback.takeDrain())
+        XCTAssertEqual(playback.snapshot().lastPlayedMarker, 5)
     }
 
     /// A short stereo 11025 Hz file looped, and a 48 kHz speaker: fractional periods add up
@@ -538,8 +565,8 @@ final class WavDeviceTests: XCTestCase {
         XCTAssertEqual(h.rate, 48_000)
         XCTAssertEqual(Double(h.data) / 2 / 48_000, elapsed, accuracy: elapsed * 0.1)
         // 10 ms periods at 11025 Hz are 110.25 frames: whole periods must sum exactly.
-        let periods = device.renderedFrames.load(ordering: .relaxed) / 480
-        XCTAssertEqual(device.capturedFrames.load(ordering: .relaxed), periods * 11_025 / 100)
+        let periods = device.driver.renderedFrames.load(ordering: .relaxed) / 480
+        XCTAssertEqual(device.driver.capturedFrames.load(ordering: .relaxed), periods * 11_025 / 100)
     }
 
     func testDeviceWithOneDirectionOnly() throws {
@@ -569,9 +596,7 @@ final class WavDeviceTests: XCTestCase {
     func testDeviceRefusesBadArguments() throws {
         let input = path("in.wav")
         try sox(["-n", "-r", "16000", "-b", "16", input, "synth", "0.05", "sine", "440"])
-        XCTAssertThrowsError(try WavDevice(inputPath: input, outputPath: nil, periodMilliseconds: 0,
-                                           jitter: JitterBufferConfig(), meterUpdatesPerSecond: 20,
-                                           clock: Self.monotonicNanoseconds, wake: {})) {
+        XCTAssertThrowsError(try WavDriver(inputPath: input, outputPath: nil, periodMilliseconds: 0)) {
             XCTAssertEqual(($0 as? LayercodeError)?.code, .invalidArgument)
         }
         let output = path("never.wav")

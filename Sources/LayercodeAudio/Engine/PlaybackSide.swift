@@ -62,7 +62,8 @@ public final class PlaybackSide: @unchecked Sendable {
     private var segmentStart = 0
     private var segmentCount = 0
     private var wasPlayingAudio = false
-    private var drainPending = false
+    /// A drain or an agent-audible change to wake the loop for, after the next publish.
+    private var wakePending = false
     private let meterChunk = 256
     private let meterScratch: UnsafeMutablePointer<Int16>
     private var clockNanoseconds: () -> UInt64
@@ -268,7 +269,7 @@ public final class PlaybackSide: @unchecked Sendable {
         if wasPlayingAudio && !playingAudio && jitter.bufferedFrames == 0 {
             totals.drains &+= 1
             totals.drainedMarker = totals.lastPlayedMarker
-            drainPending = true
+            wakePending = true
         }
         wasPlayingAudio = playingAudio
     }
@@ -329,7 +330,10 @@ public final class PlaybackSide: @unchecked Sendable {
 
     private func publishStats(audioFrames: Int) {
         totals.playedSamples += UInt64(audioFrames)
-        totals.agentAudible = jitter.isPlayingTurn
+        let audible = jitter.isPlayingTurn
+        // "Agent speaking" reaches the app at once: the loop is woken on every change.
+        if audible != totals.agentAudible { wakePending = true }
+        totals.agentAudible = audible
         let s = jitter.stats
         totals.jitterDelayMs = s.currentDelayMs
         totals.jitterTargetMs = s.targetDelayMs
@@ -339,9 +343,9 @@ public final class PlaybackSide: @unchecked Sendable {
         totals.lateFrames = s.lateFrames
         totals.droppedFrames = s.overflowDroppedFrames + s.flushedFrames
         publisher.publish(totals)
-        if drainPending {
-            // After the publish: the loop woken here sees the drain.
-            drainPending = false
+        if wakePending {
+            // After the publish: the loop woken here sees the drain or the change.
+            wakePending = false
             wake()
         }
     }
