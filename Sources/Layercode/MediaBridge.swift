@@ -151,7 +151,7 @@ final class MediaBridge: @unchecked Sendable {
     /// A wake-up: a driver failed, microphone audio arrived, playout drained or started or
     /// stopped playing a turn.
     func pump(_ driver: SessionDriver) {
-        guard let engine else { return }
+        guard !driver.isShutDown, let engine else { return }
         if let failure = engine.takeFailure() {
             driver.run(.transportFailed(failure))
             return
