@@ -31,7 +31,9 @@ import XCTest
 //                                 trace (outcomes of the last get command, run-length
 //                                 coded: a=audio c=concealed p=prefetching i=idle, e.g.
 //                                 p3a10i2), seq (every sequence played so far, as ranges,
-//                                 e.g. 1..4,6..10), playing (yes|no)
+//                                 e.g. 1..4,6..10), playing (yes|no), missing (the
+//                                 sequences the concealed periods of the last get command
+//                                 named, runs written v*n, e.g. 5,11*35)
 //
 // Every get checks the samples: an audio frame k must hold k for its sampleCount samples
 // then zeros, anything else all zeros, nothing past one frame is written, and played
@@ -54,6 +56,7 @@ private final class ScenarioRunner {
     private var scheduled = 0
     private var played: [UInt64] = []
     private var trace: [Character] = []
+    private var missingTrace: [UInt64] = []
     private var lastOutcome: JitterOutcome?
     private(set) var failures: [String] = []
     private var lineNumber = 0
@@ -232,6 +235,7 @@ private final class ScenarioRunner {
             fail("get N | get until T"); return
         }
         trace = []
+        missingTrace = []
         let frame = config.frameSamples
         let guardSamples = 4
         var out = [Int16](repeating: 0, count: frame + guardSamples)
@@ -255,7 +259,13 @@ private final class ScenarioRunner {
                 if let last = played.last, h.sequence <= last { fail("\(at): played \(h.sequence) after \(last)") }
                 played.append(h.sequence)
             case .concealed, .prefetching, .idle:
-                trace.append(outcome == .concealed ? "c" : outcome == .prefetching ? "p" : "i")
+                switch outcome {
+                case .concealed(let missing):
+                    trace.append("c")
+                    missingTrace.append(missing)
+                case .prefetching: trace.append("p")
+                default: trace.append("i")
+                }
                 if out[0..<frame].contains(where: { $0 != 0 }) { fail("\(at): \(outcome) is not silence") }
             }
             now += frameNs
@@ -284,6 +294,18 @@ private final class ScenarioRunner {
             i = j
         }
         return result
+    }
+
+    private static func runs(_ values: [UInt64]) -> String {
+        var parts: [String] = []
+        var i = 0
+        while i < values.count {
+            var j = i
+            while j < values.count && values[j] == values[i] { j += 1 }
+            parts.append(j - i == 1 ? "\(values[i])" : "\(values[i])*\(j - i)")
+            i = j
+        }
+        return parts.joined(separator: ",")
     }
 
     private static func ranges(_ sequences: [UInt64]) -> String {
@@ -341,6 +363,7 @@ private final class ScenarioRunner {
                 }
             case "trace": actual = Self.runLength(trace)
             case "seq": actual = Self.ranges(played)
+            case "missing": actual = Self.runs(missingTrace)
             case "playing": actual = buffer.isPlayingTurn ? "yes" : "no"
             default: fail("unknown key \(key)"); continue
             }
