@@ -681,7 +681,65 @@ final class JitterBufferTests: XCTestCase {
         """)
     }
 
+    func testConcealedPeriodsNameTheMissingSequence() {
+        // A lost frame: its own sequence, once.
+        scenario("""
+        put 1..40 at 0ms start end
+        lose 5
+        get 5
+        expect trace=a4c1 missing=5
+        get 40
+        expect missing= seq=1..4,6..40
+        """)
+        // An underrun: each re-buffering period names the next sequence expected.
+        scenario("""
+        put 1..10 at 0ms every 20ms start
+        put 12..30 at 600ms every 20ms end
+        get 13
+        get 35
+        expect trace=c35 missing=11*35
+        """)
+    }
+
     // MARK: Direct checks
+
+    /// The buffer never looks inside a payload: the bytes come back as they went in, and
+    /// only they are written (a period that is not audio writes nothing at all).
+    func testPayloadBytesComeBackByteForByteAndNothingElseIsWritten() {
+        var config = JitterBufferConfig()
+        config.maxPayloadBytes = 50
+        config.minDelayMs = 0
+        config.initialDelayMs = 0
+        let jitter = JitterBuffer(config: config)
+        XCTAssertEqual(jitter.maxPayloadBytes, 50)
+        let payload = (0..<37).map { UInt8(truncatingIfNeeded: $0 &* 29 &+ 3) }
+        var out = [UInt8](repeating: 0xEE, count: 50)
+        let idle = out.withUnsafeMutableBytes { jitter.get(payloadInto: $0, nowNanoseconds: 0) }
+        XCTAssertEqual(idle, .idle)
+        XCTAssertEqual(out, [UInt8](repeating: 0xEE, count: 50))
+        let header = AudioFrameHeader(sequence: 1, arrivalNanoseconds: 0, marker: 4, kind: .pcm16,
+                                      byteCount: payload.count, sampleCount: 320, flags: [.turnStart, .turnEnd])
+        payload.withUnsafeBytes { jitter.put(header, payload: $0) }
+        let played = out.withUnsafeMutableBytes { jitter.get(payloadInto: $0, nowNanoseconds: 0) }
+        XCTAssertEqual(played, .audio(header))
+        XCTAssertEqual(Array(out[0..<37]), payload)
+        XCTAssertEqual(Array(out[37...]), [UInt8](repeating: 0xEE, count: 13))
+    }
+
+    /// Delay and prefetch count decoded duration (`sampleCount`), never payload bytes: a
+    /// compressed frame of a few bytes is still 20 ms of audio.
+    func testBufferedDelayCountsDecodedSamplesNotPayloadBytes() {
+        var config = JitterBufferConfig()
+        config.maxPayloadBytes = 100
+        let jitter = JitterBuffer(config: config)
+        let payload = [UInt8](repeating: 1, count: 10)
+        for s: UInt64 in 1...3 {
+            let header = AudioFrameHeader(sequence: s, arrivalNanoseconds: 0, kind: .pcm16,
+                                          byteCount: 10, sampleCount: 320, flags: s == 1 ? .turnStart : [])
+            payload.withUnsafeBytes { jitter.put(header, payload: $0) }
+        }
+        XCTAssertEqual(jitter.stats.currentDelayMs, 60)
+    }
 
     func testStatsStartAtTheInitialTarget() {
         var config = JitterBufferConfig()
