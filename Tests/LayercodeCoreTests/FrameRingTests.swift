@@ -175,6 +175,42 @@ final class FrameRingTests: XCTestCase {
         XCTAssertEqual(ring.pop(capacity: 4)?.samples, frameSamples(5, count: 2) + [0x5A5A, 0x5A5A])
     }
 
+    func testAPCM16FrameIsTwoBytesASample() {
+        let h = AudioFrameHeader(sequence: 1, arrivalNanoseconds: 0, sampleCount: 320)
+        XCTAssertEqual(h.kind, .pcm16)
+        XCTAssertEqual(h.byteCount, 640)
+        XCTAssertTrue(h.isWellFormedPCM16)
+        XCTAssertEqual(FrameRing(capacityFrames: 1).maxPayloadBytes, 640)
+        XCTAssertEqual(FrameRing(capacityFrames: 1, maxPayloadBytes: 7).frameSamples, 3)
+    }
+
+    /// The ring never looks inside a payload: any byte count up to the slot size comes back
+    /// byte for byte, and only those bytes are written.
+    func testPayloadBytesRoundTripByteForByte() {
+        let ring = FrameRing(capacityFrames: 3, maxPayloadBytes: 13)
+        for (s, count) in [(UInt64(1), 13), (2, 1), (3, 0), (4, 12), (5, 13)] {
+            let payload = (0..<count).map { UInt8(truncatingIfNeeded: Int(s) &* 41 &+ $0) }
+            let h = AudioFrameHeader(sequence: s, arrivalNanoseconds: s, kind: .pcm16,
+                                     byteCount: count, sampleCount: 320)
+            XCTAssertTrue(payload.withUnsafeBytes { ring.push(h, payload: $0) })
+            var out = [UInt8](repeating: 0xA5, count: 13)
+            let popped = out.withUnsafeMutableBytes { ring.pop(payloadInto: $0) }
+            XCTAssertEqual(popped, h)
+            XCTAssertEqual(Array(out[0..<count]), payload, "frame \(s)")
+            XCTAssertEqual(Array(out[count...]), [UInt8](repeating: 0xA5, count: 13 - count), "frame \(s)")
+        }
+    }
+
+    /// Slots of an odd byte size put PCM16 samples at odd addresses: they are copied byte
+    /// by byte, so the samples still come back intact in every slot.
+    func testPCM16SamplesSurviveOddSizedSlots() {
+        let ring = FrameRing(capacityFrames: 3, maxPayloadBytes: 7)
+        for s: UInt64 in 1...7 {
+            XCTAssertTrue(ring.push(header(s, count: 3), frameSamples(s, count: 3)))
+            XCTAssertEqual(ring.pop(capacity: 3)?.samples, frameSamples(s, count: 3), "frame \(s)")
+        }
+    }
+
     // MARK: Two threads
 
     /// One producer thread and one consumer thread move ~500k frames through a 5-slot ring;

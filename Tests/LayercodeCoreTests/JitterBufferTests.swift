@@ -31,7 +31,9 @@ import XCTest
 //                                 trace (outcomes of the last get command, run-length
 //                                 coded: a=audio c=concealed p=prefetching i=idle, e.g.
 //                                 p3a10i2), seq (every sequence played so far, as ranges,
-//                                 e.g. 1..4,6..10), playing (yes|no)
+//                                 e.g. 1..4,6..10), playing (yes|no), missing (the
+//                                 sequences the concealed periods of the last get command
+//                                 named, runs written v*n, e.g. 5,11*35)
 //
 // Every get checks the samples: an audio frame k must hold k for its sampleCount samples
 // then zeros, anything else all zeros, nothing past one frame is written, and played
@@ -54,6 +56,7 @@ private final class ScenarioRunner {
     private var scheduled = 0
     private var played: [UInt64] = []
     private var trace: [Character] = []
+    private var missingTrace: [UInt64] = []
     private var lastOutcome: JitterOutcome?
     private(set) var failures: [String] = []
     private var lineNumber = 0
@@ -232,6 +235,7 @@ private final class ScenarioRunner {
             fail("get N | get until T"); return
         }
         trace = []
+        missingTrace = []
         let frame = config.frameSamples
         let guardSamples = 4
         var out = [Int16](repeating: 0, count: frame + guardSamples)
@@ -255,7 +259,13 @@ private final class ScenarioRunner {
                 if let last = played.last, h.sequence <= last { fail("\(at): played \(h.sequence) after \(last)") }
                 played.append(h.sequence)
             case .concealed, .prefetching, .idle:
-                trace.append(outcome == .concealed ? "c" : outcome == .prefetching ? "p" : "i")
+                switch outcome {
+                case .concealed(let missing):
+                    trace.append("c")
+                    missingTrace.append(missing)
+                case .prefetching: trace.append("p")
+                default: trace.append("i")
+                }
                 if out[0..<frame].contains(where: { $0 != 0 }) { fail("\(at): \(outcome) is not silence") }
             }
             now += frameNs
@@ -284,6 +294,18 @@ private final class ScenarioRunner {
             i = j
         }
         return result
+    }
+
+    private static func runs(_ values: [UInt64]) -> String {
+        var parts: [String] = []
+        var i = 0
+        while i < values.count {
+            var j = i
+            while j < values.count && values[j] == values[i] { j += 1 }
+            parts.append(j - i == 1 ? "\(values[i])" : "\(values[i])*\(j - i)")
+            i = j
+        }
+        return parts.joined(separator: ",")
     }
 
     private static func ranges(_ sequences: [UInt64]) -> String {
@@ -341,6 +363,7 @@ private final class ScenarioRunner {
                 }
             case "trace": actual = Self.runLength(trace)
             case "seq": actual = Self.ranges(played)
+            case "missing": actual = Self.runs(missingTrace)
             case "playing": actual = buffer.isPlayingTurn ? "yes" : "no"
             default: fail("unknown key \(key)"); continue
             }
@@ -658,7 +681,65 @@ final class JitterBufferTests: XCTestCase {
         """)
     }
 
+    func testConcealedPeriodsNameTheMissingSequence() {
+        // A lost frame: its own sequence, once.
+        scenario("""
+        put 1..40 at 0ms start end
+        lose 5
+        get 5
+        expect trace=a4c1 missing=5
+        get 40
+        expect missing= seq=1..4,6..40
+        """)
+        // An underrun: each re-buffering period names the next sequence expected.
+        scenario("""
+        put 1..10 at 0ms every 20ms start
+        put 12..30 at 600ms every 20ms end
+        get 13
+        get 35
+        expect trace=c35 missing=11*35
+        """)
+    }
+
     // MARK: Direct checks
+
+    /// The buffer never looks inside a payload: the bytes come back as they went in, and
+    /// only they are written (a period that is not audio writes nothing at all).
+    func testPayloadBytesComeBackByteForByteAndNothingElseIsWritten() {
+        var config = JitterBufferConfig()
+        config.maxPayloadBytes = 50
+        config.minDelayMs = 0
+        config.initialDelayMs = 0
+        let jitter = JitterBuffer(config: config)
+        XCTAssertEqual(jitter.maxPayloadBytes, 50)
+        let payload = (0..<37).map { UInt8(truncatingIfNeeded: $0 &* 29 &+ 3) }
+        var out = [UInt8](repeating: 0xEE, count: 50)
+        let idle = out.withUnsafeMutableBytes { jitter.get(payloadInto: $0, nowNanoseconds: 0) }
+        XCTAssertEqual(idle, .idle)
+        XCTAssertEqual(out, [UInt8](repeating: 0xEE, count: 50))
+        let header = AudioFrameHeader(sequence: 1, arrivalNanoseconds: 0, marker: 4, kind: .pcm16,
+                                      byteCount: payload.count, sampleCount: 320, flags: [.turnStart, .turnEnd])
+        payload.withUnsafeBytes { jitter.put(header, payload: $0) }
+        let played = out.withUnsafeMutableBytes { jitter.get(payloadInto: $0, nowNanoseconds: 0) }
+        XCTAssertEqual(played, .audio(header))
+        XCTAssertEqual(Array(out[0..<37]), payload)
+        XCTAssertEqual(Array(out[37...]), [UInt8](repeating: 0xEE, count: 13))
+    }
+
+    /// Delay and prefetch count decoded duration (`sampleCount`), never payload bytes: a
+    /// compressed frame of a few bytes is still 20 ms of audio.
+    func testBufferedDelayCountsDecodedSamplesNotPayloadBytes() {
+        var config = JitterBufferConfig()
+        config.maxPayloadBytes = 100
+        let jitter = JitterBuffer(config: config)
+        let payload = [UInt8](repeating: 1, count: 10)
+        for s: UInt64 in 1...3 {
+            let header = AudioFrameHeader(sequence: s, arrivalNanoseconds: 0, kind: .pcm16,
+                                          byteCount: 10, sampleCount: 320, flags: s == 1 ? .turnStart : [])
+            payload.withUnsafeBytes { jitter.put(header, payload: $0) }
+        }
+        XCTAssertEqual(jitter.stats.currentDelayMs, 60)
+    }
 
     func testStatsStartAtTheInitialTarget() {
         var config = JitterBufferConfig()

@@ -42,7 +42,7 @@ bench("frame_ring_push_pop") {
     _ = scratch.withUnsafeMutableBufferPointer { frameRing.pop(into: $0) }
 }
 
-// Jitter buffer put + get, steady state.
+// Jitter buffer put + get (+ the PCM16 decoder step), steady state.
 let jitter = JitterBuffer(config: JitterBufferConfig())
 var jbSequence: UInt64 = 0
 var clock: UInt64 = 1_000_000_000
@@ -50,14 +50,18 @@ for _ in 0..<10 {
     jbSequence += 1
     let header = AudioFrameHeader(sequence: jbSequence, arrivalNanoseconds: clock, marker: 0,
                                   sampleCount: 320, flags: jbSequence == 1 ? .turnStart : [])
-    frame16k.withUnsafeBufferPointer { jitter.put(header, samples: $0) }
+    frame16k.withUnsafeBufferPointer { jitter.put(header, payload: UnsafeRawBufferPointer($0)) }
 }
 bench("jitter_buffer_put_get") {
     jbSequence += 1
     clock += 20_000_000
     let header = AudioFrameHeader(sequence: jbSequence, arrivalNanoseconds: clock, marker: 0, sampleCount: 320)
-    frame16k.withUnsafeBufferPointer { jitter.put(header, samples: $0) }
-    _ = scratch.withUnsafeMutableBufferPointer { jitter.get(into: $0, nowNanoseconds: clock) }
+    frame16k.withUnsafeBufferPointer { jitter.put(header, payload: UnsafeRawBufferPointer($0)) }
+    scratch.withUnsafeMutableBufferPointer {
+        let frame = UnsafeMutableBufferPointer(rebasing: $0[0..<320])
+        PCM16Decoder.decode(jitter.get(payloadInto: UnsafeMutableRawBufferPointer(frame), nowNanoseconds: clock),
+                            frame: frame)
+    }
 }
 
 // Playback side: push one frame, render 20 ms at 48 kHz stereo (jitter + resample + meter).

@@ -50,7 +50,6 @@ public final class PlaybackSide: @unchecked Sendable {
     // Render-thread state, preallocated.
     private var seenFlushGeneration: UInt64 = 0
     private let frame16k: UnsafeMutablePointer<Int16>
-    private let popScratch: UnsafeMutablePointer<Int16>
     /// Device-rate mono samples resampled but not yet rendered, with a parallel flag per
     /// sample run: (count, isAgentAudio) segments in a small fixed ring.
     private let staging: UnsafeMutablePointer<Int16>
@@ -91,8 +90,6 @@ public final class PlaybackSide: @unchecked Sendable {
             ? SPSCRing(capacity: max(1, deviceRate * renderTapMilliseconds / 1000), zero: 0) : nil
         frame16k = .allocate(capacity: Self.frameSamples)
         frame16k.initialize(repeating: 0, count: Self.frameSamples)
-        popScratch = .allocate(capacity: Self.frameSamples)
-        popScratch.initialize(repeating: 0, count: Self.frameSamples)
         stagingCapacity = resampler.maxOutputCount(forInput: Self.frameSamples) * 4 + 8192
         staging = .allocate(capacity: stagingCapacity)
         staging.initialize(repeating: 0, count: stagingCapacity)
@@ -105,7 +102,6 @@ public final class PlaybackSide: @unchecked Sendable {
 
     deinit {
         frame16k.deallocate()
-        popScratch.deallocate()
         meterScratch.deallocate()
         staging.deallocate()
         segments.counts.deallocate()
@@ -157,7 +153,8 @@ public final class PlaybackSide: @unchecked Sendable {
     @discardableResult
     public func render(into out: UnsafeMutablePointer<Int16>, frames: Int) -> Int {
         applyFlush()
-        pullFromRing()
+        // The frames waiting now (at most the ring's capacity): see `JitterBuffer.put(from:)`.
+        jitter.put(from: ring)
         while stagedCount < frames {
             if !stageOneFrame() { break }
         }
@@ -206,25 +203,16 @@ public final class PlaybackSide: @unchecked Sendable {
         segmentCount = 0
     }
 
-    /// Moves the frames waiting now (at most the ring's capacity): draining until the ring is
-    /// empty would let a loop that keeps pushing hold the render thread here.
-    private func pullFromRing() {
-        let buffer = UnsafeMutableBufferPointer(start: popScratch, count: Self.frameSamples)
-        var waiting = ring.readableFrames
-        while waiting > 0, let header = ring.pop(into: buffer) {
-            waiting -= 1
-            jitter.put(header, samples: UnsafeBufferPointer(start: popScratch,
-                                                             count: Int(header.sampleCount)))
-        }
-    }
-
     /// Takes one 20 ms frame from the jitter buffer and resamples it into staging.
     private func stageOneFrame() -> Bool {
         guard segmentCount < segmentCapacity,
               stagingCapacity - stagedCount >= resampler.maxOutputCount(forInput: Self.frameSamples)
         else { return false }
-        let outcome = jitter.get(into: UnsafeMutableBufferPointer(start: frame16k, count: Self.frameSamples),
+        let outcome = jitter.get(payloadInto: UnsafeMutableRawBufferPointer(start: frame16k, count: Self.frameSamples * 2),
                                  nowNanoseconds: clockNanoseconds())
+        // The decoder step (PLC/FEC once Opus is in): PCM16 is its own samples; silence fills
+        // the rest of the period.
+        PCM16Decoder.decode(outcome, frame: UnsafeMutableBufferPointer(start: frame16k, count: Self.frameSamples))
         let isAudio: Bool
         switch outcome {
         case .audio(let header):

@@ -3,9 +3,29 @@
 /// with sequence numbers and markers, for the FrameRing → JitterBuffer path. Runs on the
 /// event loop. A marker names the (turn_id, delta_id) of the chunk whose audio ends in that
 /// frame, so the playback side can report the last delta actually played.
+///
+/// Sequence numbers (see `AudioFrameHeader`): PCM chunks (`append`, Layercode's JSON wire)
+/// are numbered on arrival. Packets that are a frame already (`appendPacket`: a wire with
+/// its own framing, the Opus profile later) keep the wire's number when it has one: the
+/// first packet of a turn anchors the wire's numbers `wireReorderMargin` above every
+/// sequence handed out so far, and the turn's later packets keep their distance from it, so
+/// a gap on the wire is a gap (loss) in playout and a reordered packet is put back in place.
+/// A packet that would land at or below the anchor's floor (older than its turn by more
+/// than the margin) is refused rather than mixed into the previous turn or a flushed range.
+/// Either way `flush()` returns a boundary above every sequence handed out.
 public struct AgentFrameAssembler {
     public let frameSamples: Int
+    /// Payload bytes `appendPacket` accepts (one frame ring / jitter buffer slot).
+    public var maxPacketBytes: Int
+    /// Above every sequence handed out so far.
     public private(set) var nextSequence: UInt64 = 1
+    /// While a turn of wire-numbered packets is open: session sequence = wire &+ wireOffset,
+    /// and nothing at or below `wireFloor` (the turn's lowest allowed sequence - 1).
+    private var wireOffset: UInt64 = 0
+    private var wireFloor: UInt64 = 0
+    private var wireAnchored = false
+    /// How far before the first-arriving packet of a turn its earlier packets may still land.
+    public static let wireReorderMargin: UInt64 = 8
     private var pending: [Int16] = []
     private var pendingMarker: UInt32 = 0
     private var turnOpen = false
@@ -33,9 +53,12 @@ public struct AgentFrameAssembler {
     static let bytesPerEntry = MemoryLayout<Remembered>.stride
 
     public typealias Sink = (AudioFrameHeader, UnsafeBufferPointer<Int16>) -> Void
+    /// Receives a packet's frame: its header and `header.byteCount` payload bytes.
+    public typealias PacketSink = (AudioFrameHeader, UnsafeRawBufferPointer) -> Void
 
     public init(frameSamples: Int = 320) {
         self.frameSamples = frameSamples
+        maxPacketBytes = 2 * frameSamples
         pending.reserveCapacity(frameSamples)
     }
 
@@ -62,11 +85,59 @@ public struct AgentFrameAssembler {
         }
     }
 
+    /// A packet that is one frame already, emitted as one frame: `payload` of `kind`,
+    /// `sampleCount` samples once decoded (1...frameSamples), numbered by `wireSequence` when
+    /// the wire has one (nil: on arrival, like `append`). Starts a turn if none is open.
+    /// Throws `.protocolViolation`, emitting nothing, for a packet longer than one frame
+    /// (bytes or samples) or numbered before its turn (see the type's doc).
+    public mutating func appendPacket(_ payload: UnsafeRawBufferPointer, kind: PayloadKind,
+                                      sampleCount: Int, wireSequence: UInt64?,
+                                      turnID: String?, deltaID: String?, arrivalNanoseconds: UInt64,
+                                      sink: PacketSink) throws(LayercodeError) {
+        guard payload.count <= maxPacketBytes, sampleCount > 0, sampleCount <= frameSamples else {
+            throw LayercodeError(.protocolViolation, "agent audio packet of \(payload.count) bytes, "
+                                 + "\(sampleCount) samples: a frame holds 1...\(frameSamples) samples "
+                                 + "in at most \(maxPacketBytes) bytes")
+        }
+        let sequence: UInt64
+        if let wire = wireSequence {
+            if !turnOpen || !wireAnchored {
+                wireFloor = nextSequence &- 1
+                wireOffset = (nextSequence &+ Self.wireReorderMargin) &- wire
+                wireAnchored = true
+            }
+            let mapped = wire &+ wireOffset
+            // Signed distances: the wire's numbers may start anywhere and wrap.
+            guard Int64(bitPattern: mapped &- wireFloor) > 0 else {
+                throw LayercodeError(.protocolViolation, "agent audio packet \(wire) arrived more than "
+                                     + "\(Self.wireReorderMargin) packets before its turn's first")
+            }
+            sequence = mapped
+            if Int64(bitPattern: mapped &- nextSequence) >= 0 { nextSequence = mapped &+ 1 }
+        } else {
+            sequence = nextSequence
+            nextSequence += 1
+        }
+        let marker = nextMarker
+        nextMarker &+= 1
+        remember(marker, turnID: turnID, deltaID: deltaID)
+        var flags: AudioFrameFlags = []
+        if !turnOpen {
+            flags.insert(.turnStart)
+            turnOpen = true
+        }
+        let header = AudioFrameHeader(sequence: sequence, arrivalNanoseconds: arrivalNanoseconds,
+                                      marker: marker, kind: kind, byteCount: payload.count,
+                                      sampleCount: UInt16(sampleCount), flags: flags)
+        sink(header, payload)
+    }
+
     /// response.end: the short remainder (or a flags-only frame) closes the turn.
     public mutating func endTurn(arrivalNanoseconds: UInt64, sink: Sink) {
         guard turnOpen || !pending.isEmpty else { return }
         emit(flags: .turnEnd, arrival: arrivalNanoseconds, sink: sink)
         turnOpen = false
+        wireAnchored = false
     }
 
     /// Barge-in: forgets the partial frame. Returns the sequence before which the playback
@@ -75,6 +146,7 @@ public struct AgentFrameAssembler {
         pending.removeAll(keepingCapacity: true)
         pendingMarker = 0
         turnOpen = false
+        wireAnchored = false
         return nextSequence
     }
 

@@ -11,61 +11,19 @@ public struct JitterBufferConfig: Sendable, Equatable {
     public var interruptionThresholdMs = 150
     /// How many recent frames the delay estimator remembers (2 s of 20 ms frames).
     public var delayHistoryFrames = 100
+    /// Payload bytes a slot holds; nil: one PCM16 frame, `2 * frameSamples`.
+    public var maxPayloadBytes: Int? = nil
     public init() {}
-}
-
-/// What one call of `JitterBuffer.get` produced.
-public enum JitterOutcome: Equatable, Sendable {
-    /// `out` holds this frame's samples, followed by zeros when it is short (or flags-only).
-    case audio(AudioFrameHeader)
-    /// A frame was expected (inside a turn) but is missing or late: `out` is silence (packet
-    /// loss concealment later); counts as concealed time.
-    case concealed
-    /// Buffering up to the target delay before a turn starts: silence, not concealment.
-    case prefetching
-    /// No turn in progress: silence.
-    case idle
-}
-
-public struct JitterStats: Sendable, Equatable {
-    /// Audio buffered now, and the adaptive target for it.
-    public var currentDelayMs: Int, targetDelayMs: Int
-    /// Periods filled with concealment; consecutive concealment of at least
-    /// `interruptionThresholdMs` counts one interruption, and all of its time.
-    public var concealedMs: Int, interruptions: Int, interruptionMs: Int
-    /// Arrived after their play time (sequence already played, concealed or skipped): dropped.
-    public var lateFrames: Int
-    public var duplicateFrames: Int
-    /// Dropped, oldest first, to stay within `capacityMs`.
-    public var overflowDroppedFrames: Int
-    /// Dropped by `flush(before:)`: those buffered then, and those of the flushed range
-    /// that arrive afterwards.
-    public var flushedFrames: Int
-    public var playedFrames: Int
-    /// Sequences given up as missing and skipped (each was concealed or passed over while
-    /// re-buffering; if one arrives afterwards it also counts as late).
-    public var lostFrames: Int
-
-    public init(currentDelayMs: Int = 0, targetDelayMs: Int = 0, concealedMs: Int = 0,
-                interruptions: Int = 0, interruptionMs: Int = 0, lateFrames: Int = 0,
-                duplicateFrames: Int = 0, overflowDroppedFrames: Int = 0, flushedFrames: Int = 0,
-                playedFrames: Int = 0, lostFrames: Int = 0) {
-        self.currentDelayMs = currentDelayMs
-        self.targetDelayMs = targetDelayMs
-        self.concealedMs = concealedMs
-        self.interruptions = interruptions
-        self.interruptionMs = interruptionMs
-        self.lateFrames = lateFrames
-        self.duplicateFrames = duplicateFrames
-        self.overflowDroppedFrames = overflowDroppedFrames
-        self.flushedFrames = flushedFrames
-        self.playedFrames = playedFrames
-        self.lostFrames = lostFrames
-    }
 }
 
 /// The agent-audio jitter buffer: numbered 20 ms frames in (bursty, late, reordered,
 /// duplicated, missing), one frame period out per `get`, with every loss named.
+///
+/// Payloads are opaque: a slot holds a header and up to `maxPayloadBytes` bytes of any
+/// `PayloadKind`; `get` hands back the bytes and the decoder after it (`PCM16Decoder`, the
+/// Opus decoder later) turns them, or a `.concealed(missing:)` period, into samples. The
+/// buffer counts time in `header.sampleCount` (decoded samples), never in bytes. How a gap
+/// (loss) differs from a flush range is on `AudioFrameHeader`.
 ///
 /// Single-threaded: it lives on the playback thread (the ALSA thread or the app thread in
 /// `lc_client_read_audio`), fed from a `FrameRing` (see `put(from:)`). Everything is
@@ -105,19 +63,19 @@ public final class JitterBuffer {
     public let config: JitterBufferConfig
     /// Slots in the reorder window: `capacityMs` of frames.
     public let capacityFrames: Int
+    /// Payload bytes one slot holds.
+    public let maxPayloadBytes: Int
 
     private let frameSamples: Int
     private let sampleRate: Int
-    private let frameNanoseconds: Int64
-    private let frameMilliseconds: Int
     private let maxDelayNanoseconds: UInt64
 
-    // Slots, indexed by sequence % capacityFrames.
+    // Slots, indexed by sequence % capacityFrames; slot k's payload at k * maxPayloadBytes.
     private let slotHeaders: UnsafeMutablePointer<AudioFrameHeader>
     private let slotFull: UnsafeMutablePointer<Bool>
-    private let slotSamples: UnsafeMutablePointer<Int16>
-    /// One frame, for `put(from:)`.
-    private let scratch: UnsafeMutablePointer<Int16>
+    private let slotPayloads: UnsafeMutableRawPointer
+    /// One payload, for `put(from:)`.
+    private let scratch: UnsafeMutableRawPointer
 
     // The window. While playing, `windowStart` is the next sequence to play and equals
     // `lateBelow`; otherwise it is the lowest buffered sequence (when anything is buffered).
@@ -141,18 +99,8 @@ public final class JitterBuffer {
     /// Earliest arrival among the frames buffered while waiting (prefetch or re-buffer).
     private var waitingSince: UInt64?
 
-    // Delay estimator (see `observeDelay`).
-    private let history: UnsafeMutablePointer<Int64>
-    private let historyCapacity: Int
-    private var historyCount = 0
-    private var historyNext = 0
-    private var recordedFrames = 0
-    private let warmupFrames: Int
-    private let largest: UnsafeMutablePointer<Int64>
-    private var referenceValid = false
-    private var referenceArrival: UInt64 = 0
-    private var referenceSequence: UInt64 = 0
-    private var targetMs: Int
+    /// The adaptive target delay.
+    private let estimator: JitterDelayEstimator
 
     // Counters, in samples where they are durations.
     private var concealedSamples = 0
@@ -175,11 +123,12 @@ public final class JitterBuffer {
                      "need 0 <= minDelayMs <= maxDelayMs")
         precondition(config.capacityMs > 0, "capacityMs must be positive")
         precondition(config.delayHistoryFrames > 0, "delayHistoryFrames must be positive")
+        let payloadBytes = config.maxPayloadBytes ?? 2 * config.frameSamples
+        precondition(payloadBytes > 0, "maxPayloadBytes must be positive")
         self.config = config
         frameSamples = config.frameSamples
         sampleRate = config.sampleRate
-        frameNanoseconds = Int64(config.frameSamples) * 1_000_000_000 / Int64(config.sampleRate)
-        frameMilliseconds = Int((frameNanoseconds + 999_999) / 1_000_000)
+        maxPayloadBytes = payloadBytes
         maxDelayNanoseconds = UInt64(config.maxDelayMs) * 1_000_000
         capacityFrames = max(1, config.capacityMs * config.sampleRate
                                 / (1000 * config.frameSamples))
@@ -190,38 +139,33 @@ public final class JitterBuffer {
                                count: capacityFrames)
         slotFull = .allocate(capacity: capacityFrames)
         slotFull.initialize(repeating: false, count: capacityFrames)
-        slotSamples = .allocate(capacity: capacityFrames * frameSamples)
-        slotSamples.initialize(repeating: 0, count: capacityFrames * frameSamples)
-        scratch = .allocate(capacity: frameSamples)
-        scratch.initialize(repeating: 0, count: frameSamples)
-
-        historyCapacity = config.delayHistoryFrames
-        history = .allocate(capacity: historyCapacity)
-        history.initialize(repeating: 0, count: historyCapacity)
-        warmupFrames = max(1, historyCapacity / 4)
-        largest = .allocate(capacity: Self.percentileRank(count: historyCapacity))
-        largest.initialize(repeating: 0, count: Self.percentileRank(count: historyCapacity))
-        targetMs = min(max(config.initialDelayMs, config.minDelayMs), config.maxDelayMs)
+        slotPayloads = .allocate(byteCount: capacityFrames * payloadBytes, alignment: 16)
+        slotPayloads.initializeMemory(as: UInt8.self, repeating: 0, count: capacityFrames * payloadBytes)
+        scratch = .allocate(byteCount: payloadBytes, alignment: 16)
+        scratch.initializeMemory(as: UInt8.self, repeating: 0, count: payloadBytes)
+        estimator = JitterDelayEstimator(config: config)
     }
 
     deinit {
         slotHeaders.deallocate()
         slotFull.deallocate()
-        slotSamples.deallocate()
+        slotPayloads.deallocate()
         scratch.deallocate()
-        history.deallocate()
-        largest.deallocate()
     }
 
     // MARK: Input
 
-    /// Takes one frame (copying `header.sampleCount` samples). Duplicates, late frames and
-    /// frames of a flushed range are dropped and counted; a frame that does not fit drops the
-    /// oldest buffered ones (see the overflow policy).
-    public func put(_ header: AudioFrameHeader, samples: UnsafeBufferPointer<Int16>) {
+    /// Takes one frame (copying `header.byteCount` bytes of `payload`). Duplicates, late
+    /// frames and frames of a flushed range are dropped and counted; a frame that does not
+    /// fit drops the oldest buffered ones (see the overflow policy).
+    /// `header.sampleCount` must be at most `frameSamples` (a frame is one period), and
+    /// `header.byteCount` at most `maxPayloadBytes` and `payload.count`.
+    public func put(_ header: AudioFrameHeader, payload: UnsafeRawBufferPointer) {
         let count = Int(header.sampleCount)
+        let bytes = Int(header.byteCount)
         precondition(count <= frameSamples, "frame longer than frameSamples")
-        precondition(count <= samples.count, "sampleCount exceeds the samples given")
+        precondition(bytes <= maxPayloadBytes, "payload longer than maxPayloadBytes")
+        precondition(bytes <= payload.count, "byteCount exceeds the payload given")
         let sequence = header.sequence
 
         if sequence >= flushedFrom && sequence < flushedBelow {
@@ -230,10 +174,7 @@ public final class JitterBuffer {
         }
         if sequence < lateBelow {
             lateFrames += 1
-            // Late frames are the evidence that the target is too low: they feed the
-            // estimator, but never start a reference, and one older than the reference
-            // (a straggler of an earlier turn) says nothing about this turn's schedule.
-            if referenceValid && sequence >= referenceSequence { observeDelay(header) }
+            estimator.observeLate(header)
             return
         }
         if bufferedCount == 0 && mode != .playing {
@@ -256,12 +197,12 @@ public final class JitterBuffer {
             duplicateFrames += 1
             return
         }
-        observeDelay(header)
+        estimator.observe(header)
 
         slotHeaders[slot] = header
         slotFull[slot] = true
-        if count > 0, let base = samples.baseAddress {
-            (slotSamples + slot * frameSamples).update(from: base, count: count)
+        if bytes > 0, let base = payload.baseAddress {
+            (slotPayloads + slot * maxPayloadBytes).copyMemory(from: base, byteCount: bytes)
         }
         if bufferedCount == 0 || sequence > highestBuffered { highestBuffered = sequence }
         bufferedCount += 1
@@ -273,19 +214,20 @@ public final class JitterBuffer {
     }
 
     /// Moves the frames waiting in `ring` when it is called (at most `maxFrames`) into the
-    /// buffer; returns how many. Call it on the consumer thread before `get`.
+    /// buffer; returns how many. Call it on the consumer thread before `get`. This is the one
+    /// ring → jitter drain: the playback side calls it.
     ///
     /// Frames the producer pushes while this runs wait for the next call, so one call moves
     /// at most `ring.capacityFrames` frames. (Draining until the ring was empty let a producer
     /// that kept pushing hold the consumer here without bound, until the buffer overflowed.)
     @discardableResult
     public func put(from ring: FrameRing, maxFrames: Int = .max) -> Int {
-        precondition(ring.frameSamples <= frameSamples, "ring frames longer than frameSamples")
-        let buffer = UnsafeMutableBufferPointer(start: scratch, count: frameSamples)
+        precondition(ring.maxPayloadBytes <= maxPayloadBytes, "ring slots longer than maxPayloadBytes")
+        let buffer = UnsafeMutableRawBufferPointer(start: scratch, count: maxPayloadBytes)
         let limit = min(maxFrames, ring.readableFrames)
         var moved = 0
-        while moved < limit, let header = ring.pop(into: buffer) {
-            put(header, samples: UnsafeBufferPointer(buffer))
+        while moved < limit, let header = ring.pop(payloadInto: buffer) {
+            put(header, payload: UnsafeRawBufferPointer(buffer))
             moved += 1
         }
         return moved
@@ -293,58 +235,52 @@ public final class JitterBuffer {
 
     // MARK: Output
 
-    /// Produces exactly one frame period (frameSamples samples) into `out`
-    /// (out.count >= frameSamples; anything beyond is left alone) and says what it is. For a
-    /// short final frame, the audio is followed by zeros and the outcome is .audio.
+    /// Takes one frame period and says what it is: for `.audio(header)` the frame's
+    /// `header.byteCount` payload bytes are copied to the start of `out`; every other
+    /// outcome writes nothing (the decoder fills the period). `out.count` must be at least
+    /// the frame's byteCount (`maxPayloadBytes` is always enough).
     /// `nowNanoseconds` is the same monotonic clock the producer stamps arrivals with.
-    public func get(into out: UnsafeMutableBufferPointer<Int16>, nowNanoseconds: UInt64) -> JitterOutcome {
-        precondition(out.count >= frameSamples, "output shorter than one frame")
-        let destination = out.baseAddress!
+    public func get(payloadInto out: UnsafeMutableRawBufferPointer, nowNanoseconds: UInt64) -> JitterOutcome {
         switch mode {
         case .idle:
-            if bufferedCount == 0 {
-                destination.update(repeating: 0, count: frameSamples)
-                return .idle
-            }
+            if bufferedCount == 0 { return .idle }
             // Frames of the next turn are waiting (they may have come in while the previous
             // turn played): the turn starts, and its wait started with the earliest of them.
             mode = .prefetching
             waitingSince = earliestBufferedArrival()
             fallthrough
         case .prefetching:
-            guard readyToPlay(now: nowNanoseconds) else {
-                destination.update(repeating: 0, count: frameSamples)
-                return .prefetching
-            }
+            guard readyToPlay(now: nowNanoseconds) else { return .prefetching }
             windowStart = lowestBufferedSequence()
             lateBelow = windowStart
             mode = .playing
             rebuffering = false
             waitingSince = nil
-            return playNext(into: destination)
+            return playNext(into: out)
         case .playing:
             if rebuffering {
-                guard readyToPlay(now: nowNanoseconds) else { return conceal(into: destination) }
+                guard readyToPlay(now: nowNanoseconds) else { return conceal(missing: windowStart) }
                 rebuffering = false
                 waitingSince = nil
                 let lowest = lowestBufferedSequence()
                 lostFrames += Int(lowest &- windowStart)
                 windowStart = lowest
                 lateBelow = lowest
-                return playNext(into: destination)
+                return playNext(into: out)
             }
-            if slotFull[index(windowStart)] { return playNext(into: destination) }
+            if slotFull[index(windowStart)] { return playNext(into: out) }
             if bufferedCount > 0 {
                 // Later frames are here, so this one is missing, not merely slow: conceal it
                 // by name and keep the timeline.
+                let missing = windowStart
                 lostFrames += 1
                 windowStart += 1
                 lateBelow = windowStart
-                return conceal(into: destination)
+                return conceal(missing: missing)
             }
             rebuffering = true
             waitingSince = nil
-            return conceal(into: destination)
+            return conceal(missing: windowStart)
         }
     }
 
@@ -372,7 +308,7 @@ public final class JitterBuffer {
         mode = .idle
         rebuffering = false
         waitingSince = nil
-        referenceValid = false
+        estimator.restartSchedule()
         endConcealRun()
     }
 
@@ -380,7 +316,7 @@ public final class JitterBuffer {
 
     public var stats: JitterStats {
         JitterStats(currentDelayMs: bufferedSamples * 1000 / sampleRate,
-                    targetDelayMs: targetMs,
+                    targetDelayMs: estimator.targetMs,
                     concealedMs: concealedSamples * 1000 / sampleRate,
                     interruptions: interruptionCount,
                     interruptionMs: interruptionSamples * 1000 / sampleRate,
@@ -420,18 +356,20 @@ public final class JitterBuffer {
     private func readyToPlay(now: UInt64) -> Bool {
         if bufferedCount == 0 { return false }
         if bufferedTurnEnds > 0 { return true }
-        if bufferedSamples * 1000 >= targetMs * sampleRate { return true }
+        if bufferedSamples * 1000 >= estimator.targetMs * sampleRate { return true }
         if let since = waitingSince, now >= since, now - since >= maxDelayNanoseconds { return true }
         return false
     }
 
     /// Plays the frame at windowStart (which must be buffered).
-    private func playNext(into destination: UnsafeMutablePointer<Int16>) -> JitterOutcome {
+    private func playNext(into out: UnsafeMutableRawBufferPointer) -> JitterOutcome {
         let slot = index(windowStart)
         let header = slotHeaders[slot]
-        let count = Int(header.sampleCount)
-        if count > 0 { destination.update(from: slotSamples + slot * frameSamples, count: count) }
-        if count < frameSamples { (destination + count).update(repeating: 0, count: frameSamples - count) }
+        let bytes = Int(header.byteCount)
+        precondition(bytes <= out.count, "output shorter than the frame's payload")
+        if bytes > 0, let base = out.baseAddress {
+            base.copyMemory(from: slotPayloads + slot * maxPayloadBytes, byteCount: bytes)
+        }
         remove(slot: slot)
         playedFrames += 1
         windowStart += 1
@@ -445,8 +383,7 @@ public final class JitterBuffer {
         return .audio(header)
     }
 
-    private func conceal(into destination: UnsafeMutablePointer<Int16>) -> JitterOutcome {
-        destination.update(repeating: 0, count: frameSamples)
+    private func conceal(missing sequence: UInt64) -> JitterOutcome {
         concealedSamples += frameSamples
         concealRunSamples += frameSamples
         if concealRunCounted {
@@ -456,7 +393,7 @@ public final class JitterBuffer {
             interruptionCount += 1
             interruptionSamples += concealRunSamples
         }
-        return .concealed
+        return .concealed(missing: sequence)
     }
 
     private func endConcealRun() {
@@ -532,87 +469,5 @@ public final class JitterBuffer {
             slot += 1
         }
         return earliest
-    }
-
-    // MARK: Delay estimator
-
-    /// The adaptive target delay.
-    ///
-    /// Per audio frame, the relative delay is how late it arrived against the turn's
-    /// schedule: d = (arrival - arrival_ref) - (seq - seq_ref) * frameDuration, where the
-    /// reference is the first frame of the current turn (a turnStart frame, or the first
-    /// frame after a turnEnd or a flush). When a frame comes in earlier than the schedule
-    /// (d < 0) it becomes the reference and counts d = 0, so the earliest-arriving frame
-    /// defines "on time"; the history keeps the values as they were measured. TTS that
-    /// arrives faster than real time therefore rebases on every frame and records zeros; a
-    /// stall records the time each held frame waited.
-    ///
-    /// The last `delayHistoryFrames` values sit in a ring (history persists across turns:
-    /// it describes the network, not the turn), and
-    ///     target = clamp(p95(d) + one frame, minDelayMs, maxDelayMs)
-    /// with p95 by nearest rank (the 6th largest of 100), found by a pass that keeps the few
-    /// largest values in a preallocated array. Until a quarter of the history has been seen,
-    /// the target is at least `initialDelayMs`. A stall raises the target at once and it
-    /// decays as the stall's frames age out of the window (100 frames = 2 s of audio). A
-    /// lasting shift (the stream continuing late after a stall) keeps the target up until the
-    /// next turn rebases. Flags-only frames say nothing about the audio's timing and are not
-    /// measured; duplicates and flushed frames are not either; late frames are.
-    private func observeDelay(_ header: AudioFrameHeader) {
-        if header.sampleCount > 0 {
-            if !referenceValid || header.flags.contains(.turnStart) {
-                referenceValid = true
-                referenceArrival = header.arrivalNanoseconds
-                referenceSequence = header.sequence
-                record(0)
-            } else {
-                let elapsed = Int64(bitPattern: header.arrivalNanoseconds &- referenceArrival)
-                let scheduled = Int64(bitPattern: header.sequence &- referenceSequence) &* frameNanoseconds
-                let delay = elapsed &- scheduled
-                if delay < 0 {
-                    referenceArrival = header.arrivalNanoseconds
-                    referenceSequence = header.sequence
-                    record(0)
-                } else {
-                    record(delay)
-                }
-            }
-        }
-        if header.flags.contains(.turnEnd) { referenceValid = false }
-    }
-
-    private func record(_ delay: Int64) {
-        history[historyNext] = delay
-        historyNext = historyNext + 1 == historyCapacity ? 0 : historyNext + 1
-        if historyCount < historyCapacity { historyCount += 1 }
-        if recordedFrames < warmupFrames { recordedFrames += 1 }
-        updateTarget()
-    }
-
-    /// With n values, the nearest-rank p95 is the k-th largest, k = n - ceil(0.95 n) + 1.
-    private static func percentileRank(count n: Int) -> Int {
-        n - (95 * n + 99) / 100 + 1
-    }
-
-    private func updateTarget() {
-        let k = Self.percentileRank(count: historyCount)
-        // largest[0..<filled] holds the largest values seen so far, in descending order.
-        var filled = 0
-        for i in 0..<historyCount {
-            let value = history[i]
-            if filled == k && value <= largest[k - 1] { continue }
-            var position = filled == k ? k - 1 : filled
-            if filled < k { filled += 1 }
-            while position > 0 && largest[position - 1] < value {
-                largest[position] = largest[position - 1]
-                position -= 1
-            }
-            largest[position] = value
-        }
-        let p95 = largest[k - 1]
-        let ceiling = Int64(config.maxDelayMs) * 1_000_000
-        var target = p95 >= ceiling ? config.maxDelayMs
-            : Int((p95 + 999_999) / 1_000_000) + frameMilliseconds
-        if recordedFrames < warmupFrames { target = max(target, config.initialDelayMs) }
-        targetMs = min(max(target, config.minDelayMs), config.maxDelayMs)
     }
 }
