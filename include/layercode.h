@@ -8,10 +8,17 @@
  *
  *  - Opaque handles with create/destroy pairs: lc_client_new() / lc_client_free().
  *  - Every function that can fail returns an int: LC_OK (0) or a negative LC_ERR_* code.
- *    lc_strerror() names a code; lc_client_last_error() gives the detail of the last failure
- *    on a client (HTTP status and server message, OpenSSL reason, ...).
- *  - Structs that cross the ABI begin with `struct_size` and are filled by an init function,
- *    so they can grow without breaking compiled applications.
+ *    lc_strerror() names a code; lc_client_last_error() says why a call failed (per thread,
+ *    like errno); lc_client_failure_reason() and lc_client_failure_message() say why a
+ *    session failed (per client: HTTP status and server message, OpenSSL reason, ...).
+ *  - Structs that cross the ABI begin with `struct_size` (set by lc_options_init() and the
+ *    lc_client_get_stats() / lc_client_poll_event() macros), so they can grow without
+ *    breaking compiled applications: fields are only ever appended, and a library accepts
+ *    every struct_size from the first published one (liblayercode 0.1.0) up to its own.
+ *    An application built against a newer header is refused (LC_ERR_INVALID_ARGUMENT, "built
+ *    against a newer header?") where it hands the library a larger lc_options; larger
+ *    lc_stats and lc_event get the fields this library knows, and their struct_size says
+ *    how many bytes were written. doc/abi.md has the whole policy.
  *  - Strings are UTF-8 and NUL-terminated; an option or argument that is not valid UTF-8 is
  *    refused with LC_ERR_INVALID_ARGUMENT, never repaired. Input strings stay owned by the
  *    caller and are copied before the call returns. Strings handed to a callback are valid only during that
@@ -300,9 +307,12 @@ typedef struct lc_options {
 
 /**
  * Fills *opts with defaults (all strings NULL, callbacks NULL, the defaults named above) for
- * a struct of struct_size bytes. Use the lc_options_init() macro, which passes sizeof.
- * Returns LC_OK, or LC_ERR_INVALID_ARGUMENT for NULL or a struct_size this library does not
- * know.
+ * a struct of struct_size bytes, and sets opts->struct_size. Use the lc_options_init()
+ * macro, which passes sizeof. An older application's smaller struct gets its own fields
+ * (the library fills in the defaults of the later ones when it reads it).
+ * Returns LC_OK, or LC_ERR_INVALID_ARGUMENT for NULL, for a struct_size larger than this
+ * library's lc_options (an application built against a newer header) or smaller than the
+ * first published one; then nothing is written and lc_client_last_error(NULL) says why.
  * Thread safety: any thread. Callback safety: yes. Ownership: writes only *opts.
  */
 int lc_options_init_sized(lc_options *opts, size_t struct_size);
@@ -316,7 +326,10 @@ typedef struct lc_client lc_client;
 
 /**
  * Creates a client from *opts (copied: the strings may be freed when this returns). Does not
- * connect. On failure *out is NULL and lc_client_last_error(NULL) on this thread says why.
+ * connect. Reads opts->struct_size bytes (set by lc_options_init()): the fields of an older
+ * application's smaller struct take their defaults; a larger struct (an application built
+ * against a newer header) is refused with LC_ERR_INVALID_ARGUMENT.
+ * On failure *out is NULL and lc_client_last_error(NULL) on this thread says why.
  * Thread safety: any thread. Callback safety: yes.
  * Ownership: the caller owns *out and releases it with lc_client_free().
  */
@@ -485,20 +498,40 @@ int lc_client_set_output_device(lc_client *client, const char *name);
 int lc_client_failure_reason(const lc_client *client, int *http_status);
 
 /**
- * Detail of the last error on this client ("" if none); with NULL, the last lc_client_new()
- * failure on the calling thread.
- * Thread safety: any thread, concurrently too: each thread gets its own copy.
+ * Why a call failed: the detail of the last lc_ call on this client that failed on the
+ * calling thread ("" if this thread's last failing call was on another client, or there was
+ * none). Like errno, read it right after a call returned a negative LC_ERR_*: a call that
+ * succeeds does not clear it. With NULL: why the calling thread's last lc_client_new() or
+ * lc_options_init_sized() failed. Errors that arrive on their own during a session (on_error,
+ * LC_EVENT_ERROR) never show here: see lc_client_failure_message().
+ * Thread safety: any thread, concurrently too: each thread has its own.
  * Callback safety: yes.
- * Ownership: library-owned, per thread. For a client: valid until the same thread calls
- * lc_client_last_error() on a client again (any client) or exits; other threads' calls and
- * lc_client_free() do not invalidate it. For NULL: valid until the same thread's next
- * lc_client_new() or exit. Copy it to keep it longer.
+ * Ownership: library-owned, per thread, never NULL. Valid until the calling thread's next
+ * lc_ call (or its exit); other threads' calls and lc_client_free() do not invalidate it.
+ * Copy it to keep it longer.
  */
 const char *lc_client_last_error(const lc_client *client);
 
+/**
+ * Why the session failed: the message of the last error this client reported on its own
+ * (the last on_error / LC_EVENT_ERROR message: a refused authorize with its HTTP status,
+ * "gave up after N reconnect attempts", an OpenSSL reason, ...), "" if none yet. When the
+ * status is LC_STATUS_ERROR it is the error that ended the session, beside
+ * lc_client_failure_reason(); it is kept until the client reports another error. Copies
+ * it into buffer (size bytes, NUL included; cut short at a UTF-8 character boundary when it
+ * does not fit; nothing written when size is 0) and returns its full length in bytes
+ * without the NUL, as snprintf does: call with NULL and 0 to learn the size. Returns
+ * LC_ERR_INVALID_ARGUMENT for a NULL client, or a NULL buffer with size > 0.
+ * Thread safety: any thread. Callback safety: yes.
+ * Ownership: writes only buffer[0..size); the caller owns buffer.
+ */
+int lc_client_failure_message(const lc_client *client, char *buffer, size_t size);
+
 /* ---- Statistics ----------------------------------------------------------------------- */
 
-/** A client's counters (lc_client_get_stats()); fields only ever get added at the end. */
+/** A client's counters (lc_client_get_stats()); fields only ever get added at the end.
+ *  A field lies beyond what the library wrote when its offset + size exceeds struct_size
+ *  (an older library): it is then left as the caller had it. */
 typedef struct lc_stats {
     size_t struct_size; /**< set by the lc_client_get_stats() macro */
     uint64_t audio_frames_sent; /**< client.audio messages sent */
@@ -543,10 +576,16 @@ typedef struct lc_stats {
      *  turn_id/delta_id over 256 bytes or holding a NUL), each also reported through
      *  on_error as LC_ERR_PROTOCOL; the session goes on. */
     uint64_t protocol_errors;
+    /* --- Added after 0.1.0 (doc/abi.md): struct_size says whether the library filled them --- */
+    /** Agent audio queued in the playback device, not yet audible (ALSA snd_pcm_delay), in
+     *  ms; 0 for external audio and WAV. */
+    int64_t device_delay_ms;
 } lc_stats;
 
 /**
- * Copies the client's counters into *stats (struct_size bytes of it).
+ * Copies the client's counters into *stats: the first min(struct_size, this library's
+ * sizeof(lc_stats)) bytes, and sets stats->struct_size to that count. LC_ERR_INVALID_ARGUMENT
+ * for NULL, or a struct_size smaller than the first published lc_stats (0.1.0).
  * Thread safety: any thread. Callback safety: yes. Ownership: writes only *stats.
  */
 int lc_client_get_stats_sized(const lc_client *client, lc_stats *stats, size_t struct_size);
@@ -600,6 +639,9 @@ typedef struct lc_event {
  * lc_stats.events_dropped (and the first drop logged at LC_LOG_WARN).
  * lc_client_free() wakes a waiting poll, which returns LC_ERR_CLOSED (the only call that may
  * be in progress on another thread when lc_client_free() is called).
+ * Writes the first min(struct_size, this library's sizeof(lc_event)) bytes of *event and sets
+ * event->struct_size to that count; LC_ERR_INVALID_ARGUMENT for NULL, or a struct_size
+ * smaller than the first published lc_event (0.1.0).
  * Thread safety: one polling thread at a time. Callback safety: yes, with timeout_ms 0.
  * Ownership: the event's strings are the library's, valid until the next poll on this
  * client (or its free).

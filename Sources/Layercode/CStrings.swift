@@ -35,7 +35,8 @@ struct ThreadLocalCString {
     }
 }
 
-/// The last lc_client_new() failure of each thread (lc_client_last_error(NULL)).
+/// The last lc_client_new() or lc_options_init_sized() failure of each thread
+/// (lc_client_last_error(NULL)).
 enum ThreadLastError {
     private static let slot = ThreadLocalCString()
 
@@ -44,11 +45,48 @@ enum ThreadLastError {
     static var pointer: UnsafePointer<CChar> { slot.pointer }
 }
 
-/// What lc_client_last_error(client) hands out: the calling thread's own copy of the
-/// client's last error, valid until that thread's next lc_client_last_error(client) call on
-/// any client. Another thread's call, or lc_client_free(), cannot free it under the reader.
-enum ThreadClientError {
-    private static let slot = ThreadLocalCString()
+/// "Why did my call fail" (lc_client_last_error(client)), the SQLite way but per thread: the
+/// detail of the last lc_ call on a client that failed on this thread, and which client it
+/// was (ClientHandle.id, never reused, so a freed handle's address reused by a new client
+/// does not inherit it). Nothing another thread does can change or free it.
+enum ThreadCallError {
+    private static let text = ThreadLocalCString()
+    /// The failing call's client id, stored as the key's pointer value (no allocation).
+    private static let owner: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+    /// A static detail (set instead of `text` where a call must not allocate: audio calls).
+    private static let staticText: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+    private static let empty = StaticCString.make("")
 
-    static func copy(_ message: String) -> UnsafePointer<CChar> { slot.set(message) }
+    /// Records `message` as the calling thread's failure on client `id`.
+    static func set(_ id: UInt, _ message: String) {
+        _ = text.set(message)
+        pthread_setspecific(staticText, nil)
+        pthread_setspecific(owner, UnsafeRawPointer(bitPattern: id))
+    }
+
+    /// The same without allocating: `message` must live for the whole process.
+    static func setStatic(_ id: UInt, _ message: UnsafePointer<CChar>) {
+        pthread_setspecific(staticText, message)
+        pthread_setspecific(owner, UnsafeRawPointer(bitPattern: id))
+    }
+
+    /// The calling thread's last failure on client `id`, or "" if its last failure was on
+    /// another client (or there was none).
+    static func pointer(_ id: UInt) -> UnsafePointer<CChar> {
+        guard let stored = pthread_getspecific(owner), UInt(bitPattern: stored) == id else {
+            return empty
+        }
+        if let p = pthread_getspecific(staticText) {
+            return UnsafePointer(p.assumingMemoryBound(to: CChar.self))
+        }
+        return text.pointer
+    }
 }

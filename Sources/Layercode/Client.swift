@@ -77,6 +77,9 @@ public final class LayercodeClient: @unchecked Sendable {
         SessionStatus(rawValue: state.status.load(ordering: .acquiring)) ?? .error
     }
 
+    /// The last error this client reported asynchronously (on_error): why the last session
+    /// failed (lc_client_failure_message). A refused call's detail is the caller's thread's
+    /// (ThreadCallError), never this.
     public var lastError: String { state.lastError.withLock { $0 } }
 
     /// Why the last session failed for good, and the HTTP status behind it (nil: none).
@@ -107,11 +110,6 @@ public final class LayercodeClient: @unchecked Sendable {
         }
         let loop = self.loop
         post { $0.startConnect { loop.wake() } }
-    }
-
-    /// Records the detail of an API call's failure for lc_client_last_error.
-    public func noteFailure(_ error: LayercodeError) {
-        state.lastError.withLock { $0 = error.message }
     }
 
     public func disconnect() {

@@ -2,14 +2,21 @@
 import CLayercodeABI
 import Glibc
 import LayercodeCore
+import Synchronization
+
+/// Handle ids: 1, 2, 3, ... for the process's life (0 is no client).
+private let nextHandleID = Atomic<UInt>(1)
 
 /// What an `lc_client *` points to: the Swift client plus C-side state (the app's C
 /// callbacks, and the strings of the last polled event).
 final class ClientHandle: @unchecked Sendable {
     let client: LayercodeClient
+    /// Never reused: names this client in the threads' ThreadCallError.
+    let id: UInt
 
     init(client: LayercodeClient) {
         self.client = client
+        id = nextHandleID.add(1, ordering: .relaxed).oldValue
     }
 
     /// The strings of the event most recently polled, owned until the next poll.
@@ -55,9 +62,9 @@ final class ClientHandle: @unchecked Sendable {
         return e
     }
 
-    /// The calling thread's copy of the last error (see ThreadClientError).
-    func lastErrorPointer() -> UnsafePointer<CChar> {
-        ThreadClientError.copy(client.lastError)
+    /// Records a failing call's detail for lc_client_last_error on the calling thread.
+    func noteFailure(_ error: LayercodeError) {
+        ThreadCallError.set(id, error.message)
     }
 
     static func from(_ pointer: OpaquePointer?) -> ClientHandle? {

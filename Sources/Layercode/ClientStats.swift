@@ -56,6 +56,9 @@ public final class ClientStats: @unchecked Sendable {
         public var sendQueueDroppedFrames: UInt64 = 0
         public var outageDroppedFrames: UInt64 = 0
         public var protocolErrors: UInt64 = 0
+        /// Agent audio queued in the playback device, not yet audible (ALSA snd_pcm_delay),
+        /// in ms; 0 for external audio and WAV. Filled by the audio engine.
+        public var deviceDelayMs = 0
     }
 
     /// The counters kept here; MediaBridge.addAudioStats adds the audio engine's part.

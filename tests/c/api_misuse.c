@@ -886,13 +886,24 @@ static void test_idle_client(void) {
     check(all_bytes(stats.bytes + sizeof(lc_stats), 64, 0xA5),
           "lc_client_get_stats writes nothing past sizeof(lc_stats)");
     {
-        /* An application compiled against an older, shorter lc_stats. */
-        const size_t old_size = offsetof(lc_stats, audio_bytes_sent);
+        /* An application compiled against an older, shorter lc_stats: the first published
+         * one (0.1.0, which ended with protocol_errors; tests/c/abi checks every struct with
+         * that header). Smaller than that no header ever was: refused (doc/abi.md). */
+        const size_t old_size = offsetof(lc_stats, protocol_errors) + sizeof(uint64_t);
+        const size_t too_small = offsetof(lc_stats, audio_bytes_sent);
         memset(stats.bytes, 0xA5, sizeof stats.bytes);
         rc = lc_client_get_stats_sized(c, &stats.s, old_size);
-        check(rc == LC_OK && all_bytes(stats.bytes + old_size, sizeof stats.bytes - old_size, 0xA5),
+        check(rc == LC_OK && stats.s.struct_size == old_size &&
+                  all_bytes(stats.bytes + old_size, sizeof stats.bytes - old_size, 0xA5),
               "lc_client_get_stats_sized(c, s, %zu): LC_OK and nothing written past it (got %d)",
               old_size, rc);
+        memset(stats.bytes, 0xA5, sizeof stats.bytes);
+        rc = lc_client_get_stats_sized(c, &stats.s, too_small);
+        check(rc == LC_ERR_INVALID_ARGUMENT && all_bytes(stats.bytes, sizeof stats.bytes, 0xA5) &&
+                  strstr(lc_client_last_error(c), "struct_size") != NULL,
+              "lc_client_get_stats_sized(c, s, %zu): smaller than any published lc_stats, "
+              "refused, nothing written, lc_client_last_error says why (got %d, \"%s\")",
+              too_small, rc, lc_client_last_error(c));
     }
     sleep_ms(SETTLE_MS);
     check(load(&p.disconnected) == 0 && load(&p.statuses) == 0,
@@ -1216,10 +1227,22 @@ static void test_failed_connect(const char *what, const char *agent, const char 
           "%s: on_disconnected once with reason %s (%d, reason %d)", what, code_name(want_code),
           load(&p.disconnected), load(&p.disconnect_reason));
     CHECK_RC(lc_client_status(c), LC_STATUS_ERROR);
+    /* Why the session failed is the client's (lc_client_failure_message); lc_client_last_error
+     * is why a call of this thread failed, and none has (issue 10, item 8). */
+    {
+        char why[512];
+        int length = lc_client_failure_message(c, why, sizeof why);
+        check(length > 0 && (size_t)length == strlen(why),
+              "%s: lc_client_failure_message(c) says why (\"%s\")", what, length > 0 ? why : "");
+    }
     err = lc_client_last_error(c);
-    check(err != NULL && *err, "%s: lc_client_last_error(c) says why (\"%s\")", what,
-          err ? err : "(null)");
+    check(err != NULL && *err == '\0',
+          "%s: lc_client_last_error(c) holds no session error (\"%s\")", what, err ? err : "(null)");
     CHECK_RC(lc_client_send_text(c, "hello"), LC_ERR_INVALID_STATE);
+    err = lc_client_last_error(c);
+    check(err != NULL && strstr(err, "connected") != NULL,
+          "%s: after a refused send_text, lc_client_last_error(c) says why that call failed "
+          "(\"%s\")", what, err ? err : "(null)");
     CHECK_RC(lc_client_disconnect(c), LC_OK);
     /* A client in LC_STATUS_ERROR may connect again. */
     CHECK_RC(lc_client_connect(c), LC_OK);

@@ -2,12 +2,13 @@
 """Loading liblayercode and declaring its C ABI (include/layercode.h) for ctypes.
 
 Only this module knows the C names. Every function gets its argtypes and restype, and the
-two structs that cross the ABI (lc_options, lc_stats) are declared field by field in the
-header's order: they begin with ``struct_size``, which is always ctypes.sizeof of the
-class, so the library knows which version of the struct it was handed.
+structs that cross the ABI (lc_options, lc_stats, lc_event) are declared field by field in
+the header's order, once: client.py builds Stats from lc_stats' list and takes every option
+default from lc_options_init. They begin with ``struct_size``, which is always ctypes.sizeof
+of the class, so the library knows which version of the struct it was handed (doc/abi.md).
 
 When the header grows, add the new fields at the end of the structs and the new functions
-to ``_declare`` (optional ones with ``_optional`` so that an older library still loads).
+to ``_SIGNATURES`` (or ``_OPTIONAL``, so that an older library still loads).
 """
 
 from __future__ import annotations
@@ -199,6 +200,7 @@ class lc_stats(Structure):
         ("outage_dropped_frames", c_uint64),
         ("event_queue_bytes", c_uint64),
         ("protocol_errors", c_uint64),
+        ("device_delay_ms", c_int64),
     ]
 
 
@@ -304,6 +306,7 @@ _SIGNATURES: "dict[str, tuple[Any, list[Any]]]" = {
 _OPTIONAL: "dict[str, tuple[Any, list[Any]]]" = {
     "lc_client_poll_event_sized": (c_int, [c_void_p, POINTER(lc_event), c_size_t, c_int]),
     "lc_set_log_handler": (c_int, [lc_log_fn, c_void_p, c_int]),
+    "lc_client_failure_message": (c_int, [c_void_p, c_char_p, c_size_t]),
 }
 
 

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import weakref
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, make_dataclass
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple,
                     TypeVar, Union, overload)
 
@@ -107,57 +107,27 @@ class Event:
     device: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Stats:
-    """lc_stats: the client's counters (see include/layercode.h for each field)."""
+def _stats_from_c(cls: Any, s: _lib.lc_stats) -> Any:
+    # An older library fills only the struct_size bytes it knows: the rest reads as 0.
+    known = s.struct_size
+    values = {}
+    for f in fields(cls):
+        desc = getattr(_lib.lc_stats, f.name)
+        values[f.name] = int(getattr(s, f.name)) if desc.offset + desc.size <= known else 0
+    return cls(**values)
 
-    audio_frames_sent: int
-    audio_bytes_sent: int
-    audio_frames_received: int
-    audio_bytes_received: int
-    messages_sent: int
-    messages_received: int
-    input_samples_dropped: int
-    playout_samples_dropped: int
-    played_samples: int
-    underrun_samples: int
-    connect_time_us: int
-    jitter_delay_ms: int
-    jitter_target_ms: int
-    concealed_ms: int
-    interruptions: int
-    interruption_ms: int
-    late_frames: int
-    dropped_frames: int
-    capture_xruns: int
-    playback_xruns: int
-    uplink_latency_p50_us: int
-    uplink_latency_p99_us: int
-    downlink_latency_p50_us: int
-    downlink_latency_p99_us: int
-    barge_in_latency_p50_us: int
-    barge_in_latency_p99_us: int
-    #: Overflow of the library's own event queue (lc_client_poll_event). These bindings
-    #: deliver events through callbacks and never poll it, so it stays empty (0);
-    #: Client.event_queue_overflows counts what events() lost.
-    events_dropped: int
-    reconnects: int
-    send_queue_dropped_frames: int
-    outage_dropped_frames: int
-    #: Bytes in the library's poll queue (0 here: these bindings never poll it).
-    event_queue_bytes: int
-    #: Server messages refused and skipped (each also an on_error LC_ERR_PROTOCOL).
-    protocol_errors: int
 
-    @classmethod
-    def _from_c(cls, s: _lib.lc_stats) -> "Stats":
-        # An older library fills only the struct_size bytes it knows: the rest reads as 0.
-        known = s.struct_size
-        values = {}
-        for f in fields(cls):
-            desc = getattr(_lib.lc_stats, f.name)
-            values[f.name] = int(getattr(s, f.name)) if desc.offset + desc.size <= known else 0
-        return cls(**values)
+#: lc_stats: the client's counters, one int attribute per lc_stats field but struct_size
+#: (include/layercode.h documents each). Built from _lib.lc_stats' field list, the one list
+#: of them in these bindings. events_dropped and event_queue_bytes are the library's poll
+#: queue, which these bindings never use (0; Client.event_queue_overflows counts what
+#: events() lost).
+Stats = make_dataclass(
+    "Stats", [(name, int) for name, _ in _lib.lc_stats._fields_[1:]], frozen=True,
+    namespace={"_from_c": classmethod(_stats_from_c),
+               "__doc__": "lc_stats: the client's counters (see include/layercode.h for each "
+                          "field)."})
+Stats.__module__ = __name__
 
 
 # ---- helpers ---------------------------------------------------------------------------
@@ -330,13 +300,12 @@ class Client:
     on_devices_changed is watched (device_watch_ms) only if given here or with
     audio="alsa": ALSA's device list is read every device_watch_ms for it.
 
-    Resilience options (all optional, library defaults in brackets; see layercode.h):
-    reconnect_max_attempts [5, 0 = never], reconnect_base_ms [500],
-    reconnect_max_delay_ms [7000], keepalive_interval_ms [20000, 0 = off],
-    keepalive_timeout_ms [10000], dns_timeout_ms, tcp_connect_timeout_ms, tls_timeout_ms,
-    upgrade_timeout_ms, authorize_timeout_ms [0 = connect_timeout_ms],
-    send_queue_max_bytes [262144], outage_buffer_ms [2000], max_message_bytes [16 MiB],
-    max_http_response_bytes [1 MiB], device_watch_ms [2000].
+    Every option left out (or None) keeps the library's default, from lc_options_init
+    (include/layercode.h names each). Resilience options: reconnect_max_attempts
+    (0 = never), reconnect_base_ms, reconnect_max_delay_ms, keepalive_interval_ms (0 = off),
+    keepalive_timeout_ms, dns_timeout_ms, tcp_connect_timeout_ms, tls_timeout_ms,
+    upgrade_timeout_ms, authorize_timeout_ms (0 = connect_timeout_ms), send_queue_max_bytes,
+    outage_buffer_ms, max_message_bytes, max_http_response_bytes, device_watch_ms.
 
     Every event is also queued for ``events()`` (at most ``event_queue_size`` events and
     ``event_queue_max_bytes`` of their text, 1 MiB by default; the oldest are dropped beyond
@@ -371,20 +340,20 @@ class Client:
         conversation_id: Optional[str] = None,
         ca_file: Optional[StrPath] = None,
         ca_dir: Optional[StrPath] = None,
-        connect_timeout_ms: int = 10000,
+        connect_timeout_ms: Optional[int] = None,
         audio: str = "external",  # "external" | "alsa" | "wav" | "none"
-        input_sample_rate: int = 16000,
-        output_sample_rate: int = 16000,
+        input_sample_rate: Optional[int] = None,
+        output_sample_rate: Optional[int] = None,
         capture_device: Optional[StrPath] = None,
         playback_device: Optional[StrPath] = None,
-        device_sample_rate: int = 48000,
-        period_ms: int = 10,
-        jitter_min_ms: int = 40,
-        jitter_max_ms: int = 500,
-        audio_input: bool = True,
-        audio_output: bool = True,
-        muted: bool = False,
-        amplitude_rate_hz: int = 20,
+        device_sample_rate: Optional[int] = None,
+        period_ms: Optional[int] = None,
+        jitter_min_ms: Optional[int] = None,
+        jitter_max_ms: Optional[int] = None,
+        audio_input: Optional[bool] = None,
+        audio_output: Optional[bool] = None,
+        muted: Optional[bool] = None,
+        amplitude_rate_hz: Optional[int] = None,
         event_queue_size: int = 10000,
         event_queue_max_bytes: int = 1 << 20,
         on_status: Optional[Callable[[Status], Any]] = None,
@@ -471,18 +440,22 @@ class Client:
             opts.authorize_headers = header_array
             opts.authorize_header_count = len(lines)
 
-        opts.connect_timeout_ms = int(connect_timeout_ms)
+        # Only what the caller passed: every default is lc_options_init's (the library's).
         opts.audio_mode = mode
-        opts.input_sample_rate = int(input_sample_rate)
-        opts.output_sample_rate = int(output_sample_rate)
-        opts.device_sample_rate = int(device_sample_rate)
-        opts.period_ms = int(period_ms)
-        opts.jitter_min_ms = int(jitter_min_ms)
-        opts.jitter_max_ms = int(jitter_max_ms)
-        opts.audio_input_enabled = 1 if audio_input else 0
-        opts.audio_output_enabled = 1 if audio_output else 0
-        opts.start_muted = 1 if muted else 0
-        opts.amplitude_rate_hz = int(amplitude_rate_hz)
+        for field_name, value in (("connect_timeout_ms", connect_timeout_ms),
+                                  ("input_sample_rate", input_sample_rate),
+                                  ("output_sample_rate", output_sample_rate),
+                                  ("device_sample_rate", device_sample_rate),
+                                  ("period_ms", period_ms), ("jitter_min_ms", jitter_min_ms),
+                                  ("jitter_max_ms", jitter_max_ms),
+                                  ("amplitude_rate_hz", amplitude_rate_hz)):
+            if value is not None:
+                setattr(opts, field_name, int(value))
+        for field_name, flag in (("audio_input_enabled", audio_input),
+                                 ("audio_output_enabled", audio_output),
+                                 ("start_muted", muted)):
+            if flag is not None:
+                setattr(opts, field_name, 1 if flag else 0)
         for name, value in limits.items():
             if name not in _INT_OPTIONS:
                 raise TypeError(f"Client() got an unexpected keyword argument {name!r}")
@@ -536,23 +509,18 @@ class Client:
 
     # ---- calls -------------------------------------------------------------------------
 
-    def _call(self, fn: Any, *args: Any, detail: bool = True) -> int:
-        """fn(ptr, *args); a negative result raises its exception.
-
-        The exception's detail is lc_client_last_error, but only when the call changed it:
-        the library (0.1.0) updates it for session errors only, so after a refused call it
-        may still hold an older session's failure. detail=False (the audio and status
-        calls, which run often and fail only on bad arguments) skips the bookkeeping."""
+    def _call(self, fn: Any, *args: Any) -> int:
+        """fn(ptr, *args); a negative result raises its exception, with the call's own
+        detail: lc_client_last_error, this thread's "why did my call fail" (ctypes calls C
+        on the calling OS thread, so no other thread's failure can show here)."""
         handle = self._handle
         if handle is None:
             raise ClosedError(_lib.LC_ERR_CLOSED, "the client is closed")
         ptr = handle.acquire()
         try:
-            before = _text(lib.lc_client_last_error(ptr)) if detail else None
             rc: int = fn(ptr, *args)
             if rc < 0:
-                after = _text(lib.lc_client_last_error(ptr)) if detail else ""
-                raise make_error(rc, after if after != before else "")
+                raise make_error(rc, _text(lib.lc_client_last_error(ptr)))
             return rc
         finally:
             handle.release()
@@ -631,13 +599,15 @@ class Client:
         if handle is None or handle.closed:
             return Status.DISCONNECTED
         try:
-            return Status(self._call(lib.lc_client_status, detail=False))
+            return Status(self._call(lib.lc_client_status))
         except ClosedError:
             return Status.DISCONNECTED
 
     @property
     def last_error(self) -> str:
-        """Detail of the client's last error ("" if none)."""
+        """Why the session failed: the message of the last error the client reported on its
+        own (the last "error" event; lc_client_failure_message), "" if none. A refused
+        call's detail is on the exception it raised."""
         handle = self._handle
         if handle is None:
             return ""
@@ -646,7 +616,14 @@ class Client:
         except ClosedError:
             return ""
         try:
-            return _text(lib.lc_client_last_error(ptr))
+            if lib.lc_client_failure_message is None:  # a library older than the call
+                return _text(lib.lc_client_last_error(ptr))
+            buffer = ctypes.create_string_buffer(1024)
+            length = lib.lc_client_failure_message(ptr, buffer, len(buffer))
+            if length >= len(buffer):
+                buffer = ctypes.create_string_buffer(length + 1)
+                length = lib.lc_client_failure_message(ptr, buffer, len(buffer))
+            return buffer.value.decode("utf-8", "replace") if length > 0 else ""
         finally:
             handle.release()
 
@@ -697,7 +674,7 @@ class Client:
 
     @property
     def muted(self) -> bool:
-        return bool(self._call(lib.lc_client_is_muted, detail=False))
+        return bool(self._call(lib.lc_client_is_muted))
 
     @muted.setter
     def muted(self, value: bool) -> None:
@@ -731,7 +708,7 @@ class Client:
         """Why the last session ended in error: ("none" | "unreachable" | "authorize" |
         "tls" | "protocol" | "max_retries" | "closed" | "audio", HTTP status or None)."""
         status = ctypes.c_int(0)
-        rc = self._call(lib.lc_client_failure_reason, ctypes.byref(status), detail=False)
+        rc = self._call(lib.lc_client_failure_reason, ctypes.byref(status))
         return FAILURE_REASONS.get(rc, str(rc)), (status.value or None)
 
     # ---- audio -------------------------------------------------------------------------
@@ -745,7 +722,7 @@ class Client:
         pointer, count = _pcm_argument(samples)
         if count == 0:
             return 0
-        return self._call(lib.lc_client_write_audio, pointer, count, detail=False)
+        return self._call(lib.lc_client_write_audio, pointer, count)
 
     @overload
     def read_audio(self, count: int) -> bytes: ...
@@ -781,7 +758,7 @@ class Client:
         pointer, count = _pcm_argument(out)
         if count == 0:
             return 0
-        return self._call(lib.lc_client_read_audio, pointer, count, detail=False)
+        return self._call(lib.lc_client_read_audio, pointer, count)
 
     # ---- stats -------------------------------------------------------------------------
 
