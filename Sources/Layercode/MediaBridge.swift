@@ -353,6 +353,7 @@ final class MediaBridge: @unchecked Sendable {
                 s.droppedFrames = p.droppedFrames + Int(engine.playoutRingOverflowFrames)
                     + Int(counters.switchDroppedFrames.load(ordering: .relaxed))
                 s.playoutSamplesDropped += UInt64(s.droppedFrames * PlaybackSide.frameSamples)
+                s.deviceDelayMs = p.deviceDelayFrames * 1000 / playback.deviceRate
             }
             s.captureXruns = engine.captureXruns
             s.playbackXruns = engine.playbackXruns

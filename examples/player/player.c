@@ -1170,13 +1170,14 @@ int main(int argc, char **argv) {
                 exit_code = 0;
             } else {
                 const char *detail;
+                char failure[512];
                 if (code == LC_OK) code = LC_ERR_INTERNAL; /* error status with no error */
                 if (s.last_error_code == code && s.last_error_message[0])
                     detail = s.last_error_message;
                 else if (s.disconnected && s.disconnect_message[0])
                     detail = s.disconnect_message;
-                else if (*lc_client_last_error(client))
-                    detail = lc_client_last_error(client);
+                else if (lc_client_failure_message(client, failure, sizeof failure) > 0)
+                    detail = failure;
                 else
                     detail = lc_strerror(code);
                 /* The detail may say what failed already ("authorize failed: HTTP 402"). */
