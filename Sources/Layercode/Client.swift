@@ -30,7 +30,7 @@ public struct ClientCallbacks {
 /// thread; the public methods may be called from any thread and post work to it.
 public final class LayercodeClient: @unchecked Sendable {
     public static let sdkVersion = "0.1.0"
-    static let frameSamples = 160  // 20 ms at 8 kHz
+    static let frameSamples = AudioFormat.layercodeUplink.frameSamples
 
     public let options: ClientOptions
     public let stats = ClientStats()
@@ -58,6 +58,8 @@ public final class LayercodeClient: @unchecked Sendable {
     private var callbacks: ClientCallbacks
     private var authorizeRequest: HTTPRequest?
     private var socket: WebSocketClient?
+    /// How `socket` talks: the session's wire profile when it was opened.
+    private var profile = WireProfile.pcmJSON
     private var pipeline: AudioPipeline?
     private var inputScratch: [Int16]
     private var resampleScratch: [Int16]
@@ -114,7 +116,8 @@ public final class LayercodeClient: @unchecked Sendable {
         let loop = self.loop
         inputScratch = [Int16](repeating: 0, count: 4096)
         resampleScratch = [Int16](repeating: 0, count: 4096 + 64)
-        userMeter = LevelMeter(sampleRate: 8000, updatesPerSecond: max(1, options.amplitudeRateHz))
+        userMeter = LevelMeter(sampleRate: AudioFormat.layercodeUplink.sampleRate,
+                               updatesPerSecond: max(1, options.amplitudeRateHz))
         frame.reserveCapacity(Self.frameSamples)
         inputEnabled = options.audioInputEnabled
         outputEnabled = options.audioOutputEnabled
@@ -428,25 +431,10 @@ public final class LayercodeClient: @unchecked Sendable {
             startAuthorize(body)
         case .openSocket(let key):
             openSocket(key)
-        case .send(let text):
-            guard let socket else { return }
-            let isAudio = text.hasPrefix("{\"type\":\"client.audio\"")
-            guard socket.sendText(text, droppable: isAudio) else {
-                if socket.isOpen {
-                    let error = LayercodeError(
-                        .tooLarge, "send queue full (\(options.sendQueueMaxBytes) bytes): the server "
-                        + "is not reading; message dropped")
-                    lastErrorText.withLock { $0 = error.message }
-                    deliver(.error(error))
-                }
-                return
-            }
-            ClientStats.bump(stats.messagesSent)
-            if isAudio {
-                micFrameSentAt = monotonicNanoseconds()
-                ClientStats.bump(stats.audioFramesSent)
-                ClientStats.bump(stats.audioBytesSent, UInt64(Self.frameSamples * 2))
-            }
+        case .send(let message):
+            send(profile.encode(message))
+        case .sendAudio(let frame):
+            send(profile.encode(frame))
         case .closeSocket(let code, let reason):
             socket?.close(code: code, reason: reason)
         case .abortTransport:
@@ -454,19 +442,26 @@ public final class LayercodeClient: @unchecked Sendable {
             authorizeRequest = nil
             socket?.abort()
             socket = nil
-        case .play(let samples, let turnID, let deltaID):
+        case .play(let audio):
+            guard case .pcm16(let samples) = audio.payload else { return }
             ClientStats.bump(stats.audioFramesReceived)
             ClientStats.bump(stats.audioBytesReceived, UInt64(samples.count * 2))
             guard outputEnabled, let playback = pipeline?.playback else { return }
-            assembler.append(samples, turnID: turnID, deltaID: deltaID,
+            assembler.append(samples, turnID: audio.turnID, deltaID: audio.deltaID,
                              arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
                 playback.push(header, samples: frame)
             }
         case .flushPlayout:
             let before = assembler.flush()
             pipeline?.playback?.requestFlush(before: before)
-        case .assistantTurnActive:
-            break  // the jitter buffer follows turns through the frames' flags
+        case .assistantTurnActive(let active):
+            // No more audio of the playing turn: close it (the jitter buffer follows turns
+            // through the frames' flags). After a flush this is a no-op.
+            if !active, let playback = pipeline?.playback {
+                assembler.endTurn(arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
+                    playback.push(header, samples: frame)
+                }
+            }
         case .droppedLateAudio(let count):
             ClientStats.bump(stats.audioFramesReceived)
             ClientStats.bump(stats.audioBytesReceived, UInt64(count * 2))
@@ -486,11 +481,6 @@ public final class LayercodeClient: @unchecked Sendable {
             let configJSON = config.serialized()
             deliver(.connected(conversationID: conversationID, configJSON: configJSON))
         case .message(let type, let json):
-            if type == "response.end", let playback = pipeline?.playback {
-                assembler.endTurn(arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
-                    playback.push(header, samples: frame)
-                }
-            }
             deliver(.message(type: type, json: json))
         case .userSpeaking(let speaking):
             deliver(.userSpeaking(speaking))
@@ -528,6 +518,32 @@ public final class LayercodeClient: @unchecked Sendable {
             socket = nil
             endAudio()
             deliver(.disconnected(code: code, message: message))
+        }
+    }
+
+    /// One message on the socket, counted; audio may be dropped under backpressure.
+    private func send(_ message: OutgoingMessage) {
+        guard let socket else { return }
+        let accepted: Bool
+        switch message.wire {
+        case .text(let text): accepted = socket.sendText(text, droppable: message.droppable)
+        case .binary(let bytes): accepted = socket.sendBinary(bytes)
+        }
+        guard accepted else {
+            if socket.isOpen {
+                let error = LayercodeError(
+                    .tooLarge, "send queue full (\(options.sendQueueMaxBytes) bytes): the server "
+                    + "is not reading; message dropped")
+                lastErrorText.withLock { $0 = error.message }
+                deliver(.error(error))
+            }
+            return
+        }
+        ClientStats.bump(stats.messagesSent)
+        if message.audioFrames > 0 {
+            micFrameSentAt = monotonicNanoseconds()
+            ClientStats.bump(stats.audioFramesSent, UInt64(message.audioFrames))
+            ClientStats.bump(stats.audioBytesSent, UInt64(message.audioBytes))
         }
     }
 
@@ -570,16 +586,19 @@ public final class LayercodeClient: @unchecked Sendable {
         let ws = WebSocketClient(loop: loop, url: url, tls: url.isTLS ? validated.tls : nil,
                                  options: wsOptions)
         socket = ws
+        profile = session.wireProfile
         ws.onOpen = { [weak self] in self?.run(.socketOpened) }
         ws.onText = { [weak self] text in
             guard let self else { return }
             ClientStats.bump(self.stats.messagesReceived)
-            self.run(.socketText(text))
+            self.receive { () throws(LayercodeError) in
+                try self.profile.decode(text: text, maxDepth: self.session.options.maxJSONDepth)
+            }
         }
         ws.onBinary = { [weak self] bytes in
             guard let self else { return }
             ClientStats.bump(self.stats.messagesReceived)
-            self.run(.socketBinary(bytes))
+            self.receive { () throws(LayercodeError) in try self.profile.decode(binary: bytes) }
         }
         ws.onClosed = { [weak self] code, reason in
             self?.socket = nil
@@ -594,6 +613,16 @@ public final class LayercodeClient: @unchecked Sendable {
             ClientStats.bump(self.stats.sendQueueDroppedFrames, UInt64(count))
         }
         ws.start()
+    }
+
+    /// A socket message, decoded by the socket's wire profile, into the session.
+    private func receive(_ decode: () throws(LayercodeError) -> ServerEvent) {
+        let event: ServerEvent
+        do { event = try decode() } catch {
+            run(.refused(error))
+            return
+        }
+        run(.received(event))
     }
 
     private var connectionTimeouts: StreamConnection.Timeouts {
@@ -853,7 +882,8 @@ public final class LayercodeClient: @unchecked Sendable {
                         // delivery; it is on the socket when the session's send returns.
                         micFrameCapturedAt = capture.lastDeliveryNanoseconds.load(ordering: .relaxed)
                         micFrameSentAt = 0
-                        run(.micFrame(full))
+                        run(.micFrame(UplinkFrame(samples: full,
+                                                  capturedNanoseconds: micFrameCapturedAt)))
                         if micFrameSentAt > micFrameCapturedAt && micFrameCapturedAt > 0 {
                             uplinkLatency.add(micFrameSentAt - micFrameCapturedAt)
                         }

@@ -58,7 +58,7 @@ private final class WireRecorder {
     /// Feeds one input; records every text the session sends.
     func handle(_ input: SessionInput) {
         for action in session.handle(input) {
-            if case .send(let text) = action { lines.append(text) }
+            if let text = action.wireText { lines.append(text) }
         }
     }
 

@@ -34,7 +34,7 @@ public struct AgentFrameAssembler {
 
     public typealias Sink = (AudioFrameHeader, UnsafeBufferPointer<Int16>) -> Void
 
-    public init(frameSamples: Int = 320) {
+    public init(frameSamples: Int = AudioFormat.layercodeDownlink.frameSamples) {
         self.frameSamples = frameSamples
         pending.reserveCapacity(frameSamples)
     }

@@ -58,7 +58,7 @@ public final class FrameRing: @unchecked Sendable {
     private let writePosition = Atomic<UInt64>(0)
     private let readPosition = Atomic<UInt64>(0)
 
-    public init(capacityFrames: Int, frameSamples: Int = 320) {
+    public init(capacityFrames: Int, frameSamples: Int = AudioFormat.layercodeDownlink.frameSamples) {
         precondition(capacityFrames > 0, "frame ring capacity must be positive")
         precondition(frameSamples > 0 && frameSamples <= Int(UInt16.max),
                      "frameSamples must be in 1...65535")

@@ -75,12 +75,15 @@ public enum SessionInput {
     /// Authorize or socket transport failed (DNS, TCP, TLS, timeout, protocol).
     case transportFailed(LayercodeError)
     case socketOpened
-    case socketText(String)
-    case socketBinary([UInt8])
+    /// A server message, decoded by the socket's `wireProfile`.
+    case received(ServerEvent)
+    /// A server message the `wireProfile` refused to decode (invalid JSON, no type, bad ids,
+    /// undecodable audio): counted in `refusedMessages` and reported; the session goes on.
+    case refused(LayercodeError)
     /// The WebSocket closed with a close handshake (code nil: no status in the frame).
     case socketClosed(code: UInt16?, reason: String)
-    /// One 20 ms frame of 8 kHz microphone PCM.
-    case micFrame([Int16])
+    /// One 20 ms frame of microphone PCM (`AudioFormat.layercodeUplink`).
+    case micFrame(UplinkFrame)
     /// Playout consumed everything queued; the last chunk actually played.
     case playoutDrained(turnID: String?, lastDeltaID: String?)
     case turnStart
@@ -106,16 +109,24 @@ public enum SessionInput {
 public enum SessionAction: Equatable {
     case status(SessionStatus)
     case postAuthorize(body: [UInt8])
+    /// Open the WebSocket; it talks `Session.wireProfile`.
     case openSocket(clientSessionKey: String)
-    case send(String)
+    /// A control message for the socket.
+    case send(ClientMessage)
+    /// A microphone frame for the socket (it keeps its capture time).
+    case sendAudio(UplinkFrame)
     case closeSocket(code: UInt16, reason: String)
     /// Cancel an authorize or socket open in progress, or drop the socket without a close.
     case abortTransport
-    /// 16 kHz agent PCM to queue for playout.
-    case play(samples: [Int16], turnID: String?, deltaID: String?)
+    /// Agent audio to queue for playout.
+    case play(AgentAudio)
     /// Silence playout now and drop what is queued.
     case flushPlayout
     /// Whether an assistant turn is still delivering audio (silence then is an underrun).
+    /// `false`: no more audio of the turn being played will arrive, so playout closes its
+    /// turn (plays what it holds, then stops). Emitted at `response.end` of the current turn
+    /// (or of any turn when none is current, e.g. audio without turn ids), at a reconnect,
+    /// and after `.flushPlayout` at a barge-in, a disconnect or a failure.
     case assistantTurnActive(Bool)
     /// Late audio of an interrupted turn, dropped on arrival (samples at 16 kHz).
     case droppedLateAudio(samples: Int)
@@ -159,7 +170,7 @@ public final class Session {
     /// Backoff jitter, 0...1; the driver supplies a real random source.
     public var random: () -> Double = { 1.0 }
     /// Microphone frames captured while reconnecting, sent once the session reopens.
-    private var outage: [[Int16]] = []
+    private var outage: [UplinkFrame] = []
 
     /// Push-to-talk: between turn start and turn end.
     public private(set) var userTurnActive = false
@@ -178,7 +189,7 @@ public final class Session {
     public private(set) var vad: EnergyVAD?
     /// A `vad_start` was sent and its `vad_end` not yet.
     private var vadStartOutstanding = false
-    private var preRoll: [[Int16]] = []
+    private var preRoll: [UplinkFrame] = []
     /// The assistant turns of the open socket: current, interrupted (AssistantTurns.swift).
     private var turns = AssistantTurns()
 
@@ -193,6 +204,9 @@ public final class Session {
     private var playsAudio: Bool { options.audioEnabled && isOutputEnabled }
 
     public var isOpen: Bool { phase == .open }
+    /// How the socket of this connection talks: the driver encodes `.send`/`.sendAudio` and
+    /// decodes what the socket receives with it. Chosen by authorize; `.pcmJSON` before.
+    public var wireProfile: WireProfile { authorization?.wireProfile ?? .pcmJSON }
     /// Microphone frames are wanted: the session is open, or reconnecting (they are held).
     public var wantsMicrophone: Bool { phase == .open || reconnectAttempt > 0 }
 
@@ -204,34 +218,31 @@ public final class Session {
         case .authorizeResponse(let status, let body): authorized(status, body, &out)
         case .transportFailed(let error): fail(error, &out)
         case .socketOpened: opened(&out)
-        case .socketText(let text): received(text, &out)
-        case .socketBinary(let bytes):
-            if phase == .open {
-                out.append(.error(LayercodeError(
-                    .protocolViolation,
-                    "server sent a binary frame (\(bytes.count) bytes); ignored")))
-            }
+        case .received(let event): received(event, &out)
+        case .refused(let error):
+            guard phase == .open || phase == .closing else { break }
+            refusedMessages += 1
+            out.append(.error(error))
         case .socketClosed(let code, let reason): closed(code, reason, &out)
         case .micFrame(let frame): mic(frame, &out)
         case .playoutDrained(let turnID, let lastDelta):
             turns.drained(turnID)
             if phase == .open, let turnID, !turns.isInterrupted(turnID) {
-                out.append(.send(ClientMessage.replayFinished(
-                    turnID: turnID, lastDeltaIDPlayed: lastDelta).encoded()))
+                out.append(.send(.replayFinished(turnID: turnID, lastDeltaIDPlayed: lastDelta)))
             }
         case .turnStart: turnStart(&out)
         case .turnEnd:
             guard phase == .open else { break }
             userTurnActive = false
-            out.append(.send(ClientMessage.turnEnd.encoded()))
+            out.append(.send(.turnEnd))
         case .sendText(let text):
             guard phase == .open else { break }
             if text.allSatisfy({ $0.isWhitespace }) { break }
             interruptPlayout(&out)
-            out.append(.send(ClientMessage.responseText(text).encoded()))
+            out.append(.send(.responseText(text)))
         case .sendData(let data):
             guard phase == .open else { break }
-            out.append(.send(ClientMessage.responseData(data).encoded()))
+            out.append(.send(.responseData(data)))
         case .setMuted(let muted): setMuted(muted, &out)
         case .reconnectTimerFired: reconnectNow(&out)
         case .connectionStable:
@@ -272,9 +283,14 @@ public final class Session {
         failureHTTPStatus = nil
         setStatus(.connecting, &out)
         // A key is never reused: every connect authorizes again (doc/protocol.md §1.3).
-        out.append(.postAuthorize(body: Authorize.requestBody(
+        out.append(authorizeAction())
+    }
+
+    /// The authorize request, with the conversation to resume when there is one.
+    private func authorizeAction() -> SessionAction {
+        .postAuthorize(body: Authorize.requestBody(
             agentID: options.agentID, metadata: options.metadata, metadataJSON: options.metadataJSON,
-            conversationID: conversationID, sdkVersion: options.sdkVersion)))
+            conversationID: conversationID, sdkVersion: options.sdkVersion))
     }
 
     private func authorized(_ status: Int, _ body: [UInt8], _ out: inout [SessionAction]) {
@@ -302,7 +318,7 @@ public final class Session {
         setStatus(.connected, &out)
         out.append(.connected(conversationID: auth.conversationID, config: auth.config))
         // Audio input is running as soon as the session is (external audio or text-only).
-        out.append(.send(ClientMessage.ready.encoded()))
+        out.append(.send(.ready))
         // What the microphone caught during an outage goes first, in capture order.
         let held = outage
         outage.removeAll()
@@ -423,9 +439,7 @@ public final class Session {
         guard phase == .waiting else { return }
         phase = .authorizing
         // A key is never reused: every attempt authorizes again, with the same conversation.
-        out.append(.postAuthorize(body: Authorize.requestBody(
-            agentID: options.agentID, metadata: options.metadata, metadataJSON: options.metadataJSON,
-            conversationID: conversationID, sdkVersion: options.sdkVersion)))
+        out.append(authorizeAction())
     }
 
     private func end(_ code: ErrorCode?, _ message: String, _ out: inout [SessionAction]) {
@@ -455,9 +469,6 @@ public final class Session {
         return auth.vad.bufferFrames
     }
 
-    private func sendAudio(_ frame: [Int16], _ out: inout [SessionAction]) {
-        out.append(.send(frame.withUnsafeBufferPointer { ClientMessage.audio($0).encoded() }))
-    }
 
     private func setUserSpeaking(_ speaking: Bool, _ out: inout [SessionAction]) {
         guard speaking != isUserSpeaking else { return }
@@ -465,7 +476,7 @@ public final class Session {
         out.append(.userSpeaking(speaking))
     }
 
-    private func mic(_ frame: [Int16], _ out: inout [SessionAction]) {
+    private func mic(_ frame: UplinkFrame, _ out: inout [SessionAction]) {
         if phase != .open && reconnectAttempt > 0 {
             holdDuringOutage(frame, &out)
             return
@@ -475,11 +486,11 @@ public final class Session {
             return
         }
         var event: EnergyVAD.Event?
-        if vad != nil { event = frame.withUnsafeBufferPointer { vad!.process($0) } }
+        if vad != nil { event = frame.samples.withUnsafeBufferPointer { vad!.process($0) } }
         let gate: Bool
         if auth.trigger == .automatic, let vad {
             if event == .speechStart {
-                out.append(.send(ClientMessage.vadEvent("vad_start").encoded()))
+                out.append(.send(.vadEvent(.start)))
                 vadStartOutstanding = true
             }
             // The frame that ends the hangover is still speech: sent before vad_end.
@@ -491,9 +502,9 @@ public final class Session {
         }
         if !gate || userTurnActive {
             // Whatever the ring holds precedes this frame and was never sent.
-            for held in preRoll { sendAudio(held, &out) }
+            for held in preRoll { out.append(.sendAudio(held)) }
             preRoll.removeAll()
-            sendAudio(frame, &out)
+            out.append(.sendAudio(frame))
         } else {
             let capacity = preRollCapacity
             if capacity > 0 {
@@ -502,13 +513,13 @@ public final class Session {
             }
         }
         if event == .speechEnd, automaticVAD, vadStartOutstanding {
-            out.append(.send(ClientMessage.vadEvent("vad_end").encoded()))
+            out.append(.send(.vadEvent(.end)))
             vadStartOutstanding = false
         }
         if let event { setUserSpeaking(event == .speechStart, &out) }
     }
 
-    private func holdDuringOutage(_ frame: [Int16], _ out: inout [SessionAction]) {
+    private func holdDuringOutage(_ frame: UplinkFrame, _ out: inout [SessionAction]) {
         guard options.audioEnabled, !isMuted, isInputEnabled else { return }
         let capacity = options.reconnect.outageFrames
         guard capacity > 0 else {
@@ -536,7 +547,7 @@ public final class Session {
         outage.removeAll()
         vad?.reset()
         if vadStartOutstanding {
-            if phase == .open { out.append(.send(ClientMessage.vadEvent("vad_end").encoded())) }
+            if phase == .open { out.append(.send(.vadEvent(.end))) }
             vadStartOutstanding = false
         }
         setUserSpeaking(false, &out)
@@ -555,10 +566,8 @@ public final class Session {
         guard phase == .open else { return }
         interruptPlayout(&out)
         userTurnActive = true
-        out.append(.send(ClientMessage.turnStart.encoded()))
-        for frame in preRoll {
-            out.append(.send(frame.withUnsafeBufferPointer { ClientMessage.audio($0).encoded() }))
-        }
+        out.append(.send(.turnStart))
+        for frame in preRoll { out.append(.sendAudio(frame)) }
         preRoll.removeAll()
     }
 
@@ -571,21 +580,23 @@ public final class Session {
 
     // MARK: Server messages
 
-    private func received(_ text: String, _ out: inout [SessionAction]) {
-        guard phase == .open || phase == .closing else { return }
-        let message: ServerMessage
-        do {
-            message = try ServerMessage.decode(text, maxDepth: options.maxJSONDepth)
-        } catch {
-            refusedMessages += 1
-            out.append(.error(error))
-            return
+    private func received(_ event: ServerEvent, _ out: inout [SessionAction]) {
+        switch event {
+        case .audio(let audio):
+            guard phase == .open else { return }
+            self.audio(audio, &out)
+        case .message(let message, let text):
+            guard phase == .open || phase == .closing else { return }
+            self.message(message, text, &out)
+        case .unsupported(let error):
+            if phase == .open { out.append(.error(error)) }
         }
-        if message.kind == .responseAudio {
-            audio(message, &out)
-            return
-        }
+    }
+
+    private func message(_ message: ServerMessage, _ text: String, _ out: inout [SessionAction]) {
         switch message.kind {
+        case .responseAudio:
+            return  // the wire profile hands audio over as `.audio`
         case .turnStart(let role):
             if role == "user" {
                 if let auth = authorization, auth.trigger == .automatic, auth.canInterrupt {
@@ -596,12 +607,14 @@ public final class Session {
                 out.append(.assistantTurnActive(true))
             }
         case .responseEnd:
+            let noneCurrent = turns.current == nil
             let ended = turns.ended(message.turnID)
-            if ended.wasCurrent { out.append(.assistantTurnActive(false)) }
+            // No more audio of the playing turn comes: playout closes it. Also when no turn
+            // was current (audio without turn ids, or the end of a turn already over).
+            if ended.wasCurrent || noneCurrent { out.append(.assistantTurnActive(false)) }
             if !playsAudio, phase == .open, let turn = ended.turn, !turns.isInterrupted(turn) {
                 // Nothing plays: the turn's playout is over at once (JS SDK, doc/protocol.md §5).
-                out.append(.send(ClientMessage.replayFinished(
-                    turnID: turn, lastDeltaIDPlayed: ended.lastDelta).encoded()))
+                out.append(.send(.replayFinished(turnID: turn, lastDeltaIDPlayed: ended.lastDelta)))
             }
         case .responseData:
             let content = message.json["content"] ?? .null
@@ -612,24 +625,18 @@ public final class Session {
         out.append(.message(type: message.type, json: text))
     }
 
-    private func audio(_ message: ServerMessage, _ out: inout [SessionAction]) {
-        guard phase == .open else { return }
-        guard let samples = message.audioSamples() else {
-            refusedMessages += 1
-            out.append(.error(LayercodeError(
-                .protocolViolation, "response.audio with invalid base64 content; skipped")))
-            return
-        }
-        if samples.isEmpty { return }
-        if let turn = message.turnID, turns.isInterrupted(turn) {
-            out.append(.droppedLateAudio(samples: samples.count))
+    private func audio(_ audio: AgentAudio, _ out: inout [SessionAction]) {
+        let samples = audio.payload.sampleCount
+        if samples == 0 { return }
+        if let turn = audio.turnID, turns.isInterrupted(turn) {
+            out.append(.droppedLateAudio(samples: samples))
             return
         }
         // Audio may arrive without its turn.start (or after a reconnect).
-        let becameCurrent = turns.audioArrived(turn: message.turnID, delta: message.deltaID,
+        let becameCurrent = turns.audioArrived(turn: audio.turnID, delta: audio.deltaID,
                                                queued: playsAudio)
         guard options.audioEnabled else { return }
         if becameCurrent { out.append(.assistantTurnActive(true)) }
-        out.append(.play(samples: samples, turnID: message.turnID, deltaID: message.deltaID))
+        out.append(.play(audio))
     }
 }
