@@ -454,10 +454,10 @@ public final class LayercodeClient: @unchecked Sendable {
         case .flushPlayout:
             let before = assembler.flush()
             pipeline?.playback?.requestFlush(before: before)
-        case .assistantTurnActive(let active):
-            // No more audio of the playing turn: close it (the jitter buffer follows turns
-            // through the frames' flags). After a flush this is a no-op.
-            if !active, let playback = pipeline?.playback {
+        case .assistantTurnActive:
+            break  // the jitter buffer follows turns through the frames' flags
+        case .endPlayoutTurn:
+            if let playback = pipeline?.playback {
                 assembler.endTurn(arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
                     playback.push(header, samples: frame)
                 }

@@ -3,8 +3,8 @@ import XCTest
 @testable import LayercodeCore
 
 // The session's typed actions (issue 10 item 2): frames keep their capture time, agent audio
-// arrives as values, `.assistantTurnActive(false)` closes the playout turn whenever no more
-// of its audio can come, and refused or unsupported server messages are counted as before.
+// arrives as values, every response.end closes the playout turn (`.endPlayoutTurn`, where the
+// driver used to sniff the type), and refused or unsupported server messages count as before.
 
 private func authorizeBody(trigger: String = "automatic", vad: String = #"{"gate_audio":false}"#) -> [UInt8] {
     Array(("{\"client_session_key\":\"k\",\"conversation_id\":\"c\",\"config\":{\"transcription\":"
@@ -42,6 +42,7 @@ private func frame(_ k: Int, captured: UInt64) -> UplinkFrame {
 private extension Array where Element == SessionAction {
     var sentFrames: [UplinkFrame] { compactMap { if case .sendAudio(let f) = $0 { f } else { nil } } }
     var turnActive: [Bool] { compactMap { if case .assistantTurnActive(let a) = $0 { a } else { nil } } }
+    var playoutTurnEnds: Int { filter { $0 == .endPlayoutTurn }.count }
     var errors: [LayercodeError] { compactMap { if case .error(let e) = $0 { e } else { nil } } }
 }
 
@@ -52,31 +53,50 @@ final class SessionActionTests: XCTestCase {
         let session = open()
         let audio = session.handle(.socketText(audioText(turn: nil)))
         XCTAssertEqual(audio.compactMap(\.played).map(\.samples), [chunk])
-        XCTAssertEqual(session.handle(.socketText(#"{"type":"response.end","turn_id":"t9"}"#)).turnActive,
-                       [false], "the driver closes the playout turn")
+        let end = session.handle(.socketText(#"{"type":"response.end","turn_id":"t9"}"#))
+        XCTAssertEqual(end.playoutTurnEnds, 1, "the driver closes the playout turn")
+        XCTAssertLessThan(end.firstIndex(of: .endPlayoutTurn)!,
+                          end.firstIndex { if case .message = $0 { true } else { false } }!,
+                          "closed before the app hears of the response.end")
         _ = session.handle(.socketText(audioText(turn: nil)))
-        XCTAssertEqual(session.handle(.socketText(#"{"type":"response.end"}"#)).turnActive, [false])
+        XCTAssertEqual(session.handle(.socketText(#"{"type":"response.end"}"#)).playoutTurnEnds, 1)
     }
 
-    func testResponseEndOfTheCurrentTurnClosesItOnce() {
+    func testResponseEndOfTheCurrentTurnEndsItAndItsPlayoutTurn() {
         let session = open()
         XCTAssertEqual(session.handle(.socketText(audioText(turn: "a1"))).turnActive, [true])
-        XCTAssertEqual(session.handle(.socketText(#"{"type":"response.end","turn_id":"a1"}"#)).turnActive, [false])
+        let end = session.handle(.socketText(#"{"type":"response.end","turn_id":"a1"}"#))
+        XCTAssertEqual(end.turnActive, [false])
+        XCTAssertEqual(end.playoutTurnEnds, 1)
     }
 
-    func testResponseEndOfAnotherTurnLeavesTheCurrentTurnOpen() {
+    func testResponseEndWithAudioOffClosesThePlayoutTurnAfterReplayFinished() {
         let session = open()
-        _ = session.handle(.socketText(audioText(turn: "a2")))
-        XCTAssertEqual(session.handle(.socketText(#"{"type":"response.end","turn_id":"a1"}"#)).turnActive, [],
-                       "a2 is still delivering audio")
+        _ = session.handle(.setAudioOutput(false))
+        _ = session.handle(.socketText(audioText(turn: "a1")))
+        let end = session.handle(.socketText(#"{"type":"response.end","turn_id":"a1"}"#))
+        let send = end.firstIndex { $0.wireText != nil }
+        XCTAssertNotNil(send, "replay_finished at response.end")
+        XCTAssertLessThan(send ?? 0, end.firstIndex(of: .endPlayoutTurn) ?? -1)
     }
 
-    func testAReconnectClosesThePlayoutTurnWithoutFlushingIt() {
+    func testAReconnectKeepsThePlayoutTurnOpenAndDoesNotFlush() {
         let session = open(reconnect: ReconnectPolicy(maxAttempts: 3))
         _ = session.handle(.socketText(audioText(turn: "a1")))
         let drop = session.handle(.socketClosed(code: 1006, reason: ""))
-        XCTAssertEqual(drop.turnActive, [false], "playout drains what it holds, then stops")
-        XCTAssertFalse(drop.contains(.flushPlayout))
+        XCTAssertEqual(drop.turnActive, [false])
+        XCTAssertEqual(drop.playoutTurnEnds, 0, "the resumed audio continues the playout turn")
+        XCTAssertFalse(drop.contains(.flushPlayout), "playout drains what it holds")
+    }
+
+    func testNoPlayoutTurnEndsOutsideResponseEnd() {
+        let session = open()
+        var all = session.handle(.socketText(audioText(turn: "a1")))
+        all += session.handle(.socketText(#"{"type":"turn.start","role":"user","turn_id":"u1"}"#))
+        all += session.handle(.sendText("hi"))
+        all += session.handle(.disconnect)
+        all += session.handle(.socketClosed(code: 1000, reason: ""))
+        XCTAssertEqual(all.playoutTurnEnds, 0)
     }
 
     func testAgentAudioIsPlayedAsTheDecodedValue() {

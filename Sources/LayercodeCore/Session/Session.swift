@@ -488,15 +488,13 @@ public final class Session {
                 out.append(.assistantTurnActive(true))
             }
         case .responseEnd:
-            let noneCurrent = turns.current == nil
             let ended = turns.ended(message.turnID)
-            // No more audio of the playing turn comes: playout closes it. Also when no turn
-            // was current (audio without turn ids, or the end of a turn already over).
-            if ended.wasCurrent || noneCurrent { out.append(.assistantTurnActive(false)) }
+            if ended.wasCurrent { out.append(.assistantTurnActive(false)) }
             if !playsAudio, phase == .open, let turn = ended.turn, !turns.isInterrupted(turn) {
                 // Nothing plays: the turn's playout is over at once (JS SDK, doc/protocol.md §5).
                 out.append(.send(.replayFinished(turnID: turn, lastDeltaIDPlayed: ended.lastDelta)))
             }
+            out.append(.endPlayoutTurn)
         case .responseData:
             let content = message.json["content"] ?? .null
             out.append(.data(contentJSON: content.serialized(), turnID: message.turnID))

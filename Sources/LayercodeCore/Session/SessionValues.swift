@@ -95,11 +95,13 @@ public enum SessionAction: Equatable {
     /// Silence playout now and drop what is queued.
     case flushPlayout
     /// Whether an assistant turn is still delivering audio (silence then is an underrun).
-    /// `false`: no more audio of the turn being played will arrive, so playout closes its
-    /// turn (plays what it holds, then stops). Emitted at `response.end` of the current turn
-    /// (or of any turn when none is current, e.g. audio without turn ids), at a reconnect,
-    /// and after `.flushPlayout` at a barge-in, a disconnect or a failure.
     case assistantTurnActive(Bool)
+    /// A `response.end` arrived: playout closes the turn it is playing (plays what it holds
+    /// of it, then stops; the silence after it is not an underrun). Emitted for every
+    /// `response.end` the session takes, whether or not it names the current turn (audio
+    /// may come without turn ids), exactly where the driver used to look for the type.
+    /// Not at a reconnect: the turn stays open in playout, and the resumed audio goes on.
+    case endPlayoutTurn
     /// Late audio of an interrupted turn, dropped on arrival (samples at 16 kHz).
     case droppedLateAudio(samples: Int)
     case connected(conversationID: String, config: JSONValue)
