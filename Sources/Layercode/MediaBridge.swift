@@ -58,6 +58,7 @@ final class MediaBridge: @unchecked Sendable {
 
     private var engineConfig: AudioEngine.Config {
         var config = AudioEngine.Config()
+        config.uplink = AudioFormat.layercodeUplink
         config.jitter.minDelayMs = options.jitterMinMilliseconds
         config.jitter.maxDelayMs = options.jitterMaxMilliseconds
         config.jitter.initialDelayMs = min(max(config.jitter.initialDelayMs, config.jitter.minDelayMs),
@@ -167,7 +168,7 @@ final class MediaBridge: @unchecked Sendable {
     private func drainMicrophone(_ driver: SessionDriver) {
         engine?.drainCapture(wanted: { driver.session.wantsMicrophone }) { samples, capturedAt in
             micFrameSentAt = 0
-            driver.run(.micFrame(samples))
+            driver.run(.micFrame(UplinkFrame(samples: samples, capturedNanoseconds: capturedAt)))
             // The frame's newest sample arrived at `capturedAt`; it is on the socket when the
             // session's send returns.
             if micFrameSentAt > capturedAt && capturedAt > 0 {
@@ -185,9 +186,9 @@ final class MediaBridge: @unchecked Sendable {
     // MARK: Downlink
 
     /// Agent audio from the session: cut into frames for playout (nothing when output is off).
-    func play(samples: [Int16], turnID: String?, deltaID: String?) {
-        guard outputEnabled, let engine else { return }
-        assembler.append(samples, turnID: turnID, deltaID: deltaID,
+    func play(_ audio: AgentAudio) {
+        guard outputEnabled, let engine, case .pcm16(let samples) = audio.payload else { return }
+        assembler.append(samples, turnID: audio.turnID, deltaID: audio.deltaID,
                          arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
             engine.play(header, samples: frame)
         }
@@ -342,8 +343,9 @@ final class MediaBridge: @unchecked Sendable {
                 let p = playback.snapshot()
                 // Agent-side sample counters are reported at Layercode's 16 kHz.
                 let rate = UInt64(playback.deviceRate)
-                s.playedSamples = p.playedSamples * 16_000 / rate
-                s.underrunSamples = p.underrunSamples * 16_000 / rate
+                let wireRate = UInt64(AudioFormat.layercodeDownlink.sampleRate)
+                s.playedSamples = p.playedSamples * wireRate / rate
+                s.underrunSamples = p.underrunSamples * wireRate / rate
                 s.jitterDelayMs = p.jitterDelayMs
                 s.jitterTargetMs = p.jitterTargetMs
                 s.concealedMs = p.concealedMs

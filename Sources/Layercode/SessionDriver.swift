@@ -18,6 +18,8 @@ final class SessionDriver {
     private let counters: ClientStats
     private var authorizeRequest: HTTPRequest?
     private var socket: WebSocketClient?
+    /// How `socket` talks: the session's wire profile when it was opened.
+    private var profile = WireProfile.pcmJSON
     private var reconnectTimer: EventLoop.TimerHandle?
     /// After a (re)connect: once it fires, the connection counts as stable and a later drop
     /// starts a fresh series of reconnect attempts.
@@ -43,7 +45,8 @@ final class SessionDriver {
                 maxAttempts: options.reconnectMaxAttempts,
                 baseDelayMilliseconds: options.reconnectBaseMilliseconds,
                 maxDelayMilliseconds: options.reconnectMaxDelayMilliseconds,
-                outageFrames: options.outageBufferMilliseconds / 20))
+                outageFrames: options.outageBufferMilliseconds
+                    / AudioFormat.layercodeUplink.frameMilliseconds))
         sessionOptions.inputEnabled = options.audioInputEnabled
         sessionOptions.outputEnabled = options.audioOutputEnabled
         sessionOptions.metadataJSON = validated.metadata == nil ? nil : options.metadataJSON
@@ -110,25 +113,10 @@ final class SessionDriver {
             startAuthorize(body)
         case .openSocket(let key):
             openSocket(key)
-        case .send(let text):
-            guard let socket else { return }
-            let isAudio = text.hasPrefix("{\"type\":\"client.audio\"")
-            guard socket.sendText(text, droppable: isAudio) else {
-                if socket.isOpen {
-                    let error = LayercodeError(
-                        .tooLarge, "send queue full (\(options.sendQueueMaxBytes) bytes): the server "
-                        + "is not reading; message dropped")
-                    state.lastError.withLock { $0 = error.message }
-                    sink.deliver(.error(error))
-                }
-                return
-            }
-            ClientStats.bump(counters.messagesSent)
-            if isAudio {
-                media.audioSent()
-                ClientStats.bump(counters.audioFramesSent)
-                ClientStats.bump(counters.audioBytesSent, UInt64(160 * 2))
-            }
+        case .send(let message):
+            send(profile.encode(message))
+        case .sendAudio(let frame):
+            send(profile.encode(frame))
         case .closeSocket(let code, let reason):
             socket?.close(code: code, reason: reason)
         case .abortTransport:
@@ -136,14 +124,16 @@ final class SessionDriver {
             authorizeRequest = nil
             socket?.abort()
             socket = nil
-        case .play(let samples, let turnID, let deltaID):
+        case .play(let audio):
             ClientStats.bump(counters.audioFramesReceived)
-            ClientStats.bump(counters.audioBytesReceived, UInt64(samples.count * 2))
-            media.play(samples: samples, turnID: turnID, deltaID: deltaID)
+            ClientStats.bump(counters.audioBytesReceived, UInt64(audio.payload.byteCount))
+            media.play(audio)
         case .flushPlayout:
             media.flushPlayout()
         case .assistantTurnActive:
             break  // the jitter buffer follows turns through the frames' flags
+        case .endPlayoutTurn:
+            media.endTurn()
         case .droppedLateAudio(let count):
             ClientStats.bump(counters.audioFramesReceived)
             ClientStats.bump(counters.audioBytesReceived, UInt64(count * 2))
@@ -161,7 +151,6 @@ final class SessionDriver {
             }
             sink.deliver(.connected(conversationID: conversationID, configJSON: config.serialized()))
         case .message(let type, let json):
-            if type == "response.end" { media.endTurn() }
             sink.deliver(.message(type: type, json: json))
         case .userSpeaking(let speaking):
             sink.deliver(.userSpeaking(speaking))
@@ -204,6 +193,42 @@ final class SessionDriver {
 
     // MARK: Transport
 
+    /// One message on the socket, counted; audio may be dropped under backpressure.
+    private func send(_ message: OutgoingMessage) {
+        guard let socket else { return }
+        let accepted: Bool
+        switch message.wire {
+        case .text(let text): accepted = socket.sendText(text, droppable: message.droppable)
+        case .binary(let bytes): accepted = socket.sendBinary(bytes)
+        }
+        guard accepted else {
+            if socket.isOpen {
+                let error = LayercodeError(
+                    .tooLarge, "send queue full (\(options.sendQueueMaxBytes) bytes): the server "
+                    + "is not reading; message dropped")
+                state.lastError.withLock { $0 = error.message }
+                sink.deliver(.error(error))
+            }
+            return
+        }
+        ClientStats.bump(counters.messagesSent)
+        if message.audioFrames > 0 {
+            media.audioSent()
+            ClientStats.bump(counters.audioFramesSent, UInt64(message.audioFrames))
+            ClientStats.bump(counters.audioBytesSent, UInt64(message.audioBytes))
+        }
+    }
+
+    /// A socket message, decoded by the socket's wire profile, into the session.
+    private func receive(_ decode: () throws(LayercodeError) -> ServerEvent) {
+        let event: ServerEvent
+        do { event = try decode() } catch {
+            run(.refused(error))
+            return
+        }
+        run(.received(event))
+    }
+
     private func startAuthorize(_ body: [UInt8]) {
         let request = HTTPRequest(
             loop: loop, method: "POST", url: validated.authorize,
@@ -244,6 +269,7 @@ final class SessionDriver {
         let ws = WebSocketClient(loop: loop, url: url, tls: url.isTLS ? validated.tls : nil,
                                  options: wsOptions)
         socket = ws
+        profile = session.wireProfile
         // The callbacks hold this driver until the socket is released (closed, failed,
         // aborted, or the client shut down). Events of a socket the driver has already let go
         // of are not the session's any more: they are ignored.
@@ -256,12 +282,14 @@ final class SessionDriver {
         ws.onText = { [self] text in
             guard isCurrent() else { return }
             ClientStats.bump(counters.messagesReceived)
-            run(.socketText(text))
+            receive { () throws(LayercodeError) in
+                try profile.decode(text: text, maxDepth: session.options.maxJSONDepth)
+            }
         }
         ws.onBinary = { [self] bytes in
             guard isCurrent() else { return }
             ClientStats.bump(counters.messagesReceived)
-            run(.socketBinary(bytes))
+            receive { () throws(LayercodeError) in try profile.decode(binary: bytes) }
         }
         ws.onClosed = { [self] code, reason in
             guard isCurrent() else { return }

@@ -66,7 +66,7 @@ private final class Mic {
     /// vad_events, else the message type. Fails on audio that is not a fed frame, verbatim.
     func tokens(_ actions: [SessionAction], file: StaticString = #filePath, line: UInt = #line) -> [String] {
         actions.compactMap { action -> String? in
-            guard case .send(let text) = action else { return nil }
+            guard let text = action.wireText else { return nil }
             guard let json = try? JSONValue.parse(text), let type = json["type"]?.stringValue else {
                 XCTFail("invalid message \(text)", file: file, line: line)
                 return "?"
@@ -120,7 +120,7 @@ final class SessionGatingTests: XCTestCase {
         _ = session.handle(.connect)
         _ = session.handle(.authorizeResponse(status: 200, body: authorizeBody(trigger: trigger, vad: vad)))
         let open = session.handle(.socketOpened)
-        XCTAssertEqual(open.compactMap { if case .send(let t) = $0 { t } else { nil } },
+        XCTAssertEqual(open.compactMap(\.wireText),
                        [#"{"type":"client.ready"}"#], file: file, line: line)
         XCTAssertEqual(session.phase, .open, file: file, line: line)
         return Mic(session)
@@ -366,7 +366,7 @@ final class SessionGatingTests: XCTestCase {
         XCTAssertTrue(mic.session.isUserSpeaking)
         let mute = mic.handle(.setMuted(true))
         XCTAssertEqual(mute, [.muteChanged(true),
-                              .send(ClientMessage.vadEvent("vad_end").encoded()),
+                              .send(.vadEvent(.end)),
                               .userSpeaking(false)])
         XCTAssertFalse(mic.session.isUserSpeaking)
         XCTAssertEqual(mic.feed(s(10) + q(40)), [], "nothing while muted, and no second vad_end")

@@ -29,7 +29,7 @@ private extension Array where Element == SessionAction {
     }
     var sentTypes: [String] {
         compactMap {
-            guard case .send(let text) = $0 else { return nil }
+            guard let text = $0.wireText else { return nil }
             return (try? JSONValue.parse(text))?["type"]?.stringValue
         }
     }
@@ -352,7 +352,7 @@ final class SessionReconnectTests: XCTestCase {
         XCTAssertEqual(actions.sentTypes.filter { $0 != "vad_events" },
                        ["client.ready"] + Array(repeating: "client.audio", count: 4))
         let firstSamples = actions.compactMap { action -> Int16? in
-            guard case .send(let text) = action, text.contains("client.audio"),
+            guard let text = action.wireText, text.contains("client.audio"),
                   let content = (try? JSONValue.parse(text))?["content"]?.stringValue,
                   let bytes = Base64.decode(content) else { return nil }
             return Int16(bitPattern: UInt16(bytes[0]) | UInt16(bytes[1]) << 8)

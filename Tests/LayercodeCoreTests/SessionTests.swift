@@ -97,7 +97,7 @@ private extension Array where Element == SessionAction {
     /// Every JSON message the session asked to send, parsed.
     var sent: [JSONValue] {
         compactMap {
-            guard case .send(let text) = $0 else { return nil }
+            guard let text = $0.wireText else { return nil }
             guard let value = try? JSONValue.parse(text) else {
                 XCTFail("session sent invalid JSON: \(text)")
                 return nil
@@ -135,7 +135,7 @@ private extension Array where Element == SessionAction {
 
     var plays: [(samples: [Int16], turnID: String?, deltaID: String?)] {
         compactMap {
-            if case .play(let s, let t, let d) = $0 { return (s, t, d) } else { return nil }
+            $0.played
         }
     }
 
@@ -339,7 +339,7 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(actions, [
             .status(.connected),
             .connected(conversationID: "conv-1", config: configJSON()),
-            .send(#"{"type":"client.ready"}"#),
+            .send(.ready),
         ])
         XCTAssertEqual(actions.sentTypes.first, "client.ready")
         XCTAssertEqual(session.phase, .open)
@@ -939,7 +939,7 @@ final class SessionTests: XCTestCase {
         let actions = session.handle(.turnStart)
         XCTAssertEqual(actions.first, .flushPlayout, "stop playout before sending anything")
         guard let flush = actions.index(of: .flushPlayout),
-              let send = actions.firstIndex(where: { if case .send = $0 { true } else { false } }) else {
+              let send = actions.firstIndex(where: { $0.wireText != nil }) else {
             return XCTFail("\(actions)")
         }
         XCTAssertLessThan(flush, send)
@@ -956,7 +956,7 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(actions.first, .flushPlayout)
         XCTAssertEqual(actions.sentTypes, ["client.response.text"])
         XCTAssertEqual(actions.sent.first?["content"], "What about Tuesday? \u{1F600} \"quoted\"")
-        if let send = actions.firstIndex(where: { if case .send = $0 { true } else { false } }) {
+        if let send = actions.firstIndex(where: { $0.wireText != nil }) {
             XCTAssertLessThan(actions.index(of: .flushPlayout) ?? Int.max, send)
         }
         let late = session.handle(responseAudio(turn: "a1", delta: "d2", samples: agentAudio))

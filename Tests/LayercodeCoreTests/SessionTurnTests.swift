@@ -41,13 +41,13 @@ private func responseEnd(_ turn: String) -> SessionInput {
 
 private extension Array where Element == SessionAction {
     var sent: [JSONValue] {
-        compactMap { if case .send(let t) = $0 { try? JSONValue.parse(t) } else { nil } }
+        compactMap { $0.wireText.flatMap { try? JSONValue.parse($0) } }
     }
     var replayFinished: [JSONValue] {
         sent.filter { $0["type"]?.stringValue == "trigger.response.audio.replay_finished" }
     }
     var plays: [(turnID: String?, deltaID: String?)] {
-        compactMap { if case .play(_, let t, let d) = $0 { (t, d) } else { nil } }
+        compactMap { $0.played.map { ($0.turnID, $0.deltaID) } }
     }
     var droppedLate: Int {
         reduce(0) { if case .droppedLateAudio(let n) = $1 { $0 + n } else { $0 } }

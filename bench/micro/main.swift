@@ -88,7 +88,7 @@ bench("capture_deliver_48k_stereo", iterations: 50_000) {
 
 // Uplink message: 8 kHz frame → client.audio JSON (base64 inside).
 bench("client_audio_encode", iterations: 100_000) {
-    _ = frame8k.withUnsafeBufferPointer { ClientMessage.audio($0).encoded() }
+    _ = WireProfile.pcmJSON.encode(UplinkFrame(samples: frame8k))
 }
 
 // Downlink message: response.audio JSON (100 ms chunk) → samples.

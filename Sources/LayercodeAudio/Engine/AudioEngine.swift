@@ -20,9 +20,8 @@ import LayercodeCore
 /// audio threads (external mode); `playoutSnapshot` and the counters from any thread.
 public final class AudioEngine: @unchecked Sendable {
     public struct Config: Sendable {
-        /// The wire's uplink: the rate and frame length the framer cuts.
-        public var uplinkRate = 8000
-        public var uplinkFrameSamples = 160
+        /// The wire's uplink: the rate and frame length the framer cuts (mono).
+        public var uplink = AudioFormat.layercodeUplink
         public var jitter = JitterBufferConfig()
         public var meterUpdatesPerSecond = 20
         /// > 0: keep that much of what the speaker got in `PlaybackSide.renderTap`.
@@ -47,7 +46,7 @@ public final class AudioEngine: @unchecked Sendable {
         self.clock = clock
         self.wake = wake
         failures = FailureLatch(wake: wake)
-        uplink = UplinkFramer(wireRate: config.uplinkRate, frameSamples: config.uplinkFrameSamples,
+        uplink = UplinkFramer(wireRate: config.uplink.sampleRate, frameSamples: config.uplink.frameSamples,
                               meterUpdatesPerSecond: config.meterUpdatesPerSecond)
     }
 

@@ -56,7 +56,7 @@ public struct AgentFrameAssembler {
     /// Receives a packet's frame: its header and `header.byteCount` payload bytes.
     public typealias PacketSink = (AudioFrameHeader, UnsafeRawBufferPointer) -> Void
 
-    public init(frameSamples: Int = 320) {
+    public init(frameSamples: Int = AudioFormat.layercodeDownlink.frameSamples) {
         self.frameSamples = frameSamples
         maxPacketBytes = 2 * frameSamples
         pending.reserveCapacity(frameSamples)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /// Settings for `JitterBuffer`. All durations are in milliseconds of audio.
 public struct JitterBufferConfig: Sendable, Equatable {
-    public var frameSamples = 320, sampleRate = 16_000
+    public var frameSamples = AudioFormat.layercodeDownlink.frameSamples
+    public var sampleRate = AudioFormat.layercodeDownlink.sampleRate
     /// The adaptive target delay stays within minDelayMs...maxDelayMs; initialDelayMs is the
     /// target until the delay estimator has seen enough frames (a quarter of its history).
     public var minDelayMs = 40, maxDelayMs = 500, initialDelayMs = 80

@@ -40,6 +40,8 @@ public struct AuthorizeResult: Sendable {
     public var vad: VADSettings
     /// The whole "config" object, handed to the app untouched.
     public var config: JSONValue
+    /// How the session's socket talks (always today's PCM JSON wire for now).
+    public var wireProfile: WireProfile = .pcmJSON
 }
 
 public enum Authorize {

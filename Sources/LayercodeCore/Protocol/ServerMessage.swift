@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /// A message from the server (doc/protocol.md §2, server → client), decoded from JSON text.
-public struct ServerMessage {
-    public enum Kind: Equatable {
+public struct ServerMessage: Equatable, Sendable {
+    public enum Kind: Equatable, Sendable {
         case turnStart(role: String)
         case responseAudio
         case responseText

@@ -30,114 +30,6 @@
 ///   `.userSpeaking(false)` and, when a `vad_start` is outstanding, sends its `vad_end` so the
 ///   server never waits on an unfinished utterance (like the JS SDK, whose mute stops the
 ///   mic). `trigger.turn.start`/`end`, text and data are still sent while muted.
-public enum SessionStatus: Int32, Sendable {
-    case disconnected = 0, connecting = 1, connected = 2, reconnecting = 3, error = 4
-}
-
-public struct SessionOptions: Sendable {
-    public var agentID: String
-    public var metadata: JSONValue?
-    /// The same object as the app wrote it (validated JSON text): sent unchanged when set.
-    public var metadataJSON: String?
-    public var conversationID: String?
-    public var sdkVersion: String
-    /// false: text-only mode, no client.audio is sent and agent audio is discarded.
-    public var audioEnabled: Bool
-    public var maxJSONDepth: Int
-    /// Run the client VAD (voice activity, `vad_events`, gating in automatic mode). false:
-    /// automatic mode streams every frame and sends no `vad_events`, and no `.userSpeaking`.
-    public var clientVAD: Bool
-    /// Reconnecting after an unexpected drop (off by default here; the client turns it on).
-    public var reconnect: ReconnectPolicy
-    /// The microphone starts on (see `.setAudioInput`).
-    public var inputEnabled = true
-    /// Agent audio starts on (see `.setAudioOutput`).
-    public var outputEnabled = true
-
-    public init(agentID: String, metadata: JSONValue? = nil, conversationID: String? = nil,
-                sdkVersion: String, audioEnabled: Bool = true, maxJSONDepth: Int = 64,
-                clientVAD: Bool = true, reconnect: ReconnectPolicy = ReconnectPolicy()) {
-        self.agentID = agentID
-        self.metadata = metadata
-        self.conversationID = conversationID
-        self.sdkVersion = sdkVersion
-        self.audioEnabled = audioEnabled
-        self.maxJSONDepth = maxJSONDepth
-        self.clientVAD = clientVAD
-        self.reconnect = reconnect
-    }
-}
-
-public enum SessionInput {
-    case connect
-    case disconnect
-    case authorizeResponse(status: Int, body: [UInt8])
-    /// Authorize or socket transport failed (DNS, TCP, TLS, timeout, protocol).
-    case transportFailed(LayercodeError)
-    case socketOpened
-    case socketText(String)
-    case socketBinary([UInt8])
-    /// The WebSocket closed with a close handshake (code nil: no status in the frame).
-    case socketClosed(code: UInt16?, reason: String)
-    /// One 20 ms frame of 8 kHz microphone PCM.
-    case micFrame([Int16])
-    /// Playout consumed everything queued; the last chunk actually played.
-    case playoutDrained(turnID: String?, lastDeltaID: String?)
-    case turnStart
-    case turnEnd
-    case sendText(String)
-    case sendData(JSONValue)
-    /// Mute or unmute the microphone: muted sends nothing. Kept across reconnects.
-    case setMuted(Bool)
-    /// The wait asked for by `.scheduleReconnect` is over.
-    case reconnectTimerFired
-    /// The connection has stayed open long enough to count as recovered: the next drop
-    /// starts a fresh series of reconnect attempts. Until then a server that accepts and
-    /// drops again at once keeps using up the same attempts (no endless fast reconnects).
-    case connectionStable
-    /// Turn the microphone on or off (JS SDK setAudioInput): off sends nothing, like mute,
-    /// but is the app's device choice rather than a mute. Kept across reconnects.
-    case setAudioInput(Bool)
-    /// Agent audio on or off (JS SDK setAudioOutput). Off: nothing plays, so each assistant
-    /// turn's `replay_finished` is sent at once, at its `response.end`. Kept across reconnects.
-    case setAudioOutput(Bool)
-}
-
-public enum SessionAction: Equatable {
-    case status(SessionStatus)
-    case postAuthorize(body: [UInt8])
-    case openSocket(clientSessionKey: String)
-    case send(String)
-    case closeSocket(code: UInt16, reason: String)
-    /// Cancel an authorize or socket open in progress, or drop the socket without a close.
-    case abortTransport
-    /// 16 kHz agent PCM to queue for playout.
-    case play(samples: [Int16], turnID: String?, deltaID: String?)
-    /// Silence playout now and drop what is queued.
-    case flushPlayout
-    /// Whether an assistant turn is still delivering audio (silence then is an underrun).
-    case assistantTurnActive(Bool)
-    /// Late audio of an interrupted turn, dropped on arrival (samples at 16 kHz).
-    case droppedLateAudio(samples: Int)
-    case connected(conversationID: String, config: JSONValue)
-    case message(type: String, json: String)
-    case data(contentJSON: String, turnID: String?)
-    case error(LayercodeError)
-    /// The session ended: code nil for a clean close.
-    case disconnected(code: ErrorCode?, message: String)
-    /// The client VAD says the user started (true) or stopped (false) speaking; only on change.
-    case userSpeaking(Bool)
-    /// The mute state changed (only on change).
-    case muteChanged(Bool)
-    /// The connection was lost (`cause`) and will be reopened: feed `.reconnectTimerFired`
-    /// after the delay. Status is `.reconnecting` until it opens or fails for good.
-    case scheduleReconnect(attempt: Int, afterMilliseconds: Int, cause: LayercodeError)
-    /// Microphone frames held during an outage were dropped (the oldest first).
-    case droppedOutageAudio(frames: Int)
-    /// The microphone was turned on or off (only on change).
-    case audioInputChanged(Bool)
-}
-
 public final class Session {
     /// `waiting`: between reconnect attempts.
     public enum Phase: Equatable { case idle, authorizing, opening, open, closing, waiting }
@@ -159,7 +51,7 @@ public final class Session {
     /// Backoff jitter, 0...1; the driver supplies a real random source.
     public var random: () -> Double = { 1.0 }
     /// Microphone frames captured while reconnecting, sent once the session reopens.
-    private var outage: [[Int16]] = []
+    private var outage: [UplinkFrame] = []
 
     /// Push-to-talk: between turn start and turn end.
     public private(set) var userTurnActive = false
@@ -178,7 +70,7 @@ public final class Session {
     public private(set) var vad: EnergyVAD?
     /// A `vad_start` was sent and its `vad_end` not yet.
     private var vadStartOutstanding = false
-    private var preRoll: [[Int16]] = []
+    private var preRoll: [UplinkFrame] = []
     /// The assistant turns of the open socket: current, interrupted (AssistantTurns.swift).
     private var turns = AssistantTurns()
 
@@ -193,6 +85,9 @@ public final class Session {
     private var playsAudio: Bool { options.audioEnabled && isOutputEnabled }
 
     public var isOpen: Bool { phase == .open }
+    /// How the socket of this connection talks: the driver encodes `.send`/`.sendAudio` and
+    /// decodes what the socket receives with it. Chosen by authorize; `.pcmJSON` before.
+    public var wireProfile: WireProfile { authorization?.wireProfile ?? .pcmJSON }
     /// Microphone frames are wanted: the session is open, or reconnecting (they are held).
     public var wantsMicrophone: Bool { phase == .open || reconnectAttempt > 0 }
 
@@ -204,34 +99,31 @@ public final class Session {
         case .authorizeResponse(let status, let body): authorized(status, body, &out)
         case .transportFailed(let error): fail(error, &out)
         case .socketOpened: opened(&out)
-        case .socketText(let text): received(text, &out)
-        case .socketBinary(let bytes):
-            if phase == .open {
-                out.append(.error(LayercodeError(
-                    .protocolViolation,
-                    "server sent a binary frame (\(bytes.count) bytes); ignored")))
-            }
+        case .received(let event): received(event, &out)
+        case .refused(let error):
+            guard phase == .open || phase == .closing else { break }
+            refusedMessages += 1
+            out.append(.error(error))
         case .socketClosed(let code, let reason): closed(code, reason, &out)
         case .micFrame(let frame): mic(frame, &out)
         case .playoutDrained(let turnID, let lastDelta):
             turns.drained(turnID)
             if phase == .open, let turnID, !turns.isInterrupted(turnID) {
-                out.append(.send(ClientMessage.replayFinished(
-                    turnID: turnID, lastDeltaIDPlayed: lastDelta).encoded()))
+                out.append(.send(.replayFinished(turnID: turnID, lastDeltaIDPlayed: lastDelta)))
             }
         case .turnStart: turnStart(&out)
         case .turnEnd:
             guard phase == .open else { break }
             userTurnActive = false
-            out.append(.send(ClientMessage.turnEnd.encoded()))
+            out.append(.send(.turnEnd))
         case .sendText(let text):
             guard phase == .open else { break }
             if text.allSatisfy({ $0.isWhitespace }) { break }
             interruptPlayout(&out)
-            out.append(.send(ClientMessage.responseText(text).encoded()))
+            out.append(.send(.responseText(text)))
         case .sendData(let data):
             guard phase == .open else { break }
-            out.append(.send(ClientMessage.responseData(data).encoded()))
+            out.append(.send(.responseData(data)))
         case .setMuted(let muted): setMuted(muted, &out)
         case .reconnectTimerFired: reconnectNow(&out)
         case .connectionStable:
@@ -272,9 +164,14 @@ public final class Session {
         failureHTTPStatus = nil
         setStatus(.connecting, &out)
         // A key is never reused: every connect authorizes again (doc/protocol.md §1.3).
-        out.append(.postAuthorize(body: Authorize.requestBody(
+        out.append(authorizeAction())
+    }
+
+    /// The authorize request, with the conversation to resume when there is one.
+    private func authorizeAction() -> SessionAction {
+        .postAuthorize(body: Authorize.requestBody(
             agentID: options.agentID, metadata: options.metadata, metadataJSON: options.metadataJSON,
-            conversationID: conversationID, sdkVersion: options.sdkVersion)))
+            conversationID: conversationID, sdkVersion: options.sdkVersion))
     }
 
     private func authorized(_ status: Int, _ body: [UInt8], _ out: inout [SessionAction]) {
@@ -302,7 +199,7 @@ public final class Session {
         setStatus(.connected, &out)
         out.append(.connected(conversationID: auth.conversationID, config: auth.config))
         // Audio input is running as soon as the session is (external audio or text-only).
-        out.append(.send(ClientMessage.ready.encoded()))
+        out.append(.send(.ready))
         // What the microphone caught during an outage goes first, in capture order.
         let held = outage
         outage.removeAll()
@@ -423,9 +320,7 @@ public final class Session {
         guard phase == .waiting else { return }
         phase = .authorizing
         // A key is never reused: every attempt authorizes again, with the same conversation.
-        out.append(.postAuthorize(body: Authorize.requestBody(
-            agentID: options.agentID, metadata: options.metadata, metadataJSON: options.metadataJSON,
-            conversationID: conversationID, sdkVersion: options.sdkVersion)))
+        out.append(authorizeAction())
     }
 
     private func end(_ code: ErrorCode?, _ message: String, _ out: inout [SessionAction]) {
@@ -455,9 +350,6 @@ public final class Session {
         return auth.vad.bufferFrames
     }
 
-    private func sendAudio(_ frame: [Int16], _ out: inout [SessionAction]) {
-        out.append(.send(frame.withUnsafeBufferPointer { ClientMessage.audio($0).encoded() }))
-    }
 
     private func setUserSpeaking(_ speaking: Bool, _ out: inout [SessionAction]) {
         guard speaking != isUserSpeaking else { return }
@@ -465,7 +357,7 @@ public final class Session {
         out.append(.userSpeaking(speaking))
     }
 
-    private func mic(_ frame: [Int16], _ out: inout [SessionAction]) {
+    private func mic(_ frame: UplinkFrame, _ out: inout [SessionAction]) {
         if phase != .open && reconnectAttempt > 0 {
             holdDuringOutage(frame, &out)
             return
@@ -475,11 +367,11 @@ public final class Session {
             return
         }
         var event: EnergyVAD.Event?
-        if vad != nil { event = frame.withUnsafeBufferPointer { vad!.process($0) } }
+        if vad != nil { event = frame.samples.withUnsafeBufferPointer { vad!.process($0) } }
         let gate: Bool
         if auth.trigger == .automatic, let vad {
             if event == .speechStart {
-                out.append(.send(ClientMessage.vadEvent("vad_start").encoded()))
+                out.append(.send(.vadEvent(.start)))
                 vadStartOutstanding = true
             }
             // The frame that ends the hangover is still speech: sent before vad_end.
@@ -491,9 +383,9 @@ public final class Session {
         }
         if !gate || userTurnActive {
             // Whatever the ring holds precedes this frame and was never sent.
-            for held in preRoll { sendAudio(held, &out) }
+            for held in preRoll { out.append(.sendAudio(held)) }
             preRoll.removeAll()
-            sendAudio(frame, &out)
+            out.append(.sendAudio(frame))
         } else {
             let capacity = preRollCapacity
             if capacity > 0 {
@@ -502,13 +394,13 @@ public final class Session {
             }
         }
         if event == .speechEnd, automaticVAD, vadStartOutstanding {
-            out.append(.send(ClientMessage.vadEvent("vad_end").encoded()))
+            out.append(.send(.vadEvent(.end)))
             vadStartOutstanding = false
         }
         if let event { setUserSpeaking(event == .speechStart, &out) }
     }
 
-    private func holdDuringOutage(_ frame: [Int16], _ out: inout [SessionAction]) {
+    private func holdDuringOutage(_ frame: UplinkFrame, _ out: inout [SessionAction]) {
         guard options.audioEnabled, !isMuted, isInputEnabled else { return }
         let capacity = options.reconnect.outageFrames
         guard capacity > 0 else {
@@ -536,7 +428,7 @@ public final class Session {
         outage.removeAll()
         vad?.reset()
         if vadStartOutstanding {
-            if phase == .open { out.append(.send(ClientMessage.vadEvent("vad_end").encoded())) }
+            if phase == .open { out.append(.send(.vadEvent(.end))) }
             vadStartOutstanding = false
         }
         setUserSpeaking(false, &out)
@@ -555,10 +447,8 @@ public final class Session {
         guard phase == .open else { return }
         interruptPlayout(&out)
         userTurnActive = true
-        out.append(.send(ClientMessage.turnStart.encoded()))
-        for frame in preRoll {
-            out.append(.send(frame.withUnsafeBufferPointer { ClientMessage.audio($0).encoded() }))
-        }
+        out.append(.send(.turnStart))
+        for frame in preRoll { out.append(.sendAudio(frame)) }
         preRoll.removeAll()
     }
 
@@ -571,21 +461,23 @@ public final class Session {
 
     // MARK: Server messages
 
-    private func received(_ text: String, _ out: inout [SessionAction]) {
-        guard phase == .open || phase == .closing else { return }
-        let message: ServerMessage
-        do {
-            message = try ServerMessage.decode(text, maxDepth: options.maxJSONDepth)
-        } catch {
-            refusedMessages += 1
-            out.append(.error(error))
-            return
+    private func received(_ event: ServerEvent, _ out: inout [SessionAction]) {
+        switch event {
+        case .audio(let audio):
+            guard phase == .open else { return }
+            self.audio(audio, &out)
+        case .message(let message, let text):
+            guard phase == .open || phase == .closing else { return }
+            self.message(message, text, &out)
+        case .unsupported(let error):
+            if phase == .open { out.append(.error(error)) }
         }
-        if message.kind == .responseAudio {
-            audio(message, &out)
-            return
-        }
+    }
+
+    private func message(_ message: ServerMessage, _ text: String, _ out: inout [SessionAction]) {
         switch message.kind {
+        case .responseAudio:
+            return  // the wire profile hands audio over as `.audio`
         case .turnStart(let role):
             if role == "user" {
                 if let auth = authorization, auth.trigger == .automatic, auth.canInterrupt {
@@ -600,9 +492,9 @@ public final class Session {
             if ended.wasCurrent { out.append(.assistantTurnActive(false)) }
             if !playsAudio, phase == .open, let turn = ended.turn, !turns.isInterrupted(turn) {
                 // Nothing plays: the turn's playout is over at once (JS SDK, doc/protocol.md §5).
-                out.append(.send(ClientMessage.replayFinished(
-                    turnID: turn, lastDeltaIDPlayed: ended.lastDelta).encoded()))
+                out.append(.send(.replayFinished(turnID: turn, lastDeltaIDPlayed: ended.lastDelta)))
             }
+            out.append(.endPlayoutTurn)
         case .responseData:
             let content = message.json["content"] ?? .null
             out.append(.data(contentJSON: content.serialized(), turnID: message.turnID))
@@ -612,24 +504,18 @@ public final class Session {
         out.append(.message(type: message.type, json: text))
     }
 
-    private func audio(_ message: ServerMessage, _ out: inout [SessionAction]) {
-        guard phase == .open else { return }
-        guard let samples = message.audioSamples() else {
-            refusedMessages += 1
-            out.append(.error(LayercodeError(
-                .protocolViolation, "response.audio with invalid base64 content; skipped")))
-            return
-        }
-        if samples.isEmpty { return }
-        if let turn = message.turnID, turns.isInterrupted(turn) {
-            out.append(.droppedLateAudio(samples: samples.count))
+    private func audio(_ audio: AgentAudio, _ out: inout [SessionAction]) {
+        let samples = audio.payload.sampleCount
+        if samples == 0 { return }
+        if let turn = audio.turnID, turns.isInterrupted(turn) {
+            out.append(.droppedLateAudio(samples: samples))
             return
         }
         // Audio may arrive without its turn.start (or after a reconnect).
-        let becameCurrent = turns.audioArrived(turn: message.turnID, delta: message.deltaID,
+        let becameCurrent = turns.audioArrived(turn: audio.turnID, delta: audio.deltaID,
                                                queued: playsAudio)
         guard options.audioEnabled else { return }
         if becameCurrent { out.append(.assistantTurnActive(true)) }
-        out.append(.play(samples: samples, turnID: message.turnID, deltaID: message.deltaID))
+        out.append(.play(audio))
     }
 }
