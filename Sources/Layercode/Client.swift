@@ -57,6 +57,8 @@ public final class LayercodeClient: @unchecked Sendable {
     private let session: Session
     private var callbacks: ClientCallbacks
     private var authorizeRequest: HTTPRequest?
+    /// Rung by the audio threads when this client's rings moved (loop thread; nil after shutdown).
+    private var waker: LoopWaker?
     private var socket: WebSocketClient?
     private var pipeline: AudioPipeline?
     private var inputScratch: [Int16]
@@ -123,7 +125,8 @@ public final class LayercodeClient: @unchecked Sendable {
         mutedValue.store(options.startMuted, ordering: .relaxed)
         loop.execute { [weak self] in
             guard let self else { return }
-            loop.addWakeObserver(self) { [weak self] in self?.wokeUp() }
+            self.waker = loop.makeWaker { [weak self] in self?.wokeUp() }
+            if loop.onLoopFailure == nil { loop.onLoopFailure = { Log.write(.error, $0) } }
             if options.startMuted { self.run(.setMuted(true)) }
             self.startDeviceWatch()
         }
@@ -134,10 +137,12 @@ public final class LayercodeClient: @unchecked Sendable {
         // its sockets closed (on the loop, which owns them).
         let socket = self.socket
         let request = authorizeRequest
-        if socket != nil || request != nil {
+        let waker = self.waker
+        if socket != nil || request != nil || waker != nil {
             loop.execute {
                 socket?.abort()
                 request?.cancel()
+                waker?.cancel()
             }
         }
     }
@@ -381,7 +386,8 @@ public final class LayercodeClient: @unchecked Sendable {
         }
         socket = nil
         callbacks = ClientCallbacks()
-        loop.removeWakeObserver(self)
+        waker?.cancel()
+        waker = nil
     }
 
     private func run(_ input: SessionInput) {
@@ -701,11 +707,11 @@ public final class LayercodeClient: @unchecked Sendable {
         connectStartedNanoseconds = monotonicNanoseconds()
         assembler = AgentFrameAssembler()
         run(.connect)
-        let loop = self.loop
+        let waker = self.waker
         if options.audioMode == .external, pipeline == nil, session.phase == .authorizing {
             usePipeline {
                 external.storeIfNil(
-                    try AudioPipeline.external(options, clock: monotonicNanoseconds) { loop.wake() })
+                    try AudioPipeline.external(options, clock: monotonicNanoseconds) { waker?.wake() })
             }
             return
         }
@@ -716,7 +722,7 @@ public final class LayercodeClient: @unchecked Sendable {
             let opened = try AudioPipeline.devices(
                 options, input: inputEnabled ? deviceName(input: true) : nil,
                 output: outputEnabled ? deviceName(input: false) : nil,
-                clock: monotonicNanoseconds) { loop.wake() }
+                clock: monotonicNanoseconds) { waker?.wake() }
             Log.write(.info, "audio devices open: \(opened.describe())")
             return opened
         }

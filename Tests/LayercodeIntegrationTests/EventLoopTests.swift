@@ -41,3 +41,29 @@ final class EventLoopTests: XCTestCase {
         }
     }
 }
+
+/// epoll_ctl failures reach the caller instead of leaving an fd nobody watches.
+final class EventLoopRegisterTests: XCTestCase {
+    private final class Ignore: FDHandler {
+        func fdReady(readable: Bool, writable: Bool, hangup: Bool) {}
+    }
+
+    func testRegisteringAnFDEpollRefusesThrowsItsErrno() throws {
+        // epoll cannot watch a regular file: EPERM, a real refusal, no fault injection.
+        var template = Array("/tmp/lc-epoll-XXXXXX".utf8CString)
+        let fd = mkstemp(&template)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd); unlink(template) }
+        var caught: Errno?
+        let handler = Ignore()
+        EventLoop.shared.executeAndWait {
+            do throws(Errno) {
+                try EventLoop.shared.register(fd: fd, readable: true, writable: false, handler: handler)
+            } catch {
+                caught = error
+            }
+        }
+        XCTAssertEqual(caught?.code, EPERM)
+        XCTAssertEqual(caught?.call, "epoll_ctl(ADD)")
+    }
+}

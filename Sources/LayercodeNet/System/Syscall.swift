@@ -2,7 +2,10 @@
 import Glibc
 
 /// One syscall wrapper (STYLE.md §11): retries EINTR, maps EAGAIN to `nil` ("would block"),
-/// throws a typed errno for the rest.
+/// throws a typed errno for the rest. Every syscall in LayercodeNet goes through it, except
+/// the few whose errors mean something else (connect's EINPROGRESS, getsockopt's SO_ERROR)
+/// and OpenSSL's own reads and writes. No allocation: `name` is a literal, so an audio
+/// thread may use it (the eventfd write).
 public struct Errno: Error, Equatable, CustomStringConvertible {
     public var code: Int32
     public var call: String
@@ -10,7 +13,7 @@ public struct Errno: Error, Equatable, CustomStringConvertible {
 }
 
 @inline(__always)
-func syscallRetrying<T: BinaryInteger>(_ name: String, _ body: () -> T) throws -> T? {
+func syscallRetrying<T: BinaryInteger>(_ name: String, _ body: () -> T) throws(Errno) -> T? {
     while true {
         let r = body()
         if r >= 0 { return r }
