@@ -9,7 +9,13 @@ import Glibc
 public struct Errno: Error, Equatable, CustomStringConvertible {
     public var code: Int32
     public var call: String
-    public var description: String { "\(call): \(String(cString: strerror(code)))" }
+    public init(code: Int32, call: String) {
+        self.code = code
+        self.call = call
+    }
+    /// The system's text for `code` ("Connection refused").
+    public var reason: String { String(cString: strerror(code)) }
+    public var description: String { "\(call): \(reason)" }
 }
 
 @inline(__always)

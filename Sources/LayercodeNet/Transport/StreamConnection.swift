@@ -147,7 +147,7 @@ public final class StreamConnection: FDHandler {
     private func connectNext() {
         if fd >= 0 {
             loop.unregister(fd: fd)
-            Glibc.close(fd)   // never retried: on Linux the fd is gone even after EINTR
+            TCPSocket.close(fd)
             fd = -1
         }
         guard addressIndex < addresses.count else {
@@ -155,46 +155,22 @@ public final class StreamConnection: FDHandler {
                                 + (lastConnectError.isEmpty ? "no address" : lastConnectError)))
             return
         }
-        var address = addresses[addressIndex]
+        let address = addresses[addressIndex]
         addressIndex += 1
-        let s: Int32
+        let connectedAtOnce: Bool
         do throws(Errno) {
-            s = try syscallRetrying("socket") {
-                socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-                       | Int32(SOCK_CLOEXEC.rawValue), 0)
-            } ?? -1
+            fd = try TCPSocket.open(family: address.family, sendBufferBytes: endpoint.sendBufferBytes)
+            connectedAtOnce = try TCPSocket.connect(fd, to: address)
         } catch {
-            lastConnectError = String(cString: strerror(error.code))
+            lastConnectError = error.reason
             connectNext()
             return
         }
-        fd = s
-        // Best effort, as before: a socket without these still works.
-        var one: Int32 = 1
-        _ = try? syscallRetrying("setsockopt(TCP_NODELAY)") {
-            setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        }
-        if endpoint.sendBufferBytes > 0 {
-            var size = Int32(clamping: endpoint.sendBufferBytes)
-            _ = try? syscallRetrying("setsockopt(SO_SNDBUF)") {
-                setsockopt(s, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-            }
-        }
-        // connect stays outside syscallRetrying: on a non-blocking socket EINPROGRESS and
-        // EINTR both mean "under way" (retrying after EINTR would get EALREADY).
-        let rc = withUnsafePointer(to: &address.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(s, $0, address.length)
-            }
-        }
-        if rc == 0 {
+        if connectedAtOnce {
             connected()
-        } else if errno == EINPROGRESS || errno == EINTR {
+        } else {
             state = .connecting
             watch(readable: false, writable: true, register: true)
-        } else {
-            lastConnectError = String(cString: strerror(errno))
-            connectNext()
         }
     }
 
@@ -279,13 +255,7 @@ public final class StreamConnection: FDHandler {
     public func fdReady(readable: Bool, writable: Bool, hangup: Bool) {
         switch state {
         case .connecting:
-            var err: Int32 = 0
-            var len = socklen_t(MemoryLayout<Int32>.size)
-            do throws(Errno) {
-                _ = try syscallRetrying("getsockopt(SO_ERROR)") { getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) }
-            } catch {
-                err = error.code
-            }
+            let err = TCPSocket.pendingError(fd)
             if err == 0 && (writable || readable) {
                 connected()
             } else {
@@ -326,11 +296,10 @@ public final class StreamConnection: FDHandler {
             } else {
                 let rc: Int
                 do throws(Errno) {
-                    guard let got = try syscallRetrying("read", { Glibc.read(fd, readBuffer.baseAddress, readBuffer.count) })
-                    else { return }   // would block
+                    guard let got = try TCPSocket.read(fd, into: readBuffer) else { return }   // would block
                     rc = got
                 } catch {
-                    finish(LayercodeError(.network, "read failed: \(String(cString: strerror(error.code)))"))
+                    finish(LayercodeError(.network, "read failed: \(error.reason)"))
                     return
                 }
                 if rc == 0 {
@@ -359,9 +328,7 @@ public final class StreamConnection: FDHandler {
                     return -1
                 }
                 do throws(Errno) {
-                    return try syscallRetrying("send") {
-                        Glibc.send(fd, chunk.baseAddress, chunk.count, Int32(MSG_NOSIGNAL))
-                    } ?? 0   // would block
+                    return try TCPSocket.send(fd, chunk)
                 } catch {
                     sendErrno = error.code
                     return -1
@@ -436,7 +403,7 @@ public final class StreamConnection: FDHandler {
         }
         if fd >= 0 {
             loop.unregister(fd: fd)
-            Glibc.close(fd)   // never retried (see connectNext)
+            TCPSocket.close(fd)
             fd = -1
         }
     }
