@@ -12,20 +12,23 @@ final class TimerHeapTests: XCTestCase {
         for (i, d) in deadlines.enumerated() {
             _ = heap.schedule(deadline: d) { order.append(i) }
         }
-        while let t = heap.popDue(now: 100, idLimit: heap.nextScheduledID) { t.work() }
+        while let work = heap.popDue(now: 100, idLimit: heap.nextScheduledID) { work() }
         XCTAssertEqual(order, [1, 3, 6, 5, 2, 7, 0, 4])
         XCTAssertEqual(heap.count, 0)
     }
 
     func testOnlyDueTimersScheduledBeforeTheRoundArePopped() {
         var heap = TimerHeap()
-        _ = heap.schedule(deadline: 10) {}
-        _ = heap.schedule(deadline: 200) {}
+        var ran: [Int] = []
+        _ = heap.schedule(deadline: 10) { ran.append(10) }
+        _ = heap.schedule(deadline: 200) { ran.append(200) }
         let limit = heap.nextScheduledID
-        _ = heap.schedule(deadline: 100) {}   // scheduled during the round, for "now"
-        XCTAssertEqual(heap.popDue(now: 100, idLimit: limit)?.deadline, 10)
+        _ = heap.schedule(deadline: 100) { ran.append(100) }   // scheduled during the round, for "now"
+        heap.popDue(now: 100, idLimit: limit)?()
+        XCTAssertEqual(ran, [10])
         XCTAssertNil(heap.popDue(now: 100, idLimit: limit), "the new one waits; 200 is not due")
-        XCTAssertEqual(heap.popDue(now: 100, idLimit: heap.nextScheduledID)?.deadline, 100)
+        heap.popDue(now: 100, idLimit: heap.nextScheduledID)?()
+        XCTAssertEqual(ran, [10, 100])
         XCTAssertEqual(heap.earliestDeadline(), 200)
     }
 
@@ -37,8 +40,8 @@ final class TimerHeapTests: XCTestCase {
         _ = heap.schedule(deadline: 3) { ran.append("third") }
         let limit = heap.nextScheduledID
         var runs = 0
-        while let t = heap.popDue(now: 10, idLimit: limit) {
-            t.work()
+        while let work = heap.popDue(now: 10, idLimit: limit) {
+            work()
             runs += 1
             if runs == 1 { XCTAssertTrue(heap.cancel(second)) }
         }
@@ -47,11 +50,27 @@ final class TimerHeapTests: XCTestCase {
         XCTAssertFalse(heap.cancel(second), "nor one cancelled already")
     }
 
+    func testAnOldHandleCannotCancelTheTimerThatReusedItsSlot() {
+        var heap = TimerHeap()
+        var ran = false
+        let old = heap.schedule(deadline: 1) {}
+        XCTAssertTrue(heap.cancel(old))
+        let new = heap.schedule(deadline: 2) { ran = true }
+        XCTAssertEqual(new.slot, old.slot, "the slot is reused")
+        XCTAssertFalse(heap.cancel(old))
+        heap.popDue(now: 10, idLimit: heap.nextScheduledID)?()
+        XCTAssertTrue(ran)
+    }
+
     /// Regression guard for lazy deletion: a client that schedules and cancels forever (a
     /// keepalive re-armed on every message) must keep the heap bounded by its live timers.
     func testSchedulingAndCancellingForeverKeepsMemoryFlat() {
         var heap = TimerHeap()
-        for i in 0..<10 { _ = heap.schedule(deadline: 1_000_000 + UInt64(i)) {} }
+        var popped: [UInt64] = []
+        for i in 0..<10 {
+            let deadline = 1_000_000 + UInt64(i)
+            _ = heap.schedule(deadline: deadline) { popped.append(deadline) }
+        }
         var maxStored = 0
         for i in 0..<200_000 {
             let id = heap.schedule(deadline: UInt64(500 + i % 1000)) {}
@@ -60,9 +79,9 @@ final class TimerHeapTests: XCTestCase {
         }
         XCTAssertEqual(heap.count, 10)
         XCTAssertLessThanOrEqual(maxStored, 2 * 11 + TimerHeap.compactionFloor + 1)
+        XCTAssertLessThanOrEqual(heap.slotCount, 11, "the slab holds the most timers ever pending at once")
         XCTAssertEqual(heap.earliestDeadline(), 1_000_000)
-        var popped: [UInt64] = []
-        while let t = heap.popDue(now: .max, idLimit: .max) { popped.append(t.deadline) }
+        while let work = heap.popDue(now: .max, idLimit: .max) { work() }
         XCTAssertEqual(popped, (0..<10).map { 1_000_000 + UInt64($0) }, "compaction kept the order")
     }
 }

@@ -34,7 +34,9 @@ public final class EventLoop: @unchecked Sendable {
     // Loop-thread state.
     private var handlers: [Int32: FDHandler] = [:]
     private var timers = TimerHeap()
-    private var wakers: [LoopWaker] = []
+    /// Registered wakers, each retained once here (released when removed): unmanaged so
+    /// that scanning 200 of them for a rung flag costs a load each, not a retain/release.
+    private var wakers: [Unmanaged<LoopWaker>] = []
     /// True while the rung wakers run: a waker cancelled then leaves a hole (removed after
     /// the scan) instead of moving the last waker to a place the scan has passed.
     private var dispatchingWakers = false
@@ -46,7 +48,7 @@ public final class EventLoop: @unchecked Sendable {
     public var onLoopFailure: ((String) -> Void)?
 
     public struct TimerHandle: Equatable, Sendable {
-        fileprivate var id: UInt64
+        fileprivate var key: TimerHeap.Key
     }
 
     private init() {
@@ -166,13 +168,13 @@ public final class EventLoop: @unchecked Sendable {
     @discardableResult
     public func schedule(afterMilliseconds ms: Int, _ work: @escaping () -> Void) -> TimerHandle {
         let deadline = monotonicNanoseconds() &+ UInt64(max(0, ms)) &* 1_000_000
-        return TimerHandle(id: timers.schedule(deadline: deadline, work))
+        return TimerHandle(key: timers.schedule(deadline: deadline, work))
     }
 
     /// The timer will not run (a no-op if it ran or was cancelled). Amortised O(1).
     public func cancel(_ handle: TimerHandle?) {
         guard let handle else { return }
-        timers.cancel(handle.id)
+        timers.cancel(handle.key)
     }
 
     /// Timers scheduled and neither run nor cancelled (tests, stats).
@@ -181,7 +183,7 @@ public final class EventLoop: @unchecked Sendable {
     private func addWaker(_ waker: LoopWaker) {
         guard !waker.isCancelled else { return }
         waker.slot = wakers.count
-        wakers.append(waker)
+        wakers.append(Unmanaged.passRetained(waker))
     }
 
     /// From `LoopWaker.cancel`: O(1) by swapping the last waker into the hole, except while
@@ -195,10 +197,11 @@ public final class EventLoop: @unchecked Sendable {
             return
         }
         let last = wakers.removeLast()
-        if last !== waker {
+        if slot < wakers.count {
             wakers[slot] = last
-            last.slot = slot
+            last._withUnsafeGuaranteedRef { $0.slot = slot }
         }
+        Unmanaged.passUnretained(waker).release()
     }
 
     /// Wakers registered and not cancelled (tests).
@@ -268,13 +271,24 @@ public final class EventLoop: @unchecked Sendable {
         dispatchingWakers = true
         var i = 0
         while i < wakers.count {
-            wakers[i].runIfRung()
+            // Alive: `wakers` holds a retain until the holes are removed below.
+            wakers[i]._withUnsafeGuaranteedRef { $0.runIfRung() }
             i += 1
         }
         dispatchingWakers = false
         if wakerHoles > 0 {
-            wakers.removeAll { $0.slot < 0 }
-            for (index, waker) in wakers.enumerated() { waker.slot = index }
+            var kept = 0
+            for index in wakers.indices {
+                let entry = wakers[index]
+                if entry._withUnsafeGuaranteedRef({ $0.slot < 0 }) {
+                    entry.release()
+                } else {
+                    entry._withUnsafeGuaranteedRef { $0.slot = kept }
+                    wakers[kept] = entry
+                    kept += 1
+                }
+            }
+            wakers.removeLast(wakers.count - kept)
             wakerHoles = 0
         }
     }
@@ -292,6 +306,6 @@ public final class EventLoop: @unchecked Sendable {
     private func runDueTimers() {
         let now = monotonicNanoseconds()
         let idLimit = timers.nextScheduledID
-        while let timer = timers.popDue(now: now, idLimit: idLimit) { timer.work() }
+        while let work = timers.popDue(now: now, idLimit: idLimit) { work() }
     }
 }
