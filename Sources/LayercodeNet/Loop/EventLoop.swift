@@ -43,6 +43,12 @@ public final class EventLoop: @unchecked Sendable {
     private var wakerHoles = 0
     private var waitFailures = 0
 
+    /// Fault injection for tests (loop thread; STYLE.md §11): failures the kernel will not
+    /// produce on demand. `register` fails with this errno while it is not 0; the loop's
+    /// next `injectedWaitFailures` epoll_waits fail with EBADF.
+    var injectedRegisterFailure: Int32 = 0
+    var injectedWaitFailures = 0
+
     /// Loop thread. Told once about a failure of the loop itself (a persistent epoll_wait
     /// error); LayercodeNet has no log of its own.
     public var onLoopFailure: ((String) -> Void)?
@@ -134,6 +140,9 @@ public final class EventLoop: @unchecked Sendable {
         var ev = epoll_event()
         ev.events = Self.mask(readable, writable)
         ev.data.fd = fd
+        if injectedRegisterFailure != 0 {
+            throw Errno(code: injectedRegisterFailure, call: "epoll_ctl(ADD)")
+        }
         do throws(Errno) {
             _ = try syscallRetrying("epoll_ctl(ADD)") { epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) }
         } catch where error.code == EEXIST {
@@ -215,6 +224,10 @@ public final class EventLoop: @unchecked Sendable {
         while true {
             let n: Int32
             do throws(Errno) {
+                if injectedWaitFailures > 0 {
+                    injectedWaitFailures -= 1
+                    throw Errno(code: EBADF, call: "epoll_wait")
+                }
                 n = try syscallRetrying("epoll_wait") {
                     epoll_wait(epfd, events, Int32(maxEvents), nextTimeoutMilliseconds())
                 } ?? 0
