@@ -13,6 +13,8 @@
   reconnecting to connected again (re-authorize with the same conversation + reopen), with
   the backoff set to 1 ms so the figure is the library's own work;
 - ns per 20 ms frame of the audio building blocks (layercode-microbench);
+- the event loop with 1 and 200 idle owners and 200 pending timers: the loop thread's CPU
+  per wake-up of one owner, and ns per timer schedule + cancel (layercode-loopbench);
 - resident memory per client, idle (200 never-connected clients) and connected (50
   external-audio clients on one devserver): VmRSS growth / clients (bench/client_memory.c).
 """
@@ -176,6 +178,14 @@ def microbench():
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def loopbench():
+    subprocess.run(["swift", "build", "-c", "release", "--product", "layercode-loopbench"],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    text = subprocess.run([os.path.join(ROOT, ".build", "release", "layercode-loopbench")],
+                          check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def main():
     work = tempfile.mkdtemp(prefix="layercode-bench-")
     results = []
@@ -227,6 +237,7 @@ def main():
     results.append(reconnect_bench(work))
     results += client_memory(work)
     results += microbench()
+    results += loopbench()
     shutil.rmtree(work, ignore_errors=True)
     for r in results:
         print(json.dumps(r))

@@ -41,6 +41,9 @@ public final class LayercodeClient: @unchecked Sendable {
     private let driver: SessionDriver
     private let media: MediaBridge
     private let sink: EventSink
+    /// Rung by this client's audio threads when a ring moved or playout changed; runs the
+    /// bridge's pump on the loop. Holds the driver until cancelled at shutdown.
+    private let waker: LoopWaker
 
     public init(options: ClientOptions, callbacks: ClientCallbacks = ClientCallbacks()) throws {
         self.options = options
@@ -52,10 +55,10 @@ public final class LayercodeClient: @unchecked Sendable {
                                state: state, counters: stats, media: media)
         state.muted.store(options.startMuted, ordering: .relaxed)
         let (loop, driver, media) = (self.loop, self.driver, self.media)
+        waker = loop.makeWaker { media.pump(driver) }
         let wantsDeviceWatch = options.audioMode == .alsa || callbacks.onDevicesChanged != nil
         loop.execute {
-            // The observer holds the driver until shutDown removes it.
-            loop.addWakeObserver(driver) { media.pump(driver) }
+            if loop.onLoopFailure == nil { loop.onLoopFailure = { Log.write(.error, $0) } }
             if options.startMuted { driver.run(.setMuted(true)) }
             if wantsDeviceWatch { media.startDeviceWatch(every: options.deviceWatchMilliseconds) }
         }
@@ -64,10 +67,10 @@ public final class LayercodeClient: @unchecked Sendable {
     deinit {
         // Normally shutdown() ran already; a Swift user who just drops the client still gets
         // its sockets closed and its devices stopped (on the loop, which owns them).
-        let (loop, driver) = (self.loop, self.driver)
+        let (loop, driver, waker) = (self.loop, self.driver, self.waker)
         loop.execute {
             driver.shutDown()
-            loop.removeWakeObserver(driver)
+            waker.cancel()
         }
     }
 
@@ -108,8 +111,8 @@ public final class LayercodeClient: @unchecked Sendable {
         guard claimed else {
             throw LayercodeError(.invalidState, "already connecting or connected")
         }
-        let loop = self.loop
-        post { $0.startConnect { loop.wake() } }
+        let waker = self.waker
+        post { $0.startConnect { waker.wake() } }
     }
 
     public func disconnect() {
@@ -218,18 +221,18 @@ public final class LayercodeClient: @unchecked Sendable {
     /// has done it, except when called from this client's own callback: then `release` runs
     /// once that callback returns, and this returns at once.
     public func shutdown(release: @escaping () -> Void) {
-        let (loop, driver) = (self.loop, self.driver)
+        let (loop, driver, waker) = (self.loop, self.driver, self.waker)
         if loop.inLoop && sink.inCallback {
             sink.releaseAfterCallback {
                 driver.shutDown()
-                loop.removeWakeObserver(driver)
+                waker.cancel()
                 release()
             }
             return
         }
         loop.executeAndWait {
             driver.shutDown()
-            loop.removeWakeObserver(driver)
+            waker.cancel()
         }
         release()
     }

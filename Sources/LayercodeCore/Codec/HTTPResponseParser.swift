@@ -31,8 +31,21 @@ public struct HTTPResponseHead: Sendable {
 }
 
 public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What went wrong, for the caller to map (HTTPRequest: `.tooLarge` is LC_ERR_TOO_LARGE).
+    public enum Reason: Sendable, Equatable {
+        /// A limit was exceeded: the head, the body, the trailers, or a declared length.
+        case tooLarge
+        /// Bytes that are not an HTTP/1.x response.
+        case malformed
+        /// The connection ended before the response did.
+        case truncated
+    }
+    public var reason: Reason
     public var message: String
-    public init(message: String) { self.message = message }
+    public init(_ reason: Reason = .malformed, message: String) {
+        self.reason = reason
+        self.message = message
+    }
     public var description: String { "HTTP parse error: \(message)" }
 }
 
@@ -143,20 +156,24 @@ public struct HTTPResponseParser: Sendable {
             state = .complete
             return true
         case .head:
-            failure = HTTPParseError(message: headBytes.isEmpty && head == nil
+            failure = HTTPParseError(.truncated, message: headBytes.isEmpty && head == nil
                 ? "connection closed before a response arrived"
                 : "connection closed inside the response head")
         case .fixedBody:
-            failure = HTTPParseError(message: "connection closed before the end of the body (Content-Length)")
+            failure = HTTPParseError(.truncated, message: "connection closed before the end of the body (Content-Length)")
         case .chunkSizeLine, .chunkData, .chunkDataEnd, .trailers:
-            failure = HTTPParseError(message: "connection closed inside a chunked body")
+            failure = HTTPParseError(.truncated, message: "connection closed inside a chunked body")
         }
         error = failure
         throw failure
     }
 
     private static func fail(_ message: String) -> HTTPParseError {
-        HTTPParseError(message: message)
+        HTTPParseError(.malformed, message: message)
+    }
+
+    private static func tooLarge(_ message: String) -> HTTPParseError {
+        HTTPParseError(.tooLarge, message: message)
     }
 
     private static func indexOfLF(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
@@ -176,14 +193,14 @@ public struct HTTPResponseParser: Sendable {
             case .head:
                 guard let lf = HTTPResponseParser.indexOfLF(bytes, from: i) else {
                     guard n &- i <= maxHeaderBytes &- headBytes.count else {
-                        throw HTTPResponseParser.fail("response head larger than \(maxHeaderBytes) bytes")
+                        throw HTTPResponseParser.tooLarge("response head larger than \(maxHeaderBytes) bytes")
                     }
                     headBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<n]))
                     i = n
                     continue
                 }
                 guard lf &+ 1 &- i <= maxHeaderBytes &- headBytes.count else {
-                    throw HTTPResponseParser.fail("response head larger than \(maxHeaderBytes) bytes")
+                    throw HTTPResponseParser.tooLarge("response head larger than \(maxHeaderBytes) bytes")
                 }
                 headBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i...lf]))
                 i = lf &+ 1
@@ -205,7 +222,7 @@ public struct HTTPResponseParser: Sendable {
 
             case .bodyUntilEOF:
                 guard n &- i <= maxBodyBytes &- body.count else {
-                    throw HTTPResponseParser.fail("body larger than \(maxBodyBytes) bytes")
+                    throw HTTPResponseParser.tooLarge("body larger than \(maxBodyBytes) bytes")
                 }
                 body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<n]))
                 i = n
@@ -215,8 +232,8 @@ public struct HTTPResponseParser: Sendable {
                 let end = lf ?? n
                 let limit = state == .trailers ? maxHeaderBytes &- trailerBytes : HTTPResponseParser.maxChunkLineBytes
                 guard end &- i <= limit &- line.count else {
-                    throw HTTPResponseParser.fail(state == .trailers ? "trailers larger than \(maxHeaderBytes) bytes"
-                                                                     : "chunk size line too long")
+                    throw state == .trailers ? HTTPResponseParser.tooLarge("trailers larger than \(maxHeaderBytes) bytes")
+                                             : HTTPResponseParser.fail("chunk size line too long")
                 }
                 line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<end]))
                 guard let lf else {
@@ -307,7 +324,7 @@ public struct HTTPResponseParser: Sendable {
         }
         if let length = try HTTPResponseParser.contentLength(parsed.headers("Content-Length")) {
             guard length <= maxBodyBytes else {
-                throw HTTPResponseParser.fail("Content-Length \(length) exceeds the limit of \(maxBodyBytes) bytes")
+                throw HTTPResponseParser.tooLarge("Content-Length \(length) exceeds the limit of \(maxBodyBytes) bytes")
             }
             state = length == 0 ? .complete : .fixedBody(remaining: length)
             return
@@ -327,7 +344,7 @@ public struct HTTPResponseParser: Sendable {
                     guard c >= 0x30 && c <= 0x39 else { throw fail("invalid Content-Length") }
                     let (m, o1) = v.multipliedReportingOverflow(by: 10)
                     let (s, o2) = m.addingReportingOverflow(Int(c &- 0x30))
-                    guard !o1 && !o2 else { throw fail("Content-Length too large") }
+                    guard !o1 && !o2 else { throw tooLarge("Content-Length too large") }
                     v = s
                 }
                 if let result, result != v { throw fail("conflicting Content-Length values") }
@@ -416,7 +433,7 @@ public struct HTTPResponseParser: Sendable {
             let (m, o1) = size.multipliedReportingOverflow(by: 16)
             let (s, o2) = m.addingReportingOverflow(d)
             guard !o1 && !o2, s <= maxBodyBytes &- body.count else {
-                throw HTTPResponseParser.fail("chunked body larger than \(maxBodyBytes) bytes")
+                throw HTTPResponseParser.tooLarge("chunked body larger than \(maxBodyBytes) bytes")
             }
             size = s
             k &+= 1

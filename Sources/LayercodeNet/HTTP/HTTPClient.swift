@@ -58,7 +58,7 @@ public final class HTTPRequest {
         }
         connection.onBytes = { [weak self] bytes in
             guard let self else { return }
-            do {
+            do throws(HTTPParseError) {
                 if try self.parser.feed(bytes) { self.finishParsed() }
             } catch {
                 self.complete(.failure(self.parseError(error)))
@@ -70,7 +70,7 @@ public final class HTTPRequest {
                 self.complete(.failure(error))
                 return
             }
-            do {
+            do throws(HTTPParseError) {
                 if try self.parser.finishAtEOF() {
                     self.finishParsed()
                 } else {
@@ -90,11 +90,17 @@ public final class HTTPRequest {
         connection.close()
     }
 
-    private func parseError(_ error: Error) -> LayercodeError {
-        let text = (error as? HTTPParseError)?.message ?? "\(error)"
-        let code: ErrorCode = text.contains("large") || text.contains("limit") ? .tooLarge
-            : .protocolViolation
-        return LayercodeError(code, "\(description): bad HTTP response: \(text)")
+    /// A response the parser refused: over a limit is `.tooLarge`, anything else (not HTTP,
+    /// or cut short) a protocol violation.
+    static func errorCode(_ reason: HTTPParseError.Reason) -> ErrorCode {
+        switch reason {
+        case .tooLarge: return .tooLarge
+        case .malformed, .truncated: return .protocolViolation
+        }
+    }
+
+    private func parseError(_ error: HTTPParseError) -> LayercodeError {
+        LayercodeError(Self.errorCode(error.reason), "\(description): bad HTTP response: \(error.message)")
     }
 
     private func finishParsed() {

@@ -147,7 +147,7 @@ public final class StreamConnection: FDHandler {
     private func connectNext() {
         if fd >= 0 {
             loop.unregister(fd: fd)
-            Glibc.close(fd)
+            TCPSocket.close(fd)
             fd = -1
         }
         guard addressIndex < addresses.count else {
@@ -155,35 +155,22 @@ public final class StreamConnection: FDHandler {
                                 + (lastConnectError.isEmpty ? "no address" : lastConnectError)))
             return
         }
-        var address = addresses[addressIndex]
+        let address = addresses[addressIndex]
         addressIndex += 1
-        let s = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-                       | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard s >= 0 else {
-            lastConnectError = String(cString: strerror(errno))
+        let connectedAtOnce: Bool
+        do throws(Errno) {
+            fd = try TCPSocket.open(family: address.family, sendBufferBytes: endpoint.sendBufferBytes)
+            connectedAtOnce = try TCPSocket.connect(fd, to: address)
+        } catch {
+            lastConnectError = error.reason
             connectNext()
             return
         }
-        fd = s
-        var one: Int32 = 1
-        setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        if endpoint.sendBufferBytes > 0 {
-            var size = Int32(clamping: endpoint.sendBufferBytes)
-            setsockopt(s, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
-        let rc = withUnsafePointer(to: &address.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(s, $0, address.length)
-            }
-        }
-        if rc == 0 {
+        if connectedAtOnce {
             connected()
-        } else if errno == EINPROGRESS || errno == EINTR {
-            state = .connecting
-            loop.register(fd: s, readable: false, writable: true, handler: self)
         } else {
-            lastConnectError = String(cString: strerror(errno))
-            connectNext()
+            state = .connecting
+            watch(readable: false, writable: true, register: true)
         }
     }
 
@@ -192,7 +179,7 @@ public final class StreamConnection: FDHandler {
             do { try beginTLS(tls) } catch let e as LayercodeError { fail(e); return } catch {}
             state = .handshaking
             startStepTimer(endpoint.timeouts.tlsMilliseconds, "TLS handshake with \(endpoint.host)")
-            loop.register(fd: fd, readable: true, writable: true, handler: self)
+            guard watch(readable: true, writable: true, register: true) else { return }
             handshake()
         } else {
             becomeOpen()
@@ -236,9 +223,9 @@ public final class StreamConnection: FDHandler {
         let sslError = SSL_get_error(ssl, rc)
         switch sslError {
         case SSL_ERROR_WANT_READ:
-            loop.modify(fd: fd, readable: true, writable: false)
+            watch(readable: true, writable: false)
         case SSL_ERROR_WANT_WRITE:
-            loop.modify(fd: fd, readable: true, writable: true)
+            watch(readable: true, writable: true)
         case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
             // The peer reset or closed the TCP connection mid-handshake: a network failure
             // (worth a reconnect), not a certificate or protocol verdict.
@@ -258,7 +245,7 @@ public final class StreamConnection: FDHandler {
         state = .open
         loop.cancel(stepTimer)
         stepTimer = nil
-        loop.register(fd: fd, readable: true, writable: pendingOutputBytes > 0, handler: self)
+        guard watch(readable: true, writable: pendingOutputBytes > 0, register: true) else { return }
         onOpen?()
         if state == .open { flush() }
     }
@@ -268,9 +255,7 @@ public final class StreamConnection: FDHandler {
     public func fdReady(readable: Bool, writable: Bool, hangup: Bool) {
         switch state {
         case .connecting:
-            var err: Int32 = 0
-            var len = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+            let err = TCPSocket.pendingError(fd)
             if err == 0 && (writable || readable) {
                 connected()
             } else {
@@ -309,19 +294,20 @@ public final class StreamConnection: FDHandler {
                     return
                 }
             } else {
-                let rc = Glibc.read(fd, readBuffer.baseAddress, readBuffer.count)
-                if rc > 0 {
-                    n = rc
-                    plainBytesReceived &+= UInt64(rc)
-                } else if rc == 0 {
-                    finish(nil)
-                    return
-                } else {
-                    if errno == EINTR { continue }
-                    if errno == EAGAIN || errno == EWOULDBLOCK { return }
-                    finish(LayercodeError(.network, "read failed: \(String(cString: strerror(errno)))"))
+                let rc: Int
+                do throws(Errno) {
+                    guard let got = try TCPSocket.read(fd, into: readBuffer) else { return }   // would block
+                    rc = got
+                } catch {
+                    finish(LayercodeError(.network, "read failed: \(error.reason)"))
                     return
                 }
+                if rc == 0 {
+                    finish(nil)
+                    return
+                }
+                n = rc
+                plainBytesReceived &+= UInt64(rc)
             }
             taken += n
             onBytes?(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
@@ -329,6 +315,7 @@ public final class StreamConnection: FDHandler {
     }
 
     private func flush() {
+        var sendErrno: Int32 = 0
         while state == .open && pendingOutputBytes > 0 {
             let written: Int = outbox.withUnsafeBytes { all in
                 let chunk = UnsafeRawBufferPointer(rebasing: all[outboxOffset...])
@@ -340,13 +327,15 @@ public final class StreamConnection: FDHandler {
                     if err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ { return 0 }
                     return -1
                 }
-                let rc = Glibc.send(fd, chunk.baseAddress, chunk.count, Int32(MSG_NOSIGNAL))
-                if rc >= 0 { return rc }
-                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return 0 }
-                return -1
+                do throws(Errno) {
+                    return try TCPSocket.send(fd, chunk)
+                } catch {
+                    sendErrno = error.code
+                    return -1
+                }
             }
             if written < 0 {
-                let detail = ssl != nil ? TLSContext.errorText(ssl) : String(cString: strerror(errno))
+                let detail = ssl != nil ? TLSContext.errorText(ssl) : String(cString: strerror(sendErrno))
                 finish(LayercodeError(.network, "write failed: \(detail)"))
                 return
             }
@@ -358,11 +347,28 @@ public final class StreamConnection: FDHandler {
             outbox.removeAll(keepingCapacity: true)
             outboxOffset = 0
             if closeWhenFlushed { finish(nil); return }
-            loop.modify(fd: fd, readable: true, writable: false)
+            guard watch(readable: true, writable: false) else { return }
             onDrained?()
             return
         }
-        loop.modify(fd: fd, readable: true, writable: true)
+        watch(readable: true, writable: true)
+    }
+
+    /// Tells the loop what to watch the socket for. A socket epoll refuses to watch would
+    /// wait forever, so a refusal fails the connection at once, with the reason; false then.
+    @discardableResult
+    private func watch(readable: Bool, writable: Bool, register: Bool = false) -> Bool {
+        do throws(Errno) {
+            if register {
+                try loop.register(fd: fd, readable: readable, writable: writable, handler: self)
+            } else {
+                try loop.modify(fd: fd, readable: readable, writable: writable)
+            }
+            return true
+        } catch {
+            fail(LayercodeError(.network, "cannot watch the socket to \(endpoint.host):\(endpoint.port): \(error)"))
+            return false
+        }
     }
 
     /// One timer per connecting step: each step's limit starts when the step does.
@@ -397,7 +403,7 @@ public final class StreamConnection: FDHandler {
         }
         if fd >= 0 {
             loop.unregister(fd: fd)
-            Glibc.close(fd)
+            TCPSocket.close(fd)
             fd = -1
         }
     }
