@@ -351,7 +351,9 @@ final class FrameRingTests: XCTestCase {
     /// ThreadSanitizer, which slows the consumer's per-frame work more than the producer's)
     /// kept the consumer in one call until the jitter buffer reached its capacity and dropped
     /// its oldest frames: "played 11368, expected 3952", about one run in three, with no race
-    /// report. One call now moves only the frames waiting when it starts.
+    /// report. One call now moves only the frames waiting when it starts. This is the one
+    /// ring → jitter drain: `PlaybackSide.render` calls it (it had its own copy before issue
+    /// 10), so this test guards the production path.
     ///
     /// The consumer here is made much slower per frame than the producer (a full delay
     /// history of 2000 values is re-ranked on every put) and the jitter buffer small, so the

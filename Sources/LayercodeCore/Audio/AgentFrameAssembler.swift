@@ -58,8 +58,8 @@ public struct AgentFrameAssembler {
 
     public init(frameSamples: Int = AudioFormat.layercodeDownlink.frameSamples) {
         self.frameSamples = frameSamples
-        maxPacketBytes = 2 * frameSamples
         pending.reserveCapacity(frameSamples)
+        maxPacketBytes = 2 * frameSamples
     }
 
     /// Whether frames of an assistant turn were emitted and its end not yet.
