@@ -11,7 +11,7 @@ public struct ClientOptions: Sendable {
     public var authorizeHeaders: [(String, String)] = []
     public var metadataJSON: String?
     public var conversationID: String?
-    public var wsURL = "wss://api.layercode.com/v1/agents/web/websocket"
+    public var wsURL = Authorize.defaultWebSocketURL
     public var caFile: String?
     public var caDir: String?
     public var connectTimeoutMilliseconds = 10_000

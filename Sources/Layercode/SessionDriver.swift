@@ -254,9 +254,7 @@ final class SessionDriver {
     }
 
     private func openSocket(_ key: String) {
-        var url = validated.webSocket
-        let separator = url.pathAndQuery.contains("?") ? "&" : "?"
-        url.pathAndQuery += "\(separator)client_session_key=\(percentEncodeQueryValue(key))"
+        let url = Authorize.socketURL(validated.webSocket, clientSessionKey: key)
         var wsOptions = WebSocketClient.Options()
         wsOptions.maxMessageSize = options.maxMessageBytes
         wsOptions.openTimeoutMilliseconds = options.connectTimeoutMilliseconds

@@ -80,3 +80,17 @@ final class AuthorizeTests: XCTestCase {
         XCTAssertEqual(error?.message, "authorize failed: HTTP 400: bad key\u{FFFD} secret detail")
     }
 }
+
+/// The socket URL of an authorized session (doc/protocol.md §1.3): the key as a query
+/// parameter, appended to a query the app's ws_url may already have, percent-encoded.
+final class SocketURLTests: XCTestCase {
+    func testTheKeyIsTheClientSessionKeyParameter() throws {
+        let plain = try URLParts.parse("wss://api.layercode.com/v1/agents/web/websocket")
+        XCTAssertEqual(Authorize.socketURL(plain, clientSessionKey: "k1").pathAndQuery,
+                       "/v1/agents/web/websocket?client_session_key=k1")
+        let withQuery = try URLParts.parse("ws://127.0.0.1:9/ws?region=eu")
+        XCTAssertEqual(Authorize.socketURL(withQuery, clientSessionKey: "a b&c=d/é").pathAndQuery,
+                       "/ws?region=eu&client_session_key=a%20b%26c%3Dd%2F%C3%A9")
+        XCTAssertEqual(Authorize.defaultWebSocketURL, "wss://api.layercode.com/v1/agents/web/websocket")
+    }
+}

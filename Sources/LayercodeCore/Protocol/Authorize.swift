@@ -45,6 +45,18 @@ public struct AuthorizeResult: Sendable {
 }
 
 public enum Authorize {
+    /// Layercode's agent WebSocket endpoint (the `ws_url` option's default).
+    public static let defaultWebSocketURL = "wss://api.layercode.com/v1/agents/web/websocket"
+
+    /// The socket URL for an authorized session: `base` with the one-use key as the
+    /// `client_session_key` query parameter (doc/protocol.md §1.3).
+    public static func socketURL(_ base: URLParts, clientSessionKey key: String) -> URLParts {
+        var url = base
+        let separator = url.pathAndQuery.contains("?") ? "&" : "?"
+        url.pathAndQuery += separator + "client_session_key=" + percentEncodeQueryValue(key)
+        return url
+    }
+
     /// `{"agent_id":..,"metadata":{..},"sdk_version":..,"conversation_id":..}`.
     /// `metadataJSON`, when given, is the app's own JSON object text, already validated: it
     /// goes out byte for byte (no number re-serialised through a Double), instead of `metadata`.
