@@ -617,7 +617,7 @@ static void emit_stats(int json, int final, const lc_stats *st, int have_seconds
                   "\"jitter_delay_ms\":%ld,\"jitter_target_ms\":%ld,\"concealed_ms\":%lld,"
                   "\"interruptions\":%lld,\"interruption_ms\":%lld,"
                   "\"late_frames\":%llu,\"dropped_frames\":%llu,"
-                  "\"capture_xruns\":%llu,\"playback_xruns\":%llu",
+                  "\"capture_xruns\":%llu,\"playback_xruns\":%llu,\"device_delay_ms\":%lld",
                   final ? "true" : "false",
                   (unsigned long long)st->audio_frames_sent,
                   (unsigned long long)st->audio_bytes_sent,
@@ -634,7 +634,7 @@ static void emit_stats(int json, int final, const lc_stats *st, int have_seconds
                   (long long)st->interruption_ms, (unsigned long long)st->late_frames,
                   (unsigned long long)st->dropped_frames,
                   (unsigned long long)st->capture_xruns,
-                  (unsigned long long)st->playback_xruns);
+                  (unsigned long long)st->playback_xruns, (long long)st->device_delay_ms);
         if (have_seconds)
             sb_printf(&sb, ",\"input_seconds\":%.3f,\"output_seconds\":%.3f", input_seconds,
                       output_seconds);

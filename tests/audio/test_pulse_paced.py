@@ -123,7 +123,8 @@ def test_tone_agent_plays_at_44100_stereo_without_clicks(rig, tmp_path):
         run = subprocess.run(
             [PLAYER, "--authorize-url", ready["authorize_url"], "--ws-url", ready["ws"],
              "--agent-id", "tone", "--no-mic", "--capture", "lcmic", "--playback", "lcspk44",
-             "--device-rate", "44100", "--duration", "4", "--json-events"],
+             "--device-rate", "44100", "--duration", "4", "--json-events",
+             "--stats-interval", "0.5"],
             env=rig.env, capture_output=True, text=True, timeout=30)
     finally:
         recorder.terminate()
@@ -131,8 +132,14 @@ def test_tone_agent_plays_at_44100_stereo_without_clicks(rig, tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert run.returncode == 0, run.stderr
-    stats = [json.loads(l) for l in run.stdout.splitlines() if '"stats"' in l][-1]
+    every = [json.loads(l) for l in run.stdout.splitlines() if '"stats"' in l]
+    stats = every[-1]
     assert stats["concealed_ms"] == 0 and stats["playback_xruns"] == 0, stats
+    # The playback device's own queue (snd_pcm_delay), read by the driver after each write:
+    # a real (paced) device holds some audio, never more than its buffer (a few periods).
+    delays = [s["device_delay_ms"] for s in every]
+    assert max(delays) > 0, delays
+    assert max(delays) < 1000, delays
 
     import array
     with wave.open(recording) as w:
