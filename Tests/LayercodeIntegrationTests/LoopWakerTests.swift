@@ -13,18 +13,17 @@ private final class Counts: @unchecked Sendable {
 
 /// Blocks the loop thread until `open()`: wakes rung meanwhile wait for the next round.
 private final class Gate: @unchecked Sendable {
-    private let sem = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    private let released = DispatchSemaphore(value: 0)
     init(closing loop: EventLoop) {
-        sem_init(sem, 0, 0)
         let entered = DispatchSemaphore(value: 0)
-        loop.execute { [sem] in
+        loop.execute { [released] in
             entered.signal()
-            while sem_wait(sem) != 0 {}
+            released.wait()
         }
         entered.wait()
     }
-    /// Once: the loop goes on (the semaphore is leaked on purpose: a few bytes per test).
-    func open() { sem_post(sem) }
+    /// Once: the loop goes on.
+    func open() { released.signal() }
 }
 
 final class LoopWakerTests: XCTestCase {
