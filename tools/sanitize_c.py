@@ -96,6 +96,15 @@ def write_tone(path: Path, amplitude: int, seconds: int = 30) -> None:
         w.writeframes(samples.tobytes())
 
 
+def closed_authorize_url() -> str:
+    """An authorize URL on a loopback port nothing listens on (connect is refused)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/authorize"
+
+
 def main() -> int:
     if len(sys.argv) != 4 or sys.argv[1] not in FLAGS:
         print(__doc__, file=sys.stderr)
@@ -132,6 +141,9 @@ def main() -> int:
          {"ALSA_CONFIG_PATH": str(alsa_conf)}, lambda s: "result failures=0" in s),
         ("last_error_threads", TESTS / "last_error_threads.c", ["20000"], {},
          lambda s: "SUMMARY 160000 reads, 0 bad" in s),
+        # Per-thread call errors and the per-client session error, from 4 threads.
+        ("call_errors", TESTS / "call_errors.c", ["500", closed_authorize_url()], {},
+         lambda s: re.search(r"^SUMMARY .* 0 failed", s, re.M)),
         ("event_queue_callbacks", TESTS / "event_queue.c", [q.authorize_url, q.ws_url, "callbacks"],
          {}, lambda s: re.search(r"^SUMMARY .* 0 failed", s, re.M)),
         ("event_queue_polling", TESTS / "event_queue.c", [q.authorize_url, q.ws_url, "polling"],
