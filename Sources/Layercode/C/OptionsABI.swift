@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 import CLayercodeABI
-import Glibc
 import LayercodeCore
 
 // lc_options <-> ClientOptions, written once. ClientOptions' property defaults are the only
@@ -107,7 +106,9 @@ struct OptionsTransfer {
     /// A C string as Swift text: invalid UTF-8 is refused, never replaced.
     static func utf8(_ p: UnsafePointer<CChar>?, _ name: String) throws(LayercodeError) -> String? {
         guard let p else { return nil }
-        let bytes = UnsafeRawBufferPointer(start: p, count: strlen(p))
+        var length = 0
+        while p[length] != 0 { length += 1 }
+        let bytes = UnsafeRawBufferPointer(start: p, count: length)
         var validator = UTF8Validator()
         guard validator.feed(bytes), validator.isAtBoundary else {
             throw LayercodeError(.invalidArgument, "\(name) is not valid UTF-8")
