@@ -170,18 +170,11 @@ def client_memory(work):
     return out
 
 
-def microbench():
-    subprocess.run(["swift", "build", "-c", "release", "--product", "layercode-microbench"],
+def swift_bench(product):
+    """Builds the Swift benchmark executable `product` (release) and returns its JSON lines."""
+    subprocess.run(["swift", "build", "-c", "release", "--product", product],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    text = subprocess.run([os.path.join(ROOT, ".build", "release", "layercode-microbench")],
-                          check=True, capture_output=True, text=True).stdout
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def loopbench():
-    subprocess.run(["swift", "build", "-c", "release", "--product", "layercode-loopbench"],
-                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    text = subprocess.run([os.path.join(ROOT, ".build", "release", "layercode-loopbench")],
+    text = subprocess.run([os.path.join(ROOT, ".build", "release", product)],
                           check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -236,8 +229,8 @@ def main():
     results += latency_and_allocations(work)
     results.append(reconnect_bench(work))
     results += client_memory(work)
-    results += microbench()
-    results += loopbench()
+    results += swift_bench("layercode-microbench")
+    results += swift_bench("layercode-loopbench")
     shutil.rmtree(work, ignore_errors=True)
     for r in results:
         print(json.dumps(r))
