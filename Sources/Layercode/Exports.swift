@@ -240,12 +240,9 @@ public func lc_client_poll_event_sized(_ client: OpaquePointer?, _ event: Unsafe
                                        _ size: Int, _ timeoutMs: Int32) -> Int32 {
     guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
     guard let event else { return refuse(client, "lc_client_poll_event: event is NULL") }
-    // An output struct: a newer app's larger one gets this version's fields, and
-    // struct_size says how many (doc/abi.md).
-    do {
-        try SizedStruct.check("lc_event", size, first: SizedStruct.event.first,
-                              current: SizedStruct.event.current, largerIsFine: true)
-    } catch {
+    // An output struct: struct_size says how many of its bytes were written (doc/abi.md).
+    let bytes: Int
+    do { bytes = try SizedStruct.event.outputBytes(size) } catch {
         handle.noteFailure(error)
         return LC_ERR_INVALID_ARGUMENT
     }
@@ -254,7 +251,7 @@ public func lc_client_poll_event_sized(_ client: OpaquePointer?, _ event: Unsafe
     case .closed: return LC_ERR_CLOSED
     case .event(let e):
         var out = handle.cEvent(e)
-        out.struct_size = min(size, SizedStruct.event.current)
+        out.struct_size = bytes
         SizedStruct.writePrefix(out, to: UnsafeMutableRawPointer(event), count: out.struct_size)
         return 1
     }

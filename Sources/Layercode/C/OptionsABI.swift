@@ -176,8 +176,7 @@ enum OptionsABI {
     /// (an application built against an older header). Reads nothing past struct_size.
     static func read(_ p: UnsafePointer<lc_options>) throws(LayercodeError) -> lc_options {
         let size = UnsafeRawPointer(p).load(as: Int.self)  // struct_size, the first field
-        try SizedStruct.check("lc_options", size, first: SizedStruct.options.first,
-                              current: SizedStruct.options.current)
+        try SizedStruct.options.check(size)
         var full = defaults()
         withUnsafeMutableBytes(of: &full) { $0.baseAddress!.copyMemory(from: p, byteCount: size) }
         return full
@@ -199,8 +198,7 @@ public func lc_options_init_sized(_ opts: UnsafeMutablePointer<lc_options>?, _ s
         return LC_ERR_INVALID_ARGUMENT
     }
     do {
-        try SizedStruct.check("lc_options", size, first: SizedStruct.options.first,
-                              current: SizedStruct.options.current)
+        try SizedStruct.options.check(size)
     } catch {
         ThreadLastError.set(error.message)
         return LC_ERR_INVALID_ARGUMENT

@@ -5,16 +5,32 @@ import LayercodeCore
 /// The growth policy of the structs that cross the ABI (doc/abi.md): a struct_size from the
 /// first published size of the struct up to this library's sizeof is accepted; smaller is a
 /// bug (no header ever had it), larger is an application built against a newer header.
-enum SizedStruct {
-    /// lc_options, lc_stats and lc_event: their first published and current sizes.
-    static let options = (first: lc_abi_options_size_v0_1(), current: MemoryLayout<lc_options>.size)
-    static let stats = (first: lc_abi_stats_size_v0_1(), current: MemoryLayout<lc_stats>.size)
-    static let event = (first: lc_abi_event_size_v0_1(), current: MemoryLayout<lc_event>.size)
+struct SizedStruct {
+    let name: String
+    /// The first published size (doc/abi.md) and this library's sizeof.
+    let first: Int
+    let current: Int
 
-    /// Refuses a size below `first`, and above `current` unless `largerIsFine` (an output
-    /// struct: the library fills its own fields and says how many in struct_size).
-    static func check(_ name: String, _ size: Int, first: Int, current: Int,
-                      largerIsFine: Bool = false) throws(LayercodeError) {
+    static let options = SizedStruct(name: "lc_options", first: lc_abi_options_size_v0_1(),
+                                     current: MemoryLayout<lc_options>.size)
+    static let stats = SizedStruct(name: "lc_stats", first: lc_abi_stats_size_v0_1(),
+                                   current: MemoryLayout<lc_stats>.size)
+    static let event = SizedStruct(name: "lc_event", first: lc_abi_event_size_v0_1(),
+                                   current: MemoryLayout<lc_event>.size)
+
+    /// An input struct the library reads: refuses a size below `first` or above `current`.
+    func check(_ size: Int) throws(LayercodeError) {
+        try check(size, largerIsFine: false)
+    }
+
+    /// An output struct the library fills: a newer app's larger one gets this version's
+    /// fields. Refuses a size below `first`; returns how many bytes to write (struct_size).
+    func outputBytes(_ size: Int) throws(LayercodeError) -> Int {
+        try check(size, largerIsFine: true)
+        return min(size, current)
+    }
+
+    private func check(_ size: Int, largerIsFine: Bool) throws(LayercodeError) {
         // size_t arrives as Int: 2^63 and more read as negative, and are refused here.
         guard size >= first else {
             throw LayercodeError(.invalidArgument,

@@ -14,17 +14,14 @@ public func lc_client_get_stats_sized(_ client: OpaquePointer?, _ stats: UnsafeM
         handle.noteFailure(LayercodeError(.invalidArgument, "lc_client_get_stats: stats is NULL"))
         return LC_ERR_INVALID_ARGUMENT
     }
-    // An output struct: a newer app's larger one gets this version's fields, and
-    // struct_size says how many (doc/abi.md).
-    do {
-        try SizedStruct.check("lc_stats", size, first: SizedStruct.stats.first,
-                              current: SizedStruct.stats.current, largerIsFine: true)
-    } catch {
+    // An output struct: struct_size says how many of its bytes were written (doc/abi.md).
+    let bytes: Int
+    do { bytes = try SizedStruct.stats.outputBytes(size) } catch {
         handle.noteFailure(error)
         return LC_ERR_INVALID_ARGUMENT
     }
     var out = lc_stats(handle.client.snapshot(), events: handle.client.events)
-    out.struct_size = min(size, SizedStruct.stats.current)
+    out.struct_size = bytes
     SizedStruct.writePrefix(out, to: UnsafeMutableRawPointer(stats), count: out.struct_size)
     return LC_OK
 }
