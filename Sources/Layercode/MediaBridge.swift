@@ -158,10 +158,12 @@ final class MediaBridge: @unchecked Sendable {
             return
         }
         drainMicrophone(driver)
-        if let marker = engine.takeDrain(), let played = assembler.resolve(playedMarker: marker) {
+        let playout = engine.playoutSnapshot()
+        if let playout, let marker = engine.takeDrain(in: playout),
+           let played = assembler.resolve(playedMarker: marker) {
             driver.run(.playoutDrained(turnID: played.turnID, lastDeltaID: played.deltaID))
         }
-        noteAgentSpeaking(engine.playoutSnapshot()?.agentAudible ?? false)
+        noteAgentSpeaking(playout?.agentAudible ?? false)
     }
 
     /// Capture ring → wire frames → session, measuring the uplink latency of live frames.

@@ -51,13 +51,6 @@ public final class AlsaDriver: AudioDriver, @unchecked Sendable {
     }
     public var captureXruns: Int { capturePCM?.xrunCount ?? 0 }
     public var playbackXruns: Int { playbackPCM?.xrunCount ?? 0 }
-    /// Negotiated device formats with their period, for the app's information.
-    public var captureFormat: (rate: Int, channels: Int, periodFrames: Int)? {
-        capturePCM.map { ($0.sampleRate, $0.channels, $0.periodFrames) }
-    }
-    public var playbackFormat: (rate: Int, channels: Int, periodFrames: Int)? {
-        playbackPCM.map { ($0.sampleRate, $0.channels, $0.periodFrames) }
-    }
     public var isRealtime: Bool { !threads.isEmpty && threads.allSatisfy(\.isRealtime) }
 
     public func start(capture: CaptureSide?, playback: PlaybackSide?, failures: FailureLatch) {

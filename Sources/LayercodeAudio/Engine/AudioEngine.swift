@@ -144,8 +144,6 @@ public final class AudioEngine: @unchecked Sendable {
         outputDriver?.stop()
     }
 
-    public var hasDrivers: Bool { inputDriver != nil || outputDriver != nil }
-
     // MARK: External audio (the app's audio threads; wait-free)
 
     /// Microphone PCM (mono, the input rate). Returns the samples accepted.
@@ -198,8 +196,11 @@ public final class AudioEngine: @unchecked Sendable {
         playback?.requestFlush(before: sequence)
     }
 
-    /// Loop: the marker of the last frame played at a drain not yet taken.
-    public func takeDrain() -> UInt32? { playback?.takeDrain() }
+    /// Loop: the marker of the last frame played at a drain not yet taken, as `snapshot`
+    /// (this engine's latest `playoutSnapshot()`) shows it.
+    public func takeDrain(in snapshot: PlayoutSnapshot) -> UInt32? {
+        playback?.takeDrain(in: snapshot)
+    }
 
     /// Any thread: what playout last rendered (nil: no speaker side).
     public func playoutSnapshot() -> PlayoutSnapshot? { playback?.snapshot() }

@@ -131,8 +131,10 @@ public final class PlaybackSide: @unchecked Sendable {
     /// Loop only: the marker of the last frame played when playout drained, once per drain
     /// (nil: no drain since the last call). Drains that happened in between count as one:
     /// the latest names the last audio played.
-    public func takeDrain() -> UInt32? {
-        let s = snapshot()
+    public func takeDrain() -> UInt32? { takeDrain(in: snapshot()) }
+
+    /// The same, from a snapshot the loop just read (one read serves a whole wake-up).
+    public func takeDrain(in s: PlayoutSnapshot) -> UInt32? {
         guard s.drains != drainsTaken else { return nil }
         drainsTaken = s.drains
         return s.drainedMarker
