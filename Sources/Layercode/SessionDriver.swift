@@ -240,8 +240,9 @@ final class SessionDriver {
             userAgent: "liblayercode/\(LayercodeClient.sdkVersion)",
             connectionTimeouts: connectionTimeouts)
         authorizeRequest = request
-        // Runs once, unless the request is cancelled first (then never).
+        let id = ObjectIdentifier(request)
         request.start { [self] result in
+            guard let current = authorizeRequest, ObjectIdentifier(current) == id else { return }
             authorizeRequest = nil
             switch result {
             case .success(let response):
@@ -267,24 +268,34 @@ final class SessionDriver {
                                  options: wsOptions)
         socket = ws
         profile = session.wireProfile
-        // The callbacks hold this driver until the socket is released (closed, failed, or
-        // aborted: abort() drops them, so an abandoned socket never reaches the session).
-        ws.onOpen = { [self] in run(.socketOpened) }
+        // The callbacks hold this driver until the socket is released (closed, failed,
+        // aborted, or the client shut down). Events of a socket the driver has already let go
+        // of are not the session's any more: they are ignored.
+        let id = ObjectIdentifier(ws)
+        func isCurrent() -> Bool { socket.map { ObjectIdentifier($0) == id } ?? false }
+        ws.onOpen = { [self] in
+            guard isCurrent() else { return }
+            run(.socketOpened)
+        }
         ws.onText = { [self] text in
+            guard isCurrent() else { return }
             ClientStats.bump(counters.messagesReceived)
             receive { () throws(LayercodeError) in
                 try profile.decode(text: text, maxDepth: session.options.maxJSONDepth)
             }
         }
         ws.onBinary = { [self] bytes in
+            guard isCurrent() else { return }
             ClientStats.bump(counters.messagesReceived)
             receive { () throws(LayercodeError) in try profile.decode(binary: bytes) }
         }
         ws.onClosed = { [self] code, reason in
+            guard isCurrent() else { return }
             socket = nil
             run(.socketClosed(code: code, reason: reason))
         }
         ws.onFailure = { [self] error in
+            guard isCurrent() else { return }
             socket = nil
             run(.transportFailed(error))
         }
