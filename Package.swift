@@ -17,6 +17,8 @@ let package = Package(
                        providers: [.apt(["libopus-dev"])]),
         .systemLibrary(name: "CSpeexDSP", pkgConfig: "speexdsp",
                        providers: [.apt(["libspeexdsp-dev"])]),
+        // POSIX and Linux headers as one C module (Embedded Swift has no Glibc module).
+        .systemLibrary(name: "CPosix"),
         // The public header, imported so the exports use the exact C types users see.
         .systemLibrary(name: "CLayercodeABI"),
         // C shims: OpenSSL macros, epoll/eventfd/timerfd; every symbol prefixed lcshim_.
@@ -27,13 +29,13 @@ let package = Package(
         // Pure Swift: protocol, JSON, codecs, state machine, rings. No I/O, no C.
         .target(name: "LayercodeCore"),
         // Sockets, TLS, HTTP/1.1, WebSocket, the event loop.
-        .target(name: "LayercodeNet", dependencies: ["LayercodeCore", "CLayercodeShims"]),
+        .target(name: "LayercodeNet", dependencies: ["LayercodeCore", "CPosix", "CLayercodeShims"]),
         // Resampling, ALSA, external audio.
         .target(name: "LayercodeAudio",
-                dependencies: ["LayercodeCore", "CSpeexDSP", "CALSA", "COpus"]),
+                dependencies: ["LayercodeCore", "CPosix", "CSpeexDSP", "CALSA", "COpus"]),
         // The C ABI.
         .target(name: "Layercode",
-                dependencies: ["LayercodeCore", "LayercodeNet", "LayercodeAudio", "CLayercodeABI", "CALSA"],
+                dependencies: ["LayercodeCore", "LayercodeNet", "LayercodeAudio", "CPosix", "CLayercodeABI", "CALSA"],
                 exclude: ["exports.map"]),
 
         // Benchmarks (make bench): not part of the library.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Glibc
+import CPosix
 
 /// C strings that live for the whole process (lc_version, lc_strerror).
 enum StaticCString {

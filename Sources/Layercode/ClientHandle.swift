@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CLayercodeABI
-import Glibc
+import CPosix
 import LayercodeCore
 import Synchronization
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CLayercodeABI
-import Glibc
+import CPosix
 import LayercodeCore
 
 /// The queue behind lc_client_poll_event: the loop thread pushes, one app thread pops with a

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Glibc
+import CPosix
 import LayercodeCore
 import Synchronization
 
@@ -127,10 +127,10 @@ public final class AudioThread: @unchecked Sendable {
     /// Names the calling thread through /proc (pthread_setname_np needs _GNU_SOURCE, which
     /// Glibc's module does not give Swift). Best effort.
     private func nameCurrentThread() {
-        let fd = Glibc.open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        let fd = lcposix_open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC, 0)
         guard fd >= 0 else { return }
-        threadName.withUnsafeBufferPointer { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
-        Glibc.close(fd)
+        threadName.withUnsafeBufferPointer { _ = CPosix.write(fd, $0.baseAddress, $0.count) }
+        CPosix.close(fd)
     }
 
     /// Asks the body to return. Wait-free; callable from any thread, also the body's.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CALSA
-import Glibc
+import CPosix
 
 /// One PCM that ALSA's configuration names (as `aplay -L` lists them).
 public struct AlsaDeviceInfo: Sendable, Equatable {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Glibc
+import CPosix
 import LayercodeCore
 import Synchronization
 
@@ -110,8 +110,11 @@ public final class WavDriver: AudioDriver, @unchecked Sendable {
         let input = reader.flatMap { r in capture.map { (r, $0) } }
         let output = writer.flatMap { w in playback.map { (w, $0) } }
         guard input != nil || output != nil else { return }
-        let audioThread = AudioThread(name: "lc-wav") { [unowned self] me in
-            self.run(me, input: input, output: output, failures: failures)
+        // Unretained: the thread never outlives the driver, because stop() (also run by
+        // deinit) joins it; a strong capture would keep the driver alive until then.
+        let driver = Unmanaged.passUnretained(self)
+        let audioThread = AudioThread(name: "lc-wav") { me in
+            driver.takeUnretainedValue().run(me, input: input, output: output, failures: failures)
         }
         thread = audioThread
         do { try audioThread.start() } catch { failures.raise(AudioFailure.of(error)) }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Glibc
+import CPosix
 import LayercodeCore
 
 /// Reads a RIFF/WAVE file as mono int16, the microphone of `WavDriver`.
@@ -48,15 +48,15 @@ public final class WavReader {
     /// a WAV file this reader understands.
     public init(path: String, maxChunkFrames: Int = 4096) throws {
         self.path = path
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let fd = lcposix_open(path, O_RDONLY | O_CLOEXEC, 0)
         guard fd >= 0 else {
-            throw LayercodeError(.audio, "\(path): cannot open: \(String(cString: strerror(errno)))")
+            throw LayercodeError(.audio, "\(path): cannot open: \(String(cString: strerror(lcposix_errno())))")
         }
         let header: Header
         do {
             header = try Self.parse(fd: fd, path: path)
         } catch {
-            Glibc.close(fd)
+            CPosix.close(fd)
             throw error
         }
         self.fd = fd
@@ -77,7 +77,7 @@ public final class WavReader {
         // A declared size larger than what is on disk is a truncated file: count what is there.
         var declared = header.dataBytes
         var status = stat()
-        let isRegular = fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+        let isRegular = fstat(fd, &status) == 0 && (status.st_mode & mode_t(S_IFMT)) == mode_t(S_IFREG)
         if let size = declared, isRegular, header.dataOffset >= 0 {
             declared = min(size, UInt64(max(0, Int64(status.st_size) - header.dataOffset)))
         }
@@ -137,7 +137,7 @@ public final class WavReader {
     /// Closes the file; `read` then returns 0. Idempotent.
     public func close() {
         guard fd >= 0 else { return }
-        Glibc.close(fd)
+        CPosix.close(fd)
         fd = -1
         ended = true
     }
@@ -224,10 +224,10 @@ public final class WavReader {
         guard fd >= 0 else { return 0 }
         var got = 0
         while got < count {
-            let r = Glibc.read(fd, buffer + got, count - got)
+            let r = CPosix.read(fd, buffer + got, count - got)
             if r > 0 {
                 got += r
-            } else if r < 0 && errno == EINTR {
+            } else if r < 0 && lcposix_errno() == EINTR {
                 continue
             } else {
                 break

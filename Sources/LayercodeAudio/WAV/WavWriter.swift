@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Glibc
+import CPosix
 import LayercodeCore
 
 /// Writes 16-bit PCM WAV, the speaker of `WavDriver`.
@@ -40,9 +40,9 @@ public final class WavWriter {
         self.path = path
         self.sampleRate = sampleRate
         self.channels = channels
-        fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        fd = lcposix_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw LayercodeError(.audio, "\(path): cannot create: \(String(cString: strerror(errno)))")
+            throw LayercodeError(.audio, "\(path): cannot create: \(String(cString: strerror(lcposix_errno())))")
         }
         #if _endian(big)
         swapped = .allocate(capacity: swappedCapacity)
@@ -67,7 +67,7 @@ public final class WavWriter {
             return writeFully(bytes.baseAddress!, count: bytes.count, written: &written)
         }
         if let error {
-            Glibc.close(fd)
+            CPosix.close(fd)
             fd = -1
             throw error
         }
@@ -122,12 +122,12 @@ public final class WavWriter {
             var le = value.littleEndian
             let r = withUnsafeBytes(of: &le) { pwrite(fd, $0.baseAddress, 4, off_t(offset)) }
             // A pipe cannot seek: the unknown-length header stays, as with any streamed WAV.
-            if r != 4 && !(r < 0 && errno == ESPIPE) {
-                failure = failure ?? Self.error(path, "fixing the header", r < 0 ? errno : ENOSPC)
+            if r != 4 && !(r < 0 && lcposix_errno() == ESPIPE) {
+                failure = failure ?? Self.error(path, "fixing the header", r < 0 ? lcposix_errno() : ENOSPC)
             }
         }
-        if Glibc.close(fd) != 0 && errno != EINTR {
-            failure = failure ?? Self.error(path, "close", errno)
+        if CPosix.close(fd) != 0 && lcposix_errno() != EINTR {
+            failure = failure ?? Self.error(path, "close", lcposix_errno())
         }
         if let failure { throw failure }
     }
@@ -136,13 +136,13 @@ public final class WavWriter {
     /// thrown, so the caller counts what went out first).
     private func writeFully(_ bytes: UnsafeRawPointer, count: Int, written: inout Int) -> LayercodeError? {
         while written < count {
-            let r = Glibc.write(fd, bytes + written, count - written)
+            let r = CPosix.write(fd, bytes + written, count - written)
             if r > 0 {
                 written += r
-            } else if r < 0 && errno == EINTR {
+            } else if r < 0 && lcposix_errno() == EINTR {
                 continue
             } else {
-                return Self.error(path, "write", r < 0 ? errno : ENOSPC)
+                return Self.error(path, "write", r < 0 ? lcposix_errno() : ENOSPC)
             }
         }
         return nil

@@ -26,7 +26,7 @@ public struct HTTPResponseHead: Sendable {
 
     /// Every value of the header `name` (ASCII case-insensitive), in order.
     public func headers(_ name: String) -> [String] {
-        headers.filter { httpNameEqual($0.name, name) }.map(\.value)
+        headers.filter { httpNameEqual($0.name, name) }.map { $0.value }
     }
 }
 

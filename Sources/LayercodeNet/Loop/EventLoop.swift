@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CLayercodeShims
-import Glibc
+import CPosix
 import Synchronization
 
 /// Something registered with the loop for fd readiness. Called on the loop thread.
@@ -275,7 +275,7 @@ public final class EventLoop: @unchecked Sendable {
         if waitFailures == 1 { onLoopFailure?("event loop: \(error); retrying every 10 ms") }
         var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
         var left = timespec()
-        while nanosleep(&pause, &left) != 0 && errno == EINTR { pause = left }
+        while nanosleep(&pause, &left) != 0 && lcposix_errno() == EINTR { pause = left }
     }
 
     /// Every waker whose flag is set, once. A waker cancelled meanwhile does not run; one

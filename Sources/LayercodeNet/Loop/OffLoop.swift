@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Glibc
+import CPosix
 
 extension EventLoop {
     /// Runs `work` on a short-lived detached thread (blocking calls: getaddrinfo, ALSA's

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Glibc
+import CPosix
 
 /// One syscall wrapper (STYLE.md §11): retries EINTR, maps EAGAIN to `nil` ("would block"),
 /// throws a typed errno for the rest. Every syscall in LayercodeNet goes through it, except
@@ -23,7 +23,7 @@ func syscallRetrying<T: BinaryInteger>(_ name: String, _ body: () -> T) throws(E
     while true {
         let r = body()
         if r >= 0 { return r }
-        let e = errno
+        let e = lcposix_errno()
         if e == EINTR { continue }
         if e == EAGAIN || e == EWOULDBLOCK { return nil }
         throw Errno(code: e, call: name)
@@ -68,11 +68,11 @@ enum TCPSocket {
         var address = address
         let rc = withUnsafePointer(to: &address.storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, address.length)
+                CPosix.connect(fd, $0, address.length)
             }
         }
         if rc == 0 { return true }
-        let e = errno
+        let e = lcposix_errno()
         if e == EINPROGRESS || e == EINTR { return false }
         throw Errno(code: e, call: "connect")
     }
@@ -91,16 +91,16 @@ enum TCPSocket {
 
     /// Bytes read (0: end of stream), nil if none are ready.
     static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int? {
-        try syscallRetrying("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+        try syscallRetrying("read") { CPosix.read(fd, buffer.baseAddress, buffer.count) }
     }
 
     /// Bytes the socket took (0 if it takes none now); never raises SIGPIPE.
     static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int {
-        try syscallRetrying("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) } ?? 0
+        try syscallRetrying("send") { CPosix.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) } ?? 0
     }
 
     /// Never retried: on Linux the descriptor is gone even when close reports EINTR.
     static func close(_ fd: Int32) {
-        _ = Glibc.close(fd)
+        _ = CPosix.close(fd)
     }
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Glibc
+import CPosix
 import LayercodeCore
 
 /// A resolved socket address.

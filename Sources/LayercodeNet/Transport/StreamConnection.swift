@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CLayercodeShims
-import Glibc
+import CPosix
 import LayercodeCore
 
 /// A non-blocking TCP connection, optionally TLS, driven by the event loop:
@@ -229,7 +229,7 @@ public final class StreamConnection: FDHandler {
         case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
             // The peer reset or closed the TCP connection mid-handshake: a network failure
             // (worth a reconnect), not a certificate or protocol verdict.
-            let reason = rc == 0 || errno == 0 ? "connection closed" : String(cString: strerror(errno))
+            let reason = rc == 0 || lcposix_errno() == 0 ? "connection closed" : String(cString: strerror(lcposix_errno()))
             fail(LayercodeError(.network, "TLS handshake with \(endpoint.host) failed: \(reason)"))
         case SSL_ERROR_SSL where lcshim_err_is_unexpected_eof(ERR_peek_error()) != 0:
             // OpenSSL 3 reports a peer that closed mid-handshake this way.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CLayercodeShims
-import Glibc
+import CPosix
 import LayercodeCore
 
 /// What a TLS client trusts. Peer verification is always on; TLS 1.2 is the minimum.
@@ -51,7 +51,7 @@ public final class TLSContext: @unchecked Sendable {
     /// while reading"), a reset, a broken record. Only the handshake and the certificate
     /// give final TLS verdicts.
     static func lostConnection(_ err: Int32, _ rc: Int32, _ ssl: OpaquePointer) -> LayercodeError {
-        let systemErrno = errno
+        let systemErrno = lcposix_errno()
         if err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 {
             if rc == 0 || systemErrno == 0 {
                 return LayercodeError(.network, "connection closed without TLS close_notify")
