@@ -9,16 +9,32 @@ CC ?= cc
 SWIFT ?= swift
 PY := .venv/bin/python
 
-LIB := $(BUILD)/lib/liblayercode.so.$(VERSION)
-PLAYER := $(BUILD)/bin/layercode-player
-HEADER := $(BUILD)/include/layercode.h
+# ARCH=x86_64 (this machine) builds into build/, a cross ARCH into build/$(ARCH)/ with
+# Debian's $(ARCH)-linux-gnu-gcc and the target's multiarch -dev packages
+# (tools/ensure-deps.sh installs them). `make cross` builds every CROSS_ARCHES.
+ARCH ?= x86_64
+CROSS_ARCHES := aarch64
+ifeq ($(ARCH),x86_64)
+OUT := $(BUILD)
+TARGET_CC := $(CC)
+TARGET_STRIP := strip
+else ifneq ($(filter $(ARCH),$(CROSS_ARCHES)),)
+OUT := $(BUILD)/$(ARCH)
+TARGET_CC := $(ARCH)-linux-gnu-gcc
+TARGET_STRIP := $(ARCH)-linux-gnu-strip
+else
+$(error ARCH=$(ARCH): x86_64 or one of $(CROSS_ARCHES))
+endif
 
-# The .so carries its Swift runtime (-static-stdlib) and exports only lc_* (version script);
-# lld keeps the hidden Swift symbols out of .dynsym.
-SWIFT_LIB_FLAGS := -c release --product layercode \
-	-Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
-	-Xlinker --version-script=$(CURDIR)/Sources/Layercode/exports.map \
-	-Xlinker -soname=liblayercode.so.$(SOMAJOR) -Xlinker --gc-sections
+LIB := $(OUT)/lib/liblayercode.so.$(VERSION)
+PLAYER := $(OUT)/bin/layercode-player
+HEADER := $(OUT)/include/layercode.h
+
+# The shipped .so is Embedded Swift (no Swift runtime at all), built by
+# tools/build-embedded.sh: a version script exports only lc_*, soname liblayercode.so.0,
+# --gc-sections. SWIFT_OPT: -O measured smaller and faster than -Osize (tools/build-embedded.sh).
+# `swift build`/`swift test` stay normal Swift (the unit tests, benchmarks, sanitizers).
+SWIFT_OPT ?= -O
 
 SWIFT_SOURCES := $(shell find Sources -type f) Package.swift include/layercode.h
 PLAYER_SOURCES := $(wildcard examples/player/*.c examples/player/*.h)
@@ -32,23 +48,24 @@ all: $(LIB) $(HEADER) $(PLAYER)
 deps:
 	@tools/ensure-deps.sh
 
-$(LIB): $(SWIFT_SOURCES)
-	$(SWIFT) build $(SWIFT_LIB_FLAGS)
-	@mkdir -p $(BUILD)/lib
-	cp .build/release/liblayercode.so $@
-	ln -sf liblayercode.so.$(VERSION) $(BUILD)/lib/liblayercode.so.$(SOMAJOR)
-	ln -sf liblayercode.so.$(SOMAJOR) $(BUILD)/lib/liblayercode.so
+$(LIB): $(SWIFT_SOURCES) tools/build-embedded.sh
+	VERSION=$(VERSION) SWIFT_OPT=$(SWIFT_OPT) TARGET_CC=$(TARGET_CC) tools/build-embedded.sh $(ARCH) $(OUT)
+
+# Every cross architecture (library, header, player), one after the other.
+.PHONY: cross
+cross:
+	@for arch in $(CROSS_ARCHES); do $(MAKE) --no-print-directory ARCH=$$arch all || exit 1; done
 
 lib: $(LIB)
 
 $(HEADER): include/layercode.h
-	@mkdir -p $(BUILD)/include
+	@mkdir -p $(@D)
 	cp $< $@
 
 $(PLAYER): $(PLAYER_SOURCES) $(LIB) include/layercode.h
-	@mkdir -p $(BUILD)/bin
-	$(CC) -std=c99 -O2 -Wall -Wextra -Werror -Iinclude $(filter %.c,$(PLAYER_SOURCES)) \
-		-L$(BUILD)/lib -llayercode -lpthread -lm -Wl,-rpath,'$$ORIGIN/../lib' -o $@
+	@mkdir -p $(@D)
+	$(TARGET_CC) -std=c99 -O2 -Wall -Wextra -Werror -Iinclude $(filter %.c,$(PLAYER_SOURCES)) \
+		-L$(OUT)/lib -llayercode -lpthread -lm -Wl,-rpath,'$$ORIGIN/../lib' -o $@
 
 player: $(PLAYER)
 
@@ -123,20 +140,21 @@ soak: deps all
 soak-hostile: deps all
 	$(PY) bench/soak_hostile.py
 
-# dist/layercode-<version>-py3-none-<platform>.whl: bindings/python with the library bundled
-# in the package directory (tools/build_wheel.py); tests/python/test_wheel.py installs it.
+# dist/layercode-<version>-py3-none-manylinux_2_36_<arch>.whl: bindings/python with the
+# library of ARCH bundled in the package directory (tools/build_wheel.py; the platform tag
+# follows the library's ELF machine); tests/python/test_wheel.py installs it.
 .PHONY: wheel
 wheel: deps all
-	$(PY) tools/build_wheel.py
+	$(PY) tools/build_wheel.py --lib $(OUT)/lib/liblayercode.so.$(SOMAJOR)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 0755 -s $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 -s --strip-program=$(TARGET_STRIP) $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf liblayercode.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liblayercode.so.$(SOMAJOR)
 	ln -sf liblayercode.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/liblayercode.so
 	install -m 0644 include/layercode.h $(DESTDIR)$(PREFIX)/include/
-	$(CC) -std=c99 -O2 -Iinclude $(filter %.c,$(PLAYER_SOURCES)) -L$(BUILD)/lib -llayercode \
+	$(TARGET_CC) -std=c99 -O2 -Iinclude $(filter %.c,$(PLAYER_SOURCES)) -L$(OUT)/lib -llayercode \
 		-lpthread -lm -Wl,-rpath,'$$ORIGIN/../lib' -o $(DESTDIR)$(PREFIX)/bin/layercode-player
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/layercode.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/layercode.pc

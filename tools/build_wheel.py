@@ -8,8 +8,11 @@ Copies bindings/python to a staging directory, puts a stripped copy of the libra
 layercode/liblayercode.so.0 (the package's library search looks in its own directory right
 after $LAYERCODE_LIBRARY: see layercode/_lib.py), and builds the wheel with pip (setuptools,
 no build isolation, so nothing is downloaded). The library is not a CPython extension, so
-the wheel is py3-none-<platform> (linux_x86_64 here): any Python 3, this platform only.
-Replaces any layercode-*.whl in the output directory and prints the wheel's path.
+the wheel is py3-none-manylinux_2_36_<arch>: any Python 3, any glibc 2.36 or newer (Debian
+12's; tools/check-abi.sh fails if the library needs a newer one), the architecture of the
+library's ELF header (x86_64 or aarch64: `make wheel ARCH=aarch64` bundles the cross-built
+one). Replaces any layercode-*.whl of that platform in the output directory and prints the
+wheel's path.
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ import argparse
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import zipfile
 from pathlib import Path
@@ -27,8 +29,18 @@ BINDINGS = ROOT / "bindings" / "python"
 BUNDLED = "liblayercode.so.0"  # the soname
 
 
-def platform_tag() -> str:
-    return sysconfig.get_platform().replace("-", "_").replace(".", "_")
+GLIBC = "2_36"  # Debian 12's; no symbol of the library needs a newer one (check-abi.sh)
+# ELF e_machine -> (wheel architecture, the binutils prefix that can strip it).
+MACHINES = {62: ("x86_64", ""), 183: ("aarch64", "aarch64-linux-gnu-")}
+
+
+def elf_machine(lib: Path) -> int | None:
+    """e_machine of a little-endian 64-bit ELF file, or None if lib is not one."""
+    with lib.open("rb") as f:
+        header = f.read(20)
+    if header[:6] != b"\x7fELF\x02\x01":
+        return None
+    return int.from_bytes(header[18:20], "little")
 
 
 def main() -> int:
@@ -40,13 +52,20 @@ def main() -> int:
     if not lib.is_file():
         print(f"build_wheel: {args.lib} missing: run make", file=sys.stderr)
         return 2
-    strip = shutil.which("strip")
+    machine = elf_machine(lib)
+    if machine not in MACHINES:
+        print(f"build_wheel: {args.lib}: not an x86_64 or aarch64 ELF library (machine "
+              f"{machine})", file=sys.stderr)
+        return 2
+    arch, binutils = MACHINES[machine]
+    tag = f"manylinux_{GLIBC}_{arch}"
+    strip = shutil.which(f"{binutils}strip")
     if not strip:
-        print("build_wheel: strip missing: apt-get install -y binutils", file=sys.stderr)
+        print(f"build_wheel: {binutils}strip missing: run tools/ensure-deps.sh", file=sys.stderr)
         return 2
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("layercode-*.whl"):
+    for old in out.glob(f"layercode-*-{tag}.whl"):
         old.unlink()
 
     with tempfile.TemporaryDirectory(prefix="layercode-wheel-") as tmp:
@@ -59,7 +78,6 @@ def main() -> int:
         shutil.copyfile(lib, bundled)
         bundled.chmod(0o755)
         subprocess.run([strip, "--strip-unneeded", str(bundled)], check=True)
-        tag = platform_tag()
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                         "--no-build-isolation", "--disable-pip-version-check", "-q",
                         "-w", str(out),
@@ -67,7 +85,7 @@ def main() -> int:
                         "-C--build-option=--python-tag=py3", str(staging)],
                        check=True, cwd=tmp)
 
-    wheels = sorted(out.glob("layercode-*.whl"))
+    wheels = sorted(out.glob(f"layercode-*-{tag}.whl"))
     if len(wheels) != 1 or not wheels[0].name.endswith(f"-py3-none-{tag}.whl"):
         print(f"build_wheel: expected one layercode-*-py3-none-{tag}.whl in {out}, "
               f"found {[w.name for w in wheels]}", file=sys.stderr)

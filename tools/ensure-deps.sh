@@ -13,19 +13,34 @@ APT_PACKAGES=(pkg-config libasound2-dev libopus-dev libspeexdsp-dev libssl-dev
               pulseaudio pulseaudio-utils libasound2-plugins
               doxygen groff-base)
 
+# Cross-building for aarch64 (make ARCH=aarch64, make cross) and its qemu tests: Debian's
+# cross gcc, qemu-user and the arm64 -dev packages of the same libraries (multiarch: needs
+# `dpkg --add-architecture arm64` and an apt-get update before they can be found).
+CROSS_ARCH=arm64
+CROSS_PACKAGES=(gcc-aarch64-linux-gnu qemu-user-static
+                libasound2-dev:$CROSS_ARCH libopus-dev:$CROSS_ARCH libspeexdsp-dev:$CROSS_ARCH
+                libssl-dev:$CROSS_ARCH)
+
 missing=()
-for p in "${APT_PACKAGES[@]}"; do
+for p in "${APT_PACKAGES[@]}" "${CROSS_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+add_arch=no
+dpkg --print-foreign-architectures | grep -qx "$CROSS_ARCH" || add_arch=yes
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ]; then
         echo "ensure-deps: installing ${missing[*]}" >&2
         export DEBIAN_FRONTEND=noninteractive
+        [ $add_arch = no ] || dpkg --add-architecture "$CROSS_ARCH"
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
         echo "ensure-deps: missing packages; run:" >&2
-        echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        if [ $add_arch = yes ]; then
+            echo "  sudo dpkg --add-architecture $CROSS_ARCH && sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        else
+            echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        fi
         exit 1
     fi
 fi

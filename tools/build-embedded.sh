@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds the shipped liblayercode.so with Embedded Swift (no Swift runtime library):
+#
+#     VERSION=0.1.0 tools/build-embedded.sh ARCH OUTDIR
+#
+# ARCH is x86_64 (native) or aarch64 (cross-built with Debian's aarch64-linux-gnu-gcc and the
+# arm64 multiarch -dev packages, which tools/ensure-deps.sh installs). Writes
+# OUTDIR/lib/liblayercode.so.$VERSION with the .so.<major> and .so links; objects and Swift
+# modules go to OUTDIR/obj. SWIFT_OPT (-O) picks the optimisation level.
+#
+# The four Swift modules compile in dependency order, one whole-module swiftc each; the C
+# modules (Sources/C*) are found through their module maps; the C shims compile with the
+# target's gcc, which also links (version script: only lc_* exported; --gc-sections with
+# one section per function drops what nothing reaches).
+set -euo pipefail
+arch=${1:?usage: build-embedded.sh ARCH OUTDIR}
+out=${2:?usage: build-embedded.sh ARCH OUTDIR}
+: "${VERSION:?VERSION (e.g. 0.1.0) must be set}"
+cd "$(dirname "$0")/.."
+somajor=${VERSION%%.*}
+swiftc=${SWIFTC:-swiftc}
+embedded=$(dirname "$(dirname "$(command -v "$swiftc")")")/lib/swift/embedded
+
+# Per architecture: the Swift target, the C compiler/linker, Debian's multiarch name.
+case $arch in
+x86_64)
+    target=x86_64-unknown-linux-gnu cc=${TARGET_CC:-cc} multiarch=x86_64-linux-gnu
+    cross=() ;;
+aarch64)
+    target=aarch64-none-none-elf cc=${TARGET_CC:-aarch64-linux-gnu-gcc} multiarch=aarch64-linux-gnu
+    # The toolchain has no aarch64 Linux stdlib: the bare-metal one, position-independent,
+    # with the target's glibc headers (Linux macros defined, as for a Linux target), then
+    # the arm64 multiarch headers (OpenSSL's configuration.h), then the arch-independent
+    # ones (alsa, opus, speex) last, after clang's own.
+    cross=(-Xcc -fPIC -Xllvm -relocation-model=pic
+           -Xcc -D__linux__ -Xcc -D__gnu_linux__ -Xcc -D__unix__
+           -Xcc -isystem -Xcc "/usr/$multiarch/include"
+           -Xcc -isystem -Xcc "/usr/include/$multiarch"
+           -Xcc -idirafter -Xcc /usr/include) ;;
+*)
+    echo "build-embedded: unknown ARCH '$arch' (x86_64, aarch64)" >&2; exit 2 ;;
+esac
+command -v "$cc" >/dev/null || { echo "build-embedded: $cc missing: run tools/ensure-deps.sh" >&2; exit 1; }
+
+# The target's pkg-config files (the same packages Package.swift names).
+export PKG_CONFIG_LIBDIR=/usr/lib/$multiarch/pkgconfig:/usr/share/pkgconfig
+pkgs=(alsa opus speexdsp libssl libcrypto)
+pkg_cflags=$(pkg-config --cflags "${pkgs[@]}")
+pkg_libs=$(pkg-config --libs "${pkgs[@]}")
+
+obj=$out/obj
+mkdir -p "$obj" "$out/lib"
+swift_flags=(-enable-experimental-feature Embedded -wmo -parse-as-library "${SWIFT_OPT:--O}"
+             -swift-version 5 -target "$target" "${cross[@]}"
+             -Xfrontend -function-sections
+             -I "$obj" -I Sources/CPosix -I Sources/CLayercodeShims/include -I Sources/CALSA
+             -I Sources/COpus -I Sources/CSpeexDSP -I Sources/CLayercodeABI)
+for f in $pkg_cflags; do swift_flags+=(-Xcc "$f"); done
+
+objects=()
+for module in LayercodeCore LayercodeNet LayercodeAudio Layercode; do
+    echo "build-embedded: $arch: $module" >&2
+    mapfile -t sources < <(find "Sources/$module" -name '*.swift' | LC_ALL=C sort)
+    "$swiftc" "${swift_flags[@]}" -module-name "$module" \
+        -emit-module -emit-module-path "$obj/$module.swiftmodule" \
+        -c "${sources[@]}" -o "$obj/$module.o"
+    objects+=("$obj/$module.o")
+done
+
+"$cc" -std=gnu11 -O2 -fPIC -ffunction-sections -fdata-sections -D_GNU_SOURCE -Wall \
+    -ISources/CLayercodeShims/include -c Sources/CLayercodeShims/lcshims.c -o "$obj/lcshims.o"
+objects+=("$obj/lcshims.o")
+
+# String's Unicode tables (normalisation, grapheme breaks), only the parts referenced.
+objects+=("$embedded/$target/libswiftUnicodeDataTables.a")
+
+lib=liblayercode.so.$VERSION
+# shellcheck disable=SC2086  # pkg_libs is a list of flags
+"$cc" -shared -o "$out/lib/$lib" "${objects[@]}" \
+    -Wl,--version-script=Sources/Layercode/exports.map -Wl,-soname,liblayercode.so."$somajor" \
+    -Wl,--gc-sections -Wl,--as-needed -Wl,-z,defs -Wl,-z,relro -Wl,-z,now \
+    $pkg_libs -lm
+ln -sf "$lib" "$out/lib/liblayercode.so.$somajor"
+ln -sf "liblayercode.so.$somajor" "$out/lib/liblayercode.so"
+echo "build-embedded: $out/lib/$lib" >&2
