@@ -5,7 +5,10 @@
 #     VERSION=0.1.0 tools/build-embedded.sh ARCH OUTDIR
 #
 # ARCH is x86_64 (native) or aarch64 (cross-built with Debian's aarch64-linux-gnu-gcc and the
-# arm64 multiarch -dev packages, which tools/ensure-deps.sh installs). Writes
+# arm64 multiarch -dev packages, which tools/ensure-deps.sh installs), or armhf (not tested
+# in make test; needs `dpkg --add-architecture armhf && apt-get update && apt-get install
+# gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static libasound2-dev:armhf
+# libopus-dev:armhf libspeexdsp-dev:armhf libssl-dev:armhf`). Writes
 # OUTDIR/lib/liblayercode.so.$VERSION with the .so.<major> and .so links; objects and Swift
 # modules go to OUTDIR/obj. SWIFT_OPT (-O) picks the optimisation level.
 #
@@ -22,25 +25,36 @@ somajor=${VERSION%%.*}
 swiftc=${SWIFTC:-swiftc}
 embedded=$(dirname "$(dirname "$(command -v "$swiftc")")")/lib/swift/embedded
 
-# Per architecture: the Swift target, the C compiler/linker, Debian's multiarch name.
+# Per architecture: the Swift target, the C compiler/linker, Debian's multiarch name, and
+# the code generation flags that give the target's Linux ABI.
 case $arch in
 x86_64)
     target=x86_64-unknown-linux-gnu cc=${TARGET_CC:-cc} multiarch=x86_64-linux-gnu
-    cross=() ;;
+    abi=() link=() ;;
 aarch64)
     target=aarch64-none-none-elf cc=${TARGET_CC:-aarch64-linux-gnu-gcc} multiarch=aarch64-linux-gnu
-    # The toolchain has no aarch64 Linux stdlib: the bare-metal one, position-independent,
+    abi=() link=() ;;
+armhf)
+    # Debian armhf: ARMv7-A, VFPv3-D16, floating-point arguments in VFP registers.
+    target=armv7-none-none-eabi cc=${TARGET_CC:-arm-linux-gnueabihf-gcc} multiarch=arm-linux-gnueabihf
+    # The Unicode tables (C++) name the EHABI personality routine: libgcc's, linked in
+    # statically rather than needing libgcc_s.so.
+    abi=(-Xcc -mfloat-abi=hard -Xcc -mfpu=vfpv3-d16) link=(-static-libgcc) ;;
+*)
+    echo "build-embedded: unknown ARCH '$arch' (x86_64, aarch64, armhf)" >&2; exit 2 ;;
+esac
+cross=()
+if [ "$arch" != x86_64 ]; then
+    # The toolchain has no Linux stdlib for these: the bare-metal one, position-independent,
     # with the target's glibc headers (Linux macros defined, as for a Linux target), then
-    # the arm64 multiarch headers (OpenSSL's configuration.h), then the arch-independent
-    # ones (alsa, opus, speex) last, after clang's own.
-    cross=(-Xcc -fPIC -Xllvm -relocation-model=pic
+    # the multiarch headers (OpenSSL's configuration.h), then the arch-independent ones
+    # (alsa, opus, speex) last, after clang's own.
+    cross=(-Xcc -fPIC -Xllvm -relocation-model=pic "${abi[@]}"
            -Xcc -D__linux__ -Xcc -D__gnu_linux__ -Xcc -D__unix__
            -Xcc -isystem -Xcc "/usr/$multiarch/include"
            -Xcc -isystem -Xcc "/usr/include/$multiarch"
-           -Xcc -idirafter -Xcc /usr/include) ;;
-*)
-    echo "build-embedded: unknown ARCH '$arch' (x86_64, aarch64)" >&2; exit 2 ;;
-esac
+           -Xcc -idirafter -Xcc /usr/include)
+fi
 command -v "$cc" >/dev/null || { echo "build-embedded: $cc missing: run tools/ensure-deps.sh" >&2; exit 1; }
 
 # The target's pkg-config files (the same packages Package.swift names).
@@ -73,14 +87,30 @@ done
 objects+=("$obj/lcshims.o")
 
 # String's Unicode tables (normalisation, grapheme breaks), only the parts referenced.
-objects+=("$embedded/$target/libswiftUnicodeDataTables.a")
+tables=$embedded/$target/libswiftUnicodeDataTables.a
+if [ "$arch" = armhf ]; then
+    # The toolchain's armv7 tables are built for the soft-float ABI, which ld refuses to mix
+    # with hard-float objects. Their functions take and return integers only, except
+    # _swift_stdlib_getNumericValue (a double): drop the ABI attributes, and check below
+    # that the library does not use that one.
+    rm -rf "$obj/unicode"; mkdir -p "$obj/unicode"
+    (cd "$obj/unicode" && ar x "$tables")
+    for o in "$obj"/unicode/*.o; do "${cc%gcc}objcopy" --remove-section=.ARM.attributes "$o"; done
+    tables=$obj/libswiftUnicodeDataTables.a
+    rm -f "$tables"; ar rcs "$tables" "$obj"/unicode/*.o
+fi
+objects+=("$tables")
 
 lib=liblayercode.so.$VERSION
 # shellcheck disable=SC2086  # pkg_libs is a list of flags
 "$cc" -shared -o "$out/lib/$lib" "${objects[@]}" \
     -Wl,--version-script=Sources/Layercode/exports.map -Wl,-soname,liblayercode.so."$somajor" \
     -Wl,--gc-sections -Wl,--as-needed -Wl,-z,defs -Wl,-z,relro -Wl,-z,now \
-    $pkg_libs -lm
+    "${link[@]}" $pkg_libs -lm
+if [ "$arch" = armhf ] && "${cc%gcc}nm" "$out/lib/$lib" | grep -q _swift_stdlib_getNumericValue; then
+    echo "build-embedded: armhf: the library uses _swift_stdlib_getNumericValue (soft-float)" >&2
+    exit 1
+fi
 ln -sf "$lib" "$out/lib/liblayercode.so.$somajor"
 ln -sf "liblayercode.so.$somajor" "$out/lib/liblayercode.so"
 echo "build-embedded: $out/lib/$lib" >&2

@@ -10,8 +10,8 @@ after $LAYERCODE_LIBRARY: see layercode/_lib.py), and builds the wheel with pip 
 no build isolation, so nothing is downloaded). The library is not a CPython extension, so
 the wheel is py3-none-manylinux_2_36_<arch>: any Python 3, any glibc 2.36 or newer (Debian
 12's; tools/check-abi.sh fails if the library needs a newer one), the architecture of the
-library's ELF header (x86_64 or aarch64: `make wheel ARCH=aarch64` bundles the cross-built
-one). Replaces any layercode-*.whl of that platform in the output directory and prints the
+library's ELF header (x86_64, aarch64 or armv7l: `make wheel ARCH=aarch64` bundles the
+cross-built one). Replaces any layercode-*.whl of that platform in the output directory and prints the
 wheel's path.
 """
 from __future__ import annotations
@@ -31,14 +31,15 @@ BUNDLED = "liblayercode.so.0"  # the soname
 
 GLIBC = "2_36"  # Debian 12's; no symbol of the library needs a newer one (check-abi.sh)
 # ELF e_machine -> (wheel architecture, the binutils prefix that can strip it).
-MACHINES = {62: ("x86_64", ""), 183: ("aarch64", "aarch64-linux-gnu-")}
+MACHINES = {62: ("x86_64", ""), 183: ("aarch64", "aarch64-linux-gnu-"),
+            40: ("armv7l", "arm-linux-gnueabihf-")}
 
 
 def elf_machine(lib: Path) -> int | None:
-    """e_machine of a little-endian 64-bit ELF file, or None if lib is not one."""
+    """e_machine of a little-endian ELF file, or None if lib is not one."""
     with lib.open("rb") as f:
         header = f.read(20)
-    if header[:6] != b"\x7fELF\x02\x01":
+    if len(header) < 20 or header[:4] != b"\x7fELF" or header[5] != 1:
         return None
     return int.from_bytes(header[18:20], "little")
 
@@ -54,7 +55,7 @@ def main() -> int:
         return 2
     machine = elf_machine(lib)
     if machine not in MACHINES:
-        print(f"build_wheel: {args.lib}: not an x86_64 or aarch64 ELF library (machine "
+        print(f"build_wheel: {args.lib}: not an x86_64, aarch64 or armhf ELF library (machine "
               f"{machine})", file=sys.stderr)
         return 2
     arch, binutils = MACHINES[machine]

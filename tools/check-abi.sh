@@ -13,6 +13,7 @@ machine=$(readelf -h "$lib" | sed -n 's/^ *Machine: *//p')
 case $machine in
 *X86-64*) tools= ;;
 AArch64) tools=aarch64-linux-gnu- ;;
+ARM) tools=arm-linux-gnueabihf- ;;
 *) echo "check-abi: FAIL: $lib: unexpected machine '$machine'" >&2; exit 1 ;;
 esac
 

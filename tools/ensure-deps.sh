@@ -17,7 +17,7 @@ APT_PACKAGES=(pkg-config libasound2-dev libopus-dev libspeexdsp-dev libssl-dev
 # cross gcc, qemu-user and the arm64 -dev packages of the same libraries (multiarch: needs
 # `dpkg --add-architecture arm64` and an apt-get update before they can be found).
 CROSS_ARCH=arm64
-CROSS_PACKAGES=(gcc-aarch64-linux-gnu qemu-user-static
+CROSS_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
                 libasound2-dev:$CROSS_ARCH libopus-dev:$CROSS_ARCH libspeexdsp-dev:$CROSS_ARCH
                 libssl-dev:$CROSS_ARCH)
 
