@@ -11,7 +11,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from .support import EXAMPLES, LIBRARY, ROOT
+import pytest
+
+from .support import BUILD_DIR, EXAMPLES, LIBRARY, ROOT
 
 BUNDLED = "liblayercode.so.0"
 
@@ -58,10 +60,10 @@ def test_wheel_in_a_fresh_venv_runs_the_quickstart_on_its_bundled_library(
     assert len(wheels) == 1, build.describe
     wheel = wheels[0]
     # A platform wheel for any Python 3: the bundled .so is not a CPython extension.
-    assert wheel.name.endswith("-py3-none-linux_x86_64.whl"), wheel.name
+    assert wheel.name.endswith("-py3-none-manylinux_2_36_x86_64.whl"), wheel.name
     with zipfile.ZipFile(wheel) as z:
         assert f"layercode/{BUNDLED}" in z.namelist()
-        assert "Tag: py3-none-linux_x86_64" in z.read(
+        assert "Tag: py3-none-manylinux_2_36_x86_64" in z.read(
             "layercode-0.1.0.dist-info/WHEEL").decode()
 
     venv = tmp_path / "venv"
@@ -91,3 +93,28 @@ def test_wheel_in_a_fresh_venv_runs_the_quickstart_on_its_bundled_library(
     quickstart = run_quickstart(python, server, speech_wav, tmp_path)
     lines = quickstart.stdout.splitlines()
     assert any(line.startswith("user.transcript: ") for line in lines), quickstart.describe
+
+
+AARCH64_LIBRARY = BUILD_DIR / "aarch64" / "lib" / BUNDLED  # make ARCH=aarch64
+
+
+def test_wheel_of_the_aarch64_build_is_manylinux_2_36_aarch64_beside_the_x86_64_one(tmp_path):
+    """make wheel ARCH=aarch64: the platform tag follows the bundled library's ELF machine,
+    the library inside is the aarch64 one (stripped with aarch64 binutils), and building it
+    leaves the x86_64 wheel of the same output directory in place. (tests/cross installs
+    and runs it under qemu.)"""
+    if not AARCH64_LIBRARY.exists():
+        pytest.skip(f"{AARCH64_LIBRARY} missing: make ARCH=aarch64")
+    dist = tmp_path / "dist"
+    for lib in (LIBRARY, AARCH64_LIBRARY):
+        build = run([sys.executable, ROOT / "tools" / "build_wheel.py", "--lib", lib, "--out", dist])
+        assert build.returncode == 0, build.describe
+    names = sorted(w.name for w in dist.glob("layercode-*.whl"))
+    assert names == ["layercode-0.1.0-py3-none-manylinux_2_36_aarch64.whl",
+                     "layercode-0.1.0-py3-none-manylinux_2_36_x86_64.whl"], names
+    with zipfile.ZipFile(dist / names[0]) as z:
+        assert "Tag: py3-none-manylinux_2_36_aarch64" in z.read(
+            "layercode-0.1.0.dist-info/WHEEL").decode()
+        bundled = z.read(f"layercode/{BUNDLED}")
+    assert bundled[:4] == b"\x7fELF" and int.from_bytes(bundled[18:20], "little") == 183  # EM_AARCH64
+    assert len(bundled) < AARCH64_LIBRARY.stat().st_size  # stripped

@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: Apache-2.0
+"""tools/check-abi.sh (make test-abi) against small libraries built here with the project's
+version script and soname: what it must refuse (a library needed beyond libc, libm, ALSA,
+Opus, speexdsp and OpenSSL, named; an export outside lc_*) and that it reads a cross-built
+aarch64 library with that architecture's binutils."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = ROOT / "tools" / "check-abi.sh"
+EXPORTS = ROOT / "Sources" / "Layercode" / "exports.map"
+
+
+def shared_library(tmp_path: Path, source: str, *libs: str, cc: str = "cc") -> Path:
+    """A liblayercode look-alike: source compiled with the exports map and the soname,
+    linking libs even if unused (so they show up as NEEDED)."""
+    c = tmp_path / "lib.c"
+    c.write_text(source)
+    lib = tmp_path / "liblayercode.so.0.1.0"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(c),
+                    f"-Wl,--version-script={EXPORTS}", "-Wl,-soname,liblayercode.so.0",
+                    "-Wl,--no-as-needed", *libs], check=True)
+    return lib
+
+
+def check(lib: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CHECK), str(lib)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+LC_ONLY = "int lc_answer(void) { return 42; }\n"
+
+
+def test_check_abi_accepts_lc_exports_and_the_allowed_libraries(tmp_path):
+    run = check(shared_library(tmp_path, LC_ONLY, "-lssl", "-lcrypto", "-lm"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "NEEDED: libssl.so.3 libcrypto.so.3 libm.so.6 libc.so.6" in run.stdout, run.stdout
+    assert "stripped size" in run.stdout, run.stdout
+
+
+def test_check_abi_fails_on_libstdcxx_and_names_it(tmp_path):
+    run = check(shared_library(tmp_path, LC_ONLY, "-lstdc++"))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "needs libraries outside" in run.stderr and "libstdc++.so.6" in run.stderr, run.stderr
+
+
+def test_check_abi_fails_on_an_export_outside_lc(tmp_path):
+    lib = shared_library(tmp_path, LC_ONLY + "int helper(void) { return 1; }\n")
+    # The version script hides helper; export it the way a missing script would.
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(tmp_path / "lib.c"),
+                    "-Wl,-soname,liblayercode.so.0"], check=True)
+    run = check(lib)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "exported symbols outside lc_*" in run.stderr and "helper" in run.stderr, run.stderr
+
+
+def test_check_abi_reads_an_aarch64_library_with_its_binutils(tmp_path):
+    if not shutil.which("aarch64-linux-gnu-gcc"):
+        pytest.skip("aarch64-linux-gnu-gcc missing: tools/ensure-deps.sh installs it")
+    run = check(shared_library(tmp_path, LC_ONLY, "-lm", cc="aarch64-linux-gnu-gcc"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "check-abi: AArch64" in run.stdout and "1 lc_ symbols" in run.stdout, run.stdout
