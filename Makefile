@@ -52,7 +52,7 @@ all: $(LIB) $(HEADER) $(PLAYER)
 deps:
 	@tools/ensure-deps.sh
 
-$(LIB): $(SWIFT_SOURCES) tools/build-embedded.sh
+$(LIB): $(SWIFT_SOURCES) tools/build-embedded.sh tools/embedded-runtime.c
 	VERSION=$(VERSION) SWIFT_OPT=$(SWIFT_OPT) TARGET_CC=$(TARGET_CC) tools/build-embedded.sh $(ARCH) $(OUT)
 
 # Every cross architecture (library, header, player), one after the other.

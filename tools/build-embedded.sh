@@ -82,9 +82,13 @@ for module in LayercodeCore LayercodeNet LayercodeAudio Layercode; do
     objects+=("$obj/$module.o")
 done
 
-"$cc" -std=gnu11 -O2 -fPIC -ffunction-sections -fdata-sections -D_GNU_SOURCE -Wall \
-    -ISources/CLayercodeShims/include -c Sources/CLayercodeShims/lcshims.c -o "$obj/lcshims.o"
-objects+=("$obj/lcshims.o")
+# The C shims, and what the Embedded stdlib calls that libc lacks (tools/embedded-runtime.c).
+for c in Sources/CLayercodeShims/lcshims.c tools/embedded-runtime.c; do
+    o=$obj/$(basename "$c" .c).o
+    "$cc" -std=gnu11 -O2 -fPIC -ffunction-sections -fdata-sections -D_GNU_SOURCE -Wall -Werror \
+        -ISources/CLayercodeShims/include -c "$c" -o "$o"
+    objects+=("$o")
+done
 
 # String's Unicode tables (normalisation, grapheme breaks), only the parts referenced.
 tables=$embedded/$target/libswiftUnicodeDataTables.a
