@@ -11,8 +11,9 @@ PY := .venv/bin/python
 
 # ARCH=x86_64 (this machine) builds into build/, a cross ARCH into build/$(ARCH)/ with
 # Debian's cross gcc and the target's multiarch -dev packages (tools/ensure-deps.sh installs
-# aarch64's). `make cross` builds every CROSS_ARCHES (make test checks them); armhf builds
-# too (make ARCH=armhf, after the apt line of tools/build-embedded.sh) but is not tested.
+# aarch64's). `make cross` builds every CROSS_ARCHES (make test checks them). armhf builds
+# and links (make ARCH=armhf, after the apt line of tools/build-embedded.sh) but does not run
+# yet: the sources assume a 64-bit Int (a session traps when it starts), so it is no CROSS_ARCHES.
 ARCH ?= x86_64
 CROSS_ARCHES := aarch64
 TRIPLET_aarch64 := aarch64-linux-gnu
