@@ -4,18 +4,19 @@
 #
 #     VERSION=0.1.0 tools/build-embedded.sh ARCH OUTDIR
 #
-# ARCH is x86_64 (native) or aarch64 (cross-built with Debian's aarch64-linux-gnu-gcc and the
-# arm64 multiarch -dev packages, which tools/ensure-deps.sh installs), or armhf (not tested
-# in make test; needs `dpkg --add-architecture armhf && apt-get update && apt-get install
-# gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static libasound2-dev:armhf
-# libopus-dev:armhf libspeexdsp-dev:armhf libssl-dev:armhf`). Writes
-# OUTDIR/lib/liblayercode.so.$VERSION with the .so.<major> and .so links; objects and Swift
-# modules go to OUTDIR/obj. SWIFT_OPT (-O) picks the optimisation level.
+# ARCH is x86_64 (native) or aarch64 (cross-built with Debian's aarch64-linux-gnu-gcc and
+# the arm64 multiarch -dev packages, which tools/ensure-deps.sh installs), or armhf (links,
+# but does not run yet: the sources assume a 64-bit Int; needs `dpkg --add-architecture
+# armhf && apt-get update && apt-get install gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+# libasound2-dev:armhf libopus-dev:armhf libspeexdsp-dev:armhf libssl-dev:armhf`).
+# Writes OUTDIR/lib/liblayercode.so.$VERSION with the .so.<major> and .so links; objects and
+# Swift modules go to OUTDIR/obj. SWIFT_OPT (-O) picks the optimisation level.
 #
 # The four Swift modules compile in dependency order, one whole-module swiftc each; the C
 # modules (Sources/C*) are found through their module maps; the C shims compile with the
-# target's gcc, which also links (version script: only lc_* exported; --gc-sections with
-# one section per function drops what nothing reaches).
+# target's gcc, which also links: version script (only lc_* exported), --gc-sections with
+# one section per function (drops what nothing reaches), -z defs (anything the Embedded
+# stdlib or the sources leave undefined fails the link, not a later dlopen).
 set -euo pipefail
 arch=${1:?usage: build-embedded.sh ARCH OUTDIR}
 out=${2:?usage: build-embedded.sh ARCH OUTDIR}
@@ -109,10 +110,11 @@ lib=liblayercode.so.$VERSION
 # shellcheck disable=SC2086  # pkg_libs is a list of flags
 "$cc" -shared -o "$out/lib/$lib" "${objects[@]}" \
     -Wl,--version-script=Sources/Layercode/exports.map -Wl,-soname,liblayercode.so."$somajor" \
-    -Wl,--gc-sections -Wl,--as-needed -Wl,-z,defs -Wl,-z,relro -Wl,-z,now \
+    -Wl,--gc-sections -Wl,--as-needed -Wl,-z,defs \
     "${link[@]}" $pkg_libs -lm
 if [ "$arch" = armhf ] && "${cc%gcc}nm" "$out/lib/$lib" | grep -q _swift_stdlib_getNumericValue; then
     echo "build-embedded: armhf: the library uses _swift_stdlib_getNumericValue (soft-float)" >&2
+    rm -f "$out/lib/$lib"
     exit 1
 fi
 ln -sf "$lib" "$out/lib/liblayercode.so.$somajor"
