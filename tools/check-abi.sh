@@ -3,8 +3,9 @@
 # ABI checks on the built library, native or cross-built (the binutils of the library's
 # architecture read it): no Swift runtime is linked, only lc_* is exported, the soname is
 # versioned, the library needs only libc, libm, ALSA, Opus, speexdsp and OpenSSL (and the
-# dynamic loader), no glibc newer than the wheel's manylinux_2_36 tag promises, and the
-# header compiles cleanly as C99 and C++17. Prints the stripped size and the NEEDED list.
+# dynamic loader), no glibc newer than the wheel's manylinux_2_36 tag promises, no Embedded
+# Swift "cannot print value" text, and the header compiles cleanly as C99 and C++17. Prints
+# the stripped size and the NEEDED list.
 set -euo pipefail
 lib=${1:?usage: check-abi.sh path/to/liblayercode.so}
 fail=0
@@ -39,6 +40,12 @@ glibc=$("${tools}nm" -D --undefined-only "$lib" | grep -o 'GLIBC_[0-9.]*' | sed 
         | sort -t. -k1,1n -k2,2n | tail -1)
 if [ -n "$glibc" ] && [ "$(printf '%s\n2.36\n' "$glibc" | sort -t. -k1,1n -k2,2n | tail -1)" != 2.36 ]; then
     echo "check-abi: FAIL: needs glibc $glibc, newer than manylinux_2_36" >&2; fail=1
+fi
+# Embedded Swift compiles an interpolation of a value with no textual form into this text,
+# printed at run time instead of the value: the library must contain none.
+if grep -qaF '(cannot print value in embedded Swift)' "$lib"; then
+    echo "check-abi: FAIL: $lib interpolates a value Embedded Swift cannot print" \
+        "(its text has '(cannot print value in embedded Swift)')" >&2; fail=1
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 printf '#include "layercode.h"\nint main(void) { lc_options o; return lc_options_init(&o); }\n' > "$tmp/h.c"

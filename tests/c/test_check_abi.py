@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """tools/check-abi.sh (make test-abi) against small libraries built here with the project's
 version script and soname: what it must refuse (a library needed beyond libc, libm, ALSA,
-Opus, speexdsp and OpenSSL, named; an export outside lc_*) and that it reads a cross-built
-aarch64 library with that architecture's binutils."""
+Opus, speexdsp and OpenSSL, named; an export outside lc_*; Embedded Swift's placeholder for
+an interpolated value it cannot print) and that it reads a cross-built aarch64 library with
+that architecture's binutils."""
 from __future__ import annotations
 
 import shutil
@@ -57,6 +58,14 @@ def test_check_abi_fails_on_an_export_outside_lc(tmp_path):
     run = check(lib)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "exported symbols outside lc_*" in run.stderr and "helper" in run.stderr, run.stderr
+
+
+def test_check_abi_fails_on_embedded_swifts_cannot_print_placeholder(tmp_path):
+    """What `"\\(value)"` of a value with no textual form compiles to in Embedded Swift."""
+    run = check(shared_library(tmp_path, 'const char *lc_text(void) '
+                               '{ return "(cannot print value in embedded Swift)"; }\n'))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "interpolates a value Embedded Swift cannot print" in run.stderr, run.stderr
 
 
 def test_check_abi_reads_an_aarch64_library_with_its_binutils(tmp_path):
