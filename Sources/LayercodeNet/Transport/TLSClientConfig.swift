@@ -18,7 +18,7 @@ public struct TLSClientConfig: Sendable, Equatable {
 public final class TLSContext: @unchecked Sendable {
     let ctx: OpaquePointer
 
-    public init(_ config: TLSClientConfig) throws {
+    public init(_ config: TLSClientConfig) throws(LayercodeError) {
         guard let ctx = SSL_CTX_new(TLS_client_method()) else {
             throw LayercodeError(.tls, "SSL_CTX_new failed")
         }

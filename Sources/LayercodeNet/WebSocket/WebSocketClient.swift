@@ -6,6 +6,12 @@ import LayercodeCore
 /// Sec-WebSocket-Accept check), masked frames out, validated frames in (LayercodeCore's
 /// WebSocketReader), ping/pong, and the close handshake with codes.
 /// Callbacks run on the loop thread; exactly one of onClosed/onFailure ends the socket.
+///
+/// Ownership (no weak references: Embedded Swift has none): the client's timers and its
+/// connection's callbacks hold the client strongly, and the app's callbacks may hold their
+/// owner. Every way the socket ends (`abort()`, onClosed, onFailure) cancels the timers and
+/// drops both sets of callbacks, which breaks those cycles; an owner must end the socket
+/// one of these ways (or `close()` and wait for onClosed) before letting go of it.
 public final class WebSocketClient {
     public struct Options: Sendable {
         public var maxMessageSize = 16 << 20
@@ -97,15 +103,18 @@ public final class WebSocketClient {
     public func start() {
         guard state == .idle else { return }
         state = .handshaking
-        timer = loop.schedule(afterMilliseconds: options.openTimeoutMilliseconds) { [weak self] in
-            guard let self, self.state == .handshaking else { return }
+        // Strong captures here and below: abort(), finishClosed() and protocolFailure() cancel
+        // the timer and drop the connection's callbacks (detachConnection), and one of them
+        // always ends the socket.
+        timer = loop.schedule(afterMilliseconds: options.openTimeoutMilliseconds) { [self] in
+            guard self.state == .handshaking else { return }
             self.fail(LayercodeError(.timeout, "WebSocket open to \(self.url.hostHeader) timed out "
                                      + "after \(self.options.openTimeoutMilliseconds) ms"))
         }
-        connection.onOpen = { [weak self] in self?.sendHandshake() }
-        connection.onBytes = { [weak self] bytes in self?.received(bytes) }
-        connection.onClose = { [weak self] error in self?.connectionEnded(error) }
-        connection.onDrained = { [weak self] in self?.releaseHeld() }
+        connection.onOpen = { [self] in sendHandshake() }
+        connection.onBytes = { [self] bytes in received(bytes) }
+        connection.onClose = { [self] error in connectionEnded(error) }
+        connection.onDrained = { [self] in releaseHeld() }
         connection.start()
     }
 
@@ -171,7 +180,7 @@ public final class WebSocketClient {
         loop.cancel(timer)
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
-        connection.close()
+        connection.close()   // drops the connection's callbacks, and with them this client
         onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil
     }
 
@@ -209,8 +218,9 @@ public final class WebSocketClient {
     }
 
     private func scheduleKeepalive(afterMilliseconds ms: Int) {
-        keepaliveTimer = loop.schedule(afterMilliseconds: max(ms, 1)) { [weak self] in
-            self?.keepaliveCheck()
+        // Strong: every end of the socket cancels keepaliveTimer (and beginClose does).
+        keepaliveTimer = loop.schedule(afterMilliseconds: max(ms, 1)) { [self] in
+            keepaliveCheck()
         }
     }
 
@@ -260,8 +270,9 @@ public final class WebSocketClient {
         let limit = options.upgradeTimeoutMilliseconds
         if limit > 0 {
             loop.cancel(timer)
-            timer = loop.schedule(afterMilliseconds: limit) { [weak self] in
-                guard let self, self.state == .handshaking else { return }
+            // Strong: cancelled on open and by every end of the socket.
+            timer = loop.schedule(afterMilliseconds: limit) { [self] in
+                guard self.state == .handshaking else { return }
                 self.fail(LayercodeError(.timeout, "WebSocket upgrade from \(self.url.hostHeader) "
                                          + "timed out after \(limit) ms"))
             }
@@ -270,7 +281,7 @@ public final class WebSocketClient {
 
     private func handshakeBytes(_ bytes: UnsafeRawBufferPointer) {
         let complete: Bool
-        do {
+        do throws(HTTPParseError) {
             complete = try handshakeParser.feed(bytes)
         } catch {
             let text = error.message
@@ -411,8 +422,9 @@ public final class WebSocketClient {
         for frame in kept { connection.send(frame) }
         if dropped > 0 { onDropped?(dropped) }
         sendFrame(.close, wsClosePayload(code: code, reason: reason))
-        timer = loop.schedule(afterMilliseconds: options.closeTimeoutMilliseconds) { [weak self] in
-            guard let self, self.state == .closing else { return }
+        // Strong: finishClosed() and abort() cancel it; otherwise it ends the socket itself.
+        timer = loop.schedule(afterMilliseconds: options.closeTimeoutMilliseconds) { [self] in
+            guard self.state == .closing else { return }
             self.finishClosed(code: code, reason: reason)
         }
     }
@@ -429,7 +441,7 @@ public final class WebSocketClient {
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
         connection.closeAfterFlush()
-        connection.onClose = nil
+        detachConnection()
         clearCallbacks()
         callback?(LayercodeError(code, "WebSocket protocol error (\(error.closeCode)): \(error.reason)"))
     }
@@ -441,7 +453,7 @@ public final class WebSocketClient {
         loop.cancel(timer)
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
-        connection.onClose = nil
+        detachConnection()
         connection.closeAfterFlush()
         clearCallbacks()
         callback?(code, reason)
@@ -464,6 +476,15 @@ public final class WebSocketClient {
         let callback = onFailure
         abort()
         callback?(error)
+    }
+
+    /// The connection may still write what is queued (the close frame) after the socket
+    /// ended; nothing it reports matters any more, and its callbacks hold this client.
+    private func detachConnection() {
+        connection.onOpen = nil
+        connection.onBytes = nil
+        connection.onClose = nil
+        connection.onDrained = nil
     }
 
     private func clearCallbacks() {
