@@ -44,6 +44,13 @@ private final class HeldPeer: @unchecked Sendable {
     }
 }
 
+/// Records on which thread it was released.
+private final class Canary: @unchecked Sendable {
+    let released: (Bool) -> Void
+    init(_ released: @escaping (Bool) -> Void) { self.released = released }
+    deinit { released(EventLoop.shared.inLoop) }
+}
+
 /// LayercodeNet holds no weak references (Embedded Swift has none): timers and connection
 /// callbacks capture their owners strongly, and every way a connection, request or socket
 /// ends breaks those cycles. These tests end each one every way it can end and check that
@@ -255,6 +262,34 @@ final class NetOwnershipTests: XCTestCase {
             XCTAssertEqual(error.code, .timeout)
         }
         released("a completed HTTPRequest") { observed }
+    }
+
+    /// A completion holds its owner strongly (the resolver's holds its connection): the
+    /// worker thread must never hold the last reference, or the owner's deinit would run
+    /// there, racing with the loop's own use of it.
+    func testAnOffLoopCompletionIsReleasedOnTheLoopThread() {
+        let lock = NSLock()
+        var releasedInLoop: [Bool] = []
+        let done = DispatchSemaphore(value: 0)
+        let rounds = 20
+        for _ in 0..<rounds {
+            loop.executeAndWait {
+                let canary = Canary { inLoop in lock.lock(); releasedInLoop.append(inLoop); lock.unlock() }
+                XCTAssertTrue(self.loop.runOffLoop({ 42 }) { [canary] value in
+                    _ = canary
+                    XCTAssertEqual(value, 42)
+                    done.signal()
+                })
+            }
+        }
+        for _ in 0..<rounds { XCTAssertEqual(done.wait(timeout: .now() + 30), .success) }
+        for _ in 0..<2000 {
+            lock.lock(); let count = releasedInLoop.count; lock.unlock()
+            if count == rounds { break }
+            usleep(5000)
+        }
+        lock.lock(); defer { lock.unlock() }
+        XCTAssertEqual(releasedInLoop, Array(repeating: true, count: rounds))
     }
 
     func testAStreamConnectionClosedWhileResolvingIsReleasedAndNeverOpens() throws {
