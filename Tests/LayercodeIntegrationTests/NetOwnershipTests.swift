@@ -97,7 +97,7 @@ final class NetOwnershipTests: XCTestCase {
             ws.onFailure = { [ws] _ in _ = ws.isOpen }
         }
         XCTAssertEqual(opened.wait(timeout: .now() + 30), .success)
-        weak var observed = socket
+        weak let observed = socket
         loop.executeAndWait {
             XCTAssertTrue(socket!.isOpen)
             socket!.abort()
@@ -114,7 +114,7 @@ final class NetOwnershipTests: XCTestCase {
         var socket: WebSocketClient? = try startSocket(peer, options) { ws in
             ws.onFailure = { [ws] _ in _ = ws.isOpen }
         }
-        weak var observed = socket
+        weak let observed = socket
         // Open timer, upgrade timer and the connection's callbacks are all in place.
         XCTAssertEqual(peer.requestRead.wait(timeout: .now() + 30), .success)
         loop.executeAndWait {
@@ -138,7 +138,7 @@ final class NetOwnershipTests: XCTestCase {
             ws.onClosed = { [ws] code, _ in _ = ws.isOpen; closeCode = code; closed.signal() }
         }
         XCTAssertEqual(opened.wait(timeout: .now() + 30), .success)
-        weak var observed = socket
+        weak let observed = socket
         loop.executeAndWait {
             socket!.close(code: WSCloseCode.normal)
             socket = nil   // the close handshake goes on without the owner's reference
@@ -170,7 +170,7 @@ final class NetOwnershipTests: XCTestCase {
             }
         }
         XCTAssertEqual(closed.wait(timeout: .now() + 30), .success, "onClosed never came")
-        weak var observed = socket
+        weak let observed = socket
         loop.executeAndWait {
             XCTAssertTrue(backedUp, "the connection had nothing left to write: the test proves nothing")
             socket = nil
@@ -187,7 +187,7 @@ final class NetOwnershipTests: XCTestCase {
             ws.onFailure = { [ws] error in _ = ws.isOpen; failure = error; failed.signal() }
         }
         XCTAssertEqual(failed.wait(timeout: .now() + 30), .success)
-        weak var observed = socket
+        weak let observed = socket
         loop.executeAndWait {
             XCTAssertEqual(failure?.httpStatus, 403)
             socket = nil
@@ -206,7 +206,7 @@ final class NetOwnershipTests: XCTestCase {
             ws.onFailure = { [ws] error in _ = ws.isOpen; failure = error; failed.signal() }
         }
         XCTAssertEqual(failed.wait(timeout: .now() + 30), .success)
-        weak var observed = socket
+        weak let observed = socket
         loop.executeAndWait {
             XCTAssertEqual(failure?.code, .protocolViolation)
             XCTAssertEqual(socket!.closeCodeSent, WSCloseCode.protocolError)
@@ -310,7 +310,10 @@ final class NetOwnershipTests: XCTestCase {
             connection = c
             observed = c
         }
-        loop.executeAndWait { connection = nil }
+        loop.executeAndWait {
+            XCTAssertFalse(connection!.isOpen)
+            connection = nil
+        }
         released("a StreamConnection closed while resolving") { observed }
         loop.executeAndWait { XCTAssertEqual(calls, 0) }
     }

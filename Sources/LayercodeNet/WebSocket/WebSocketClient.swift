@@ -90,14 +90,6 @@ public final class WebSocketClient {
         key = Base64.encode(nonce)
     }
 
-    /// The value a server must answer in Sec-WebSocket-Accept for `key` (RFC 6455 §4.2.2).
-    public static func acceptValue(forKey key: String) -> String {
-        let input = Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)
-        var digest = [UInt8](repeating: 0, count: 20)
-        lcshim_sha1(input, input.count, &digest)
-        return Base64.encode(digest)
-    }
-
     public var isOpen: Bool { state == .open }
 
     public func start() {
@@ -262,10 +254,7 @@ public final class WebSocketClient {
     // MARK: Handshake
 
     private func sendHandshake() {
-        var request = "GET \(url.pathAndQuery) HTTP/1.1\r\nHost: \(url.hostHeader)\r\n"
-        request += "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        request += "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
-        request += "User-Agent: \(options.userAgent)\r\n\r\n"
+        let request = WebSocketUpgrade.request(url: url, key: key, userAgent: options.userAgent)
         connection.send(Array(request.utf8))
         let limit = options.upgradeTimeoutMilliseconds
         if limit > 0 {
@@ -289,43 +278,8 @@ public final class WebSocketClient {
             return
         }
         guard complete, let head = handshakeParser.head else { return }
-        guard head.status == 101 else {
-            fail(LayercodeError(.protocolViolation,
-                                "WebSocket upgrade refused: HTTP \(head.status) \(head.reason)",
-                                httpStatus: head.status))
-            return
-        }
-        guard head.header("Upgrade")?.lowercased() == "websocket",
-              head.header("Connection")?.lowercased().split(separator: ",")
-                .contains(where: { $0.trimmingSpaces() == "upgrade" }) == true else {
-            fail(LayercodeError(.protocolViolation,
-                                "WebSocket upgrade response lacks Upgrade/Connection headers"))
-            return
-        }
-        // Exactly one Sec-WebSocket-Accept, and the right one: a second (even a matching one)
-        // means a response we cannot read one way (a proxy or a smuggled head).
-        let accepts = head.headers("Sec-WebSocket-Accept")
-        guard accepts.count == 1 else {
-            fail(LayercodeError(.protocolViolation, accepts.isEmpty
-                                ? "no Sec-WebSocket-Accept in upgrade response"
-                                : "\(accepts.count) Sec-WebSocket-Accept headers in upgrade response"))
-            return
-        }
-        guard accepts[0] == Self.acceptValue(forKey: key) else {
-            fail(LayercodeError(.protocolViolation, "wrong Sec-WebSocket-Accept in upgrade response"))
-            return
-        }
-        guard head.headers("Upgrade").count == 1 else {
-            fail(LayercodeError(.protocolViolation, "more than one Upgrade header in upgrade response"))
-            return
-        }
-        if head.header("Sec-WebSocket-Extensions") != nil {
-            fail(LayercodeError(.protocolViolation, "server chose an extension we did not offer"))
-            return
-        }
-        // We request no subprotocol, so any choice is one we did not offer (RFC 6455 §4.1).
-        if head.header("Sec-WebSocket-Protocol") != nil {
-            fail(LayercodeError(.protocolViolation, "server chose a subprotocol we did not request"))
+        if let refusal = WebSocketUpgrade.refusal(head, key: key) {
+            fail(refusal)
             return
         }
         state = .open
@@ -489,14 +443,5 @@ public final class WebSocketClient {
 
     private func clearCallbacks() {
         onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil
-    }
-}
-
-extension Substring {
-    func trimmingSpaces() -> Substring {
-        var s = self
-        while s.first == " " || s.first == "\t" { s.removeFirst() }
-        while s.last == " " || s.last == "\t" { s.removeLast() }
-        return s
     }
 }
