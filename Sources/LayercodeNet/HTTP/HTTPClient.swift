@@ -4,6 +4,12 @@ import LayercodeCore
 /// One HTTP/1.1 request on its own connection (`Connection: close`), on the event loop.
 /// Used for the authorize POST. The completion runs once, on the loop thread, unless the
 /// request is cancelled first.
+///
+/// Ownership (no weak references: Embedded Swift has none): once started, the request's
+/// timer and its connection's callbacks hold it strongly, so it runs to its end even if the
+/// caller lets go of it. Completing (response, failure or the timeout) and `cancel()` both
+/// cancel the timer and close the connection, which drops those callbacks and the cycle;
+/// the timeout guarantees one of them happens. To stop it, `cancel()`.
 public final class HTTPRequest {
     public struct Response: Sendable {
         public var status: Int
@@ -47,25 +53,23 @@ public final class HTTPRequest {
 
     public func start(_ completion: @escaping Completion) {
         self.completion = completion
-        timer = loop.schedule(afterMilliseconds: timeoutMilliseconds) { [weak self] in
-            guard let self else { return }
+        // Strong captures: complete() and cancel() cancel this timer and close the connection
+        // (which drops its callbacks), and this timer makes sure one of them runs.
+        timer = loop.schedule(afterMilliseconds: timeoutMilliseconds) { [self] in
             self.complete(.failure(LayercodeError(
                 .timeout, "\(self.description): no complete response in \(self.timeoutMilliseconds) ms")))
         }
-        connection.onOpen = { [weak self] in
-            guard let self else { return }
+        connection.onOpen = { [self] in
             self.connection.send(self.requestBytes)
         }
-        connection.onBytes = { [weak self] bytes in
-            guard let self else { return }
+        connection.onBytes = { [self] bytes in
             do throws(HTTPParseError) {
                 if try self.parser.feed(bytes) { self.finishParsed() }
             } catch {
                 self.complete(.failure(self.parseError(error)))
             }
         }
-        connection.onClose = { [weak self] error in
-            guard let self else { return }
+        connection.onClose = { [self] error in
             if let error {
                 self.complete(.failure(error))
                 return

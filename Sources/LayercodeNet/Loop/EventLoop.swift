@@ -272,7 +272,7 @@ public final class EventLoop: @unchecked Sendable {
     /// only if such a failure were ever seen; it has not been).
     private func waitFailed(_ error: Errno) {
         waitFailures += 1
-        if waitFailures == 1 { onLoopFailure?("event loop: \(error); retrying every 10 ms") }
+        if waitFailures == 1 { onLoopFailure?("event loop: " + error.description + "; retrying every 10 ms") }
         var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
         var left = timespec()
         while nanosleep(&pause, &left) != 0 && lcposix_errno() == EINTR { pause = left }

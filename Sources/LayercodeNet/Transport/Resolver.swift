@@ -26,12 +26,10 @@ public enum Resolver {
             return
         }
         let started = loop.runOffLoop({ () -> Result<[SocketAddress], LayercodeError> in
-            do {
+            do throws(LayercodeError) {
                 return .success(try lookup(host: host, port: port, numericOnly: false))
-            } catch let error as LayercodeError {
-                return .failure(error)
             } catch {
-                return .failure(LayercodeError(.network, "\(error)"))
+                return .failure(error)
             }
         }, completion: completion)
         if !started {
@@ -39,7 +37,7 @@ public enum Resolver {
         }
     }
 
-    static func lookup(host: String, port: Int, numericOnly: Bool) throws -> [SocketAddress] {
+    static func lookup(host: String, port: Int, numericOnly: Bool) throws(LayercodeError) -> [SocketAddress] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

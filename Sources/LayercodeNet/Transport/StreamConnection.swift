@@ -7,41 +7,13 @@ import LayercodeCore
 /// resolve → connect (each address in turn) → TLS handshake → open.
 /// All methods and callbacks run on the loop thread. After `onClose` or `close()` nothing
 /// more is called back.
+///
+/// Ownership (no weak references: Embedded Swift has none): the callbacks may capture the
+/// owner strongly. The cycle owner -> connection -> callback -> owner is broken by `close()`
+/// and by the end of the connection (`onClose`), which both drop every callback and cancel
+/// the step timer; an owner must end the connection one of these ways before letting go of
+/// it (releasing it alone stops nothing while the loop watches its socket).
 public final class StreamConnection: FDHandler {
-    public struct Endpoint: Sendable {
-        public var host: String
-        public var port: Int
-        public var hostIsIPLiteral: Bool
-        public var tls: TLSContext?
-        public var timeouts: Timeouts
-        /// SO_SNDBUF for the socket; 0: the system's (auto-tuned) default. A small one is
-        /// what a slow uplink amounts to; tests use it to make the kernel take little.
-        public var sendBufferBytes: Int
-        public init(host: String, port: Int, hostIsIPLiteral: Bool, tls: TLSContext?,
-                    timeouts: Timeouts = Timeouts(), sendBufferBytes: Int = 0) {
-            self.host = host
-            self.port = port
-            self.hostIsIPLiteral = hostIsIPLiteral
-            self.tls = tls
-            self.timeouts = timeouts
-            self.sendBufferBytes = sendBufferBytes
-        }
-    }
-
-    /// Per-step limits in milliseconds (0: none; the caller's overall timer still runs).
-    /// The DNS lookup runs on its own thread and cannot be cancelled: on timeout its answer
-    /// is ignored.
-    public struct Timeouts: Sendable, Equatable {
-        public var dnsMilliseconds = 0
-        public var connectMilliseconds = 0
-        public var tlsMilliseconds = 0
-        public init(dnsMilliseconds: Int = 0, connectMilliseconds: Int = 0, tlsMilliseconds: Int = 0) {
-            self.dnsMilliseconds = dnsMilliseconds
-            self.connectMilliseconds = connectMilliseconds
-            self.tlsMilliseconds = tlsMilliseconds
-        }
-    }
-
     public var onOpen: (() -> Void)?
     /// Bytes received; the buffer is valid only during the call.
     public var onBytes: ((UnsafeRawBufferPointer) -> Void)?
@@ -99,8 +71,10 @@ public final class StreamConnection: FDHandler {
         guard state == .idle else { return }
         state = .resolving
         startStepTimer(endpoint.timeouts.dnsMilliseconds, "DNS lookup of \(endpoint.host)")
-        Resolver.resolve(host: endpoint.host, port: endpoint.port, on: loop) { [weak self] result in
-            guard let self, self.state == .resolving else { return }
+        // Strong: the answer holds this connection until it arrives (getaddrinfo's own wait);
+        // after close() the state check makes it a no-op.
+        Resolver.resolve(host: endpoint.host, port: endpoint.port, on: loop) { [self] result in
+            guard self.state == .resolving else { return }
             switch result {
             case .success(let addresses):
                 self.addresses = addresses
@@ -176,7 +150,7 @@ public final class StreamConnection: FDHandler {
 
     private func connected() {
         if let tls = endpoint.tls {
-            do { try beginTLS(tls) } catch let e as LayercodeError { fail(e); return } catch {}
+            do { try beginTLS(tls) } catch { fail(error); return }
             state = .handshaking
             startStepTimer(endpoint.timeouts.tlsMilliseconds, "TLS handshake with \(endpoint.host)")
             guard watch(readable: true, writable: true, register: true) else { return }
@@ -186,7 +160,7 @@ public final class StreamConnection: FDHandler {
         }
     }
 
-    private func beginTLS(_ tls: TLSContext) throws {
+    private func beginTLS(_ tls: TLSContext) throws(LayercodeError) {
         guard let ssl = SSL_new(tls.ctx) else { throw LayercodeError(.tls, "SSL_new failed") }
         self.ssl = ssl
         // Our own socket BIO: send(MSG_NOSIGNAL), so a write after a reset never raises
@@ -366,7 +340,8 @@ public final class StreamConnection: FDHandler {
             }
             return true
         } catch {
-            fail(LayercodeError(.network, "cannot watch the socket to \(endpoint.host):\(endpoint.port): \(error)"))
+            fail(LayercodeError(.network, "cannot watch the socket to \(endpoint.host):\(endpoint.port): "
+                                + error.description))
             return false
         }
     }
@@ -376,8 +351,9 @@ public final class StreamConnection: FDHandler {
         loop.cancel(stepTimer)
         stepTimer = nil
         guard milliseconds > 0 else { return }
-        stepTimer = loop.schedule(afterMilliseconds: milliseconds) { [weak self] in
-            guard let self, self.state != .open, self.state != .closed else { return }
+        // Strong: close() and becomeOpen() cancel the timer, which releases this closure.
+        stepTimer = loop.schedule(afterMilliseconds: milliseconds) { [self] in
+            guard self.state != .open, self.state != .closed else { return }
             self.fail(LayercodeError(.timeout, "\(step) timed out after \(milliseconds) ms"))
         }
     }

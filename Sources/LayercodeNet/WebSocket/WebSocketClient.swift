@@ -6,6 +6,12 @@ import LayercodeCore
 /// Sec-WebSocket-Accept check), masked frames out, validated frames in (LayercodeCore's
 /// WebSocketReader), ping/pong, and the close handshake with codes.
 /// Callbacks run on the loop thread; exactly one of onClosed/onFailure ends the socket.
+///
+/// Ownership (no weak references: Embedded Swift has none): the client's timers and its
+/// connection's callbacks hold the client strongly, and the app's callbacks may hold their
+/// owner. Every way the socket ends (`abort()`, onClosed, onFailure) cancels the timers and
+/// drops both sets of callbacks, which breaks those cycles; an owner must end the socket
+/// one of these ways (or `close()` and wait for onClosed) before letting go of it.
 public final class WebSocketClient {
     public struct Options: Sendable {
         public var maxMessageSize = 16 << 20
@@ -84,28 +90,23 @@ public final class WebSocketClient {
         key = Base64.encode(nonce)
     }
 
-    /// The value a server must answer in Sec-WebSocket-Accept for `key` (RFC 6455 §4.2.2).
-    public static func acceptValue(forKey key: String) -> String {
-        let input = Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)
-        var digest = [UInt8](repeating: 0, count: 20)
-        lcshim_sha1(input, input.count, &digest)
-        return Base64.encode(digest)
-    }
-
     public var isOpen: Bool { state == .open }
 
     public func start() {
         guard state == .idle else { return }
         state = .handshaking
-        timer = loop.schedule(afterMilliseconds: options.openTimeoutMilliseconds) { [weak self] in
-            guard let self, self.state == .handshaking else { return }
+        // Strong captures here and below: abort(), finishClosed() and protocolFailure() cancel
+        // the timer and drop the connection's callbacks (detachConnection), and one of them
+        // always ends the socket.
+        timer = loop.schedule(afterMilliseconds: options.openTimeoutMilliseconds) { [self] in
+            guard self.state == .handshaking else { return }
             self.fail(LayercodeError(.timeout, "WebSocket open to \(self.url.hostHeader) timed out "
                                      + "after \(self.options.openTimeoutMilliseconds) ms"))
         }
-        connection.onOpen = { [weak self] in self?.sendHandshake() }
-        connection.onBytes = { [weak self] bytes in self?.received(bytes) }
-        connection.onClose = { [weak self] error in self?.connectionEnded(error) }
-        connection.onDrained = { [weak self] in self?.releaseHeld() }
+        connection.onOpen = { [self] in sendHandshake() }
+        connection.onBytes = { [self] bytes in received(bytes) }
+        connection.onClose = { [self] error in connectionEnded(error) }
+        connection.onDrained = { [self] in releaseHeld() }
         connection.start()
     }
 
@@ -171,7 +172,7 @@ public final class WebSocketClient {
         loop.cancel(timer)
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
-        connection.close()
+        connection.close()   // drops the connection's callbacks, and with them this client
         onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil
     }
 
@@ -209,8 +210,9 @@ public final class WebSocketClient {
     }
 
     private func scheduleKeepalive(afterMilliseconds ms: Int) {
-        keepaliveTimer = loop.schedule(afterMilliseconds: max(ms, 1)) { [weak self] in
-            self?.keepaliveCheck()
+        // Strong: every end of the socket cancels keepaliveTimer (and beginClose does).
+        keepaliveTimer = loop.schedule(afterMilliseconds: max(ms, 1)) { [self] in
+            keepaliveCheck()
         }
     }
 
@@ -252,16 +254,14 @@ public final class WebSocketClient {
     // MARK: Handshake
 
     private func sendHandshake() {
-        var request = "GET \(url.pathAndQuery) HTTP/1.1\r\nHost: \(url.hostHeader)\r\n"
-        request += "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        request += "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
-        request += "User-Agent: \(options.userAgent)\r\n\r\n"
+        let request = WebSocketUpgrade.request(url: url, key: key, userAgent: options.userAgent)
         connection.send(Array(request.utf8))
         let limit = options.upgradeTimeoutMilliseconds
         if limit > 0 {
             loop.cancel(timer)
-            timer = loop.schedule(afterMilliseconds: limit) { [weak self] in
-                guard let self, self.state == .handshaking else { return }
+            // Strong: cancelled on open and by every end of the socket.
+            timer = loop.schedule(afterMilliseconds: limit) { [self] in
+                guard self.state == .handshaking else { return }
                 self.fail(LayercodeError(.timeout, "WebSocket upgrade from \(self.url.hostHeader) "
                                          + "timed out after \(limit) ms"))
             }
@@ -270,7 +270,7 @@ public final class WebSocketClient {
 
     private func handshakeBytes(_ bytes: UnsafeRawBufferPointer) {
         let complete: Bool
-        do {
+        do throws(HTTPParseError) {
             complete = try handshakeParser.feed(bytes)
         } catch {
             let text = error.message
@@ -278,43 +278,8 @@ public final class WebSocketClient {
             return
         }
         guard complete, let head = handshakeParser.head else { return }
-        guard head.status == 101 else {
-            fail(LayercodeError(.protocolViolation,
-                                "WebSocket upgrade refused: HTTP \(head.status) \(head.reason)",
-                                httpStatus: head.status))
-            return
-        }
-        guard head.header("Upgrade")?.lowercased() == "websocket",
-              head.header("Connection")?.lowercased().split(separator: ",")
-                .contains(where: { $0.trimmingSpaces() == "upgrade" }) == true else {
-            fail(LayercodeError(.protocolViolation,
-                                "WebSocket upgrade response lacks Upgrade/Connection headers"))
-            return
-        }
-        // Exactly one Sec-WebSocket-Accept, and the right one: a second (even a matching one)
-        // means a response we cannot read one way (a proxy or a smuggled head).
-        let accepts = head.headers("Sec-WebSocket-Accept")
-        guard accepts.count == 1 else {
-            fail(LayercodeError(.protocolViolation, accepts.isEmpty
-                                ? "no Sec-WebSocket-Accept in upgrade response"
-                                : "\(accepts.count) Sec-WebSocket-Accept headers in upgrade response"))
-            return
-        }
-        guard accepts[0] == Self.acceptValue(forKey: key) else {
-            fail(LayercodeError(.protocolViolation, "wrong Sec-WebSocket-Accept in upgrade response"))
-            return
-        }
-        guard head.headers("Upgrade").count == 1 else {
-            fail(LayercodeError(.protocolViolation, "more than one Upgrade header in upgrade response"))
-            return
-        }
-        if head.header("Sec-WebSocket-Extensions") != nil {
-            fail(LayercodeError(.protocolViolation, "server chose an extension we did not offer"))
-            return
-        }
-        // We request no subprotocol, so any choice is one we did not offer (RFC 6455 §4.1).
-        if head.header("Sec-WebSocket-Protocol") != nil {
-            fail(LayercodeError(.protocolViolation, "server chose a subprotocol we did not request"))
+        if let refusal = WebSocketUpgrade.refusal(head, key: key) {
+            fail(refusal)
             return
         }
         state = .open
@@ -411,8 +376,9 @@ public final class WebSocketClient {
         for frame in kept { connection.send(frame) }
         if dropped > 0 { onDropped?(dropped) }
         sendFrame(.close, wsClosePayload(code: code, reason: reason))
-        timer = loop.schedule(afterMilliseconds: options.closeTimeoutMilliseconds) { [weak self] in
-            guard let self, self.state == .closing else { return }
+        // Strong: finishClosed() and abort() cancel it; otherwise it ends the socket itself.
+        timer = loop.schedule(afterMilliseconds: options.closeTimeoutMilliseconds) { [self] in
+            guard self.state == .closing else { return }
             self.finishClosed(code: code, reason: reason)
         }
     }
@@ -429,7 +395,7 @@ public final class WebSocketClient {
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
         connection.closeAfterFlush()
-        connection.onClose = nil
+        detachConnection()
         clearCallbacks()
         callback?(LayercodeError(code, "WebSocket protocol error (\(error.closeCode)): \(error.reason)"))
     }
@@ -441,7 +407,7 @@ public final class WebSocketClient {
         loop.cancel(timer)
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
-        connection.onClose = nil
+        detachConnection()
         connection.closeAfterFlush()
         clearCallbacks()
         callback?(code, reason)
@@ -466,16 +432,16 @@ public final class WebSocketClient {
         callback?(error)
     }
 
+    /// The connection may still write what is queued (the close frame) after the socket
+    /// ended; nothing it reports matters any more, and its callbacks hold this client.
+    private func detachConnection() {
+        connection.onOpen = nil
+        connection.onBytes = nil
+        connection.onClose = nil
+        connection.onDrained = nil
+    }
+
     private func clearCallbacks() {
         onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil
-    }
-}
-
-extension Substring {
-    func trimmingSpaces() -> Substring {
-        var s = self
-        while s.first == " " || s.first == "\t" { s.removeFirst() }
-        while s.last == " " || s.last == "\t" { s.removeLast() }
-        return s
     }
 }
