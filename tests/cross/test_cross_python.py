@@ -4,8 +4,8 @@ under qemu (target_python.py):
 
 - tests/python/test_reconnect.py, the reconnect suite, run as it is by pytest in the target's
   Python on the cross-built library (LAYERCODE_LIBRARY), the devserver native;
-- the target's wheel (`make wheel ARCH=<arch>`) installed by pip running in the target's
-  Python into a venv of that Python, and the README's quickstart run from it on the bundled
+- the target's wheel (as `make wheel ARCH=<arch>` builds it) installed by pip running in
+  the target's Python into a venv of that Python, and the README's quickstart run from it on the bundled
   library, as tests/python/test_wheel.py does on x86_64.
 """
 
@@ -16,10 +16,11 @@ import re
 import sys
 import sysconfig
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from .cross_support import QEMU_TIMEOUT, ROOT, Cross, skip_or_fail
+from .cross_support import QEMU_TIMEOUT, ROOT, Cross
 from .target_python import TargetPython, target_python
 from python.support import tone_burst, write_wav
 from python.test_wheel import BUNDLED, clean_env, run, run_quickstart
@@ -66,17 +67,22 @@ def test_reconnect_suite_on_the_target(python, tmp_path):
         f"not every test passed (skips count as failures here): {summary}\n{proc.describe}"
 
 
-def find_wheel(cross: Cross):
-    """dist/'s wheel for the target (make wheel ARCH=<arch>)."""
-    wheels = sorted((ROOT / "dist").glob(f"layercode-*-py3-none-manylinux_2_36_{cross.arch.name}.whl"))
-    if not wheels:
-        skip_or_fail(f"no {cross.arch.name} wheel in dist/: make wheel ARCH={cross.arch.name}")
-    return wheels[-1]
+def build_wheel(cross: Cross, out: Path) -> Path:
+    """The target's wheel, as `make wheel ARCH=<arch>` builds it (tools/build_wheel.py,
+    whose platform tag follows the library's ELF machine), into out."""
+    build = run([sys.executable, ROOT / "tools" / "build_wheel.py",
+                 "--lib", cross.lib_dir / BUNDLED, "--out", out])
+    assert build.returncode == 0, build.describe
+    wheels = list(out.glob("layercode-*.whl"))
+    assert len(wheels) == 1 and re.fullmatch(
+        rf"layercode-[\d.]+-py3-none-manylinux_2_36_{cross.arch.name}\.whl", wheels[0].name), \
+        build.describe
+    return wheels[0]
 
 
 def test_wheel_installs_and_its_quickstart_runs_on_the_target(python, devserver, tmp_path):
     cross = python.cross
-    wheel = find_wheel(cross)
+    wheel = build_wheel(cross, tmp_path / "dist")
     with zipfile.ZipFile(wheel) as z:
         assert f"layercode/{BUNDLED}" in z.namelist(), wheel
         bundled = z.read(f"layercode/{BUNDLED}")
