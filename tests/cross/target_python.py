@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Debian's Python for the target architecture (python3.11:arm64), beside the native one.
 
-`apt-get install python3:arm64` would replace the native python3 (the two are one package
-name, and python3-minimal is not co-installable across architectures), so the packages are
-fetched with `apt-get download` and unpacked with `dpkg -x` into build/<arch>/python, where
-nothing else sees them: the interpreter finds its standard library next to itself
+`apt-get install python3:arm64` cannot go beside the native python3: python3,
+python3-minimal, python3.11 and python3.11-minimal are not Multi-Arch: same, so apt removes
+the amd64 ones and the 20 packages that need them (pip, venv, apt's own python3-apt: checked
+with `apt-get install -s python3:arm64` on Debian 12). So the packages are fetched with
+`apt-get download` and unpacked with `dpkg -x` into build/<arch>/python, where nothing else
+sees them: the interpreter finds its standard library next to itself
 (<dir>/usr/lib/python3.11) and its own few libraries (zlib, expat, libffi for ctypes) through
 LD_LIBRARY_PATH. It needs the target architecture in dpkg (`dpkg --add-architecture arm64`,
 which the cross build needs anyway) and the network once; without them the tests that use it
