@@ -45,9 +45,15 @@ public final class LayercodeClient: @unchecked Sendable {
     /// bridge's pump on the loop. Holds the driver until cancelled at shutdown.
     private let waker: LoopWaker
 
-    public init(options: ClientOptions, callbacks: ClientCallbacks = ClientCallbacks()) throws {
+    public convenience init(options: ClientOptions, callbacks: ClientCallbacks = ClientCallbacks()) throws(LayercodeError) {
+        // Validation runs before the object exists: Embedded Swift does not free an instance
+        // whose designated initializer throws (the regression test: a refused lc_client_new
+        // under LeakSanitizer, tests/c/api_misuse.c).
+        self.init(options: options, validated: try options.validate(), callbacks: callbacks)
+    }
+
+    private init(options: ClientOptions, validated: ClientOptions.Validated, callbacks: ClientCallbacks) {
         self.options = options
-        let validated = try options.validate()
         sink = EventSink(callbacks: callbacks)
         events = sink.events
         media = MediaBridge(options: options, loop: loop, sink: sink, counters: stats, state: state)
@@ -100,7 +106,7 @@ public final class LayercodeClient: @unchecked Sendable {
         post { $0.run(.setMuted(muted)) }
     }
 
-    public func connect() throws {
+    public func connect() throws(LayercodeError) {
         // Claim the connect atomically, so two racing calls cannot both start a session.
         var claimed = false
         for from in [SessionStatus.disconnected, .error] where !claimed {
@@ -119,7 +125,7 @@ public final class LayercodeClient: @unchecked Sendable {
         post { $0.run(.disconnect) }
     }
 
-    public func sendText(_ text: String) throws {
+    public func sendText(_ text: String) throws(LayercodeError) {
         guard text.utf8.count <= 64 << 10 else {
             throw LayercodeError(.tooLarge, "text over 64 KiB")
         }
@@ -127,7 +133,7 @@ public final class LayercodeClient: @unchecked Sendable {
         post { $0.run(.sendText(text)) }
     }
 
-    public func sendData(json: String) throws {
+    public func sendData(json: String) throws(LayercodeError) {
         guard json.utf8.count <= 64 << 10 else {
             throw LayercodeError(.tooLarge, "data over 64 KiB")
         }
@@ -142,12 +148,12 @@ public final class LayercodeClient: @unchecked Sendable {
         post { $0.run(.sendData(value)) }
     }
 
-    public func turnStart() throws {
+    public func turnStart() throws(LayercodeError) {
         try requireConnected()
         post { $0.run(.turnStart) }
     }
 
-    public func turnEnd() throws {
+    public func turnEnd() throws(LayercodeError) {
         try requireConnected()
         post { $0.run(.turnEnd) }
     }
@@ -167,7 +173,7 @@ public final class LayercodeClient: @unchecked Sendable {
     // MARK: Switching audio (any thread; applied on the loop before these return)
 
     /// Microphone on or off. Device modes close the capture device when off.
-    public func setAudioInput(_ enabled: Bool) throws {
+    public func setAudioInput(_ enabled: Bool) throws(LayercodeError) {
         guard options.audioMode != .none else {
             throw LayercodeError(.invalidState, "a text-only client (LC_AUDIO_NONE) has no microphone")
         }
@@ -175,7 +181,7 @@ public final class LayercodeClient: @unchecked Sendable {
     }
 
     /// Agent audio on or off. Device modes close the playback device when off.
-    public func setAudioOutput(_ enabled: Bool) throws {
+    public func setAudioOutput(_ enabled: Bool) throws(LayercodeError) {
         guard options.audioMode != .none else {
             throw LayercodeError(.invalidState, "a text-only client (LC_AUDIO_NONE) has no speaker")
         }
@@ -183,7 +189,7 @@ public final class LayercodeClient: @unchecked Sendable {
     }
 
     /// Another microphone (input) or speaker: an ALSA PCM name, or a WAV path in WAV mode.
-    public func switchDevice(input: Bool, to name: String) throws {
+    public func switchDevice(input: Bool, to name: String) throws(LayercodeError) {
         guard options.audioMode == .alsa || options.audioMode == .wav else {
             throw LayercodeError(.invalidState, "device switching needs LC_AUDIO_ALSA or LC_AUDIO_WAV; "
                                  + "with external audio the app owns the devices")
@@ -237,7 +243,7 @@ public final class LayercodeClient: @unchecked Sendable {
         release()
     }
 
-    private func requireConnected() throws {
+    private func requireConnected() throws(LayercodeError) {
         guard status == .connected else {
             throw LayercodeError(.invalidState, "not connected")
         }

@@ -67,7 +67,7 @@ public struct ClientOptions: Sendable {
         var tls: TLSContext?
     }
 
-    func validate() throws -> Validated {
+    func validate() throws(LayercodeError) -> Validated {
         guard !agentID.isEmpty else { throw LayercodeError(.invalidArgument, "agent_id is required") }
         let authorize: URLParts
         do { authorize = try URLParts.parse(authorizeURL) } catch {

@@ -20,17 +20,17 @@ private let errorTexts: [Int32: UnsafePointer<CChar>] = {
     return table
 }()
 
-private func fail(_ error: Error) -> Int32 {
-    (error as? LayercodeError)?.code.rawValue ?? ErrorCode.internalError.rawValue
+private func fail(_ error: LayercodeError) -> Int32 {
+    error.code.rawValue
 }
 
 /// Resolves the handle and runs `body`; a thrown LayercodeError becomes its code.
-private func call(_ client: OpaquePointer?, _ body: (LayercodeClient) throws -> Void) -> Int32 {
+private func call(_ client: OpaquePointer?, _ body: (LayercodeClient) throws(LayercodeError) -> Void) -> Int32 {
     guard let handle = ClientHandle.from(client) else { return LC_ERR_INVALID_ARGUMENT }
     do {
         try body(handle.client)
     } catch {
-        handle.noteFailure(error as? LayercodeError ?? LayercodeError(.internalError, "\(error)"))
+        handle.noteFailure(error)
         return fail(error)
     }
     return LC_OK
@@ -87,7 +87,7 @@ public func lc_client_new(_ opts: UnsafePointer<lc_options>?,
         ThreadLastError.set("")
         return LC_OK
     } catch {
-        ThreadLastError.set((error as? LayercodeError)?.message ?? "\(error)")
+        ThreadLastError.set(error.message)
         return fail(error)
     }
 }
@@ -101,7 +101,7 @@ public func lc_client_free(_ client: OpaquePointer?) {
 
 @_cdecl("lc_client_connect")
 public func lc_client_connect(_ client: OpaquePointer?) -> Int32 {
-    call(client) { try $0.connect() }
+    call(client) { (c) throws(LayercodeError) in try c.connect() }
 }
 
 @_cdecl("lc_client_disconnect")
@@ -140,7 +140,7 @@ public func lc_client_read_audio(_ client: OpaquePointer?, _ out: UnsafeMutableP
 }
 
 /// A C string as Swift text, refusing invalid UTF-8.
-private func validUTF8(_ p: UnsafePointer<CChar>, limit: Int) throws -> String {
+private func validUTF8(_ p: UnsafePointer<CChar>, limit: Int) throws(LayercodeError) -> String {
     let length = strnlen(p, limit + 1)
     guard length <= limit else { throw LayercodeError(.tooLarge, "over \(limit / 1024) KiB") }
     let bytes = UnsafeRawBufferPointer(start: p, count: length)
@@ -154,23 +154,23 @@ private func validUTF8(_ p: UnsafePointer<CChar>, limit: Int) throws -> String {
 @_cdecl("lc_client_send_text")
 public func lc_client_send_text(_ client: OpaquePointer?, _ text: UnsafePointer<CChar>?) -> Int32 {
     guard let text else { return refuse(client, "lc_client_send_text: text is NULL") }
-    return call(client) { try $0.sendText(validUTF8(text, limit: 64 << 10)) }
+    return call(client) { (c) throws(LayercodeError) in try c.sendText(validUTF8(text, limit: 64 << 10)) }
 }
 
 @_cdecl("lc_client_send_data")
 public func lc_client_send_data(_ client: OpaquePointer?, _ json: UnsafePointer<CChar>?) -> Int32 {
     guard let json else { return refuse(client, "lc_client_send_data: json is NULL") }
-    return call(client) { try $0.sendData(json: validUTF8(json, limit: 64 << 10)) }
+    return call(client) { (c) throws(LayercodeError) in try c.sendData(json: validUTF8(json, limit: 64 << 10)) }
 }
 
 @_cdecl("lc_client_turn_start")
 public func lc_client_turn_start(_ client: OpaquePointer?) -> Int32 {
-    call(client) { try $0.turnStart() }
+    call(client) { (c) throws(LayercodeError) in try c.turnStart() }
 }
 
 @_cdecl("lc_client_turn_end")
 public func lc_client_turn_end(_ client: OpaquePointer?) -> Int32 {
-    call(client) { try $0.turnEnd() }
+    call(client) { (c) throws(LayercodeError) in try c.turnEnd() }
 }
 
 @_cdecl("lc_client_mute")
@@ -191,24 +191,24 @@ public func lc_client_is_muted(_ client: OpaquePointer?) -> Int32 {
 
 @_cdecl("lc_client_set_audio_input")
 public func lc_client_set_audio_input(_ client: OpaquePointer?, _ enabled: Int32) -> Int32 {
-    call(client) { try $0.setAudioInput(enabled != 0) }
+    call(client) { (c) throws(LayercodeError) in try c.setAudioInput(enabled != 0) }
 }
 
 @_cdecl("lc_client_set_audio_output")
 public func lc_client_set_audio_output(_ client: OpaquePointer?, _ enabled: Int32) -> Int32 {
-    call(client) { try $0.setAudioOutput(enabled != 0) }
+    call(client) { (c) throws(LayercodeError) in try c.setAudioOutput(enabled != 0) }
 }
 
 @_cdecl("lc_client_set_input_device")
 public func lc_client_set_input_device(_ client: OpaquePointer?, _ name: UnsafePointer<CChar>?) -> Int32 {
     guard let name else { return refuse(client, "lc_client_set_input_device: name is NULL") }
-    return call(client) { try $0.switchDevice(input: true, to: validUTF8(name, limit: 4096)) }
+    return call(client) { (c) throws(LayercodeError) in try c.switchDevice(input: true, to: validUTF8(name, limit: 4096)) }
 }
 
 @_cdecl("lc_client_set_output_device")
 public func lc_client_set_output_device(_ client: OpaquePointer?, _ name: UnsafePointer<CChar>?) -> Int32 {
     guard let name else { return refuse(client, "lc_client_set_output_device: name is NULL") }
-    return call(client) { try $0.switchDevice(input: false, to: validUTF8(name, limit: 4096)) }
+    return call(client) { (c) throws(LayercodeError) in try c.switchDevice(input: false, to: validUTF8(name, limit: 4096)) }
 }
 
 @_cdecl("lc_client_failure_reason")

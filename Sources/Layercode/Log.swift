@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CLayercodeABI
-import Synchronization
+import LayercodeNet
 
 /// The process-wide log sink (lc_set_log_handler). Off by default: the library never prints.
 /// Only the event-loop thread logs; audio threads never do.
@@ -13,7 +13,7 @@ enum Log {
         var maxLevel: Int32
     }
 
-    static let sink = Mutex<Sink?>(nil)
+    static let sink = Locked<Sink?>(nil)
 
     static func write(_ level: Level, _ message: @autoclosure () -> String) {
         guard let current = sink.withLock({ $0 }), level.rawValue <= current.maxLevel else { return }

@@ -80,7 +80,7 @@ public final class AudioThread: @unchecked Sendable {
     /// policy when that is refused.
     /// Throws LayercodeError(.invalidState) when already started, (.internalError) when
     /// no thread can be created.
-    public func start() throws {
+    public func start() throws(LayercodeError) {
         guard !running.load(ordering: .acquiring) else {
             throw LayercodeError(.invalidState, "audio thread \(name) already started")
         }

@@ -10,21 +10,30 @@ public final class Resampler {
     private var state: OpaquePointer?
 
     /// quality: 0 (fastest) ... 10 (best); speexdsp's VoIP default is 3.
-    public init(inputRate: Int, outputRate: Int, quality: Int32 = 5) throws {
+    /// Everything that can fail runs before the object exists (see `EmbeddedInit.md`:
+    /// Embedded Swift does not free an instance whose designated init throws).
+    public convenience init(inputRate: Int, outputRate: Int, quality: Int32 = 5) throws(LayercodeError) {
         guard (8000...192_000).contains(inputRate), (8000...192_000).contains(outputRate) else {
             throw LayercodeError(.invalidArgument,
                                  "sample rates must be 8000..192000 Hz (got \(inputRate) → \(outputRate))")
         }
-        self.inputRate = inputRate
-        self.outputRate = outputRate
+        var state: OpaquePointer?
         if inputRate != outputRate {
             var err: Int32 = 0
             state = speex_resampler_init(1, UInt32(inputRate), UInt32(outputRate), quality, &err)
             guard state != nil, err == 0 else {
+                if let state { speex_resampler_destroy(state) }
                 throw LayercodeError(.audio, "speex_resampler_init failed (\(err))")
             }
             speex_resampler_skip_zeros(state)
         }
+        self.init(inputRate: inputRate, outputRate: outputRate, state: state)
+    }
+
+    private init(inputRate: Int, outputRate: Int, state: OpaquePointer?) {
+        self.inputRate = inputRate
+        self.outputRate = outputRate
+        self.state = state
     }
 
     deinit { if let state { speex_resampler_destroy(state) } }

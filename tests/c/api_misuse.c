@@ -604,6 +604,53 @@ static void valid_options(lc_options *o) {
     session_options(o, "echo", authorize_url, ws_url);
 }
 
+/* Regressions: a constructor that fails frees what it made. Run under LeakSanitizer
+ * (test_api_misuse_under_asan_and_ubsan), where a leak fails the run at exit.
+ * - refused_client_new_frees_its_instance: Embedded Swift's runtime does not free an
+ *   instance whose designated initializer throws; every lc_client_new refused by validation
+ *   leaked its client (432 bytes) until validation moved before the allocation.
+ * - unopenable_wav_frees_its_files: the same in the WAV reader (20 blocks per failed open).
+ * - bad_ca_file_frees_its_tls_context: the same shape in TLSContext (it did not leak, as its
+ *   initializer threw only once whole; kept so that it stays so). */
+static void test_failed_constructors_free_what_they_made(void) {
+    lc_options o;
+    lc_client *c = NULL;
+    int rc, i;
+
+    section("regression: failed constructors free what they made");
+    for (i = 0; i < 3; i++) {
+        valid_options(&o);
+        o.agent_id = NULL;
+        c = NULL;
+        rc = lc_client_new(&o, &c);
+        check(rc == LC_ERR_INVALID_ARGUMENT && c == NULL,
+              "refused_client_new_frees_its_instance: lc_client_new refused (got %d)", rc);
+
+        valid_options(&o);
+        o.authorize_url = "https://127.0.0.1:1/authorize";
+        o.ca_file = "/nonexistent/liblayercode-test-ca.pem";
+        c = NULL;
+        rc = lc_client_new(&o, &c);
+        check(rc == LC_ERR_TLS && c == NULL,
+              "bad_ca_file_frees_its_tls_context: lc_client_new == LC_ERR_TLS (got %d: %s)", rc,
+              lc_client_last_error(NULL));
+
+        valid_options(&o);
+        o.audio_mode = LC_AUDIO_WAV;
+        o.capture_device = "/nonexistent/liblayercode-test-input.wav";
+        o.playback_device = NULL;
+        c = NULL;
+        rc = lc_client_new(&o, &c);
+        check(rc == LC_OK && c != NULL, "unopenable_wav_frees_its_files: lc_client_new (got %d)", rc);
+        if (c) {
+            rc = lc_client_connect(c);
+            check(rc == LC_OK || rc == LC_ERR_AUDIO,
+                  "unopenable_wav_frees_its_files: connect is refused or fails later (got %d)", rc);
+            lc_client_free(c);
+        }
+    }
+}
+
 static void *fail_new_on_other_thread(void *arg) {
     lc_options o;
     lc_client *c = NULL;
@@ -1351,6 +1398,7 @@ int main(int argc, char **argv) {
     test_version_and_strerror();
     test_options_init();
     test_client_new();
+    test_failed_constructors_free_what_they_made();
     test_null_client();
     test_list_devices();
     test_idle_client();

@@ -16,19 +16,20 @@ public final class AlsaDriver: AudioDriver, @unchecked Sendable {
 
     /// Opens the devices (nil skips that direction). `configText` is extra ALSA
     /// configuration (asoundrc syntax) for both, e.g. a test's file/null devices.
-    public init(captureDevice: String?, playbackDevice: String?, sampleRate: Int,
+    public convenience init(captureDevice: String?, playbackDevice: String?, sampleRate: Int,
                 periodMilliseconds: Int, configText: String? = nil) throws(LayercodeError) {
         func open(_ name: String?, _ direction: AlsaPCM.Direction) throws(LayercodeError) -> AlsaPCM? {
             guard let name else { return nil }
-            do {
-                return try AlsaPCM(.init(device: name, direction: direction, sampleRate: sampleRate,
-                                         periodMilliseconds: periodMilliseconds, configText: configText))
-            } catch {
-                throw AudioFailure.of(error)
-            }
+            return try AlsaPCM(.init(device: name, direction: direction, sampleRate: sampleRate,
+                                     periodMilliseconds: periodMilliseconds, configText: configText))
         }
-        capturePCM = try open(captureDevice, .capture)
-        playbackPCM = try open(playbackDevice, .playback)
+        let capture = try open(captureDevice, .capture)
+        self.init(capturePCM: capture, playbackPCM: try open(playbackDevice, .playback))
+    }
+
+    private init(capturePCM: AlsaPCM?, playbackPCM: AlsaPCM?) {
+        self.capturePCM = capturePCM
+        self.playbackPCM = playbackPCM
         let captureCount = max(1, (capturePCM?.periodFrames ?? 0) * (capturePCM?.channels ?? 0))
         let playbackCount = max(1, (playbackPCM?.periodFrames ?? 0) * (playbackPCM?.channels ?? 0))
         captureBuffer = .allocate(capacity: captureCount)
@@ -51,7 +52,7 @@ public final class AlsaDriver: AudioDriver, @unchecked Sendable {
     }
     public var captureXruns: Int { capturePCM?.xrunCount ?? 0 }
     public var playbackXruns: Int { playbackPCM?.xrunCount ?? 0 }
-    public var isRealtime: Bool { !threads.isEmpty && threads.allSatisfy(\.isRealtime) }
+    public var isRealtime: Bool { !threads.isEmpty && threads.allSatisfy { $0.isRealtime } }
 
     public func start(capture: CaptureSide?, playback: PlaybackSide?, failures: FailureLatch) {
         guard threads.isEmpty else { return }
@@ -60,11 +61,11 @@ public final class AlsaDriver: AudioDriver, @unchecked Sendable {
             threads.append(AudioThread(name: "lc-capture") { thread in
                 let frames = pcm.periodFrames, channels = pcm.channels
                 while !thread.isStopRequested {
-                    do {
+                    do throws(LayercodeError) {
                         let n = try pcm.read(into: buffer, frames: frames)
                         side.deliver(buffer, frames: n, channels: channels)
                     } catch {
-                        failures.raise(AudioFailure.of(error))
+                        failures.raise(error)
                         return
                     }
                 }
@@ -76,10 +77,10 @@ public final class AlsaDriver: AudioDriver, @unchecked Sendable {
                 let frames = pcm.periodFrames
                 while !thread.isStopRequested {
                     side.render(into: buffer, frames: frames)
-                    do {
+                    do throws(LayercodeError) {
                         _ = try pcm.write(from: buffer, frames: frames)
                     } catch {
-                        failures.raise(AudioFailure.of(error))
+                        failures.raise(error)
                         return
                     }
                     // What the device holds now: audible only after it has played out.
@@ -88,7 +89,7 @@ public final class AlsaDriver: AudioDriver, @unchecked Sendable {
             })
         }
         for thread in threads {
-            do { try thread.start() } catch { failures.raise(AudioFailure.of(error)) }
+            do { try thread.start() } catch { failures.raise(error) }
         }
     }
 
@@ -99,12 +100,5 @@ public final class AlsaDriver: AudioDriver, @unchecked Sendable {
         threads.removeAll()
         capturePCM?.close()
         playbackPCM?.close()
-    }
-}
-
-/// A thrown error as the LayercodeError a latch carries (the audio code when it is another).
-enum AudioFailure {
-    static func of(_ error: Error) -> LayercodeError {
-        error as? LayercodeError ?? LayercodeError(.audio, "\(error)")
     }
 }

@@ -70,8 +70,11 @@ public final class AlsaPCM: @unchecked Sendable {
     /// queued, capture on the first read.
     /// Throws LayercodeError(.invalidArgument) for a config out of range, and
     /// LayercodeError(.audio, "<device>: <what failed>: <ALSA's reason>") when ALSA refuses.
-    public init(_ config: Config) throws {
-        let opened = try Self.open(config)
+    public convenience init(_ config: Config) throws(LayercodeError) {
+        self.init(config, try Self.open(config))  // fails before the object exists (EmbeddedInit)
+    }
+
+    private init(_ config: Config, _ opened: Opened) {
         device = config.device
         direction = config.direction
         pcm = opened.pcm
@@ -89,7 +92,7 @@ public final class AlsaPCM: @unchecked Sendable {
     /// Reads exactly `frames` frames into `buffer` (room for `frames * channels` samples),
     /// blocking; short reads are continued, overruns and suspends recovered and counted.
     /// Returns `frames`. Throws on an unrecoverable error. Does not allocate unless it throws.
-    public func read(into buffer: UnsafeMutablePointer<Int16>, frames: Int) throws -> Int {
+    public func read(into buffer: UnsafeMutablePointer<Int16>, frames: Int) throws(LayercodeError) -> Int {
         guard let pcm else { throw closedError("read") }
         guard direction == .capture else {
             throw LayercodeError(.invalidState, "\(device): read on a playback PCM")
@@ -112,7 +115,7 @@ public final class AlsaPCM: @unchecked Sendable {
     /// while the device buffer is full; short writes are continued, underruns and suspends
     /// recovered and counted. Returns `frames`. Throws on an unrecoverable error. Does not
     /// allocate unless it throws.
-    public func write(from buffer: UnsafePointer<Int16>, frames: Int) throws -> Int {
+    public func write(from buffer: UnsafePointer<Int16>, frames: Int) throws(LayercodeError) -> Int {
         guard let pcm else { throw closedError("write") }
         guard direction == .playback else {
             throw LayercodeError(.invalidState, "\(device): write on a capture PCM")
@@ -176,7 +179,7 @@ public final class AlsaPCM: @unchecked Sendable {
 
     // MARK: Private
 
-    private func recover(_ pcm: OpaquePointer, _ err: Int32, _ what: String) throws {
+    private func recover(_ pcm: OpaquePointer, _ err: Int32, _ what: String) throws(LayercodeError) {
         if err == -EAGAIN {
             snd_pcm_wait(pcm, 100)
             return
@@ -205,7 +208,7 @@ public final class AlsaPCM: @unchecked Sendable {
         var sampleRate = 0, channels = 0, periodFrames = 0, bufferFrames = 0
     }
 
-    private static func open(_ config: Config) throws -> Opened {
+    private static func open(_ config: Config) throws(LayercodeError) -> Opened {
         let device = config.device
         guard config.sampleRate >= 0, config.sampleRate <= 768_000,
               (0...64).contains(config.channels),
@@ -244,7 +247,7 @@ public final class AlsaPCM: @unchecked Sendable {
 
     /// The system configuration (alsa.conf, its hooks, ~/.asoundrc) with `text` loaded over
     /// a copy of it. The caller owns the result (snd_config_delete).
-    private static func loadConfig(_ text: String, device: String) throws -> OpaquePointer {
+    private static func loadConfig(_ text: String, device: String) throws(LayercodeError) -> OpaquePointer {
         var global: OpaquePointer?
         var err = snd_config_update_ref(&global)
         guard err >= 0, let global else { throw failure(device, "cannot load the ALSA configuration", err) }
@@ -265,9 +268,9 @@ public final class AlsaPCM: @unchecked Sendable {
         return top
     }
 
-    private static func configure(_ pcm: OpaquePointer, _ config: Config, into opened: inout Opened) throws {
+    private static func configure(_ pcm: OpaquePointer, _ config: Config, into opened: inout Opened) throws(LayercodeError) {
         let device = config.device
-        func check(_ err: Int32, _ what: @autoclosure () -> String) throws {
+        func check(_ err: Int32, _ what: @autoclosure () -> String) throws(LayercodeError) {
             if err < 0 { throw failure(device, what(), err) }
         }
 

@@ -128,14 +128,10 @@ public final class AudioEngine: @unchecked Sendable {
     }
 
     private func makePlayback(_ format: DeviceFormat) throws(LayercodeError) -> PlaybackSide {
-        do {
-            return try PlaybackSide(deviceRate: format.sampleRate, channels: format.channels,
-                                    jitter: config.jitter, meterUpdatesPerSecond: config.meterUpdatesPerSecond,
-                                    renderTapMilliseconds: config.renderTapMilliseconds,
-                                    clock: clock, wake: wake)
-        } catch {
-            throw AudioFailure.of(error)
-        }
+        try PlaybackSide(deviceRate: format.sampleRate, channels: format.channels,
+                         jitter: config.jitter, meterUpdatesPerSecond: config.meterUpdatesPerSecond,
+                         renderTapMilliseconds: config.renderTapMilliseconds,
+                         clock: clock, wake: wake)
     }
 
     /// Stops the drivers (their threads are joined; devices close). The sides stay for stats.
@@ -236,7 +232,7 @@ public final class AudioEngine: @unchecked Sendable {
         if let p = playback { parts.append("playback \(p.deviceRate) Hz × \(p.channels)") }
         let drivers = [inputDriver, outputDriver].compactMap { $0 }
         if !drivers.isEmpty {
-            parts.append(drivers.allSatisfy(\.isRealtime) ? "SCHED_FIFO" : "normal priority")
+            parts.append(drivers.allSatisfy { $0.isRealtime } ? "SCHED_FIFO" : "normal priority")
         }
         return parts.joined(separator: ", ")
     }

@@ -74,15 +74,26 @@ public final class PlaybackSide: @unchecked Sendable {
     public static let defaultRingFrames = 500
 
     /// `renderTapMilliseconds` > 0 keeps that much of what the speaker got in `renderTap`.
-    public init(deviceRate: Int, channels: Int, jitter config: JitterBufferConfig,
+    public convenience init(deviceRate: Int, channels: Int, jitter config: JitterBufferConfig,
                 ringFrames: Int = PlaybackSide.defaultRingFrames, meterUpdatesPerSecond: Int = 20,
                 renderTapMilliseconds: Int = 0,
-                clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) throws {
+                clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) throws(LayercodeError) {
+        // The one step that can fail runs before the object exists (Embedded Swift does not
+        // free an instance whose designated initializer throws).
+        self.init(deviceRate: deviceRate, channels: channels, jitter: config, ringFrames: ringFrames,
+                  meterUpdatesPerSecond: meterUpdatesPerSecond, renderTapMilliseconds: renderTapMilliseconds,
+                  clock: clock, wake: wake,
+                  resampler: try Resampler(inputRate: 16_000, outputRate: deviceRate))
+    }
+
+    private init(deviceRate: Int, channels: Int, jitter config: JitterBufferConfig, ringFrames: Int,
+                 meterUpdatesPerSecond: Int, renderTapMilliseconds: Int,
+                 clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void, resampler: Resampler) {
         self.deviceRate = deviceRate
         self.channels = max(1, channels)
         ring = FrameRing(capacityFrames: ringFrames, frameSamples: Self.frameSamples)
         jitter = JitterBuffer(config: config)
-        resampler = try Resampler(inputRate: 16_000, outputRate: deviceRate)
+        self.resampler = resampler
         meter = LevelMeter(sampleRate: deviceRate, updatesPerSecond: max(1, meterUpdatesPerSecond))
         self.wake = wake
         clockNanoseconds = clock

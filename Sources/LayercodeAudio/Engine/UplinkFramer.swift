@@ -35,11 +35,7 @@ final class UplinkFramer {
     func attach(_ capture: CaptureSide?) throws(LayercodeError) {
         var resampler: Resampler?
         if let capture {
-            do {
-                resampler = try Resampler(inputRate: capture.sampleRate, outputRate: wireRate)
-            } catch {
-                throw AudioFailure.of(error)
-            }
+            resampler = try Resampler(inputRate: capture.sampleRate, outputRate: wireRate)
         }
         self.capture = capture
         toWireRate = resampler

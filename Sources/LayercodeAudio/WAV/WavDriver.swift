@@ -54,7 +54,7 @@ public final class WavDriver: AudioDriver, @unchecked Sendable {
     /// Throws LayercodeError(.audio, "<path>: ...") when a file cannot be opened, read as
     /// WAV or created, and LayercodeError(.invalidArgument) for a period outside 1...1000 ms
     /// or an output rate outside 8000...192000 Hz (checked before the file is created).
-    public init(inputPath: String?, outputPath: String?, outputSampleRate: Int = 16_000,
+    public convenience init(inputPath: String?, outputPath: String?, outputSampleRate: Int = 16_000,
                 periodMilliseconds: Int = 10, loopInput: Bool = false) throws(LayercodeError) {
         guard (1...1000).contains(periodMilliseconds) else {
             throw LayercodeError(.invalidArgument,
@@ -64,15 +64,23 @@ public final class WavDriver: AudioDriver, @unchecked Sendable {
             throw LayercodeError(.invalidArgument,
                                  "sample rates must be 8000..192000 Hz (got \(outputSampleRate))")
         }
+        let reader = try inputPath.map { (path) throws(LayercodeError) in try WavReader(path: path) }
+        let writer = try outputPath.map { (path) throws(LayercodeError) in
+            try WavWriter(path: path, sampleRate: outputSampleRate, channels: 1)
+        }
+        // Everything that can fail ran before the object exists (Embedded Swift does not free
+        // an instance whose designated initializer throws).
+        self.init(reader: reader, writer: writer, outputSampleRate: outputSampleRate,
+                  periodMilliseconds: periodMilliseconds, loopInput: loopInput)
+    }
+
+    private init(reader: WavReader?, writer: WavWriter?, outputSampleRate: Int,
+                 periodMilliseconds: Int, loopInput: Bool) {
+        self.reader = reader
+        self.writer = writer
         self.periodMilliseconds = periodMilliseconds
         self.loopInput = loopInput
         outputRate = outputSampleRate
-        do {
-            reader = try inputPath.map { try WavReader(path: $0) }
-            writer = try outputPath.map { try WavWriter(path: $0, sampleRate: outputSampleRate, channels: 1) }
-        } catch {
-            throw AudioFailure.of(error)
-        }
         inputCapacity = Self.maxPeriodFrames(rate: reader?.sampleRate ?? 0, ms: periodMilliseconds)
         outputCapacity = Self.maxPeriodFrames(rate: writer == nil ? 0 : outputSampleRate, ms: periodMilliseconds)
         inputBuffer = .allocate(capacity: inputCapacity)
@@ -117,7 +125,7 @@ public final class WavDriver: AudioDriver, @unchecked Sendable {
             driver.takeUnretainedValue().run(me, input: input, output: output, failures: failures)
         }
         thread = audioThread
-        do { try audioThread.start() } catch { failures.raise(AudioFailure.of(error)) }
+        do { try audioThread.start() } catch { failures.raise(error) }
     }
 
     /// Stops and joins the thread (within about one period), then fixes the output file's
@@ -129,7 +137,7 @@ public final class WavDriver: AudioDriver, @unchecked Sendable {
         guard !stopped else { return }
         stopped = true
         reader?.close()
-        do { try writer?.close() } catch { failures?.raise(AudioFailure.of(error)) }
+        do { try writer?.close() } catch { failures?.raise(error) }
     }
 
     // MARK: Device thread
@@ -157,7 +165,7 @@ public final class WavDriver: AudioDriver, @unchecked Sendable {
                 do {
                     try writer.write(outputBuffer, frames: n)
                 } catch {
-                    failures.raise(AudioFailure.of(error))
+                    failures.raise(error)
                     return
                 }
                 renderedFrames.add(UInt64(n), ordering: .relaxed)

@@ -46,8 +46,7 @@ public final class WavReader {
     /// frames loops over it).
     /// Throws LayercodeError(.audio, "<path>: ...") when the file cannot be opened or is not
     /// a WAV file this reader understands.
-    public init(path: String, maxChunkFrames: Int = 4096) throws {
-        self.path = path
+    public convenience init(path: String, maxChunkFrames: Int = 4096) throws(LayercodeError) {
         let fd = lcposix_open(path, O_RDONLY | O_CLOEXEC, 0)
         guard fd >= 0 else {
             throw LayercodeError(.audio, "\(path): cannot open: \(String(cString: strerror(lcposix_errno())))")
@@ -59,6 +58,13 @@ public final class WavReader {
             CPosix.close(fd)
             throw error
         }
+        // Everything that can fail ran before the object exists (Embedded Swift does not free
+        // an instance whose designated initializer throws).
+        self.init(path: path, fd: fd, header: header, maxChunkFrames: maxChunkFrames)
+    }
+
+    private init(path: String, fd: Int32, header: Header, maxChunkFrames: Int) {
+        self.path = path
         self.fd = fd
         sampleRate = header.sampleRate
         channels = header.channels
@@ -250,7 +256,7 @@ public final class WavReader {
     private static let subformatGUIDTail: [UInt8] = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00,
                                                      0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71]
 
-    private static func parse(fd: Int32, path: String) throws -> Header {
+    private static func parse(fd: Int32, path: String) throws(LayercodeError) -> Header {
         func fail(_ why: String) -> LayercodeError { LayercodeError(.audio, "\(path): \(why)") }
         var riff = [UInt8](repeating: 0, count: 12)
         guard riff.withUnsafeMutableBytes({ readFully(fd: fd, $0.baseAddress!, count: 12) }) == 12 else {
@@ -309,7 +315,7 @@ public final class WavReader {
     }
 
     private static func parseFormat(_ b: [UInt8], into header: inout Header,
-                                    fail: (String) -> LayercodeError) throws {
+                                    fail: (String) -> LayercodeError) throws(LayercodeError) {
         var tag = Int(le16(b, 0))
         let channels = Int(le16(b, 2))
         let rate = Int(le32(b, 4))

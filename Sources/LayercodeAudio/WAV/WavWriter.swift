@@ -31,23 +31,16 @@ public final class WavWriter {
     /// Throws LayercodeError(.invalidArgument) for a rate outside 1...4294967295 or channels
     /// outside 1...65535, and LayercodeError(.audio, "<path>: ...") when the file cannot be
     /// created or written.
-    public init(path: String, sampleRate: Int, channels: Int = 1) throws {
+    public convenience init(path: String, sampleRate: Int, channels: Int = 1) throws(LayercodeError) {
         guard sampleRate >= 1, sampleRate <= Int(UInt32.max / UInt32(2 * max(1, min(channels, 65_535)))),
               (1...65_535).contains(channels) else {
             throw LayercodeError(.invalidArgument,
                                  "\(path): WAV rate and channels out of range (\(sampleRate) Hz, \(channels) ch)")
         }
-        self.path = path
-        self.sampleRate = sampleRate
-        self.channels = channels
-        fd = lcposix_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = lcposix_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw LayercodeError(.audio, "\(path): cannot create: \(String(cString: strerror(lcposix_errno())))")
         }
-        #if _endian(big)
-        swapped = .allocate(capacity: swappedCapacity)
-        swapped.initialize(repeating: 0, count: swappedCapacity)
-        #endif
         var header = [UInt8]()
         header.reserveCapacity(Self.headerBytes)
         func put(_ s: String) { header += Array(s.utf8) }
@@ -64,13 +57,26 @@ public final class WavWriter {
         put("data"); put32(0xFFFF_FFFF)
         let error: LayercodeError? = header.withUnsafeBytes { bytes in
             var written = 0
-            return writeFully(bytes.baseAddress!, count: bytes.count, written: &written)
+            return Self.writeFully(fd, path, bytes.baseAddress!, count: bytes.count, written: &written)
         }
         if let error {
             CPosix.close(fd)
-            fd = -1
             throw error
         }
+        // Everything that can fail ran before the object exists (Embedded Swift does not free
+        // an instance whose designated initializer throws).
+        self.init(path: path, sampleRate: sampleRate, channels: channels, fd: fd)
+    }
+
+    private init(path: String, sampleRate: Int, channels: Int, fd: Int32) {
+        self.path = path
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.fd = fd
+        #if _endian(big)
+        swapped = .allocate(capacity: swappedCapacity)
+        swapped.initialize(repeating: 0, count: swappedCapacity)
+        #endif
     }
 
     deinit {
@@ -83,13 +89,13 @@ public final class WavWriter {
     /// Appends `frames` interleaved frames (`channels` samples each).
     /// Throws LayercodeError(.audio, "<path>: write: <reason>") when the file cannot take
     /// them (disk full, file too large, closed); what did fit is kept and counted.
-    public func write(_ samples: UnsafePointer<Int16>, frames: Int) throws {
+    public func write(_ samples: UnsafePointer<Int16>, frames: Int) throws(LayercodeError) {
         guard frames > 0 else { return }
         guard fd >= 0 else { throw LayercodeError(.audio, "\(path): write: file is closed") }
         let count = frames * channels
         #if _endian(little)
         var written = 0
-        let error = writeFully(UnsafeRawPointer(samples), count: count * 2, written: &written)
+        let error = Self.writeFully(fd, path, UnsafeRawPointer(samples), count: count * 2, written: &written)
         dataBytes += UInt64(written)
         if let error { throw error }
         #else
@@ -98,7 +104,7 @@ public final class WavWriter {
             let n = min(count - done, swappedCapacity)
             for i in 0..<n { swapped[i] = samples[done + i].littleEndian }
             var written = 0
-            let error = writeFully(UnsafeRawPointer(swapped), count: n * 2, written: &written)
+            let error = Self.writeFully(fd, path, UnsafeRawPointer(swapped), count: n * 2, written: &written)
             dataBytes += UInt64(written)
             if let error { throw error }
             done += n
@@ -109,7 +115,7 @@ public final class WavWriter {
     /// Puts the real sizes in the header and closes the file. Idempotent; a no-op after the
     /// first call. Throws LayercodeError(.audio, "<path>: ...") when the header cannot be
     /// fixed or the close reports a deferred write error; the file is closed either way.
-    public func close() throws {
+    public func close() throws(LayercodeError) {
         guard fd >= 0 else { return }
         let fd = self.fd
         self.fd = -1
@@ -134,7 +140,8 @@ public final class WavWriter {
 
     /// write(2) until done; retries EINTR and short writes. Returns the error, if any (not
     /// thrown, so the caller counts what went out first).
-    private func writeFully(_ bytes: UnsafeRawPointer, count: Int, written: inout Int) -> LayercodeError? {
+    private static func writeFully(_ fd: Int32, _ path: String, _ bytes: UnsafeRawPointer, count: Int,
+                                   written: inout Int) -> LayercodeError? {
         while written < count {
             let r = CPosix.write(fd, bytes + written, count - written)
             if r > 0 {

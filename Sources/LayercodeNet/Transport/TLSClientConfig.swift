@@ -18,11 +18,24 @@ public struct TLSClientConfig: Sendable, Equatable {
 public final class TLSContext: @unchecked Sendable {
     let ctx: OpaquePointer
 
-    public init(_ config: TLSClientConfig) throws {
+    /// Everything that can fail runs before the object exists: Embedded Swift does not free
+    /// an instance whose designated initializer throws before it is whole.
+    public convenience init(_ config: TLSClientConfig) throws(LayercodeError) {
         guard let ctx = SSL_CTX_new(TLS_client_method()) else {
             throw LayercodeError(.tls, "SSL_CTX_new failed")
         }
-        self.ctx = ctx
+        do {
+            try Self.configure(ctx, config)
+        } catch {
+            SSL_CTX_free(ctx)
+            throw error
+        }
+        self.init(ctx: ctx)
+    }
+
+    private init(ctx: OpaquePointer) { self.ctx = ctx }
+
+    private static func configure(_ ctx: OpaquePointer, _ config: TLSClientConfig) throws(LayercodeError) {
         guard lcshim_ctx_configure_client(ctx) == 1 else {
             throw LayercodeError(.tls, "cannot set TLS 1.2 minimum")
         }
