@@ -104,7 +104,7 @@ test-abi: all cross
 
 test-python: all
 	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c tests/python tests/conformance \
-		tests/faults tests/tls tests/fuzz tests/docs tests/soak \
+		tests/faults tests/tls tests/fuzz tests/docs tests/soak tests/cross \
 		tests/test_pytest_rootdir.py
 
 # WebSocket conformance: Autobahn-style cases (tools/wsconformance) against our client

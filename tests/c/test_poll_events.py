@@ -11,26 +11,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LIB_DIR = os.path.join(ROOT, "build", "lib")
 
 
-def build(tmp_path, name: str) -> str:
-    """tests/c/NAME.c linked against build/lib (skips without a library)."""
-    if not os.path.exists(os.path.join(LIB_DIR, "liblayercode.so")):
-        pytest.skip("build/lib/liblayercode.so missing: run make")
+def build(tmp_path, name: str, cc: str = "cc", lib_dir: str = LIB_DIR) -> str:
+    """tests/c/NAME.c linked against lib_dir (skips without a library); cc and lib_dir:
+    tests/cross's cross builds."""
+    if not os.path.exists(os.path.join(lib_dir, "liblayercode.so")):
+        pytest.skip(f"{lib_dir}/liblayercode.so missing: run make")
     binary = str(tmp_path / name)
-    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", os.path.join(ROOT, "include"),
-                    os.path.join(ROOT, "tests", "c", name + ".c"), "-L", LIB_DIR, "-llayercode",
-                    "-lpthread", "-Wl,-rpath," + LIB_DIR, "-o", binary], check=True)
+    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", os.path.join(ROOT, "include"),
+                    os.path.join(ROOT, "tests", "c", name + ".c"), "-L", lib_dir, "-llayercode",
+                    "-lpthread", "-Wl,-rpath," + lib_dir, "-o", binary], check=True)
     return binary
 
 
-def run_against_devserver(argv_after_urls, *flags: str, **run_options):
-    """Runs argv[0] AUTHORIZE_URL WS_URL argv[1:] against a fresh devserver."""
+def run_against_devserver(argv_after_urls, *flags: str, runner=(), **run_options):
+    """Runs argv[0] AUTHORIZE_URL WS_URL argv[1:] against a fresh devserver (behind runner,
+    e.g. ("qemu-aarch64-static",) in tests/cross)."""
     server = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
                                "--port", "0", *flags], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
     try:
         ready = json.loads(server.stdout.readline())
         binary, *rest = argv_after_urls
-        return subprocess.run([binary, ready["authorize_url"], ready["ws"], *rest],
+        return subprocess.run([*runner, binary, ready["authorize_url"], ready["ws"], *rest],
                               capture_output=True, text=True, **run_options)
     finally:
         server.terminate()
@@ -39,6 +41,11 @@ def run_against_devserver(argv_after_urls, *flags: str, **run_options):
 
 def test_a_session_driven_by_polling_with_logging(tmp_path):
     run = run_against_devserver([build(tmp_path, "poll_events")], timeout=60)
+    assert_polled_session(run)
+
+
+def assert_polled_session(run):
+    """poll_events.c's session went as it should (tests/cross reuses it)."""
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     events = [l for l in lines if l.startswith("event ")]

@@ -43,6 +43,9 @@ class Build:
     dir: Path
     player: Path
     lib: Path
+    # tests/cross: the player runs behind runner (qemu) with env added to os.environ.
+    runner: tuple[str, ...] = ()
+    env: dict = field(default_factory=dict)
 
 
 # ---- the player ------------------------------------------------------------------------
@@ -93,9 +96,10 @@ def parse_json_events(stdout: str) -> list[dict]:
 
 
 def run_player(build: Build, *args: str, timeout: float = 30.0) -> PlayerRun:
-    argv = [str(build.player), *map(str, args)]
+    argv = [*build.runner, str(build.player), *map(str, args)]
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=timeout)
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout,
+                              env={**os.environ, **build.env})
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"").decode("utf-8", "replace")
         err = (exc.stderr or b"").decode("utf-8", "replace")
