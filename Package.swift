@@ -40,7 +40,7 @@ let package = Package(
 
         // Benchmarks (make bench): not part of the library.
         .executableTarget(name: "layercode-microbench",
-                          dependencies: ["LayercodeCore", "LayercodeAudio"], path: "bench/micro"),
+                          dependencies: ["LayercodeCore", "LayercodeAudio", "CPosix"], path: "bench/micro"),
         .executableTarget(name: "layercode-loopbench", dependencies: ["LayercodeNet"],
                           path: "bench/loop"),
         // WebSocket conformance echo client (make conformance): not part of the library.

@@ -12,7 +12,9 @@
 - reconnect: the devserver drops the socket (no close frame); time from status
   reconnecting to connected again (re-authorize with the same conversation + reopen), with
   the backoff set to 1 ms so the figure is the library's own work;
-- ns per 20 ms frame of the audio building blocks (layercode-microbench);
+- ns per 20 ms frame of the audio building blocks (layercode-microbench), twice: built by
+  SwiftPM in normal Swift ("build": "swiftpm") and built with Embedded Swift against the
+  shipped library's own modules in build/obj ("build": "embedded"), which is what users run;
 - the event loop with 1 and 200 idle owners and 200 pending timers: the loop thread's CPU
   per wake-up of one owner, and ns per timer schedule + cancel (layercode-loopbench);
 - resident memory per client, idle (200 never-connected clients) and connected (50
@@ -179,6 +181,26 @@ def swift_bench(product):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def embedded_microbench(work):
+    """bench/micro/main.swift compiled with Embedded Swift against the modules and objects of
+    the shipped build (build/obj, tools/build-embedded.sh), run; returns its JSON lines."""
+    swiftc = shutil.which("swiftc")
+    tables = os.path.join(os.path.dirname(os.path.dirname(swiftc)), "lib", "swift", "embedded",
+                          "x86_64-unknown-linux-gnu", "libswiftUnicodeDataTables.a")
+    obj = os.path.join(BUILD, "obj")
+    includes = []
+    for module_map_dir in ("CPosix", "CALSA", "COpus", "CSpeexDSP", "CLayercodeShims/include"):
+        includes += ["-I", os.path.join(ROOT, "Sources", module_map_dir)]
+    exe = os.path.join(work, "microbench-embedded")
+    subprocess.run([swiftc, "-enable-experimental-feature", "Embedded", "-wmo", "-O", "-I", obj,
+                    *includes, os.path.join(ROOT, "bench", "micro", "main.swift"),
+                    *(os.path.join(obj, o) for o in ("LayercodeCore.o", "LayercodeAudio.o",
+                                                     "embedded-runtime.o")),
+                    tables, "-lasound", "-lspeexdsp", "-lm", "-o", exe], check=True)
+    text = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+    return [dict(json.loads(line), build="embedded") for line in text.splitlines() if line.strip()]
+
+
 def main():
     work = tempfile.mkdtemp(prefix="layercode-bench-")
     results = []
@@ -229,7 +251,8 @@ def main():
     results += latency_and_allocations(work)
     results.append(reconnect_bench(work))
     results += client_memory(work)
-    results += swift_bench("layercode-microbench")
+    results += [dict(r, build="swiftpm") for r in swift_bench("layercode-microbench")]
+    results += embedded_microbench(work)
     results += swift_bench("layercode-loopbench")
     shutil.rmtree(work, ignore_errors=True)
     for r in results:

@@ -66,7 +66,7 @@ pkg_libs=$(pkg-config --libs "${pkgs[@]}")
 
 obj=$out/obj
 mkdir -p "$obj" "$out/lib"
-swift_flags=(-enable-experimental-feature Embedded -wmo -parse-as-library "${SWIFT_OPT:--O}"
+swift_flags=(-enable-experimental-feature Embedded -wmo -parse-as-library "${SWIFT_OPT:--O}" -warnings-as-errors
              -swift-version 5 -target "$target" "${cross[@]}"
              -Xfrontend -function-sections
              -I "$obj" -I Sources/CPosix -I Sources/CLayercodeShims/include -I Sources/CALSA

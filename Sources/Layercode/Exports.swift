@@ -3,6 +3,7 @@ import CLayercodeABI
 import CPosix
 import LayercodeAudio
 import LayercodeCore
+import LayercodeNet
 
 // The C ABI (include/layercode.h). This file and C/ declare the `lc_` symbols (options in
 // C/OptionsABI.swift, stats in C/StatsABI.swift); the linker version script exports exactly

@@ -2,6 +2,7 @@
 import LayercodeAudio
 import LayercodeCore
 import LayercodeNet
+import Synchronization
 
 /// Runs the pure Session against the world, on the event loop: its actions become the
 /// authorize request, the WebSocket, the reconnect and stability timers, playout work (given

@@ -49,7 +49,8 @@ public final class Resampler {
                         into output: UnsafeMutableBufferPointer<Int16>) -> (consumed: Int, produced: Int) {
         guard let state else {
             let n = min(input.count, output.count)
-            if n > 0 { output.baseAddress!.update(from: input.baseAddress!, count: n) }
+            // One memcpy (Embedded Swift's update(from:count:) copies sample by sample).
+            if n > 0 { UnsafeMutableRawPointer(output.baseAddress!).copyMemory(from: input.baseAddress!, byteCount: n * 2) }
             return (n, n)
         }
         var inLen = UInt32(input.count)

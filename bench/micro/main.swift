@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // layercode-microbench: ns per 20 ms frame for the audio-path building blocks, single
 // thread, release build (`swift run -c release layercode-microbench`). Prints JSON lines.
-import Glibc
+import CPosix
 import LayercodeAudio
 import LayercodeCore
 
@@ -65,7 +65,7 @@ bench("jitter_buffer_put_get") {
 }
 
 // Playback side: push one frame, render 20 ms at 48 kHz stereo (jitter + resample + meter).
-let playback = try PlaybackSide(deviceRate: 48_000, channels: 2, jitter: JitterBufferConfig(),
+let playback = try! PlaybackSide(deviceRate: 48_000, channels: 2, jitter: JitterBufferConfig(),
                                 clock: now, wake: {})
 var pbSequence: UInt64 = 0
 var stereo = [Int16](repeating: 0, count: 960 * 2)

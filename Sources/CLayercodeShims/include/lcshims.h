@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* C shims for the Swift layers: system headers Swift's Glibc module lacks (epoll, eventfd)
- * and OpenSSL macros wrapped as functions. Every symbol is prefixed lcshim_. */
+/* C shims for the Swift layers: OpenSSL macros wrapped as functions. Every symbol is
+ * prefixed lcshim_. The system headers come first through CPosix's header, so that in Swift
+ * they belong to the CPosix module (an import of it), not to this one: Embedded Swift
+ * refuses a declaration from a module the file does not import. */
 #ifndef LCSHIMS_H
 #define LCSHIMS_H
 
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <pthread.h>
+#include "../../CPosix/shim.h"
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>

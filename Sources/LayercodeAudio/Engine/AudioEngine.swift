@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import LayercodeCore
+import Synchronization
 
 /// One client's audio: the capture chain and the playout chain, and the drivers that run
 /// them (doc/architecture.md "The audio engine").

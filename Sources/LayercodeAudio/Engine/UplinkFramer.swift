@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import LayercodeCore
+import Synchronization
 
 /// The event-loop half of the capture chain: drains the capture ring, resamples to the wire
 /// rate, cuts whole wire frames and meters each one (the user level). Later the echo

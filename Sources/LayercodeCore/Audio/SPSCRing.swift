@@ -50,11 +50,20 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         if n <= 0 { return 0 }
         let start = Int(w % UInt64(capacity))
         let first = min(n, capacity - start)
-        (storage + start).update(from: base, count: first)
-        if n > first { storage.update(from: base + first, count: n - first) }
+        Self.copy(storage + start, base, first)
+        if n > first { Self.copy(storage, base + first, n - first) }
         // Publishes the element bytes above; pairs with the consumer's acquiring load.
         writePosition.store(w &+ UInt64(n), ordering: .releasing)
         return n
+    }
+
+    /// One memcpy. Embedded Swift's `update(from:count:)` copies element by element through
+    /// a call: a 960-sample write and read took 2.2-3.0 µs instead of 0.08 (microbench).
+    @inline(__always)
+    private static func copy(_ destination: UnsafeMutablePointer<Element>,
+                             _ source: UnsafePointer<Element>, _ count: Int) {
+        UnsafeMutableRawPointer(destination).copyMemory(from: source,
+                                                        byteCount: count * MemoryLayout<Element>.stride)
     }
 
     // MARK: Consumer side
@@ -80,8 +89,8 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         if n <= 0 { return 0 }
         let start = Int(r % UInt64(capacity))
         let first = min(n, capacity - start)
-        base.update(from: storage + start, count: first)
-        if n > first { (base + first).update(from: storage, count: n - first) }
+        Self.copy(base, storage + start, first)
+        if n > first { Self.copy(base + first, storage, n - first) }
         // Frees the slots; pairs with the producer's acquiring load of readPosition.
         readPosition.store(r &+ UInt64(n), ordering: .releasing)
         return n
