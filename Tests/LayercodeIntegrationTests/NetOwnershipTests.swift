@@ -125,6 +125,25 @@ final class NetOwnershipTests: XCTestCase {
         released("a WebSocketClient aborted while handshaking") { observed }
     }
 
+    /// Regression: close() while handshaking reported nothing (abort() had already dropped
+    /// onClosed), though closing promises onClosed.
+    func testCloseDuringTheHandshakeCallsOnClosedOnceThenReleases() throws {
+        let peer = try HeldPeer { _ in nil }   // never answers the upgrade
+        defer { peer.stop() }
+        var closedWith: [UInt16?] = []
+        var socket: WebSocketClient? = try startSocket(peer) { ws in
+            ws.onClosed = { [ws] code, _ in _ = ws.isOpen; closedWith.append(code) }
+        }
+        weak let observed = socket
+        XCTAssertEqual(peer.requestRead.wait(timeout: .now() + 30), .success)
+        loop.executeAndWait {
+            socket!.close(code: WSCloseCode.goingAway, reason: "bye")
+            socket = nil
+        }
+        loop.executeAndWait { XCTAssertEqual(closedWith, [WSCloseCode.goingAway]) }
+        released("a WebSocketClient closed while handshaking") { observed }
+    }
+
     func testAWebSocketClientClosedByItsCloseTimeoutIsReleased() throws {
         let peer = try HeldPeer { HeldPeer.upgrade($0) }   // never answers the close frame
         defer { peer.stop() }

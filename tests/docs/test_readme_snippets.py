@@ -20,12 +20,14 @@ import array
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 import wave
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -276,3 +278,25 @@ def test_readme_make_snippet_names_real_targets():
     assert targets == ["demo", "test"], targets
     proc = run(["make", "-n", *targets], cwd=ROOT)
     assert proc.returncode == 0, proc.describe
+
+
+def test_readme_boards_snippet_builds_what_the_board_gets():
+    """The "Raspberry Pi and other boards" commands, run as the README shows them: the
+    aarch64 library, player and header, and the aarch64 wheel with that library inside."""
+    script = ROOT / "examples" / "sh" / "readme_boards.sh"
+    if shutil.which("aarch64-linux-gnu-gcc") is None and not os.environ.get("CI"):
+        pytest.skip("aarch64-linux-gnu-gcc missing: run tools/ensure-deps.sh as root")
+    proc = run(["sh", script], cwd=ROOT, timeout=1800)
+    assert proc.returncode == 0, proc.describe
+    out = BUILD / "aarch64"
+    for path in (out / "lib" / "liblayercode.so.0", out / "bin" / "layercode-player"):
+        header = path.read_bytes()[:20]
+        # ELF, 64-bit, little-endian; e_machine 183 is EM_AARCH64.
+        assert header[:4] == b"\x7fELF" and header[4] == 2 and header[18] == 183, path
+    assert (out / "include" / "layercode.h").read_text() == (ROOT / "include" / "layercode.h").read_text()
+    wheels = list((ROOT / "dist").glob("layercode-*-py3-none-manylinux_2_36_aarch64.whl"))
+    assert len(wheels) == 1, wheels
+    with zipfile.ZipFile(wheels[0]) as whl:
+        libs = [n for n in whl.namelist() if n.endswith(".so") or ".so." in n]
+        assert libs, whl.namelist()
+        assert all(whl.read(n)[18] == 183 for n in libs), libs

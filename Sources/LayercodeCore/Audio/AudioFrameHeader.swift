@@ -56,7 +56,7 @@ public struct AudioFrameHeader: Sendable, Equatable, BitwiseCopyable {
     /// A frame of any kind.
     public init(sequence: UInt64, arrivalNanoseconds: UInt64, marker: UInt32 = 0,
                 kind: PayloadKind, byteCount: Int, sampleCount: UInt16, flags: AudioFrameFlags = []) {
-        precondition(byteCount >= 0 && byteCount <= Int(UInt32.max), "byteCount out of range")
+        precondition(UInt32(exactly: byteCount) != nil, "byteCount out of range")  // not Int(UInt32.max): traps where Int is 32 bits
         self.sequence = sequence
         self.arrivalNanoseconds = arrivalNanoseconds
         self.marker = marker

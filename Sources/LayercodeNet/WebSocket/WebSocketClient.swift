@@ -159,8 +159,9 @@ public final class WebSocketClient {
         case .open:
             beginClose(code: code, reason: reason)
         case .idle, .handshaking:
+            let closed = onClosed   // abort() drops the callbacks: keep the one this promises
             abort()
-            onClosed?(code, reason)
+            closed?(code, reason)
         case .closing, .closed:
             break
         }
