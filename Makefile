@@ -50,15 +50,20 @@ MAN_PAGE := doc/layercode-player.1
 
 all: $(LIB) $(HEADER) $(PLAYER)
 
+# The cross tools only where a cross build needs them (ARCH other than x86_64, make cross,
+# make test).
 deps:
-	@tools/ensure-deps.sh
+	@tools/ensure-deps.sh $(if $(filter x86_64,$(ARCH)),,--cross)
+
+deps-cross:
+	@tools/ensure-deps.sh --cross
 
 $(LIB): $(SWIFT_SOURCES) tools/build-embedded.sh tools/embedded-runtime.c
 	VERSION=$(VERSION) SWIFT_OPT=$(SWIFT_OPT) TARGET_CC=$(TARGET_CC) tools/build-embedded.sh $(ARCH) $(OUT)
 
 # Every cross architecture (library, header, player), one after the other.
-.PHONY: cross
-cross:
+.PHONY: cross deps-cross
+cross: deps-cross
 	@for arch in $(CROSS_ARCHES); do $(MAKE) --no-print-directory ARCH=$$arch all || exit 1; done
 
 lib: $(LIB)
@@ -86,7 +91,7 @@ bench: deps all
 faults: deps all
 	$(PY) tools/faults.py
 
-test: deps all cross test-abi test-swift test-tsan test-python
+test: deps deps-cross all cross test-abi test-swift test-tsan test-python
 
 test-swift:
 	$(SWIFT) test

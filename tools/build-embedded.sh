@@ -24,7 +24,14 @@ out=${2:?usage: build-embedded.sh ARCH OUTDIR}
 cd "$(dirname "$0")/.."
 somajor=${VERSION%%.*}
 swiftc=${SWIFTC:-swiftc}
-embedded=$(dirname "$(dirname "$(command -v "$swiftc")")")/lib/swift/embedded
+# The toolchain's own resource directory (right whether swiftc is the binary, a symlink or
+# a proxy such as swiftly's).
+resources=$("$swiftc" -print-target-info | sed -n 's/.*"runtimeResourcePath": *"\(.*\)".*/\1/p')
+embedded=$resources/embedded
+if [ ! -d "$embedded/x86_64-unknown-linux-gnu" ]; then
+    echo "build-embedded: no Embedded Swift in '$resources' ($swiftc): a Swift 6.3 toolchain from swift.org is needed" >&2
+    exit 1
+fi
 
 # Per architecture: the Swift target, the C compiler/linker, Debian's multiarch name, and
 # the code generation flags that give the target's Linux ABI.

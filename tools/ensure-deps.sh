@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs what building, the demo and the tests need on Debian 12: apt packages when run
 # as root (otherwise prints the exact apt line and fails), Python packages into .venv.
+# With --cross, also what cross-building for aarch64 and its qemu tests need (make cross,
+# make ARCH=aarch64, make test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,12 +23,16 @@ CROSS_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
                 libasound2-dev:$CROSS_ARCH libopus-dev:$CROSS_ARCH libspeexdsp-dev:$CROSS_ARCH
                 libssl-dev:$CROSS_ARCH)
 
+wanted=("${APT_PACKAGES[@]}")
+[ "${1:-}" != --cross ] || wanted+=("${CROSS_PACKAGES[@]}")
 missing=()
-for p in "${APT_PACKAGES[@]}" "${CROSS_PACKAGES[@]}"; do
+for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 add_arch=no
-dpkg --print-foreign-architectures | grep -qx "$CROSS_ARCH" || add_arch=yes
+if [ "${1:-}" = --cross ]; then
+    dpkg --print-foreign-architectures | grep -qx "$CROSS_ARCH" || add_arch=yes
+fi
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ]; then
         echo "ensure-deps: installing ${missing[*]}" >&2
@@ -46,7 +52,7 @@ if ((${#missing[@]})); then
 fi
 
 if ! command -v swift >/dev/null; then
-    echo "ensure-deps: the Swift toolchain (6.0 or newer) must be on PATH" >&2
+    echo "ensure-deps: a Swift toolchain with Embedded Swift (6.3, swift.org) must be on PATH" >&2
     exit 1
 fi
 

@@ -168,9 +168,13 @@ final class NetOwnershipTests: XCTestCase {
     }
 
     /// The client echoes the peer's close and ends, but its connection still holds bytes
-    /// the peer does not read: the connection lives on until they are written (or the peer
-    /// goes), and must not keep the ended client alive through its callbacks.
+    /// the peer does not read: the connection lives on until they are written, the peer goes
+    /// or the close timeout passes (regression: a peer that stayed and never read kept the
+    /// socket, its 64 KiB buffer and TLS state for ever), and must not keep the ended client
+    /// alive through its callbacks.
     func testAWebSocketClientClosedByThePeerIsReleasedWhileItsConnectionStillFlushes() throws {
+        var descriptorsBefore = 0
+        loop.executeAndWait { descriptorsBefore = self.loop.registeredDescriptors }
         let closeFrame: [UInt8] = [0x88, 0x02, 0x03, 0xE8]   // close 1000, unmasked
         let peer = try HeldPeer { HeldPeer.upgrade($0) + closeFrame }   // then never reads
         defer { peer.stop() }
@@ -195,6 +199,14 @@ final class NetOwnershipTests: XCTestCase {
             socket = nil
         }
         released("a WebSocketClient closed by the peer while its connection flushes") { observed }
+        // The peer still holds the connection and reads nothing: the close timeout ends it.
+        var left = -1
+        for _ in 0..<2000 {
+            loop.executeAndWait { left = self.loop.registeredDescriptors - descriptorsBefore }
+            if left <= 0 { break }
+            usleep(5000)
+        }
+        XCTAssertLessThanOrEqual(left, 0, "the flushing connection was never closed")
     }
 
     func testAWebSocketClientWhoseUpgradeWasRefusedIsReleased() throws {

@@ -56,11 +56,13 @@ class Arch:
     debian: str        # Debian's architecture name (package:<debian>)
     loader: str        # the program interpreter, an absolute path
     elf_machine: int   # e_machine of its ELF files
+    cpu: str           # QEMU_CPU: the oldest core the README names (no newer instructions)
 
 
 ARCHES = {
     "aarch64": Arch("aarch64", "qemu-aarch64-static", "aarch64-linux-gnu-gcc",
-                    "aarch64-linux-gnu", "arm64", "/lib/ld-linux-aarch64.so.1", 183),
+                    "aarch64-linux-gnu", "arm64", "/lib/ld-linux-aarch64.so.1", 183,
+                    "cortex-a53"),   # Raspberry Pi 3 and Zero 2 W: ARMv8.0, no LSE atomics
 }
 
 
@@ -100,10 +102,11 @@ class Cross:
         return (self.arch.qemu,)
 
     def env(self, *lib_dirs: Path) -> dict:
-        """What a program under qemu needs on top of os.environ: QEMU_LD_PREFIX and
-        LD_LIBRARY_PATH (lib_dirs, then build/<arch>/lib)."""
+        """What a program under qemu needs on top of os.environ: QEMU_LD_PREFIX, QEMU_CPU
+        and LD_LIBRARY_PATH (lib_dirs, then build/<arch>/lib)."""
         paths = [str(d) for d in (*lib_dirs, self.lib_dir)]
-        return {"QEMU_LD_PREFIX": str(self.sysroot), "LD_LIBRARY_PATH": ":".join(paths)}
+        return {"QEMU_LD_PREFIX": str(self.sysroot), "QEMU_CPU": self.arch.cpu,
+                "LD_LIBRARY_PATH": ":".join(paths)}
 
     def argv(self, *argv) -> list[str]:
         return [*self.runner, *map(str, argv)]

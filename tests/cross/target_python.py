@@ -55,6 +55,7 @@ class TargetPython:
         that pass "a python" to a helper and clear the environment."""
         path.write_text("#!/bin/sh\n"
                         f"export QEMU_LD_PREFIX='{self.cross.sysroot}'\n"
+                        f"export QEMU_CPU='{self.cross.arch.cpu}'\n"
                         f"export LD_LIBRARY_PATH='{':'.join(map(str, self.lib_dirs))}'\n"
                         f"exec {self.cross.arch.qemu} '{python}' \"$@\"\n")
         path.chmod(0o755)

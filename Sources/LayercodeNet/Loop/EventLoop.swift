@@ -189,6 +189,9 @@ public final class EventLoop: @unchecked Sendable {
     /// Timers scheduled and neither run nor cancelled (tests, stats).
     public var pendingTimers: Int { timers.count }
 
+    /// File descriptors registered now (tests: a connection that ended left nothing behind).
+    public var registeredDescriptors: Int { handlers.count }
+
     private func addWaker(_ waker: LoopWaker) {
         guard !waker.isCancelled else { return }
         waker.slot = wakers.count

@@ -98,10 +98,15 @@ public final class StreamConnection: FDHandler {
         if state == .open { flush() }
     }
 
-    /// Closes after the queued bytes are written (or at once if nothing is queued).
-    public func closeAfterFlush() {
+    /// Closes after the queued bytes are written (or at once if nothing is queued), and at
+    /// the latest after `milliseconds`: a peer that stays connected but stops reading must not
+    /// keep the socket, its buffers and its TLS state for ever.
+    public func closeAfterFlush(within milliseconds: Int) {
         closeWhenFlushed = true
-        if state == .open && pendingOutputBytes == 0 { close() }
+        if state == .open && pendingOutputBytes == 0 { close(); return }
+        loop.cancel(stepTimer)
+        // Strong: close() and finish() cancel it; otherwise it ends the connection itself.
+        stepTimer = loop.schedule(afterMilliseconds: max(1, milliseconds)) { [self] in close() }
     }
 
     /// Closes now, silently: no callback follows.

@@ -395,7 +395,7 @@ public final class WebSocketClient {
         loop.cancel(timer)
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
-        connection.closeAfterFlush()
+        connection.closeAfterFlush(within: options.closeTimeoutMilliseconds)
         detachConnection()
         clearCallbacks()
         callback?(LayercodeError(code, "WebSocket protocol error (\(error.closeCode)): \(error.reason)"))
@@ -409,7 +409,7 @@ public final class WebSocketClient {
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
         detachConnection()
-        connection.closeAfterFlush()
+        connection.closeAfterFlush(within: options.closeTimeoutMilliseconds)
         clearCallbacks()
         callback?(code, reason)
     }
