@@ -9,13 +9,12 @@ CC ?= cc
 SWIFT ?= swift
 PY := .venv/bin/python
 
-# ARCH=x86_64 (this machine) builds into build/, a cross ARCH into build/$(ARCH)/ with
-# Debian's cross gcc and the target's multiarch -dev packages (tools/ensure-deps.sh installs
-# aarch64's). `make cross` builds every CROSS_ARCHES (make test checks them). armhf builds
-# and links (make ARCH=armhf, after the apt line of tools/build-embedded.sh) but does not run
-# yet: the sources assume a 64-bit Int (a session traps when it starts), so it is no CROSS_ARCHES.
+# ARCH=x86_64 (this machine) builds into build/, a cross ARCH (aarch64, armhf) into
+# build/$(ARCH)/ with Debian's cross gcc and the target's multiarch -dev packages
+# (tools/ensure-deps.sh --cross installs them). `make cross` builds every CROSS_ARCHES, which
+# make test checks and runs under qemu (tests/cross).
 ARCH ?= x86_64
-CROSS_ARCHES := aarch64
+CROSS_ARCHES := aarch64 armhf
 TRIPLET_aarch64 := aarch64-linux-gnu
 TRIPLET_armhf := arm-linux-gnueabihf
 ifeq ($(ARCH),x86_64)

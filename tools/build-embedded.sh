@@ -4,11 +4,8 @@
 #
 #     VERSION=0.1.0 tools/build-embedded.sh ARCH OUTDIR
 #
-# ARCH is x86_64 (native) or aarch64 (cross-built with Debian's aarch64-linux-gnu-gcc and
-# the arm64 multiarch -dev packages, which tools/ensure-deps.sh installs), or armhf (links,
-# but does not run yet: the sources assume a 64-bit Int; needs `dpkg --add-architecture
-# armhf && apt-get update && apt-get install gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
-# libasound2-dev:armhf libopus-dev:armhf libspeexdsp-dev:armhf libssl-dev:armhf`).
+# ARCH is x86_64 (native), aarch64 or armhf (cross-built with Debian's cross gcc and the
+# target's multiarch -dev packages, which `tools/ensure-deps.sh --cross` installs).
 # Writes OUTDIR/lib/liblayercode.so.$VERSION with the .so.<major> and .so links; objects and
 # Swift modules go to OUTDIR/obj. SWIFT_OPT (-O) picks the optimisation level.
 #

@@ -15,13 +15,16 @@ APT_PACKAGES=(pkg-config libasound2-dev libopus-dev libspeexdsp-dev libssl-dev
               pulseaudio pulseaudio-utils libasound2-plugins
               doxygen groff-base)
 
-# Cross-building for aarch64 (make ARCH=aarch64, make cross) and its qemu tests: Debian's
-# cross gcc, qemu-user and the arm64 -dev packages of the same libraries (multiarch: needs
-# `dpkg --add-architecture arm64` and an apt-get update before they can be found).
-CROSS_ARCH=arm64
-CROSS_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
-                libasound2-dev:$CROSS_ARCH libopus-dev:$CROSS_ARCH libspeexdsp-dev:$CROSS_ARCH
-                libssl-dev:$CROSS_ARCH)
+# Cross-building for aarch64 and armhf (make ARCH=..., make cross) and their qemu tests:
+# Debian's cross gccs, qemu-user and the target -dev packages of the same libraries
+# (multiarch: each architecture needs `dpkg --add-architecture` and an apt-get update before
+# its packages can be found).
+CROSS_ARCHS=(arm64 armhf)
+CROSS_PACKAGES=(qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+                gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+for a in "${CROSS_ARCHS[@]}"; do
+    CROSS_PACKAGES+=(libasound2-dev:$a libopus-dev:$a libspeexdsp-dev:$a libssl-dev:$a)
+done
 
 wanted=("${APT_PACKAGES[@]}")
 [ "${1:-}" != --cross ] || wanted+=("${CROSS_PACKAGES[@]}")
@@ -29,24 +32,23 @@ missing=()
 for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-add_arch=no
+add_archs=()
 if [ "${1:-}" = --cross ]; then
-    dpkg --print-foreign-architectures | grep -qx "$CROSS_ARCH" || add_arch=yes
+    for a in "${CROSS_ARCHS[@]}"; do
+        dpkg --print-foreign-architectures | grep -qx "$a" || add_archs+=("$a")
+    done
 fi
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ]; then
         echo "ensure-deps: installing ${missing[*]}" >&2
         export DEBIAN_FRONTEND=noninteractive
-        [ $add_arch = no ] || dpkg --add-architecture "$CROSS_ARCH"
+        for a in "${add_archs[@]}"; do dpkg --add-architecture "$a"; done
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
         echo "ensure-deps: missing packages; run:" >&2
-        if [ $add_arch = yes ]; then
-            echo "  sudo dpkg --add-architecture $CROSS_ARCH && sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-        else
-            echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-        fi
+        for a in "${add_archs[@]}"; do echo "  sudo dpkg --add-architecture $a" >&2; done
+        echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
         exit 1
     fi
 fi

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fixtures for tests/cross: every test runs once per cross architecture whose build exists
-(cross_support.ARCHES; aarch64 today), its programs under qemu-user, the devserver natively
+(cross_support.ARCHES: aarch64 and armhf), its programs under qemu-user, the devserver natively
 on loopback."""
 
 from __future__ import annotations

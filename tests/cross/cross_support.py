@@ -57,12 +57,18 @@ class Arch:
     loader: str        # the program interpreter, an absolute path
     elf_machine: int   # e_machine of its ELF files
     cpu: str           # QEMU_CPU: the oldest core the README names (no newer instructions)
+    machine: str       # what uname -m and Python's platform.machine() say; the wheel's tag
 
 
 ARCHES = {
     "aarch64": Arch("aarch64", "qemu-aarch64-static", "aarch64-linux-gnu-gcc",
                     "aarch64-linux-gnu", "arm64", "/lib/ld-linux-aarch64.so.1", 183,
-                    "cortex-a53"),   # Raspberry Pi 3 and Zero 2 W: ARMv8.0, no LSE atomics
+                    "cortex-a53",    # Raspberry Pi 3 and Zero 2 W: ARMv8.0, no LSE atomics
+                    "aarch64"),
+    "armhf": Arch("armhf", "qemu-arm-static", "arm-linux-gnueabihf-gcc",
+                  "arm-linux-gnueabihf", "armhf", "/lib/ld-linux-armhf.so.3", 40,
+                  "cortex-a7",       # Raspberry Pi 2: ARMv7-A, Debian armhf's floor
+                  "armv7l"),
 }
 
 

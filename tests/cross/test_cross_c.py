@@ -41,7 +41,7 @@ def test_programs_run_on_the_target_with_one_glibc(cross, tmp_path):
     exe = cross.compile_c(source, tmp_path / "where", "-std=c99", link_library=False)
     proc = run(cross.argv(exe), cross.env(), timeout=QEMU_TIMEOUT)
     assert proc.returncode == 0, proc.describe
-    assert f"machine {cross.arch.name}" in proc.stdout, proc.describe
+    assert f"machine {cross.arch.machine}" in proc.stdout, proc.describe
     maps = {line.split()[1].strip() for line in proc.stdout.splitlines()
             if line.startswith("map ")}
     dirs = {os.path.dirname(os.path.realpath(m)) for m in maps}

@@ -48,7 +48,7 @@ def test_the_target_python_runs_on_the_target(python):
                                  "import platform, ctypes; print(platform.machine())"),
                env=python_env(python), timeout=QEMU_TIMEOUT)
     assert proc.returncode == 0, proc.describe
-    assert proc.stdout.split() == [python.cross.arch.name], proc.describe
+    assert proc.stdout.split() == [python.cross.arch.machine], proc.describe
 
 
 def test_reconnect_suite_on_the_target(python, tmp_path):
@@ -75,7 +75,7 @@ def build_wheel(cross: Cross, out: Path) -> Path:
     assert build.returncode == 0, build.describe
     wheels = list(out.glob("layercode-*.whl"))
     assert len(wheels) == 1 and re.fullmatch(
-        rf"layercode-[\d.]+-py3-none-manylinux_2_36_{cross.arch.name}\.whl", wheels[0].name), \
+        rf"layercode-[\d.]+-py3-none-manylinux_2_36_{cross.arch.machine}\.whl", wheels[0].name), \
         build.describe
     return wheels[0]
 
@@ -113,7 +113,7 @@ def test_wheel_installs_and_its_quickstart_runs_on_the_target(python, devserver,
                 env=clean_env(), timeout=QEMU_TIMEOUT, cwd=tmp_path)
     assert where.returncode == 0, where.describe
     machine, package_dir, loaded, version = where.stdout.splitlines()[:4]
-    assert machine == cross.arch.name, where.describe
+    assert machine == cross.arch.machine, where.describe
     assert package_dir.startswith(str(venv)), where.describe
     assert loaded == str([os.path.join(package_dir, BUNDLED)]), where.describe
     assert version.startswith("0."), where.describe
