@@ -4,7 +4,7 @@
 
 - library size: liblayercode.so stripped;
 - connect latency (authorize + WebSocket open) on loopback, plain and TLS, p50/p90/max;
-- CPU time of a 30 s full-duplex session (player streaming speech up, echo agent audio down),
+- CPU time of a 60 s full-duplex session (player streaming speech up, echo agent audio down),
   user+system seconds of the player process, and its peak RSS;
 - audio latency measured by the library (lc_stats) in a scripted conversation with
   barge-ins: uplink, downlink (first agent audio of a turn), barge-in, p50/p99;
@@ -30,7 +30,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
-SESSION_SECONDS = float(os.environ.get("BENCH_SESSION_SECONDS", "30"))
+SESSION_SECONDS = float(os.environ.get("BENCH_SESSION_SECONDS", "60"))
 
 
 def devserver(work, tls):
