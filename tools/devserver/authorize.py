@@ -68,6 +68,7 @@ class Grant:
     revoked: bool = False         # the conversation was authorized again: key rotated
     config: dict = field(default_factory=dict)
     faults: FaultPlan | None = None   # the conversation's fault plan (faults.py)
+    codec: str = "pcm16"          # "opus": the socket speaks doc/opus-profile.md
 
 
 class AuthError(Exception):
@@ -76,6 +77,21 @@ class AuthError(Exception):
         self.status = status
         self.message = message
         self.agent_id: str | None = None
+
+
+# The Opus profile's answer (doc/opus-profile.md section 1).
+OPUS_ANSWER = {"codec": "opus", "sample_rate": 16000, "frame_ms": 20}
+
+
+def negotiate(offer, server_codecs: list[str]) -> str:
+    """The codec for a socket: the first of the client's offered `audio.codecs` this
+    server takes; "pcm16" without a (well-formed) offer."""
+    codecs = offer.get("codecs") if isinstance(offer, dict) else None
+    if isinstance(codecs, list):
+        for codec in codecs:
+            if isinstance(codec, str) and codec in server_codecs:
+                return codec
+    return "pcm16"
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -210,6 +226,9 @@ class Authorizer:
             conversation_id = prefix + secrets.token_hex(12)
 
         grant = self._grant(api, agent_id, conversation_id, metadata)
+        if api == API_AGENTS and negotiate(body.get("audio"), self.opts.codecs) == "opus":
+            grant.codec = "opus"
+            grant.config["audio"] = dict(OPUS_ANSWER)
         self._revoke_unused(conversation_id)
         if plan is not None:
             self._plans.setdefault(conversation_id, plan)

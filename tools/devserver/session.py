@@ -22,11 +22,13 @@ from aiohttp import WSMsgType, web
 
 import faultinject as faults
 import hostile
+import opus
 import pcm
 from agents import Agents, Reply
 from authorize import Grant
 from eventlog import EventLog
 from faultinject import Fault
+from opuslink import Downlink, Impairment, Uplink
 from turns import AssistantTurn, Playout
 from vad import EnergyVad, VadEvent
 
@@ -74,13 +76,16 @@ class Counters:
     interruptions: int = 0
     vad_hints: int = 0
     audio_frames_unheard: int = 0    # arrived while the assistant held the turn
+    wire_bytes_in: int = 0           # message payloads received (text and binary)
+    wire_bytes_out: int = 0          # message payloads sent
 
 
 class Session:
     def __init__(self, grant: Grant, ws: web.WebSocketResponse, *, opts,
                  eventlog: EventLog, agents: Agents, path: str, remote: str | None,
                  transport: asyncio.BaseTransport | None = None,
-                 fault: Fault | None = None) -> None:
+                 fault: Fault | None = None,
+                 packet_faults: list[Fault] | None = None) -> None:
         self.grant = grant
         self.id = grant.session_id
         self.ws = ws
@@ -112,6 +117,15 @@ class Session:
         self._fault_fired = False
         self._fault_dead = False
         self._dropped = False
+        # The Opus profile (doc/opus-profile.md), when this socket's key negotiated it.
+        self.uplink: Uplink | None = None
+        self.downlink: Downlink | None = None
+        if grant.codec == "opus":
+            self.uplink = Uplink(pcm.CLIENT_RATE)
+            self.downlink = Downlink(Impairment.from_faults(packet_faults or []),
+                                     self._on_inject)
+            for f in packet_faults or []:
+                self.elog.write(self.id, "fault", stage="packets", **f.describe())
 
     # ---- plumbing --------------------------------------------------------
 
@@ -178,6 +192,7 @@ class Session:
                 log.info("[%s] send failed, peer gone: %r", self.id, exc)
                 return False
             self.counts.messages_out += 1
+            self.counts.wire_bytes_out += len(data)     # ASCII: json.dumps escapes
             if audio_bytes is not None:
                 self.counts.audio_chunks_out += 1
                 self.counts.audio_bytes_out += audio_bytes
@@ -186,6 +201,50 @@ class Session:
                     and self.counts.audio_chunks_out >= self.fault["after_chunks"]):
                 self._fire_fault()
         return True
+
+    async def send_opus(self, items: list, *, audio_bytes: int | None,
+                        guard: Callable[[], bool]) -> bool:
+        """One response.audio chunk on an Opus socket: the marks (JSON) and packets
+        (binary) it completed, sent together under one guard check (so
+        --late-audio-chunks counts chunks, as on PCM)."""
+        async with self._send_lock:
+            if not guard() or self.ws.closed or self._fault_dead:
+                return False
+            try:
+                for item in items:
+                    if isinstance(item, dict):
+                        data = json.dumps(item, separators=(",", ":"))
+                        await self.ws.send_str(data)
+                        self.counts.messages_out += 1
+                        self.elog.message(self.id, "send", item)
+                    else:
+                        data = item
+                        await self.ws.send_bytes(item)
+                    self.counts.wire_bytes_out += len(data)
+            except (ConnectionError, RuntimeError) as exc:
+                log.info("[%s] send failed, peer gone: %r", self.id, exc)
+                return False
+            if audio_bytes is None:         # a turn's padded tail: no chunk of its own
+                return True
+            self.counts.audio_chunks_out += 1
+            self.counts.audio_bytes_out += audio_bytes
+            if self._fault_due("audio") and \
+                    self.counts.audio_chunks_out >= self.fault["after_chunks"]:
+                self._fire_fault()
+        return True
+
+    def _on_inject(self, action: str, sequence: int) -> None:
+        self.elog.write(self.id, "opus_inject", action=action, sequence=sequence)
+
+    async def _on_packet(self, data: bytes) -> None:
+        """A binary uplink packet: decoded (concealing gaps) into 8 kHz PCM."""
+        try:
+            audio = self.uplink.feed(data)
+        except opus.PacketError as exc:
+            self.protocol_error(f"binary message: {exc}")
+            return
+        if audio:
+            await self._on_pcm(audio)
 
     async def close(self, code: int, reason: str) -> None:
         """Server-initiated close (the first caller's code and reason are logged)."""
@@ -379,7 +438,7 @@ class Session:
         self.elog.write(self.id, "ws_open", path=self.path, remote=self.remote,
                         agent=g.agent, agent_id=g.agent_id, turn_mode=g.turn_mode,
                         can_interrupt=g.can_interrupt,
-                        conversation_id=g.conversation_id)
+                        conversation_id=g.conversation_id, codec=g.codec)
         log.info("[%s] open: agent=%s mode=%s can_interrupt=%s conversation=%s",
                  self.id, g.agent, g.turn_mode, g.can_interrupt, g.conversation_id)
         limit = None
@@ -391,12 +450,17 @@ class Session:
         try:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
+                    self.counts.wire_bytes_in += len(msg.data.encode("utf-8", "replace"))
                     await self._on_text(msg.data)
                 elif msg.type == WSMsgType.PING:
                     # Only without autoping (fault ignore_pings): answer until it fires.
                     if not self._fault_fired:
                         await self.ws.pong(msg.data)
+                elif msg.type == WSMsgType.BINARY and self.uplink is not None:
+                    self.counts.wire_bytes_in += len(msg.data)
+                    await self._on_packet(msg.data)
                 elif msg.type == WSMsgType.BINARY:
+                    self.counts.wire_bytes_in += len(msg.data)
                     self.protocol_error(
                         f"binary frame of {len(msg.data)} bytes (all frames must "
                         "be JSON text)")
@@ -451,10 +515,22 @@ class Session:
             audio_chunks_out=c.audio_chunks_out, audio_bytes_out=c.audio_bytes_out,
             errors=c.errors, replay_finished=c.replay_finished,
             replay_timeouts=c.replay_timeouts, interruptions=c.interruptions,
-            vad_hints=c.vad_hints, audio_frames_unheard=c.audio_frames_unheard)
+            vad_hints=c.vad_hints, audio_frames_unheard=c.audio_frames_unheard,
+            wire_bytes_in=c.wire_bytes_in, wire_bytes_out=c.wire_bytes_out,
+            **self._opus_counts())
         log.info("[%s] closed (code %s, by %s): %d audio frames / %d bytes in, "
                  "%d errors", self.id, code, self._closed_by,
                  c.audio_frames_in, c.audio_bytes_in, c.errors)
+
+    def _opus_counts(self) -> dict:
+        if self.uplink is None:
+            return {}
+        up, down = self.uplink.stats, self.downlink.stats
+        return {"codec": "opus", "opus_packets_in": up.packets, "opus_lost_in": up.lost,
+                "opus_concealed_in": up.concealed, "opus_fec_in": up.fec,
+                "opus_late_in": up.late, "opus_bad_in": up.bad,
+                "opus_packets_out": down.packets, "opus_dropped_out": down.dropped,
+                "opus_reordered_out": down.reordered, "opus_marks_out": down.marks}
 
     async def _on_text(self, data: str) -> None:
         try:
@@ -496,10 +572,17 @@ class Session:
             self._queue_reply(lambda: self.agents.greeting(agent, greeting))
 
     async def _on_audio(self, msg: dict) -> None:
+        if self.uplink is not None:
+            raise ProtocolError("text client.audio on an Opus profile socket (audio "
+                                "travels as binary packets)")
         try:
             audio = pcm.decode_client_audio(msg.get("content"))
         except pcm.AudioFormatError as exc:
             raise ProtocolError(str(exc)) from None
+        await self._on_pcm(audio)
+
+    async def _on_pcm(self, audio: bytes) -> None:
+        """One frame of the user's 8 kHz audio (client.audio, or a decoded packet)."""
         self.counts.audio_frames_in += 1
         self.counts.audio_bytes_in += len(audio)
         if self._user is not None and self._user.source == "ptt":
@@ -694,6 +777,9 @@ class Session:
                              "turn_id": tid})
         chunk_ms = self.opts.audio_chunk_ms
         speed = self.opts.audio_speed
+        down = self.downlink
+        if down is not None:
+            down.begin_turn(tid)
         start = time.monotonic()
         played = 0.0                       # seconds of audio sent so far
         for n, chunk in enumerate(pcm.chunks(reply.audio, chunk_ms), 1):
@@ -705,16 +791,26 @@ class Session:
                     except asyncio.TimeoutError:
                         pass
             delta_id = f"{tid}-d{n}"
-            sent = await self.send(
-                {"type": "response.audio", "content": pcm.encode_audio(chunk),
-                 "turn_id": tid, "delta_id": delta_id},
-                audio_bytes=len(chunk), guard=turn.may_send_audio)
+            if down is not None:
+                sent = await self.send_opus(down.add(tid, delta_id, chunk),
+                                            audio_bytes=len(chunk),
+                                            guard=turn.may_send_audio)
+            else:
+                sent = await self.send(
+                    {"type": "response.audio", "content": pcm.encode_audio(chunk),
+                     "turn_id": tid, "delta_id": delta_id},
+                    audio_bytes=len(chunk), guard=turn.may_send_audio)
             if not sent:
                 return
             self._sent_deltas.add(delta_id)
             turn.last_delta = delta_id
             played += pcm.duration_seconds(chunk, pcm.SERVER_RATE)
             turn.audio_seconds = played
+        if down is not None and not turn.interrupted and down.turn_id == tid:
+            tail = down.end_turn()      # the last packet, padded (doc section 4)
+            if tail and not await self.send_opus(tail, audio_bytes=None,
+                                                 guard=turn.may_send_audio):
+                return
         if not turn.interrupted and await self.send({"type": "response.end",
                                                      "turn_id": tid}):
             if not turn.interrupted:
