@@ -29,6 +29,7 @@ import certs  # noqa: E402
 import faultinject  # noqa: E402
 import opus  # noqa: E402
 from eventlog import EventLog  # noqa: E402
+from relay import Relay  # noqa: E402
 from server import (AGENTS_AUTHORIZE, AGENTS_WS, LEGACY_AUTHORIZE,  # noqa: E402
                     LEGACY_WS, PROXY_AUTHORIZE, DevServer)
 
@@ -271,7 +272,7 @@ async def serve(opts) -> int:
         eventlog.close()
         return _fail(str(exc))
     port = socks[0].getsockname()[1]
-    dev = DevServer(opts, eventlog)
+    dev = Relay(opts, eventlog) if opts.upstream else DevServer(opts, eventlog)
     runner = web.AppRunner(dev.make_app(), handle_signals=False, shutdown_timeout=5.0,
                            access_log=logging.getLogger("aiohttp.access")
                            if opts.verbose else None)
@@ -295,9 +296,18 @@ async def serve(opts) -> int:
         "legacy_authorize_url": base + LEGACY_AUTHORIZE,
         "legacy_ws": ws_base + LEGACY_WS,
     }
+    if opts.upstream:
+        # A relay serves only the device side: /authorize and the session socket.
+        ready.update(layercode_authorize_url=None, legacy_authorize_url=None,
+                     legacy_ws=None, relay=True, upstream=opts.upstream,
+                     upstream_ws=opts.upstream_ws)
     print(json.dumps(ready), flush=True)
-    log.info("listening on %s (turn mode %s, agent %s%s)", base, opts.turn_mode,
-             opts.agent, f", TLS profile {opts.cert_profile}" if opts.tls else "")
+    if opts.upstream:
+        log.info("relay listening on %s (upstream %s, codecs %s)", base, opts.upstream,
+                 ",".join(opts.codecs))
+    else:
+        log.info("listening on %s (turn mode %s, agent %s%s)", base, opts.turn_mode,
+                 opts.agent, f", TLS profile {opts.cert_profile}" if opts.tls else "")
 
     await stop.wait()
     log.info("shutting down")
