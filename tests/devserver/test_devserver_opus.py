@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import subprocess
+import sys
 
 import pytest
 
-from devserver_harness import Client, Server, api_headers, audio_of, of_type, run
+from devserver_harness import (DEVSERVER, Client, Server, api_headers, audio_of, of_type,
+                               run)
 from opus_client import (OpusClient, decode_all, is_type, packets, tone16k,
                          tone_match)
 
-import opus  # noqa: E402  (tools/devserver, put on sys.path by the harness)
+import faultinject  # noqa: E402  (tools/devserver, put on sys.path by the harness)
+import opus  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +68,26 @@ def test_encoder_and_decoder_round_trip_a_tone():
     assert tone_match(out[3200:], 500, 16000) > 0.9
     assert len(dec.decode(None)) == 640                     # PLC: one 20 ms frame
     assert len(opus.Decoder(8000).decode(enc.encode(pcm[:640]))) == 320
+
+
+def test_packet_fault_specs_are_checked():
+    spec = faultinject.parse_cli("opus_loss:pct=20,seed=9")
+    fault = faultinject.make_fault(spec)
+    assert fault.stage == "packets" and fault["pct"] == 20.0 and fault["seed"] == 9
+    for bad in ({"fault": "opus_loss", "pct": 101}, {"fault": "opus_reorder", "pct": -1},
+                {"fault": "opus_loss", "at": "ready"}):
+        with pytest.raises(faultinject.FaultError):
+            faultinject.make_fault(bad)
+    plan = faultinject.FaultPlan.parse([{"fault": "opus_loss"}, {"fault": "opus_reorder"},
+                                        {"fault": "close_1000"}])
+    assert [f.name for f in plan.all("packets")] == ["opus_loss", "opus_reorder"]
+    assert plan.all("packets") == []              # times 1: the first socket only
+
+
+def test_bad_codecs_flag_is_a_startup_error():
+    proc = subprocess.run([sys.executable, str(DEVSERVER), "--codecs", "opus,mp3"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "--codecs" in proc.stderr
 
 
 # ---- negotiation ---------------------------------------------------------------------

@@ -290,6 +290,7 @@ class Authorizer:
         grant_session = None
         agent_id = None
         conversation_id = None
+        codec = None
         try:
             # Layercode answers a bad or missing API key with 400 (doc/protocol.md 1.3, 5).
             if check_api_key and not _same(bearer_token(request), self.opts.api_key):
@@ -310,12 +311,13 @@ class Authorizer:
             grant_session = grant.session_id
             agent_id = grant.agent_id
             conversation_id = grant.conversation_id
+            codec = grant.codec
         except AuthError as exc:
             status, result = exc.status, {"error": exc.message}
             agent_id = exc.agent_id
         self.log.write(grant_session, "authorize", status=status, path=request.path,
                        agent_id=agent_id, conversation_id=conversation_id,
-                       error=result.get("error"))
+                       error=result.get("error"), codec=codec)
         return web.json_response(result, status=status)
 
     async def _authorize_fault(self, request: web.Request,

@@ -95,8 +95,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="relay: CA file to verify a https/wss upstream with "
                            "(default: the system's)")
     prof.add_argument("--relay-queue", type=_positive(int), default=256, metavar="N",
-                      help="relay: messages queued per direction before the side that "
-                           "does not read is closed (default %(default)s)")
+                      help="relay: messages queued per direction; a full queue holds "
+                           "the other side back (default %(default)s)")
+    prof.add_argument("--relay-sndbuf", type=_non_negative(int), default=65536,
+                      metavar="BYTES", help="relay: SO_SNDBUF of device sockets, 0 = the "
+                      "system's autotuning (default %(default)s)")
+    prof.add_argument("--relay-stall-seconds", type=_positive(float), default=10.0,
+                      metavar="S", help="relay: a side whose queue stays full this long "
+                      "is not reading and is closed, 1008 (default %(default)s)")
     beh = p.add_argument_group("session behaviour")
     beh.add_argument("--turn-mode", choices=("automatic", "push_to_talk"),
                      default="automatic", help="config.transcription.trigger "

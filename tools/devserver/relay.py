@@ -11,8 +11,9 @@ WS_URL`).
   and body). JSON passes through unchanged and in order; on an Opus socket uplink packets
   become `client.audio` (8 kHz, concealing gaps) and `response.audio` becomes packets
   with delta marks, a turn's remainder dropped on a barge-in (upstream's `turn.start`).
-- Each direction has a bounded queue: a side that stops reading is closed (1008) when
-  its queue fills, rather than buffered without limit. Either side closing closes the
+- Each direction has a bounded queue (--relay-queue): a full one holds back the reader of
+  the other side (TCP backpressure upstream); one still full after --relay-stall-seconds
+  means its side stopped reading: that side is closed (1008), not buffered without limit. Either side closing closes the
   other with the same code; an upstream that drops without a close frame closes the
   device with 1011, so the device reconnects and re-authorizes through the relay.
 """
@@ -25,6 +26,7 @@ import binascii
 import json
 import logging
 import secrets
+import socket
 import ssl
 import time
 from collections import OrderedDict
@@ -52,6 +54,12 @@ MAX_PENDING_KEYS = 10000
 PENDING_KEY_SECONDS = 3600.0
 CLOSE_WAIT = 2.0          # a close handshake longer than this is cut short (abort)
 UNSENDABLE = (1005, 1006, 1015)     # close codes that never travel in a close frame
+
+
+def _client_transport(ws: aiohttp.ClientWebSocketResponse):
+    """The transport under a client WebSocket (None once released)."""
+    conn = getattr(getattr(ws, "_response", None), "connection", None)
+    return getattr(conn, "transport", None)
 
 
 class _Full(Exception):
@@ -167,6 +175,14 @@ class Relay:
                                      status=502)
         device = web.WebSocketResponse(max_msg_size=MAX_MSG_SIZE, heartbeat=None,
                                        timeout=CLOSE_WAIT)
+        # A bounded kernel send buffer too: audio a device cannot take within about a
+        # second is late anyway, and a device that stops reading shows as a full queue.
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None and self.opts.relay_sndbuf > 0:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.opts.relay_sndbuf)
+            except OSError:
+                pass
         try:
             await device.prepare(request)
         except BaseException:
@@ -210,7 +226,7 @@ class Bridge:
         self.downlink = (Downlink(Impairment.from_faults(packet_faults), self._inject)
                          if codec == "opus" else None)
         self.counts = {"device_bytes_in": 0, "device_bytes_out": 0, "upstream_bytes_in": 0,
-                       "upstream_bytes_out": 0, "dropped_turn_remainders": 0,
+                       "upstream_bytes_out": 0, "interrupted_turns": 0,
                        "device_errors": 0}
         self.closed_by: str | None = None
         self.code: int | None = None
@@ -241,10 +257,18 @@ class Bridge:
     async def shutdown(self, code: int, reason: str) -> None:
         self._finish("relay", code)
 
-    def _put(self, queue: asyncio.Queue, item, side: str) -> None:
+    async def _put(self, queue: asyncio.Queue, item, side: str) -> None:
+        """Queues `item` for `side`. A full queue holds the reader back (so the other
+        side is not read either: backpressure); one still full after --relay-stall-seconds
+        means `side` stopped reading: it is closed (1008)."""
         try:
             queue.put_nowait(item)
+            return
         except asyncio.QueueFull:
+            pass
+        try:
+            await asyncio.wait_for(queue.put(item), self.relay.opts.relay_stall_seconds)
+        except asyncio.TimeoutError:
             log.warning("[%s] %s stopped reading: closing it", self.id, side)
             self.elog.write(self.id, "relay_queue_full", side=side,
                             queued=queue.qsize())
@@ -257,18 +281,18 @@ class Bridge:
             async for msg in self.device:
                 if msg.type == WSMsgType.TEXT:
                     self.counts["device_bytes_in"] += len(msg.data.encode())
-                    self._from_device_text(msg.data)
+                    await self._from_device_text(msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     self.counts["device_bytes_in"] += len(msg.data)
-                    self._from_device_binary(msg.data)
+                    await self._from_device_binary(msg.data)
                 elif msg.type == WSMsgType.ERROR:
                     break
         except _Full:
             return
         code = self.device.close_code
-        self._put_close(self.to_up, "device", code if code is not None else 1006)
+        await self._put_close(self.to_up, "device", code if code is not None else 1006)
 
-    def _from_device_text(self, data: str) -> None:
+    async def _from_device_text(self, data: str) -> None:
         if self.uplink is not None:
             try:
                 mtype = json.loads(data).get("type")
@@ -277,11 +301,11 @@ class Bridge:
             if mtype == "client.audio":
                 self._device_error("text client.audio on an Opus profile socket")
                 return
-        self._put(self.to_up, data, "up")
+        await self._put(self.to_up, data, "up")
 
-    def _from_device_binary(self, data: bytes) -> None:
+    async def _from_device_binary(self, data: bytes) -> None:
         if self.uplink is None:
-            self._put(self.to_up, bytes(data), "up")     # PCM: pure pass-through
+            await self._put(self.to_up, bytes(data), "up")     # PCM: pure pass-through
             return
         try:
             pcm8k = self.uplink.feed(data)
@@ -289,7 +313,7 @@ class Bridge:
             self._device_error(f"binary message: {exc}")
             return
         if pcm8k:
-            self._put(self.to_up, json.dumps(
+            await self._put(self.to_up, json.dumps(
                 {"type": "client.audio", "content": base64.b64encode(pcm8k).decode()},
                 separators=(",", ":")), "up")
 
@@ -304,23 +328,23 @@ class Bridge:
             async for msg in self.up:
                 if msg.type == WSMsgType.TEXT:
                     self.counts["upstream_bytes_in"] += len(msg.data.encode())
-                    self._from_up_text(msg.data)
+                    await self._from_up_text(msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     self.counts["upstream_bytes_in"] += len(msg.data)
-                    self._put(self.to_device, bytes(msg.data), "device")
+                    await self._put(self.to_device, bytes(msg.data), "device")
                 elif msg.type == WSMsgType.ERROR:
                     break
         except _Full:
             return
         code = self.up.close_code
         # An upstream gone without a close frame: 1011, so the device reconnects.
-        self._put_close(self.to_device, "upstream",
+        await self._put_close(self.to_device, "upstream",
                         1011 if code is None or code in UNSENDABLE else code)
 
-    def _from_up_text(self, data: str) -> None:
+    async def _from_up_text(self, data: str) -> None:
         down = self.downlink
         if down is None:
-            self._put(self.to_device, data, "device")
+            await self._put(self.to_device, data, "device")
             return
         try:
             msg = json.loads(data)
@@ -335,23 +359,23 @@ class Bridge:
                                                         "bad base64 content: dropped")
                 return
             for item in down.add(msg.get("turn_id"), msg.get("delta_id"), pcm16k):
-                self._put(self.to_device, item, "device")
+                await self._put(self.to_device, item, "device")
             return
         if mtype == "turn.start":
             # A new turn, or a barge-in (the user's turn.start): what is left of an
             # assistant turn that did not end is dropped, never padded out and sent.
             if down.turn_id is not None:
-                self.counts["dropped_turn_remainders"] += 1
+                self.counts["interrupted_turns"] += 1
             down.drop_turn()
         elif mtype == "response.end" and down.turn_id is not None:
             for item in down.end_turn():
-                self._put(self.to_device, item, "device")
-        self._put(self.to_device, data, "device")
+                await self._put(self.to_device, item, "device")
+        await self._put(self.to_device, data, "device")
 
-    def _put_close(self, queue: asyncio.Queue, side: str, code: int) -> None:
+    async def _put_close(self, queue: asyncio.Queue, side: str, code: int) -> None:
         """A side closed: the other is closed with its code after what is queued."""
         try:
-            self._put(queue, ("close", side, code), "up" if side == "device" else "device")
+            await self._put(queue, ("close", side, code), "up" if side == "device" else "device")
         except _Full:
             pass
 
@@ -399,20 +423,24 @@ class Bridge:
                              self._close(self.up, up_code))
 
     async def _close(self, ws, code: int) -> None:
-        """Closes one side; a side that does not complete the close handshake in time
-        (it stopped reading) has its connection cut."""
+        """Closes one side; one that does not complete the close handshake in time (it
+        stopped reading, so even the close frame waits) has its connection cut."""
         if code in UNSENDABLE:
             code = 1011
-        if not ws.closed:
-            try:
-                await asyncio.wait_for(ws.close(code=code), CLOSE_WAIT)
-            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
-                pass
-        if ws is self.device:
-            t = self.transport
-            if t is not None and not t.is_closing() and \
-                    self.closed_by == "device_not_reading":
-                t.abort()
+        if ws.closed:
+            return
+        task = asyncio.ensure_future(ws.close(code=code))
+        done, _ = await asyncio.wait([task], timeout=CLOSE_WAIT)
+        if done:
+            if not task.cancelled() and task.exception() is not None:
+                log.info("[%s] close: %r", self.id, task.exception())
+            return
+        transport = self.transport if ws is self.device else _client_transport(ws)
+        if transport is not None:
+            transport.abort()
+        done, _ = await asyncio.wait([task], timeout=CLOSE_WAIT)
+        if not done:
+            task.cancel()
 
     def _log_close(self) -> None:
         extra = {}
