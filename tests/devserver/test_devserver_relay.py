@@ -247,10 +247,13 @@ def test_relay_closes_a_device_that_never_reads(tmp_path):
         up.stop()
 
 
-def test_relay_serves_devices_over_tls(tmp_path):
-    up = Server(tmp_path / "up", "--audio-speed", "0", "--tone-seconds", "0.5")
-    relay = start_relay(tmp_path / "relay", up, "--tls", "--cert-dir",
-                        str(tmp_path / "certs"))
+def test_relay_serves_devices_over_tls_from_a_tls_upstream(tmp_path):
+    certs = str(tmp_path / "certs")
+    up = Server(tmp_path / "up", "--audio-speed", "0", "--tone-seconds", "0.5", "--tls",
+                "--cert-dir", certs)
+    assert up.ready["ws"].startswith("wss://")
+    relay = start_relay(tmp_path / "relay", up, "--tls", "--cert-dir", certs,
+                        "--upstream-ca", up.ready["ca_file"])
     try:
         ctx = ssl.create_default_context(cafile=relay.ready["ca_file"])
         async def go():
@@ -260,6 +263,18 @@ def test_relay_serves_devices_over_tls(tmp_path):
             return msgs
         assert relay.ready["ws"].startswith("wss://")
         assert len(packets(run(go()))) == 25
+        # Without the upstream's CA the relay refuses to talk to it: 502.
+        untrusting = start_relay(tmp_path / "untrusting", up)
+        try:
+            async def authorize():
+                async with aiohttp.ClientSession() as http:
+                    async with http.post(untrusting.ready["authorize_url"],
+                                         json={"agent_id": "tone"}) as resp:
+                        return resp.status, await resp.json()
+            status, body = run(authorize())
+            assert status == 502 and "upstream unreachable" in body["error"]
+        finally:
+            untrusting.stop()
     finally:
         relay.stop()
         up.stop()

@@ -117,6 +117,7 @@ class Downlink:
         self.next_ts = 0
         self._clock0 = time.monotonic()
         self.turn_id: str | None = None
+        self.active = False           # a turn is open (its turn_id may be None)
         self._buf = bytearray()
         self._ts0 = 0                 # timestamp of the turn's next packet
         self._marks: dict[int, list[dict]] = {}     # sequence -> marks
@@ -134,6 +135,7 @@ class Downlink:
         starts at the later of the socket's running time and the last packet's end."""
         self.drop_turn()
         self.turn_id = turn_id
+        self.active = True
         now = int((time.monotonic() - self._clock0) * opus.RATE)
         if (now - self.next_ts) % SEQ_MOD < SEQ_MOD // 2:
             self.next_ts = now % SEQ_MOD
@@ -146,11 +148,12 @@ class Downlink:
         self._marks.clear()
         self._held = None
         self.turn_id = None
+        self.active = False
 
     def add(self, turn_id: str | None, delta_id: str | None, pcm16k: bytes) -> list:
         """One response.audio chunk: the items it completes, in send order (a dict is a
         JSON text message, bytes a binary one). Another turn_id begins a new turn."""
-        if turn_id != self.turn_id:
+        if not self.active or turn_id != self.turn_id:
             self.begin_turn(turn_id)
         pcm16k = pcm16k[:len(pcm16k) - len(pcm16k) % 2]
         if pcm16k:
@@ -181,6 +184,7 @@ class Downlink:
             self._held = None
         self._marks.clear()
         self.turn_id = None
+        self.active = False
         return items
 
     def _emit(self, frame: bytes, items: list) -> None:
@@ -213,3 +217,20 @@ class Downlink:
     def _inject(self, action: str, seq: int) -> None:
         if self.on_inject is not None:
             self.on_inject(action, seq)
+
+
+class OpusSocket:
+    """Both directions of one Opus profile socket, and their counters for the log."""
+
+    def __init__(self, packet_faults: list,
+                 on_inject: Callable[[str, int], None] | None = None) -> None:
+        self.uplink = Uplink(8000)
+        self.downlink = Downlink(Impairment.from_faults(packet_faults), on_inject)
+
+    def counters(self) -> dict:
+        up, down = self.uplink.stats, self.downlink.stats
+        return {"codec": "opus", "opus_packets_in": up.packets, "opus_lost_in": up.lost,
+                "opus_concealed_in": up.concealed, "opus_fec_in": up.fec,
+                "opus_late_in": up.late, "opus_bad_in": up.bad,
+                "opus_packets_out": down.packets, "opus_dropped_out": down.dropped,
+                "opus_reordered_out": down.reordered, "opus_marks_out": down.marks}

@@ -28,7 +28,7 @@ from agents import Agents, Reply
 from authorize import Grant
 from eventlog import EventLog
 from faultinject import Fault
-from opuslink import Downlink, Impairment, Uplink
+from opuslink import Downlink, OpusSocket, Uplink
 from turns import AssistantTurn, Playout
 from vad import EnergyVad, VadEvent
 
@@ -118,12 +118,12 @@ class Session:
         self._fault_dead = False
         self._dropped = False
         # The Opus profile (doc/opus-profile.md), when this socket's key negotiated it.
+        self.opus: OpusSocket | None = None
         self.uplink: Uplink | None = None
         self.downlink: Downlink | None = None
         if grant.codec == "opus":
-            self.uplink = Uplink(pcm.CLIENT_RATE)
-            self.downlink = Downlink(Impairment.from_faults(packet_faults or []),
-                                     self._on_inject)
+            self.opus = OpusSocket(packet_faults or [], self._on_inject)
+            self.uplink, self.downlink = self.opus.uplink, self.opus.downlink
             for f in packet_faults or []:
                 self.elog.write(self.id, "fault", stage="packets", **f.describe())
 
@@ -517,20 +517,10 @@ class Session:
             replay_timeouts=c.replay_timeouts, interruptions=c.interruptions,
             vad_hints=c.vad_hints, audio_frames_unheard=c.audio_frames_unheard,
             wire_bytes_in=c.wire_bytes_in, wire_bytes_out=c.wire_bytes_out,
-            **self._opus_counts())
+            **(self.opus.counters() if self.opus is not None else {}))
         log.info("[%s] closed (code %s, by %s): %d audio frames / %d bytes in, "
                  "%d errors", self.id, code, self._closed_by,
                  c.audio_frames_in, c.audio_bytes_in, c.errors)
-
-    def _opus_counts(self) -> dict:
-        if self.uplink is None:
-            return {}
-        up, down = self.uplink.stats, self.downlink.stats
-        return {"codec": "opus", "opus_packets_in": up.packets, "opus_lost_in": up.lost,
-                "opus_concealed_in": up.concealed, "opus_fec_in": up.fec,
-                "opus_late_in": up.late, "opus_bad_in": up.bad,
-                "opus_packets_out": down.packets, "opus_dropped_out": down.dropped,
-                "opus_reordered_out": down.reordered, "opus_marks_out": down.marks}
 
     async def _on_text(self, data: str) -> None:
         try:
@@ -806,7 +796,8 @@ class Session:
             turn.last_delta = delta_id
             played += pcm.duration_seconds(chunk, pcm.SERVER_RATE)
             turn.audio_seconds = played
-        if down is not None and not turn.interrupted and down.turn_id == tid:
+        if down is not None and not turn.interrupted and down.active \
+                and down.turn_id == tid:
             tail = down.end_turn()      # the last packet, padded (doc section 4)
             if tail and not await self.send_opus(tail, audio_bytes=None,
                                                  guard=turn.may_send_audio):
