@@ -19,6 +19,7 @@ from opus_client import (OpusClient, decode_all, is_type, packets, tone16k,
 
 import faultinject  # noqa: E402  (tools/devserver, put on sys.path by the harness)
 import opus  # noqa: E402
+import opuslink  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,19 @@ def test_encoder_and_decoder_round_trip_a_tone():
     assert tone_match(out[3200:], 500, 16000) > 0.9
     assert len(dec.decode(None)) == 640                     # PLC: one 20 ms frame
     assert len(opus.Decoder(8000).decode(enc.encode(pcm[:640]))) == 320
+
+
+def test_downlink_packets_carry_fec():
+    """A lost packet where the audio changes is rebuilt by FEC from the next packet; PLC
+    would extrapolate the old tone."""
+    down = opuslink.Downlink()
+    audio = (tone16k(0.2, 300) + tone16k(0.2, 700)) * 3
+    pkts = [opus.unpack(m) for m in down.add("t", "d", audio) if isinstance(m, bytes)]
+    dec = opus.Decoder(16000)
+    for _, _, packet in pkts[:50]:                  # packet 50 (the switch to 700 Hz) lost
+        dec.decode(packet)
+    rebuilt = dec.decode(pkts[51][2], fec=True)
+    assert tone_match(rebuilt, 700, 16000) > 0.5 > tone_match(rebuilt, 300, 16000)
 
 
 def test_packet_fault_specs_are_checked():
