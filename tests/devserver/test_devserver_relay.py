@@ -278,3 +278,42 @@ def test_relay_serves_devices_over_tls_from_a_tls_upstream(tmp_path):
     finally:
         relay.stop()
         up.stop()
+
+
+def test_relay_sigterm_closes_both_sides_with_1001(tmp_path):
+    up = Server(tmp_path / "up", "--audio-speed", "0", "--no-greeting")
+    relay = start_relay(tmp_path / "relay", up)
+    try:
+        async def go():
+            c = await open_device(relay, headers={})
+            await c.send(type="client.response.data", data=1)
+            await c.until(is_type("response.data"))
+            relay.proc.terminate()
+            code = await wait_closed(c.ws)
+            await c.http.close()
+            return code, c.auth["conversation_id"]
+        code, conv = run(go())
+        assert code == 1001
+        assert upstream_close(up, conv)["code"] == 1001
+        assert relay.stop() == 0
+    finally:
+        relay.stop(check=False)
+        up.stop()
+
+
+def test_relay_reports_text_audio_from_an_opus_device_and_goes_on(chain):
+    up, relay = chain
+    async def go():
+        c = await open_device(relay, metadata={"greeting": False})
+        await c.send(type="client.audio", content="AAAA")
+        await c.ws.send_bytes(b"\x01\x00")
+        await c.send(type="client.response.data", data="after")
+        msgs = await c.until(is_type("response.data"))
+        await c.close()
+        return msgs, c.auth["conversation_id"]
+    msgs, conv = run(go())
+    assert msgs[-1]["content"] == {"echo": "after"}
+    close = relay.wait_event(lambda e: e["kind"] == "relay_close"
+                             and e.get("device_errors"))
+    assert close["device_errors"] == 2 and close["opus_bad_in"] == 1
+    assert upstream_close(up, conv)["audio_frames_in"] == 0    # nothing got through
