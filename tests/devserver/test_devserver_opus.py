@@ -300,7 +300,7 @@ def test_replay_finished_names_a_marked_delta(osrv):
     assert ws_close(osrv, session)["replay_finished"] == 1
 
 
-def test_barge_in_stops_the_opus_turn(tmp_path):
+def test_barge_in_stops_the_opus_turn_and_spends_no_sequence_numbers(tmp_path):
     server = Server(tmp_path, "--codecs", "opus,pcm16", "--audio-speed", "1.5",
                     "--tone-seconds", "3", "--no-greeting", "--audio-chunk-ms", "50")
     try:
@@ -308,11 +308,11 @@ def test_barge_in_stops_the_opus_turn(tmp_path):
             c = await open_opus(server, agent_id="tone",
                                 metadata={"turn_mode": "push_to_talk"})
             await c.send(type="client.response.text", content="play")
-            await c.until(lambda m: isinstance(m, tuple))
-            await c.until(lambda m: isinstance(m, tuple))
+            msgs = await c.until(lambda m: isinstance(m, tuple))
+            msgs += await c.until(lambda m: isinstance(m, tuple))
             await c.send(type="trigger.turn.start", role="user")
-            msgs = await c.until(lambda m: isinstance(m, dict) and
-                                 m["type"] == "turn.start" and m["role"] == "user")
+            msgs += await c.until(lambda m: isinstance(m, dict) and
+                                  m["type"] == "turn.start" and m["role"] == "user")
             after = []
             try:
                 while True:
@@ -322,13 +322,17 @@ def test_barge_in_stops_the_opus_turn(tmp_path):
                     after.append(m)
             except asyncio.TimeoutError:
                 pass
+            await c.send(type="trigger.turn.end", role="user")     # the next reply
+            nxt = await c.until(lambda m: isinstance(m, tuple), timeout=10)
             await c.close()
-            return msgs, after
-        msgs, after = run(go())
+            return msgs, after, nxt
+        msgs, after, nxt = run(go())
         assert not packets(after)
         assert not [m for m in after if m.get("type") == "response.end"]
         assert not [m for m in msgs if isinstance(m, dict)
                     and m["type"] == "response.end"]
+        # The interrupted turn spent no sequence numbers on packets it never sent.
+        assert nxt[-1][0] == max(p[0] for p in packets(msgs)) + 1
     finally:
         server.stop()
 

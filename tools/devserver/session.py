@@ -202,16 +202,17 @@ class Session:
                 self._fire_fault()
         return True
 
-    async def send_opus(self, items: list, *, audio_bytes: int | None,
+    async def send_opus(self, produce: Callable[[], list], *, audio_bytes: int | None,
                         guard: Callable[[], bool]) -> bool:
         """One response.audio chunk on an Opus socket: the marks (JSON) and packets
-        (binary) it completed, sent together under one guard check (so
-        --late-audio-chunks counts chunks, as on PCM)."""
+        (binary) it completes, sent together under one guard check (so
+        --late-audio-chunks counts chunks, as on PCM). `produce` cuts them only once the
+        guard passed: a vetoed chunk spends no sequence numbers."""
         async with self._send_lock:
             if not guard() or self.ws.closed or self._fault_dead:
                 return False
             try:
-                for item in items:
+                for item in produce():
                     if isinstance(item, dict):
                         data = json.dumps(item, separators=(",", ":"))
                         await self.ws.send_str(data)
@@ -782,9 +783,9 @@ class Session:
                         pass
             delta_id = f"{tid}-d{n}"
             if down is not None:
-                sent = await self.send_opus(down.add(tid, delta_id, chunk),
-                                            audio_bytes=len(chunk),
-                                            guard=turn.may_send_audio)
+                sent = await self.send_opus(
+                    lambda: down.add(tid, delta_id, chunk), audio_bytes=len(chunk),
+                    guard=turn.may_send_audio)
             else:
                 sent = await self.send(
                     {"type": "response.audio", "content": pcm.encode_audio(chunk),
@@ -798,9 +799,9 @@ class Session:
             turn.audio_seconds = played
         if down is not None and not turn.interrupted and down.active \
                 and down.turn_id == tid:
-            tail = down.end_turn()      # the last packet, padded (doc section 4)
-            if tail and not await self.send_opus(tail, audio_bytes=None,
-                                                 guard=turn.may_send_audio):
+            # The last packet, padded (doc section 4).
+            if not await self.send_opus(down.end_turn, audio_bytes=None,
+                                        guard=turn.may_send_audio):
                 return
         if not turn.interrupted and await self.send({"type": "response.end",
                                                      "turn_id": tid}):
