@@ -64,7 +64,7 @@ class Bridge:
 
     async def run(self) -> None:
         self.elog.write(self.id, "relay_open", codec=self.codec)
-        tasks = [asyncio.ensure_future(c) for c in (
+        tasks = [asyncio.ensure_future(self._guarded(c)) for c in (
             self._read_device(), self._read_up(), self._write(self.to_up, self.up, "up"),
             self._write(self.to_device, self.device, "device"))]
         try:
@@ -75,6 +75,18 @@ class Bridge:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._close_both()
             self._log_close()
+
+    async def _guarded(self, coro) -> None:
+        """A pump that fails ends the session (1011 both ways), never leaves it hanging."""
+        try:
+            await coro
+        except (asyncio.CancelledError, _Full):
+            raise
+        except Exception as exc:
+            log.exception("[%s] internal error", self.id)
+            self.elog.write(self.id, "error", error=f"internal relay error: {exc!r}",
+                            internal=True)
+            self._finish("relay", 1011)
 
     def _finish(self, closed_by: str, code: int) -> None:
         if self.closed_by is None:
@@ -123,7 +135,7 @@ class Bridge:
         if self.uplink is not None:
             try:
                 mtype = json.loads(data).get("type")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 mtype = None
             if mtype == "client.audio":
                 self._device_error("text client.audio on an Opus profile socket")
@@ -175,7 +187,7 @@ class Bridge:
             return
         try:
             msg = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             msg = None
         mtype = msg.get("type") if isinstance(msg, dict) else None
         if mtype == "response.audio":
