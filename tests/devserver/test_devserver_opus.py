@@ -14,6 +14,7 @@ import pytest
 
 from devserver_harness import (DEVSERVER, Client, Server, api_headers, audio_of, of_type,
                                run)
+from devserver_harness import tone8k
 from opus_client import (OpusClient, decode_all, is_type, packets, tone16k,
                          tone_match)
 
@@ -415,3 +416,25 @@ def test_opus_needs_a_fraction_of_the_pcm_bytes(lsrv):
     print(f"downlink for 4 s of agent audio: PCM JSON {pcm_bytes / 4:.0f} B/s, "
           f"Opus {opus_bytes / 4:.0f} B/s ({pcm_bytes / opus_bytes:.1f}x less)")
     assert opus_bytes < pcm_bytes / 4
+
+    async def speak(offer):
+        c = await OpusClient.open(lsrv.ready["layercode_authorize_url"], lsrv.ready["ws"],
+                                  headers=api_headers(), offer=offer,
+                                  metadata={"greeting": False})
+        if c.opus:
+            await c.send_audio(tone16k(2.0, 300))
+        else:
+            for i in range(0, 32000, 320):              # 8 kHz PCM JSON, 20 ms frames
+                await c.send(type="client.audio", content=base64.b64encode(
+                    tone8k(2.0)[i:i + 320]).decode())
+        await c.close()
+        return c.auth["conversation_id"]
+    uplink = {}
+    for name, offer in (("pcm", None), ("opus", {"codecs": ["opus"]})):
+        conv = run(speak(offer))
+        opened = lsrv.wait_event(lambda e: e["kind"] == "ws_open"
+                                 and e["conversation_id"] == conv)
+        uplink[name] = ws_close(lsrv, opened["session"])["wire_bytes_in"]
+    print(f"uplink for 2 s of user audio: PCM JSON (8 kHz) {uplink['pcm'] / 2:.0f} B/s, "
+          f"Opus (16 kHz) {uplink['opus'] / 2:.0f} B/s")
+    assert uplink["opus"] < uplink["pcm"] / 2
