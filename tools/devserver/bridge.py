@@ -168,6 +168,12 @@ class Bridge:
                 if msg.type == WSMsgType.TEXT:
                     self.counts["upstream_bytes_in"] += len(msg.data.encode())
                     await self._from_up_text(msg.data)
+                elif msg.type == WSMsgType.BINARY and self.downlink is not None:
+                    # Not Layercode's protocol, and on an Opus socket a device would
+                    # take it for an audio packet: dropped.
+                    self.counts["upstream_bytes_in"] += len(msg.data)
+                    self.elog.write(self.id, "error", error="upstream sent a binary "
+                                    f"message ({len(msg.data)} bytes): dropped")
                 elif msg.type == WSMsgType.BINARY:
                     self.counts["upstream_bytes_in"] += len(msg.data)
                     await self._put(self.to_device, bytes(msg.data), "device")
