@@ -317,3 +317,23 @@ def test_relay_reports_text_audio_from_an_opus_device_and_goes_on(chain):
                              and e.get("device_errors"))
     assert close["device_errors"] == 2 and close["opus_bad_in"] == 1
     assert upstream_close(up, conv)["audio_frames_in"] == 0    # nothing got through
+
+
+def test_relay_injects_downlink_loss_from_its_fault_flag(tmp_path):
+    up = Server(tmp_path / "up", "--audio-speed", "0", "--tone-seconds", "2")
+    relay = start_relay(tmp_path / "relay", up, "--fault", "opus_loss:pct=20,seed=5")
+    try:
+        async def go():
+            c = await open_device(relay, agent_id="tone", headers={})
+            msgs = await c.until(is_type("response.end"))
+            await c.close()
+            return msgs
+        seqs = {p[0] for p in packets(run(go()))}
+        close = relay.wait_event(lambda e: e["kind"] == "relay_close")
+        dropped = [e["sequence"] for e in relay.events()
+                   if e["kind"] == "opus_inject" and e["action"] == "dropped"]
+        assert dropped and sorted(set(range(100)) - seqs) == sorted(dropped)
+        assert close["opus_dropped_out"] == len(dropped)
+    finally:
+        relay.stop()
+        up.stop()
