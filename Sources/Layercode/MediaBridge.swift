@@ -35,6 +35,12 @@ final class MediaBridge: @unchecked Sendable {
     private var bargeInLatency = LatencyWindow()
     /// While a mic frame runs through the session: whether an audio message went out.
     private var micFrameSentAt: UInt64 = 0
+    /// Microphone frames cut so far (`UplinkFrame.frameIndex`: the Opus timestamps).
+    private var micFrameIndex: UInt64 = 0
+    /// The playout's Opus decode errors already reported.
+    private var decodeErrorsSeen: UInt32 = 0
+    /// The playout counters at the last `downlinkLossPercent`.
+    private var lossBase: (played: UInt32, lost: UInt32) = (0, 0)
 
     /// The app's audio choices (JS SDK setAudioInput/Output, setInputDevice); they outlive
     /// sessions. Device names: nil means ALSA's "default" (WAV: no file).
@@ -164,13 +170,27 @@ final class MediaBridge: @unchecked Sendable {
             driver.run(.playoutDrained(turnID: played.turnID, lastDeltaID: played.deltaID))
         }
         noteAgentSpeaking(playout?.agentAudible ?? false)
+        if let errors = playout?.decodeErrors, errors != decodeErrorsSeen {
+            decodeErrorsSeen = errors
+            reportDownlinkError(LayercodeError(.protocolViolation,
+                                               "agent Opus packet libopus could not decode; played as silence"))
+        }
+    }
+
+    /// A packet of agent audio refused (on_error, LC_ERR_PROTOCOL); the session goes on.
+    private func reportDownlinkError(_ error: LayercodeError) {
+        Log.write(.warn, error.message)
+        state.lastError.withLock { $0 = error.message }
+        sink.deliver(.error(error))
     }
 
     /// Capture ring → wire frames → session, measuring the uplink latency of live frames.
     private func drainMicrophone(_ driver: SessionDriver) {
         engine?.drainCapture(wanted: { driver.session.wantsMicrophone }) { samples, capturedAt in
             micFrameSentAt = 0
-            driver.run(.micFrame(UplinkFrame(samples: samples, capturedNanoseconds: capturedAt)))
+            micFrameIndex &+= 1
+            driver.run(.micFrame(UplinkFrame(samples: samples, capturedNanoseconds: capturedAt,
+                                             frameIndex: micFrameIndex)))
             // The frame's newest sample arrived at `capturedAt`; it is on the socket when the
             // session's send returns.
             if micFrameSentAt > capturedAt && capturedAt > 0 {
@@ -178,6 +198,26 @@ final class MediaBridge: @unchecked Sendable {
             }
             return !driver.isShutDown
         }
+    }
+
+    /// The socket's profile chose the uplink frames' format (loop).
+    func setUplinkFormat(_ format: AudioFormat) {
+        guard let engine, engine.uplinkFormat != format else { return }
+        do throws(LayercodeError) {
+            try engine.setUplinkFormat(format)
+        } catch {
+            Log.write(.error, "uplink at \(format.sampleRate) Hz: \(error.message)")
+        }
+    }
+
+    /// The share of agent frames lost since the last call, in percent (0 when none played).
+    var downlinkLossPercent: Int {
+        guard let p = engine?.playoutSnapshot() else { return 0 }
+        let played = p.playedFrames &- lossBase.played
+        let lost = p.lostFrames &- lossBase.lost
+        lossBase = (p.playedFrames, p.lostFrames)
+        let total = UInt64(played) + UInt64(lost)
+        return total == 0 ? 0 : Int(UInt64(lost) * 100 / total)
     }
 
     /// An audio message went out on the socket (the uplink latency's end).
@@ -189,10 +229,28 @@ final class MediaBridge: @unchecked Sendable {
 
     /// Agent audio from the session: cut into frames for playout (nothing when output is off).
     func play(_ audio: AgentAudio) {
-        guard outputEnabled, let engine, case .pcm16(let samples) = audio.payload else { return }
-        assembler.append(samples, turnID: audio.turnID, deltaID: audio.deltaID,
-                         arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
-            engine.play(header, samples: frame)
+        guard outputEnabled, let engine else { return }
+        switch audio.payload {
+        case .pcm16(let samples):
+            assembler.append(samples, turnID: audio.turnID, deltaID: audio.deltaID,
+                             arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
+                engine.play(header, samples: frame)
+            }
+        case .opus(let packet):
+            // One packet is one frame, numbered by the wire (doc/opus-profile.md §3, §5).
+            let refused = packet.withUnsafeBytes { bytes -> LayercodeError? in
+                do throws(LayercodeError) {
+                    try assembler.appendPacket(bytes, kind: .opus, sampleCount: audio.payload.sampleCount,
+                                               wireSequence: audio.sequence, turnID: audio.turnID,
+                                               deltaID: audio.deltaID, arrivalNanoseconds: monotonicNanoseconds()) {
+                        header, payload in engine.play(header, payload: payload)
+                    }
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            if let refused { reportDownlinkError(refused) }
         }
     }
 
