@@ -416,6 +416,7 @@ final class MediaBridge: @unchecked Sendable {
                     + Int(counters.switchDroppedFrames.load(ordering: .relaxed))
                 s.playoutSamplesDropped += UInt64(s.droppedFrames * PlaybackSide.frameSamples)
                 s.deviceDelayMs = p.deviceDelayFrames * 1000 / playback.deviceRate
+                s.fecRecoveredFrames = UInt64(p.fecRecoveredFrames)
             }
             s.captureXruns = engine.captureXruns
             s.playbackXruns = engine.playbackXruns

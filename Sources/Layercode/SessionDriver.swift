@@ -204,7 +204,7 @@ final class SessionDriver {
         let accepted: Bool
         switch message.wire {
         case .text(let text): accepted = socket.sendText(text, droppable: message.droppable)
-        case .binary(let bytes): accepted = socket.sendBinary(bytes)
+        case .binary(let bytes): accepted = socket.sendBinary(bytes, droppable: message.droppable)
         }
         guard accepted else {
             if socket.isOpen {
@@ -257,6 +257,7 @@ final class SessionDriver {
             }
         }
         media.setUplinkFormat(chosen.uplinkFormat)
+        counters.wireCodec.store(chosen == .opus ? 1 : 0, ordering: .relaxed)
         if !validated.wireCodecs.isEmpty {
             Log.write(.info, "wire profile: " + (chosen == .opus ? "opus (16 kHz, 20 ms packets)" : "pcm16 JSON"))
         }
@@ -344,6 +345,10 @@ final class SessionDriver {
         }
         ws.onDropped = { [self] count in
             ClientStats.bump(counters.sendQueueDroppedFrames, UInt64(count))
+        }
+        ws.onWireBytes = { [self] sent, received in
+            if sent > 0 { ClientStats.bump(counters.wireBytesSent, UInt64(sent)) }
+            if received > 0 { ClientStats.bump(counters.wireBytesReceived, UInt64(received)) }
         }
         ws.start()
     }
