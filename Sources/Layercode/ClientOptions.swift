@@ -57,10 +57,10 @@ public struct ClientOptions: Sendable {
     /// The wire codecs to offer at authorize, comma-separated, most preferred first
     /// ("opus,pcm16"; doc/opus-profile.md §1). nil, empty or "pcm16": PCM only, no offer.
     public var wireCodecs: String?
-    /// The Opus uplink's bitrate (bits/s; 0: `defaultOpusBitrate`), complexity (0...10;
-    /// -1: `defaultOpusComplexity`) and DTX.
-    public var opusBitrate = 0
-    public var opusComplexity = -1
+    /// The Opus uplink's bitrate (bits/s; 0 also means the default), complexity (0...10;
+    /// -1 also means the default) and DTX. lc_options_init() writes the defaults.
+    public var opusBitrate = ClientOptions.defaultOpusBitrate
+    public var opusComplexity = ClientOptions.defaultOpusComplexity
     public var opusDTX = false
 
     /// The uplink default: at least 8x fewer bytes on the wire than PCM JSON's ~23.6 kB/s
