@@ -559,10 +559,10 @@ int lc_client_failure_message(const lc_client *client, char *buffer, size_t size
  *  (an older library): it is then left as the caller had it. */
 typedef struct lc_stats {
     size_t struct_size; /**< set by the lc_client_get_stats() macro */
-    uint64_t audio_frames_sent; /**< client.audio messages sent */
-    uint64_t audio_bytes_sent; /**< PCM bytes in them (8 kHz, before base64) */
-    uint64_t audio_frames_received; /**< response.audio messages received */
-    uint64_t audio_bytes_received; /**< PCM bytes in them (16 kHz, after base64) */
+    uint64_t audio_frames_sent; /**< client.audio messages sent (Opus profile: packets) */
+    uint64_t audio_bytes_sent; /**< PCM bytes in them (8 kHz, before base64; Opus: packet bytes) */
+    uint64_t audio_frames_received; /**< response.audio messages received (Opus: packets) */
+    uint64_t audio_bytes_received; /**< PCM bytes in them (16 kHz, after base64; Opus: packet bytes) */
     uint64_t messages_sent; /**< every WebSocket message sent */
     uint64_t messages_received; /**< every WebSocket message received */
     uint64_t input_samples_dropped; /**< microphone samples lost: input ring full */

@@ -16,9 +16,9 @@ import Synchronization
 final class MediaBridge: @unchecked Sendable {
     private let options: ClientOptions
     private let loop: EventLoop
-    private let sink: EventSink
+    let sink: EventSink
     private let counters: ClientStats
-    private let state: ClientState
+    let state: ClientState
     private var deviceWatch: DeviceWatch?
     /// External mode's engine: made by the first connect (an idle client holds no audio
     /// buffers), then fixed for the client's life.
@@ -26,8 +26,8 @@ final class MediaBridge: @unchecked Sendable {
     /// The engine in use or last used (stats).
     private let current = Locked<AudioEngine?>(nil)
     /// The engine of the session under way (loop).
-    private var engine: AudioEngine?
-    private var assembler = AgentFrameAssembler()
+    private(set) var engine: AudioEngine?
+    var assembler = AgentFrameAssembler()
     private var agentSpeaking = false
     private var tickTimer: EventLoop.TimerHandle?
     private var uplinkLatency = LatencyWindow()
@@ -40,7 +40,7 @@ final class MediaBridge: @unchecked Sendable {
     /// The playout's Opus decode errors already reported.
     private var decodeErrorsSeen: UInt32 = 0
     /// The playout counters at the last `downlinkLossPercent`.
-    private var lossBase: (played: UInt32, lost: UInt32) = (0, 0)
+    var lossBase: (played: UInt32, lost: UInt32) = (0, 0)
 
     /// The app's audio choices (JS SDK setAudioInput/Output, setInputDevice); they outlive
     /// sessions. Device names: nil means ALSA's "default" (WAV: no file).
@@ -177,13 +177,6 @@ final class MediaBridge: @unchecked Sendable {
         }
     }
 
-    /// A packet of agent audio refused (on_error, LC_ERR_PROTOCOL); the session goes on.
-    private func reportDownlinkError(_ error: LayercodeError) {
-        Log.write(.warn, error.message)
-        state.lastError.withLock { $0 = error.message }
-        sink.deliver(.error(error))
-    }
-
     /// Capture ring → wire frames → session, measuring the uplink latency of live frames.
     private func drainMicrophone(_ driver: SessionDriver) {
         engine?.drainCapture(wanted: { driver.session.wantsMicrophone }) { samples, capturedAt in
@@ -198,26 +191,6 @@ final class MediaBridge: @unchecked Sendable {
             }
             return !driver.isShutDown
         }
-    }
-
-    /// The socket's profile chose the uplink frames' format (loop).
-    func setUplinkFormat(_ format: AudioFormat) {
-        guard let engine, engine.uplinkFormat != format else { return }
-        do throws(LayercodeError) {
-            try engine.setUplinkFormat(format)
-        } catch {
-            Log.write(.error, "uplink at \(format.sampleRate) Hz: \(error.message)")
-        }
-    }
-
-    /// The share of agent frames lost since the last call, in percent (0 when none played).
-    var downlinkLossPercent: Int {
-        guard let p = engine?.playoutSnapshot() else { return 0 }
-        let played = p.playedFrames &- lossBase.played
-        let lost = p.lostFrames &- lossBase.lost
-        lossBase = (p.playedFrames, p.lostFrames)
-        let total = UInt64(played) + UInt64(lost)
-        return total == 0 ? 0 : Int(UInt64(lost) * 100 / total)
     }
 
     /// An audio message went out on the socket (the uplink latency's end).
@@ -237,20 +210,7 @@ final class MediaBridge: @unchecked Sendable {
                 engine.play(header, samples: frame)
             }
         case .opus(let packet):
-            // One packet is one frame, numbered by the wire (doc/opus-profile.md §3, §5).
-            let refused = packet.withUnsafeBytes { bytes -> LayercodeError? in
-                do throws(LayercodeError) {
-                    try assembler.appendPacket(bytes, kind: .opus, sampleCount: audio.payload.sampleCount,
-                                               wireSequence: audio.sequence, turnID: audio.turnID,
-                                               deltaID: audio.deltaID, arrivalNanoseconds: monotonicNanoseconds()) {
-                        header, payload in engine.play(header, payload: payload)
-                    }
-                    return nil
-                } catch {
-                    return error
-                }
-            }
-            if let refused { reportDownlinkError(refused) }
+            playPacket(packet, of: audio, on: engine)
         }
     }
 

@@ -66,6 +66,8 @@ public final class PlayoutDecoder {
             guard opus.conceal(into: frame) == frame.count else { return silence(base, frame.count, error: false) }
             return frame.count
         default:
+            // PCM16 audio (not a turn's flags-only end) starts a PCM stream: its gaps are silence.
+            if case .audio(let header) = outcome, header.sampleCount > 0 { inOpusStream = false }
             return PCM16Decoder.decode(outcome, frame: frame)
         }
     }
