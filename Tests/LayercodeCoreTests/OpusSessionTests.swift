@@ -110,4 +110,35 @@ final class OpusSessionTests: XCTestCase {
         XCTAssertNil(stale.delta(forPacket: 5 + 65))
         XCTAssertEqual(stale.waitingCount, 0)
     }
+
+    func testGatingAndPreRollWorkOn320SampleFrames() {
+        var options = SessionOptions(agentID: "agent", sdkVersion: "1")
+        options.wireCodecs = ["opus"]
+        let session = Session(options: options)
+        _ = session.handle(.connect)
+        let answer: JSONValue = .object([
+            "client_session_key": "k", "conversation_id": "c",
+            "config": .object(["transcription": .object(["trigger": "automatic"]),
+                               "vad": .object(["gate_audio": true, "buffer_frames": 4]),
+                               "audio": .object(["codec": "opus", "sample_rate": 16000, "frame_ms": 20])])])
+        _ = session.handle(.authorizeResponse(status: 200, body: Array(answer.serialized().utf8)))
+        _ = session.handle(.socketOpened)
+        func frame(_ k: Int, speech: Bool) -> UplinkFrame {
+            var samples = [Int16](repeating: 0, count: 320)
+            if speech { for i in 1..<320 { samples[i] = i % 2 == 0 ? 16000 : -16000 } }
+            samples[0] = Int16(k)
+            return UplinkFrame(samples: samples, frameIndex: UInt64(k))
+        }
+        var actions: [SessionAction] = []
+        for k in 0..<20 { actions += session.handle(.micFrame(frame(k, speech: false))) }
+        XCTAssertFalse(actions.contains { if case .sendAudio = $0 { return true } else { return false } },
+                       "quiet 16 kHz frames are held")
+        for k in 20..<30 { actions += session.handle(.micFrame(frame(k, speech: true))) }
+        XCTAssertTrue(actions.contains(.send(.vadEvent(.start))))
+        let sent = actions.compactMap { a -> UplinkFrame? in if case .sendAudio(let f) = a { return f } else { return nil } }
+        XCTAssertTrue(sent.allSatisfy { $0.samples.count == 320 })
+        let indices = sent.map(\.frameIndex)
+        XCTAssertEqual(indices, Array(indices.first!...29), "pre-roll then speech, in capture order, each once")
+        XCTAssertLessThan(indices.first!, 20, "the pre-roll reaches back before the speech")
+    }
 }
