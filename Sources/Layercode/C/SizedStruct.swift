@@ -4,7 +4,9 @@ import LayercodeCore
 
 /// The growth policy of the structs that cross the ABI (doc/abi.md): a struct_size from the
 /// first published size of the struct up to this library's sizeof is accepted; smaller is a
-/// bug (no header ever had it), larger is an application built against a newer header.
+/// bug (no header ever had it), larger is an application built against a newer header. An
+/// input struct's size must be one a header had (first published, or this one's): a size
+/// in between that no header had is a bug too.
 struct SizedStruct {
     let name: String
     /// The first published size (doc/abi.md) and this library's sizeof.
@@ -31,6 +33,13 @@ struct SizedStruct {
     }
 
     private func check(_ size: Int, largerIsFine: Bool) throws(LayercodeError) {
+        // Input: a size between two headers' sizes cannot be read field by field. (A release
+        // that grows a struct again must keep accepting the size it replaces: list it here.)
+        if !largerIsFine && size > first && size < current {
+            throw LayercodeError(.invalidArgument,
+                                 "\(name).struct_size is \(size) bytes, which no liblayercode "
+                                 + "header had (\(first) or \(current)): pass sizeof(\(name))")
+        }
         // size_t arrives as Int: 2^63 and more read as negative, and are refused here.
         guard size >= first else {
             throw LayercodeError(.invalidArgument,

@@ -73,10 +73,10 @@ int main(void) {
 
     /* A larger (newer) lc_options is refused, with the reason, and nothing is written. */
     memset(opts.bytes, PATTERN, sizeof opts.bytes);
-    rc = lc_options_init_sized(&opts.o, sizeof(lc_options) + 8);
+    rc = lc_options_init_sized(&opts.o, sizeof(lc_options) + GUARD);
     check(rc == LC_ERR_INVALID_ARGUMENT && all_bytes(opts.bytes, sizeof opts.bytes, PATTERN) &&
               strstr(lc_client_last_error(NULL), "built against a newer header?") != NULL,
-          "lc_options_init_sized(sizeof + 8): refused, nothing written, and why (%d, \"%s\")",
+          "lc_options_init_sized(sizeof + GUARD): refused, nothing written, and why (%d, \"%s\")",
           rc, lc_client_last_error(NULL));
     rc = lc_options_init_sized(&opts.o, sizeof(size_t) * 2);
     check(rc == LC_ERR_INVALID_ARGUMENT && strstr(lc_client_last_error(NULL), "smallest") != NULL,
@@ -86,11 +86,11 @@ int main(void) {
     lc_options_init(&opts.o);
     opts.o.agent_id = "echo";
     opts.o.authorize_url = "http://127.0.0.1:9/authorize";
-    opts.o.struct_size = sizeof(lc_options) + 8;
+    opts.o.struct_size = sizeof(lc_options) + GUARD;
     rc = lc_client_new(&opts.o, &c);
     check(rc == LC_ERR_INVALID_ARGUMENT && c == NULL &&
               strstr(lc_client_last_error(NULL), "built against a newer header?") != NULL,
-          "lc_client_new(struct_size sizeof + 8): refused, and why (%d, \"%s\")", rc,
+          "lc_client_new(struct_size sizeof + GUARD): refused, and why (%d, \"%s\")", rc,
           lc_client_last_error(NULL));
 
     /* lc_client_new with the old struct: the guard bytes past it are not options. */
