@@ -76,9 +76,12 @@ def test_wav_device_thread_makes_no_allocations(counter_binary, devserver, tmp_p
 
 @pytest.fixture(scope="module")
 def opus_server():
-    """A server speaking the Opus wire profile, with loss and reordering (opus_tone_server.py)."""
-    proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "opus_tone_server.py"),
-                             "--seconds", "30"],
+    """The devserver speaking the Opus wire profile, losing 10 % of its downlink packets and
+    reordering 5 %, so that the render thread decodes, recovers from FEC and conceals."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
+                             "--port", "0", "--agent", "tone", "--tone-seconds", "30",
+                             "--codecs", "opus,pcm16",
+                             "--fault", "opus_loss:pct=10,seed=7", "--fault", "opus_reorder:pct=5,seed=8"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     ready = json.loads(proc.stdout.readline())
     yield ready
