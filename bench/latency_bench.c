@@ -6,8 +6,10 @@
  * for 0.6 s (a 300 Hz tone: speech energy for both VADs); the devserver's tone agent answers
  * each turn with a long tone, so the next utterance barges in on it.
  *
- * usage: latency_bench AUTHORIZE_URL WS_URL SECONDS
- * Prints one JSON object: the latency percentiles, jitter-buffer figures and CPU time. */
+ * usage: latency_bench AUTHORIZE_URL WS_URL SECONDS [CODECS]
+ * CODECS is lc_options.wire_codecs ("opus,pcm16" offers the Opus profile).
+ * Prints one JSON object: the latency percentiles, jitter-buffer figures, the wire profile
+ * and its bytes, and CPU time. */
 #define _GNU_SOURCE
 #include "layercode.h"
 #include <math.h>
@@ -35,6 +37,7 @@ int main(int argc, char **argv) {
     o.output_sample_rate = 48000;
     o.on_connected = on_connected;
     o.on_agent_speaking = on_agent_speaking;
+    if (argc > 4) o.wire_codecs = argv[4];
     lc_client *c;
     if (lc_client_new(&o, &c) != LC_OK) { fprintf(stderr, "%s\n", lc_client_last_error(NULL)); return 1; }
     lc_client_connect(c);
@@ -73,12 +76,15 @@ int main(int argc, char **argv) {
            "\"barge_in_p50_us\":%lld,\"barge_in_p99_us\":%lld,"
            "\"jitter_target_ms\":%d,\"concealed_ms\":%lld,\"interruptions\":%lld,"
            "\"frames_sent\":%llu,\"frames_received\":%llu,\"agent_speaking_changes\":%d,"
-           "\"cpu_seconds\":%.3f}\n",
+           "\"wire_codec\":\"%s\",\"wire_bytes_sent\":%llu,\"wire_bytes_received\":%llu,"
+           "\"fec_recovered_frames\":%llu,\"cpu_seconds\":%.3f}\n",
            seconds, (long long)s.uplink_latency_p50_us, (long long)s.uplink_latency_p99_us,
            (long long)s.downlink_latency_p50_us, (long long)s.downlink_latency_p99_us,
            (long long)s.barge_in_latency_p50_us, (long long)s.barge_in_latency_p99_us,
            s.jitter_target_ms, (long long)s.concealed_ms, (long long)s.interruptions,
            (unsigned long long)s.audio_frames_sent, (unsigned long long)s.audio_frames_received,
-           (int)agent_speaking_changes, cpu);
+           (int)agent_speaking_changes, s.wire_codec == LC_CODEC_OPUS ? "opus" : "pcm16",
+           (unsigned long long)s.wire_bytes_sent, (unsigned long long)s.wire_bytes_received,
+           (unsigned long long)s.fec_recovered_frames, cpu);
     return 0;
 }

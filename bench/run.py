@@ -9,6 +9,9 @@
 - audio latency measured by the library (lc_stats) in a scripted conversation with
   barge-ins: uplink, downlink (first agent audio of a turn), barge-in, p50/p99;
 - allocations per second on the real-time audio threads (must be 0);
+- the wire profiles side by side (doc/opus-profile.md): bytes per second of audio on the
+  socket up and down, PCM JSON against Opus, with the player's CPU; and the library's
+  latency figures and CPU over each (latency_bench with CODECS);
 - reconnect: the devserver drops the socket (no close frame); time from status
   reconnecting to connected again (re-authorize with the same conversation + reopen), with
   the backoff set to 1 ms so the figure is the library's own work;
@@ -48,6 +51,72 @@ def compile_c(source, out):
     subprocess.run(["cc", "-std=c11", "-O2", "-I", os.path.join(ROOT, "include"), source,
                     "-L", os.path.join(BUILD, "lib"), "-llayercode", "-lpthread", "-lm",
                     "-Wl,-rpath," + os.path.join(BUILD, "lib"), "-o", out], check=True)
+    return out
+
+
+PARAGRAPH = ("The quick brown fox jumps over the lazy dog. A native client for voice agents "
+             "should cost little on the wire, little in memory and little in power. This "
+             "paragraph is spoken in both directions so that the two wire profiles carry the "
+             "same kind of audio: speech with its natural pauses.")
+
+
+def wire_profiles(work):
+    """Bytes per second on the socket, PCM JSON against the Opus profile, both directions at
+    once: the player streams espeak-ng speech up (ungated: every frame, pauses included)
+    while the agent speaks a paragraph down (can_interrupt false, so the two overlap). Bytes
+    are the library's wire counters (every WebSocket frame, headers included, before TLS)
+    per second of audio carried; the player's CPU and the library's latency figures beside
+    them."""
+    speech = os.path.join(work, "paragraph.wav")
+    subprocess.run(["espeak-ng", "-w", speech, PARAGRAPH], check=True)
+    seconds = float(subprocess.run(["soxi", "-D", speech], check=True, capture_output=True,
+                                   text=True).stdout)
+    out = []
+    proc, ready = devserver_with(work, ["--codecs", "opus,pcm16", "--no-interrupt",
+                                        "--greeting", PARAGRAPH, "--audio-speed", "1"])
+    try:
+        for codecs in ("pcm16", "opus,pcm16"):
+            player = subprocess.Popen(
+                [os.path.join(BUILD, "bin", "layercode-player"),
+                 "--authorize-url", ready["authorize_url"], "--ws-url", ready["ws"],
+                 "--agent-id", "say", "--codecs", codecs,
+                 "--metadata", '{"vad": {"gate_audio": false}}',
+                 "--input", speech, "--output", os.path.join(work, "wire.wav"),
+                 "--duration", str(round(seconds + 1, 1)), "--json-events"],
+                stdout=subprocess.PIPE, text=True)
+            stdout = player.stdout.read()
+            _, status, usage = os.wait4(player.pid, 0)  # this child's own CPU time
+            player.returncode = os.waitstatus_to_exitcode(status)
+            if player.returncode != 0:
+                sys.exit(f"bench: player failed ({player.returncode})")
+            stats = [json.loads(l) for l in stdout.splitlines() if '"final":true' in l][-1]
+            up_audio = stats["audio_frames_sent"] * 0.020
+            down_audio = stats["played_samples"] / 16000
+            out.append({"bench": "wire_profile", "codec": stats["wire_codec"],
+                        "uplink_audio_seconds": round(up_audio, 2),
+                        "downlink_audio_seconds": round(down_audio, 2),
+                        "uplink_bytes_per_second": round(stats["wire_bytes_sent"] / up_audio),
+                        "downlink_bytes_per_second": round(stats["wire_bytes_received"] / down_audio),
+                        "concealed_ms": stats["concealed_ms"],
+                        "player_cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)})
+        pcm, opus = out
+        out.append({"bench": "wire_profile_ratio",
+                    "uplink_pcm_over_opus": round(pcm["uplink_bytes_per_second"] / opus["uplink_bytes_per_second"], 1),
+                    "downlink_pcm_over_opus": round(pcm["downlink_bytes_per_second"] / opus["downlink_bytes_per_second"], 1)})
+    finally:
+        proc.terminate(); proc.wait()
+    # The library's own latency figures and CPU over each profile (latency_bench: the tone
+    # agent, a user turn every 2.5 s barging in).
+    proc, ready = devserver_with(work, ["--codecs", "opus,pcm16", "--tone-seconds", "3"])
+    try:
+        bench_bin = compile_c(os.path.join(ROOT, "bench", "latency_bench.c"),
+                              os.path.join(work, "latency_bench_profiles"))
+        for codecs in ("pcm16", "opus,pcm16"):
+            text = subprocess.run([bench_bin, ready["authorize_url"], ready["ws"], "30", codecs],
+                                  check=True, capture_output=True, text=True, timeout=120).stdout
+            out.append(dict(json.loads(text), bench="latency_by_profile"))
+    finally:
+        proc.terminate(); proc.wait()
     return out
 
 
@@ -248,6 +317,7 @@ def main():
     finally:
         proc.terminate(); proc.wait()
     results += alsa_full_duplex(work, speech)
+    results += wire_profiles(work)
     results += latency_and_allocations(work)
     results.append(reconnect_bench(work))
     results += client_memory(work)
