@@ -303,6 +303,19 @@ typedef struct lc_options {
     /** How often the device list is checked for on_devices_changed, in ms (LC_AUDIO_ALSA, or
      *  whenever on_devices_changed is set); 0: never. Default 2000. */
     int device_watch_ms;
+    /* --- Added after 0.1.0 (doc/abi.md): read only when struct_size includes them --- */
+    /** Records each session into this file (created or truncated by lc_client_connect; a
+     *  later session on the same client replaces it): Ogg Opus (RFC 7845), stereo 16 kHz,
+     *  left = the microphone as sent (silence where nothing was sent), right = the agent as
+     *  played (after barge-in flushes; silence with audio output off), both on the session
+     *  clock from the first connect to the session's end; a reconnect continues the file.
+     *  Pages are written at least every 500 ms. Tags: CONVERSATION_ID, AGENT_ID, DATE (UTC
+     *  start), ENCODER. Encoding runs on its own thread; if it falls behind, frames are
+     *  dropped (lc_stats.recorder_dropped_frames, logged once). A path that cannot be
+     *  created fails lc_client_connect (LC_ERR_INVALID_ARGUMENT naming it); a write error
+     *  later stops the recording (logged), never the session. A session that never
+     *  connected leaves no file. Copied at lc_client_new(). Default NULL: no recording. */
+    const char *record_path;
 } lc_options;
 
 /**
@@ -580,6 +593,10 @@ typedef struct lc_stats {
     /** Agent audio queued in the playback device, not yet audible (ALSA snd_pcm_delay), in
      *  ms; 0 for external audio and WAV. */
     int64_t device_delay_ms;
+    /** 20 ms frames the session recorder (lc_options.record_path) lost because it fell
+     *  behind (the microphone's hand-over or the speaker's render tap was full); the first
+     *  loss is also logged. 0 without recording. */
+    uint64_t recorder_dropped_frames;
 } lc_stats;
 
 /**

@@ -53,6 +53,8 @@ public struct ClientOptions: Sendable {
     public var outageBufferMilliseconds = 2000
     /// How often ALSA's device list is checked for changes; 0: never.
     public var deviceWatchMilliseconds = 2000
+    /// Each session recorded into this Ogg Opus file (nil: none); see SessionRecorder.
+    public var recordPath: String?
 
     public init(agentID: String, authorizeURL: String) {
         self.agentID = agentID

@@ -35,6 +35,8 @@ final class MediaBridge: @unchecked Sendable {
     private var bargeInLatency = LatencyWindow()
     /// While a mic frame runs through the session: whether an audio message went out.
     private var micFrameSentAt: UInt64 = 0
+    /// record_path: the session recorder (SessionRecording.swift).
+    let recording: SessionRecording
 
     /// The app's audio choices (JS SDK setAudioInput/Output, setInputDevice); they outlive
     /// sessions. Device names: nil means ALSA's "default" (WAV: no file).
@@ -54,6 +56,7 @@ final class MediaBridge: @unchecked Sendable {
         outputEnabled = options.audioOutputEnabled
         inputDeviceName = options.captureDevice
         outputDeviceName = options.playbackDevice
+        recording = SessionRecording(options: options, counters: counters)
     }
 
     private var engineConfig: AudioEngine.Config {
@@ -64,6 +67,7 @@ final class MediaBridge: @unchecked Sendable {
         config.jitter.initialDelayMs = min(max(config.jitter.initialDelayMs, config.jitter.minDelayMs),
                                            config.jitter.maxDelayMs)
         config.meterUpdatesPerSecond = max(1, options.amplitudeRateHz)
+        config.renderTapMilliseconds = recording.renderTapMilliseconds
         return config
     }
 
@@ -109,14 +113,17 @@ final class MediaBridge: @unchecked Sendable {
         current.withLock { $0 = made }
     }
 
-    /// The session is live: the microphone's audio is kept; levels are sampled.
-    func sessionConnected() {
+    /// The session is live: the microphone's audio is kept; levels are sampled; the first
+    /// connect starts the recording.
+    func sessionConnected(conversationID: String) {
+        recording.connected(conversationID: conversationID, playback: engine?.playback)
         engine?.setAcceptingInput(true)
         startTicking()
     }
 
     /// The session ended: stop taking microphone audio; devices close.
     func sessionEnded() {
+        recording.finish()
         publishLatencies()
         stopTicking()
         engine?.resetUplink()
@@ -140,6 +147,7 @@ final class MediaBridge: @unchecked Sendable {
 
     /// The client is being freed (loop).
     func shutDown() {
+        recording.finish()
         deviceWatch?.stop()
         deviceWatch = nil
         stopTicking()
@@ -238,6 +246,7 @@ final class MediaBridge: @unchecked Sendable {
     }
 
     private func sampleLevels() {
+        recording.poll()
         publishLatencies()
         let playout = engine?.playoutSnapshot()
         noteAgentSpeaking(playout?.agentAudible ?? false)
@@ -305,6 +314,7 @@ final class MediaBridge: @unchecked Sendable {
         if !enabled { flushPlayout() }
         if devicesOpen, let engine {
             try engine.replaceOutput(with: enabled ? openDriver(output: deviceName(input: false)) : nil)
+            recording.attach(engine.playback)
         }
         outputEnabled = enabled
         Log.write(.info, "agent audio \(enabled ? "on" : "off")")
@@ -322,6 +332,7 @@ final class MediaBridge: @unchecked Sendable {
                 engine.setAcceptingInput(driver.session.wantsMicrophone)
             } else {
                 let lost = try engine.replaceOutput(with: openDriver(output: name))
+                recording.attach(engine.playback)
                 if lost > 0 {
                     Log.write(.warn, "speaker \(name) runs at another rate or channel count: "
                               + "\(lost * 20) ms of agent audio queued on the old one was dropped")

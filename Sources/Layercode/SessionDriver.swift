@@ -117,7 +117,7 @@ final class SessionDriver {
         case .send(let message):
             send(profile.encode(message))
         case .sendAudio(let frame):
-            send(profile.encode(frame))
+            if send(profile.encode(frame)) { media.recording.sent(frame) }
         case .closeSocket(let code, let reason):
             socket?.close(code: code, reason: reason)
         case .abortTransport:
@@ -143,7 +143,7 @@ final class SessionDriver {
             let elapsed = (monotonicNanoseconds() &- connectStartedNanoseconds) / 1000
             Log.write(.info, "connected: conversation \(conversationID) in \(elapsed) µs")
             counters.connectTimeMicroseconds.store(Int64(elapsed), ordering: .relaxed)
-            media.sessionConnected()
+            media.sessionConnected(conversationID: conversationID)
             loop.cancel(stableTimer)
             stableTimer = loop.schedule(afterMilliseconds: Self.stableAfterMilliseconds) { [self] in
                 guard !isShutDown else { return }
@@ -195,8 +195,10 @@ final class SessionDriver {
     // MARK: Transport
 
     /// One message on the socket, counted; audio may be dropped under backpressure.
-    private func send(_ message: OutgoingMessage) {
-        guard let socket else { return }
+    /// Returns whether it went out.
+    @discardableResult
+    private func send(_ message: OutgoingMessage) -> Bool {
+        guard let socket else { return false }
         let accepted: Bool
         switch message.wire {
         case .text(let text): accepted = socket.sendText(text, droppable: message.droppable)
@@ -210,7 +212,7 @@ final class SessionDriver {
                 state.lastError.withLock { $0 = error.message }
                 sink.deliver(.error(error))
             }
-            return
+            return false
         }
         ClientStats.bump(counters.messagesSent)
         if message.audioFrames > 0 {
@@ -218,6 +220,7 @@ final class SessionDriver {
             ClientStats.bump(counters.audioFramesSent, UInt64(message.audioFrames))
             ClientStats.bump(counters.audioBytesSent, UInt64(message.audioBytes))
         }
+        return true
     }
 
     /// A socket message, decoded by the socket's wire profile, into the session.

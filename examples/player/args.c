@@ -58,6 +58,8 @@ void args_usage(FILE *out) {
         "  --no-mic                listen only: send no microphone audio\n"
         "  --no-speaker            do not play agent audio (text and transcripts only)\n"
         "  --muted                 start with the microphone muted\n"
+        "  --record FILE.opus      record the session as Ogg Opus: stereo 16 kHz, left the\n"
+        "                          microphone as sent, right the agent as played\n"
         "  --jitter-min-ms MS      smallest agent-audio jitter buffer delay (default 40)\n"
         "  --jitter-max-ms MS      largest agent-audio jitter buffer delay (default 500)\n"
         "  --push-to-talk          talk only while asked to. On a terminal: hold SPACE to\n"
@@ -111,7 +113,7 @@ enum flag_id {
     F_PLAYBACK, F_DEVICE_RATE, F_PERIOD_MS, F_JITTER_MIN, F_JITTER_MAX, F_NO_MIC,
     F_NO_SPEAKER, F_MUTED, F_PUSH_TO_TALK, F_TEXT, F_DURATION, F_JSON_EVENTS,
     F_AMPLITUDE_RATE, F_STATS_INTERVAL, F_LIST_DEVICES, F_HELP, F_VERSION, F_RECONNECT,
-    F_VERBOSE
+    F_VERBOSE, F_RECORD
 };
 
 static const struct {
@@ -138,6 +140,7 @@ static const struct {
     {"--period-ms", F_PERIOD_MS, 1},
     {"--jitter-min-ms", F_JITTER_MIN, 1},
     {"--jitter-max-ms", F_JITTER_MAX, 1},
+    {"--record", F_RECORD, 1},
     {"--no-mic", F_NO_MIC, 0},
     {"--no-speaker", F_NO_SPEAKER, 0},
     {"--muted", F_MUTED, 0},
@@ -256,6 +259,9 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
         case F_INPUT:
             a->input_path = value;
             if (!wav_flag) wav_flag = "--input";
+            break;
+        case F_RECORD:
+            a->record_path = value;
             break;
         case F_OUTPUT:
             a->output_path = value;

@@ -974,6 +974,7 @@ int main(int argc, char **argv) {
     opts.audio_input_enabled = !args.no_mic;
     opts.audio_output_enabled = !args.no_speaker;
     opts.start_muted = args.muted;
+    opts.record_path = args.record_path;
     opts.amplitude_rate_hz = args.amplitude_rate;
     opts.user_data = &s;
     opts.on_status = cb_status;

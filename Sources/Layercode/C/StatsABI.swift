@@ -63,5 +63,6 @@ extension lc_stats {
         self.event_queue_bytes = UInt64(events.byteCount)
         self.protocol_errors = s.protocolErrors
         self.device_delay_ms = Int64(s.deviceDelayMs)
+        self.recorder_dropped_frames = s.recorderDroppedFrames
     }
 }

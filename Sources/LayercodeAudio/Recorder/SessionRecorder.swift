@@ -130,6 +130,7 @@ public final class SessionRecorder: @unchecked Sendable {
     /// Starts the thread, which writes the header pages first (loop). Throws when no thread
     /// can be made.
     public func start() throws(LayercodeError) {
+        file.truncate()
         let t = AudioThread(name: "lc-recorder", realtimePriority: 0) { [self] t in run(t) }
         thread = t
         try t.start()

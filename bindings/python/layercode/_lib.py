@@ -162,6 +162,7 @@ class lc_options(Structure):
         ("on_device_switched", lc_device_switched_fn),
         ("on_devices_changed", lc_devices_changed_fn),
         ("device_watch_ms", c_int),
+        ("record_path", c_char_p),
     ]
 
 
@@ -201,6 +202,7 @@ class lc_stats(Structure):
         ("event_queue_bytes", c_uint64),
         ("protocol_errors", c_uint64),
         ("device_delay_ms", c_int64),
+        ("recorder_dropped_frames", c_uint64),
     ]
 
 
