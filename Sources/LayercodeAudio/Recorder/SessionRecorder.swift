@@ -14,8 +14,9 @@ import Synchronization
 /// counted in `droppedFrames`; so is audio lost from a full render tap.
 ///
 /// Time alignment. A mic frame carries its capture time (the arrival of its newest sample);
-/// render-tap audio is stamped with the time this thread reads it, which trails its render
-/// by at most one poll (10 ms) plus one device period. Each side is placed by
+/// render-tap audio is stamped with the time of the tap's last write
+/// (`PlaybackSide.tapWrittenNanoseconds`: its render, or one render period later if render
+/// ran again while this thread read), so a late read does not move it. Each side is placed by
 /// `RecorderTrack` (continues at its cursor within 20 ms late / 250 ms early (mic: frames a
 /// loop wake-up drained together share one capture time) or 60 ms early (tap), else jumps
 /// to its timestamp), so both sides stay within ~20 ms of their true place. A frame is
@@ -317,8 +318,11 @@ public final class SessionRecorder: @unchecked Sendable {
             tapDroppedSeen = dropped
         }
         let n = input.withUnsafeMutableBufferPointer { tap.read(into: $0) }
+        // The newest samples read were rendered at (or, if render ran again meanwhile, one
+        // period before) the tap's last write.
+        let rendered = side.tapWrittenNanoseconds.load(ordering: .acquiring)
         place(n, resampler: side.deviceRate == Self.sampleRate ? nil : tapResampler,
-              endingAt: position(now), onLeft: false)
+              endingAt: position(rendered > 0 ? min(rendered, now) : now), onLeft: false)
     }
 
     /// Places input[0..<n] (resampled to 16 kHz) on one side, ending at `end`.
