@@ -196,7 +196,7 @@ def embedded_microbench(work):
                     *includes, os.path.join(ROOT, "bench", "micro", "main.swift"),
                     *(os.path.join(obj, o) for o in ("LayercodeCore.o", "LayercodeAudio.o",
                                                      "embedded-runtime.o")),
-                    tables, "-lasound", "-lspeexdsp", "-lm", "-o", exe], check=True)
+                    tables, "-lasound", "-lspeexdsp", "-lopus", "-lm", "-o", exe], check=True)
     text = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
     return [dict(json.loads(line), build="embedded") for line in text.splitlines() if line.strip()]
 

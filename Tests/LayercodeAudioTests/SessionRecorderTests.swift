@@ -189,6 +189,63 @@ final class SessionRecorderTests: XCTestCase {
         recorder.finish(atNanoseconds: clock.now + 1)
     }
 
+    /// The recorder's encoder choice, measured: stereo 16 kHz 32 kbit/s complexity 5, left a
+    /// voiced burst (200 Hz and harmonics, syllable envelope) then silence, right a 1 kHz tone
+    /// throughout; per-channel SNR and the left's leak into the right while it talks alone.
+    static func measureStereo(voice: Bool) throws -> (left: Double, right: Double, crosstalk: Double) {
+        var settings = OpusEncoderSettings()
+        settings.bitrate = SessionRecorder.bitrate
+        settings.complexity = 5
+        settings.inbandFEC = false
+        settings.expectedLossPercent = 0
+        settings.voice = voice
+        let encoder = try OpusPacketEncoder(sampleRate: 16_000, channels: 2, settings: settings)
+        let decoder = try OpusPacketDecoder(sampleRate: 16_000, channels: 2)
+        let n = 16_000 * 4
+        let left: [Int16] = (0..<n).map { i in
+            let t = Double(i) / 16_000
+            guard t < 2 else { return 0 }
+            let env = 0.5 - 0.5 * cos(2 * Double.pi * 4 * t)
+            let v = [1.0, 2, 3].reduce(0.0) { $0 + sin(2 * Double.pi * 200 * $1 * t) / $1 }
+            return Int16(6000 * (0.3 + 0.7 * env) * v)
+        }
+        let right: [Int16] = (0..<n).map { i in
+            i >= 16_000 * 2 ? Int16(6000 * sin(2 * Double.pi * 1000 * Double(i) / 16_000)) : 0
+        }
+        var decodedL: [Int16] = [], decodedR: [Int16] = []
+        var frame = [Int16](repeating: 0, count: 640)
+        var packet = [UInt8](repeating: 0, count: OpusPacketEncoder.maxPacketBytes)
+        var pcm = [Int16](repeating: 0, count: 640)
+        for start in stride(from: 0, to: n, by: 320) {
+            for i in 0..<320 { frame[2 * i] = left[start + i]; frame[2 * i + 1] = right[start + i] }
+            let bytes = frame.withUnsafeBufferPointer { f in packet.withUnsafeMutableBufferPointer { encoder.encode(f, into: $0) } }
+            let got = packet[0..<bytes].withUnsafeBytes { p in pcm.withUnsafeMutableBufferPointer { decoder.decode(p, into: $0) } }
+            XCTAssertEqual(got, 320)
+            for i in 0..<320 { decodedL.append(pcm[2 * i]); decodedR.append(pcm[2 * i + 1]) }
+        }
+        let d = encoder.lookahead
+        func snr(_ ref: [Int16], _ dec: [Int16], _ range: Range<Int>) -> Double {
+            var s = 0.0, e = 0.0
+            for i in range { let r = Double(ref[i - d]), x = Double(dec[i]); s += r * r; e += (r - x) * (r - x) }
+            return 10 * log10(s / max(e, 1))
+        }
+        var leak = 0.0, talk = 0.0
+        for i in 3200..<30_000 { leak += Double(decodedR[i]) * Double(decodedR[i]); talk += Double(decodedL[i]) * Double(decodedL[i]) }
+        return (snr(left, decodedL, 3200..<30_000), snr(right, decodedR, 35_000..<60_000), 10 * log10(max(leak, 1) / talk))
+    }
+
+    func testEncoderApplicationMeasuredAUDIOIsChosen() throws {
+        let audio = try Self.measureStereo(voice: false)
+        let voip = try Self.measureStereo(voice: true)
+        print("recorder encoder, stereo 16 kHz 32 kbit/s: AUDIO left \(audio.left) dB right \(audio.right) dB "
+              + "crosstalk \(audio.crosstalk) dB; VOIP left \(voip.left) dB right \(voip.right) dB crosstalk \(voip.crosstalk) dB")
+        XCTAssertGreaterThan(audio.left, voip.left)
+        XCTAssertGreaterThan(audio.right, voip.right)
+        XCTAssertGreaterThan(audio.left, 20)
+        XCTAssertGreaterThan(audio.right, 25)
+        XCTAssertLessThan(audio.crosstalk, -25)
+    }
+
     func testISO8601UTC() {
         XCTAssertEqual(SessionRecorder.iso8601UTC(epochSeconds: 0), "1970-01-01T00:00:00Z")
         XCTAssertEqual(SessionRecorder.iso8601UTC(epochSeconds: 951_782_400), "2000-02-29T00:00:00Z")
