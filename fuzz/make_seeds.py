@@ -244,11 +244,12 @@ def opus_stream(packets, per_page=2, serial=0x1234, preskip=312, channels=2, tag
     tag += b"".join(struct.pack("<I", len(c)) + c for c in comments)
     out = ogg_page(2, 0, serial, 0, lacing(len(head)), head)
     out += ogg_page(0, 0, serial, 1, lacing(len(tag)), tag)
-    seq, granule = 2, preskip
+    seq, granule = 2, 0
     for i in range(0, len(packets), per_page):
         group = packets[i:i + per_page]
         granule += 960 * len(group)
         last = i + per_page >= len(packets)
+        # The EOS page's granule: pre-skip + the real length (here 500 samples short).
         out += ogg_page(4 if last else 0, granule - (500 if last else 0), serial, seq,
                         sum((lacing(len(p)) for p in group), []), b"".join(group))
         seq += 1

@@ -364,7 +364,9 @@ void lc_client_free(lc_client *client);
  * through on_status / on_connected / on_error / on_disconnected. LC_ERR_INVALID_STATE if a
  * session is already starting or live. The audio buffers are made here (on the first
  * connect in LC_AUDIO_EXTERNAL, kept until lc_client_free(); per session in ALSA/WAV
- * modes): a client that never connects holds none.
+ * modes): a client that never connects holds none. With lc_options.record_path, the file
+ * is opened here: LC_ERR_INVALID_ARGUMENT naming the path when it cannot be (the session
+ * does not start).
  * Thread safety: any thread. Callback safety: yes. Ownership: none.
  */
 int lc_client_connect(lc_client *client);

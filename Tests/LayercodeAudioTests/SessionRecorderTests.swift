@@ -46,6 +46,7 @@ final class SessionRecorderTests: XCTestCase {
         var left: [Int16] = []
         var right: [Int16] = []
         var endGranule: UInt64
+        var audioPackets = 0
     }
 
     /// Reads and decodes a recording (pre-skip dropped, end trimmed to the EOS granule).
@@ -59,6 +60,7 @@ final class SessionRecorderTests: XCTestCase {
         let decoder = try OpusPacketDecoder(sampleRate: 16_000, channels: 2)
         var pcm = [Int16](repeating: 0, count: 2 * 960)
         var interleaved: [Int16] = []
+        out.audioPackets = packets.count - 2
         for p in packets.dropFirst(2) {
             let n = p.bytes.withUnsafeBytes { b in pcm.withUnsafeMutableBufferPointer { decoder.decode(b, into: $0) } }
             XCTAssertGreaterThan(n, 0)
@@ -127,6 +129,9 @@ final class SessionRecorderTests: XCTestCase {
         XCTAssertEqual(d.head.inputSampleRate, 16_000)
         XCTAssertEqual(d.head.preSkip, recorder.lookahead * 3)
         XCTAssertEqual(d.endGranule - UInt64(d.head.preSkip), 96_000, "2 s exactly")
+        // End trimming within the last packet (RFC 7845 §4.4; opusinfo warns beyond it).
+        XCTAssertLessThan(UInt64(d.audioPackets * 960) - d.endGranule, 960)
+        XCTAssertGreaterThanOrEqual(UInt64(d.audioPackets * 960), d.endGranule)
         XCTAssertEqual(d.tags.comments, ["CONVERSATION_ID=conv_1", "AGENT_ID=ag_1", "DATE=2026-11-30T00:53:20Z",
                                          "ENCODER=liblayercode 9.9.9"])
         XCTAssertEqual(d.left.count, 32_000)

@@ -72,8 +72,9 @@ final class OggOpusTests: XCTestCase {
         }
         let tail: [[UInt8]] = [[1, 2, 3], [4, 5]]
         sent += tail
-        // The real audio ends 500 samples (48 kHz) into the 51st packet.
-        file += writer.finish(packets: tail, samples48k: 960, endSamples48k: 50 * 960 + 500)
+        // The real audio is 50 × 960 + 400 samples: the EOS granule is the pre-skip plus
+        // that (49,712), inside the last packet (the 52 decode to 49,920).
+        file += writer.finish(packets: tail, samples48k: 960, endSamples48k: 50 * 960 + 400)
         XCTAssertTrue(writer.finished)
         for split in [0, 1, 13, 4096] {
             let (reader, packets) = try read(file, split: split)
@@ -90,12 +91,13 @@ final class OggOpusTests: XCTestCase {
             // Header pages: granule 0. Audio pages: 25 packets each, granule at their end.
             XCTAssertEqual(packets[0].granulePosition, 0)
             XCTAssertEqual(packets[1].granulePosition, 0)
-            XCTAssertEqual(packets[2 + 24].granulePosition, 312 + 25 * 960)
+            // Audio pages: samples decoded through their last packet (pre-skip among them).
+            XCTAssertEqual(packets[2 + 24].granulePosition, 25 * 960)
             XCTAssertTrue(packets[2 + 24].lastOnPage)
-            XCTAssertEqual(packets[2 + 49].granulePosition, 312 + 50 * 960)
-            // EOS: trimmed to the real end, not the 52 packets' 49,920 samples.
+            XCTAssertEqual(packets[2 + 49].granulePosition, 50 * 960)
+            // EOS: pre-skip + the real length, not the 52 packets' 49,920 samples.
             XCTAssertTrue(packets.last!.endOfStream)
-            XCTAssertEqual(reader.lastGranule, 312 + 50 * 960 + 500)
+            XCTAssertEqual(reader.lastGranule, 312 + 50 * 960 + 400)
             XCTAssertEqual(reader.pageCount, 5)
         }
     }

@@ -635,6 +635,8 @@ static void emit_stats(int json, int final, const lc_stats *st, int have_seconds
                   (unsigned long long)st->dropped_frames,
                   (unsigned long long)st->capture_xruns,
                   (unsigned long long)st->playback_xruns, (long long)st->device_delay_ms);
+        sb_printf(&sb, ",\"recorder_dropped_frames\":%llu",
+                  (unsigned long long)st->recorder_dropped_frames);
         if (have_seconds)
             sb_printf(&sb, ",\"input_seconds\":%.3f,\"output_seconds\":%.3f", input_seconds,
                       output_seconds);

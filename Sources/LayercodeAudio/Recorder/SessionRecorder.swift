@@ -25,6 +25,12 @@ import Synchronization
 ///
 /// Pages go to the file at least every 500 ms: a crash loses at most ~0.8 s. A write error
 /// stops the recording (`failure`), never the session.
+///
+/// No comment per turn boundary: OpusTags is the file's second page, written when the
+/// session starts, before any turn; adding to it later means rewriting the file's head and
+/// re-paging everything after it (page sequence numbers and CRCs follow), which a file
+/// written front to back, readable after a crash, cannot do. The turns are in the app's
+/// events (turn.start with its time) if needed beside the file.
 public final class SessionRecorder: @unchecked Sendable {
     public struct Tags: Sendable {
         public var conversationID: String

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /// An Ogg Opus stream (RFC 7845) as bytes: `OpusHead` alone on the first page (BOS),
 /// `OpusTags` on the second, then audio packets on later pages, each page's granule
-/// position the 48 kHz sample count at the end of its last packet (pre-skip included), and
-/// a final EOS page whose granule is trimmed to the real end of the audio. The caller
+/// position the 48 kHz sample count decoded through its last packet (the pre-skip's samples
+/// are among them: RFC 7845 §4, PCM position = granule - pre-skip), and a final EOS page
+/// whose granule is trimmed to the real end of the audio (pre-skip + its length). The caller
 /// decides when a page goes out (`flushPage`); `append` also closes a page by itself once
 /// it holds `packetsPerPage` packets. Pure: every call returns the bytes to write.
 public struct OggOpusWriter: Sendable {
@@ -13,8 +14,8 @@ public struct OggOpusWriter: Sendable {
     /// Packets after which `append` closes a page by itself.
     public let packetsPerPage: Int
     private var sequence: UInt32 = 0
-    /// 48 kHz samples of every packet appended so far, pre-skip included.
-    public private(set) var granule: UInt64
+    /// 48 kHz samples of every packet appended so far (the pre-skip's among them).
+    public private(set) var granule: UInt64 = 0
     private var pendingLacing: [UInt8] = []
     private var pendingBody: [UInt8] = []
     private var pendingPackets = 0
@@ -26,7 +27,6 @@ public struct OggOpusWriter: Sendable {
         self.channels = channels
         self.preSkip = preSkip
         self.packetsPerPage = max(1, min(packetsPerPage, 42))  // 42 × 6 lacing values ≤ 255
-        granule = UInt64(preSkip)
     }
 
     /// The identification header (RFC 7845 §5.1): version 1, mapping family 0.
