@@ -323,3 +323,32 @@ def test_write_error_stops_recording_not_the_session(make_client, devserver, cap
     assert len(stopped) == 1, [r.getMessage() for r in caplog.records]
     assert "/dev/full" in stopped[0].getMessage()
     assert [args[0] for args in rec.of("disconnected")] == [0], "a clean close"
+
+
+def test_a_reconnect_continues_the_same_file(make_client, devserver, tmp_path):
+    """The devserver drops the first socket mid-greeting; the client reconnects (same
+    conversation). One file covers the whole session, across both connections."""
+    server = devserver("--agent", "tone", "--audio-speed", "1.0", "--tone-seconds", "2")
+    path = tmp_path / "reconnect.opus"
+    client, rec = recorded_client(make_client, server, record=str(path), agent_id="tone",
+                                  metadata={"devserver_fault": "drop_tcp_mid_turn"},
+                                  reconnect_base_ms=50)
+    client.connect().wait_connected(10)
+    t_connected, _, (conversation_id, _) = rec.wait(lambda kind, args: kind == "connected")
+    pump = AudioPump(client)
+    pump.start()
+    rec.wait(lambda kind, args: kind == "status" and str(args[0]) == "reconnecting", timeout=15)
+    t_again = rec.wait(lambda kind, args: kind == "status" and str(args[0]) == "connected",
+                       timeout=15, after=t_connected + 0.001)[0]
+    pump.stopped.wait(1.0)
+    client.disconnect()
+    t_end = rec.wait(lambda kind, args: kind == "disconnected", timeout=10)[0]
+    pump.stop()
+    assert client.stats().reconnects == 1
+    assert t_again > t_connected
+
+    report, seconds = opusinfo(path)
+    assert abs(seconds - (t_end - t_connected)) < 0.1, (seconds, t_end - t_connected)
+    assert report.count("New logical stream") == 1, report
+    tags = ffprobe(path)["streams"][0].get("tags", {})
+    assert {k.upper(): v for k, v in tags.items()}.get("CONVERSATION_ID") == conversation_id
