@@ -18,9 +18,17 @@ struct SizedStruct {
     static let event = SizedStruct(name: "lc_event", first: lc_abi_event_size_v0_1(),
                                    current: MemoryLayout<lc_event>.size)
 
-    /// An input struct the library reads: refuses a size below `first` or above `current`.
+    /// An input struct the library reads: refuses a size below `first` or above `current`,
+    /// and one in between that no header had (it would end inside a field: a pointer read
+    /// from half of one). The sizes headers had: the first published and this one.
     func check(_ size: Int) throws(LayercodeError) {
         try check(size, largerIsFine: false)
+        guard size == first || size == current else {
+            throw LayercodeError(.invalidArgument,
+                                 "\(name).struct_size is \(size) bytes, the size of no \(name) this "
+                                 + "liblayercode (\(LayercodeClient.sdkVersion)) knows (\(first) or "
+                                 + "\(current)): pass sizeof(\(name))")
+        }
     }
 
     /// An output struct the library fills: a newer app's larger one gets this version's
