@@ -94,6 +94,7 @@ public final class SessionRecorder: @unchecked Sendable {
     private var side: PlaybackSide?
     private var tapDroppedSeen: UInt64 = 0
     private var tapDroppedRemainder: UInt64 = 0
+    private var trackOverflow = 0
     private var input = [Int16](repeating: 0, count: 4096)
     private var resampled = [Int16](repeating: 0, count: 4096 * 2 + 64)
     private var stereo = [Int16](repeating: 0, count: 2 * SessionRecorder.frameSamples)
@@ -355,9 +356,17 @@ public final class SessionRecorder: @unchecked Sendable {
             }
         }
         let source = resampler == nil ? input : resampled
+        let overflowBefore = left.overflowSamples + right.overflowSamples
         source.withUnsafeBufferPointer { s in
             let chunk = UnsafeBufferPointer(rebasing: s[0..<produced])
             if onLeft { left.place(chunk, endingAt: end) } else { right.place(chunk, endingAt: end) }
+        }
+        // Audio more than a track ahead of the encoder (this thread was stalled for seconds)
+        // is lost: counted like the rings' losses, in 20 ms frames.
+        trackOverflow += left.overflowSamples + right.overflowSamples - overflowBefore
+        if trackOverflow >= Self.frameSamples {
+            droppedFrames.add(UInt64(trackOverflow / Self.frameSamples), ordering: .relaxed)
+            trackOverflow %= Self.frameSamples
         }
     }
 
