@@ -277,13 +277,33 @@ def ogg():
         write("ogg", name, data)
 
 
+def opus_header():
+    """Opus profile binary messages (doc/opus-profile.md §3): header, then the packet."""
+    def msg(seq, ts, packet, version=1, flags=0):
+        return bytes([version, flags]) + seq.to_bytes(4, "big") + ts.to_bytes(4, "big") + packet
+    seeds = {
+        "one_byte_packet": msg(0, 0, b"\xfc"),
+        "sequence_and_timestamp": msg(0x12345678, 0xFFFFFEC0, b"\x48\x01\x02\x03"),
+        "flags_set": msg(1, 320, b"\x78\x10", flags=0xFF),
+        "version_2": msg(0, 0, b"\xfc", version=2),
+        "header_only": msg(0, 0, b""),
+        "packet_640": msg(2, 640, b"\xfc" * 640),
+        "packet_641": msg(2, 640, b"\xfc" * 641),
+        "packet_1275": msg(3, 960, b"\xfc" * 1275),
+        "packet_1276": msg(3, 960, b"\xfc" * 1276),
+    }
+    for name, data in seeds.items():
+        write("opus_header", name, data)
+
+
 if __name__ == "__main__":
-    for target in ("websocket", "http", "json", "authorize", "ogg"):
+    for target in ("websocket", "http", "json", "authorize", "opus_header", "ogg"):
         shutil.rmtree(os.path.join(ROOT, target), ignore_errors=True)
     websocket()
     http()
     json_seeds()
     authorize()
+    opus_header()
     ogg()
     for target in sorted(os.listdir(ROOT)):
         files = os.listdir(os.path.join(ROOT, target))

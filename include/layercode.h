@@ -303,9 +303,10 @@ typedef struct lc_options {
     /** How often the device list is checked for on_devices_changed, in ms (LC_AUDIO_ALSA, or
      *  whenever on_devices_changed is set); 0: never. Default 2000. */
     int device_watch_ms;
-    /* --- Added after 0.1.0 (doc/abi.md): read only when struct_size includes them --- */
-    /** Records each session into this file (created or truncated by lc_client_connect; a
-     *  later session on the same client replaces it): Ogg Opus (RFC 7845), stereo 16 kHz,
+
+    /* --- Added after 0.1.0 (doc/abi.md): lc_options_init() sets them --- */
+    /** Records each session into this file (opened by lc_client_connect, emptied when the
+     *  session first connects; a later session on the same client replaces it): Ogg Opus (RFC 7845), stereo 16 kHz,
      *  left = the microphone as sent (silence where nothing was sent), right = the agent as
      *  played (after barge-in flushes; silence with audio output off), both on the session
      *  clock from the first connect to the session's end; a reconnect continues the file.
@@ -316,6 +317,22 @@ typedef struct lc_options {
      *  later stops the recording (logged), never the session. A session that never
      *  connected leaves no file. Copied at lc_client_new(). Default NULL: no recording. */
     const char *record_path;
+    /** The wire codecs offered at authorize, comma-separated, most preferred first:
+     *  "opus,pcm16" offers the compressed Opus profile (doc/opus-profile.md), which a server
+     *  that speaks it (tools/devserver --codecs opus,pcm16, or its relay) may choose; any
+     *  other server keeps Layercode's PCM JSON. NULL (the default) or "pcm16": PCM JSON
+     *  only, and the authorize request stays byte for byte Layercode's. An unknown name
+     *  fails lc_client_new() with LC_ERR_INVALID_ARGUMENT naming it. The codec chosen is
+     *  in on_connected's config (config.audio.codec, when offered) and lc_stats.wire_codec. */
+    const char *wire_codecs;
+    /** Opus uplink bitrate in bits/s (6000..510000; 0 also means the default). Chosen so
+     *  that the uplink is over 8x smaller on the wire than PCM JSON with speech still clear
+     *  (README "Opus wire profile"). Default 16000. */
+    int opus_bitrate;
+    /** Opus encoder complexity, 0 (cheapest) .. 10 (-1 also means the default). Default 5. */
+    int opus_complexity;
+    /** 1: Opus discontinuous transmission (near-silent frames become tiny packets). Default 0. */
+    int opus_dtx;
 } lc_options;
 
 /**
@@ -544,15 +561,20 @@ int lc_client_failure_message(const lc_client *client, char *buffer, size_t size
 
 /* ---- Statistics ----------------------------------------------------------------------- */
 
+/** lc_stats.wire_codec: Layercode's PCM16 in JSON text messages. */
+#define LC_CODEC_PCM16 0
+/** lc_stats.wire_codec: the Opus wire profile (doc/opus-profile.md). */
+#define LC_CODEC_OPUS 1
+
 /** A client's counters (lc_client_get_stats()); fields only ever get added at the end.
  *  A field lies beyond what the library wrote when its offset + size exceeds struct_size
  *  (an older library): it is then left as the caller had it. */
 typedef struct lc_stats {
     size_t struct_size; /**< set by the lc_client_get_stats() macro */
-    uint64_t audio_frames_sent; /**< client.audio messages sent */
-    uint64_t audio_bytes_sent; /**< PCM bytes in them (8 kHz, before base64) */
-    uint64_t audio_frames_received; /**< response.audio messages received */
-    uint64_t audio_bytes_received; /**< PCM bytes in them (16 kHz, after base64) */
+    uint64_t audio_frames_sent; /**< client.audio messages sent (Opus profile: packets) */
+    uint64_t audio_bytes_sent; /**< PCM bytes in them (8 kHz, before base64; Opus: packet bytes) */
+    uint64_t audio_frames_received; /**< response.audio messages received (Opus: packets) */
+    uint64_t audio_bytes_received; /**< PCM bytes in them (16 kHz, after base64; Opus: packet bytes) */
     uint64_t messages_sent; /**< every WebSocket message sent */
     uint64_t messages_received; /**< every WebSocket message received */
     uint64_t input_samples_dropped; /**< microphone samples lost: input ring full */
@@ -599,6 +621,17 @@ typedef struct lc_stats {
      *  behind (the microphone's hand-over or the speaker's render tap was full); the first
      *  loss is also logged. 0 without recording. */
     uint64_t recorder_dropped_frames;
+    /** Opus profile: missing agent frames rebuilt from the next packet's in-band FEC (also
+     *  counted in concealed_ms). */
+    uint64_t fec_recovered_frames;
+    /** Bytes of every WebSocket message sent / received on the socket, frame headers
+     *  included, before TLS: the bandwidth the session costs. */
+    uint64_t wire_bytes_sent;
+    uint64_t wire_bytes_received; /**< see wire_bytes_sent */
+    /** The socket's audio codec: LC_CODEC_PCM16 (Layercode's PCM JSON) or LC_CODEC_OPUS
+     *  (the Opus profile); the last socket's when none is open. */
+    int32_t wire_codec;
+    int32_t reserved0; /**< 0 */
 } lc_stats;
 
 /**

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import LayercodeAudio
 import LayercodeCore
 import LayercodeNet
 
@@ -55,6 +56,22 @@ public struct ClientOptions: Sendable {
     public var deviceWatchMilliseconds = 2000
     /// Each session recorded into this Ogg Opus file (nil: none); see SessionRecorder.
     public var recordPath: String?
+    /// The wire codecs to offer at authorize, comma-separated, most preferred first
+    /// ("opus,pcm16"; doc/opus-profile.md §1). nil, empty or "pcm16": PCM only, no offer.
+    public var wireCodecs: String?
+    /// The Opus uplink's bitrate (bits/s; 0 also means the default), complexity (0...10;
+    /// -1 also means the default) and DTX. lc_options_init() writes the defaults.
+    public var opusBitrate = ClientOptions.defaultOpusBitrate
+    public var opusComplexity = ClientOptions.defaultOpusComplexity
+    public var opusDTX = false
+
+    /// The uplink default: at least 8x fewer bytes on the wire than PCM JSON's ~23.6 kB/s
+    /// with its framing, speech still clear (README, "Opus wire profile").
+    public static let defaultOpusBitrate = 16_000
+    /// Pi-class CPUs: the middle of libopus's range (README's encode CPU figures).
+    public static let defaultOpusComplexity = 5
+    /// The codecs the library speaks on the wire.
+    public static let knownWireCodecs = ["opus", "pcm16"]
 
     public init(agentID: String, authorizeURL: String) {
         self.agentID = agentID
@@ -67,6 +84,26 @@ public struct ClientOptions: Sendable {
         var webSocket: URLParts
         var metadata: JSONValue?
         var tls: TLSContext?
+        /// The codecs offered at authorize (empty: no offer).
+        var wireCodecs: [String] = []
+        /// The Opus uplink's encoder settings (defaults applied).
+        var opus = OpusEncoderSettings()
+    }
+
+    /// `wire_codecs` as offered: [] when it offers nothing but PCM.
+    static func parseWireCodecs(_ text: String?) throws(LayercodeError) -> [String] {
+        guard let text else { return [] }
+        var codecs: [String] = []
+        for part in text.split(separator: ",") {
+            let name = String(String(part.drop { $0 == " " }.reversed()).drop { $0 == " " }.reversed())
+            if name.isEmpty { continue }
+            guard knownWireCodecs.contains(name) else {
+                throw LayercodeError(.invalidArgument, "wire_codecs: unknown codec \"\(CText.replacingNUL(name))\" "
+                                     + "(known: opus, pcm16)")
+            }
+            if !codecs.contains(name) { codecs.append(name) }
+        }
+        return codecs.contains("opus") ? codecs : []
     }
 
     func validate() throws(LayercodeError) -> Validated {
@@ -154,11 +191,23 @@ public struct ClientOptions: Sendable {
             && (captureDevice?.isEmpty == true || playbackDevice?.isEmpty == true) {
             throw LayercodeError(.invalidArgument, "device names must not be empty")
         }
+        let codecs = try Self.parseWireCodecs(wireCodecs)
+        guard opusBitrate == 0 || (6000...510_000).contains(opusBitrate) else {
+            throw LayercodeError(.invalidArgument, "opus_bitrate must be 0 (default) or 6000..510000 (got \(opusBitrate))")
+        }
+        guard (-1...10).contains(opusComplexity) else {
+            throw LayercodeError(.invalidArgument, "opus_complexity must be -1 (default) or 0..10 (got \(opusComplexity))")
+        }
+        var opus = OpusEncoderSettings()
+        opus.bitrate = Int32(opusBitrate == 0 ? Self.defaultOpusBitrate : opusBitrate)
+        opus.complexity = Int32(opusComplexity < 0 ? Self.defaultOpusComplexity : opusComplexity)
+        opus.dtx = opusDTX
         var tls: TLSContext?
         if authorize.isTLS || ws.isTLS {
             tls = try TLSContext(TLSClientConfig(caFile: caFile, caDir: caDir))
         }
-        return Validated(authorize: authorize, webSocket: ws, metadata: metadata, tls: tls)
+        return Validated(authorize: authorize, webSocket: ws, metadata: metadata, tls: tls,
+                         wireCodecs: codecs, opus: opus)
     }
 
     /// Headers the authorize request writes itself, or that change how a message is framed

@@ -18,6 +18,11 @@ public final class ClientStats: @unchecked Sendable {
     let outageDroppedFrames = Atomic<UInt64>(0)
     /// Server messages the session refused (published by the loop after each session step).
     let protocolErrors = Atomic<UInt64>(0)
+    /// WebSocket bytes on the wire (frames, headers included, before TLS), every socket.
+    let wireBytesSent = Atomic<UInt64>(0)
+    let wireBytesReceived = Atomic<UInt64>(0)
+    /// The socket's codec (LC_CODEC_*): 0 PCM16 JSON, 1 Opus.
+    let wireCodec = Atomic<Int32>(0)
     /// Agent audio left on a speaker that was switched for one at another rate.
     let switchDroppedFrames = Atomic<UInt64>(0)
     /// 20 ms frames the session recorder lost (published by the loop, SessionRecording).
@@ -63,6 +68,12 @@ public final class ClientStats: @unchecked Sendable {
         public var deviceDelayMs = 0
         /// 20 ms frames the session recorder lost (it fell behind).
         public var recorderDroppedFrames: UInt64 = 0
+        /// Opus: missing agent frames rebuilt from FEC (from the playout snapshot).
+        public var fecRecoveredFrames: UInt64 = 0
+        public var wireBytesSent: UInt64 = 0
+        public var wireBytesReceived: UInt64 = 0
+        /// LC_CODEC_PCM16 (0) or LC_CODEC_OPUS (1).
+        public var wireCodec: Int32 = 0
     }
 
     /// The counters kept here; MediaBridge.addAudioStats adds the audio engine's part.
@@ -88,6 +99,9 @@ public final class ClientStats: @unchecked Sendable {
         s.outageDroppedFrames = outageDroppedFrames.load(ordering: .relaxed)
         s.protocolErrors = protocolErrors.load(ordering: .relaxed)
         s.recorderDroppedFrames = recorderDroppedFrames.load(ordering: .relaxed)
+        s.wireBytesSent = wireBytesSent.load(ordering: .relaxed)
+        s.wireBytesReceived = wireBytesReceived.load(ordering: .relaxed)
+        s.wireCodec = wireCodec.load(ordering: .relaxed)
         return s
     }
 

@@ -16,9 +16,9 @@ import Synchronization
 final class MediaBridge: @unchecked Sendable {
     private let options: ClientOptions
     private let loop: EventLoop
-    private let sink: EventSink
+    let sink: EventSink
     private let counters: ClientStats
-    private let state: ClientState
+    let state: ClientState
     private var deviceWatch: DeviceWatch?
     /// External mode's engine: made by the first connect (an idle client holds no audio
     /// buffers), then fixed for the client's life.
@@ -26,8 +26,8 @@ final class MediaBridge: @unchecked Sendable {
     /// The engine in use or last used (stats).
     private let current = Locked<AudioEngine?>(nil)
     /// The engine of the session under way (loop).
-    private var engine: AudioEngine?
-    private var assembler = AgentFrameAssembler()
+    private(set) var engine: AudioEngine?
+    var assembler = AgentFrameAssembler()
     private var agentSpeaking = false
     private var tickTimer: EventLoop.TimerHandle?
     private var uplinkLatency = LatencyWindow()
@@ -37,6 +37,12 @@ final class MediaBridge: @unchecked Sendable {
     private var micFrameSentAt: UInt64 = 0
     /// record_path: the session recorder (SessionRecording.swift).
     let recording: SessionRecording
+    /// Microphone frames cut so far (`UplinkFrame.frameIndex`: the Opus timestamps).
+    private var micFrameIndex: UInt64 = 0
+    /// The playout's Opus decode errors already reported.
+    private var decodeErrorsSeen: UInt32 = 0
+    /// The playout counters at the last `downlinkLossPercent`.
+    var lossBase: (played: UInt32, lost: UInt32) = (0, 0)
 
     /// The app's audio choices (JS SDK setAudioInput/Output, setInputDevice); they outlive
     /// sessions. Device names: nil means ALSA's "default" (WAV: no file).
@@ -172,13 +178,20 @@ final class MediaBridge: @unchecked Sendable {
             driver.run(.playoutDrained(turnID: played.turnID, lastDeltaID: played.deltaID))
         }
         noteAgentSpeaking(playout?.agentAudible ?? false)
+        if let errors = playout?.decodeErrors, errors != decodeErrorsSeen {
+            decodeErrorsSeen = errors
+            reportDownlinkError(LayercodeError(.protocolViolation,
+                                               "agent Opus packet libopus could not decode; played as silence"))
+        }
     }
 
     /// Capture ring → wire frames → session, measuring the uplink latency of live frames.
     private func drainMicrophone(_ driver: SessionDriver) {
         engine?.drainCapture(wanted: { driver.session.wantsMicrophone }) { samples, capturedAt in
             micFrameSentAt = 0
-            driver.run(.micFrame(UplinkFrame(samples: samples, capturedNanoseconds: capturedAt)))
+            micFrameIndex &+= 1
+            driver.run(.micFrame(UplinkFrame(samples: samples, capturedNanoseconds: capturedAt,
+                                             frameIndex: micFrameIndex)))
             // The frame's newest sample arrived at `capturedAt`; it is on the socket when the
             // session's send returns.
             if micFrameSentAt > capturedAt && capturedAt > 0 {
@@ -197,10 +210,15 @@ final class MediaBridge: @unchecked Sendable {
 
     /// Agent audio from the session: cut into frames for playout (nothing when output is off).
     func play(_ audio: AgentAudio) {
-        guard outputEnabled, let engine, case .pcm16(let samples) = audio.payload else { return }
-        assembler.append(samples, turnID: audio.turnID, deltaID: audio.deltaID,
-                         arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
-            engine.play(header, samples: frame)
+        guard outputEnabled, let engine else { return }
+        switch audio.payload {
+        case .pcm16(let samples):
+            assembler.append(samples, turnID: audio.turnID, deltaID: audio.deltaID,
+                             arrivalNanoseconds: monotonicNanoseconds()) { header, frame in
+                engine.play(header, samples: frame)
+            }
+        case .opus(let packet):
+            playPacket(packet, of: audio, on: engine)
         }
     }
 
@@ -369,6 +387,7 @@ final class MediaBridge: @unchecked Sendable {
                     + Int(counters.switchDroppedFrames.load(ordering: .relaxed))
                 s.playoutSamplesDropped += UInt64(s.droppedFrames * PlaybackSide.frameSamples)
                 s.deviceDelayMs = p.deviceDelayFrames * 1000 / playback.deviceRate
+                s.fecRecoveredFrames = UInt64(p.fecRecoveredFrames)
             }
             s.captureXruns = engine.captureXruns
             s.playbackXruns = engine.playbackXruns

@@ -21,6 +21,9 @@ final class SessionDriver {
     private var socket: WebSocketClient?
     /// How `socket` talks: the session's wire profile when it was opened.
     private var profile = WireProfile.pcmJSON
+    /// The Opus socket's uplink encoder (nil on PCM JSON); one per socket.
+    private var opusUplink: OpusUplink?
+    private var opusPacketsSinceLossUpdate = 0
     private var reconnectTimer: EventLoop.TimerHandle?
     /// After a (re)connect: once it fires, the connection counts as stable and a later drop
     /// starts a fresh series of reconnect attempts.
@@ -51,6 +54,7 @@ final class SessionDriver {
         sessionOptions.inputEnabled = options.audioInputEnabled
         sessionOptions.outputEnabled = options.audioOutputEnabled
         sessionOptions.metadataJSON = validated.metadata == nil ? nil : options.metadataJSON
+        sessionOptions.wireCodecs = validated.wireCodecs
         session = Session(options: sessionOptions)
         session.random = { Double.random(in: 0...1) }
     }
@@ -117,7 +121,7 @@ final class SessionDriver {
         case .send(let message):
             send(profile.encode(message))
         case .sendAudio(let frame):
-            if send(profile.encode(frame)) { media.recording.sent(frame) }
+            sendAudio(frame)
         case .closeSocket(let code, let reason):
             socket?.close(code: code, reason: reason)
         case .abortTransport:
@@ -202,7 +206,7 @@ final class SessionDriver {
         let accepted: Bool
         switch message.wire {
         case .text(let text): accepted = socket.sendText(text, droppable: message.droppable)
-        case .binary(let bytes): accepted = socket.sendBinary(bytes)
+        case .binary(let bytes): accepted = socket.sendBinary(bytes, droppable: message.droppable)
         }
         guard accepted else {
             if socket.isOpen {
@@ -221,6 +225,48 @@ final class SessionDriver {
             ClientStats.bump(counters.audioBytesSent, UInt64(message.audioBytes))
         }
         return true
+    }
+
+    /// A microphone frame, in the socket's profile. A frame captured at the other profile's
+    /// rate (held across a reconnect that changed profile) is converted first.
+    private func sendAudio(_ captured: UplinkFrame) {
+        let frame = captured.resampled(to: profile.uplinkFormat.frameSamples)
+        guard let opusUplink else {
+            if let message = profile.encode(frame), send(message) { media.recording.sent(frame) }
+            return
+        }
+        opusPacketsSinceLossUpdate += 1
+        if opusPacketsSinceLossUpdate >= 50 {
+            // FEC planned for the loss the downlink measures (doc/opus-profile.md §6).
+            opusPacketsSinceLossUpdate = 0
+            opusUplink.setMeasuredLoss(percent: media.downlinkLossPercent)
+        }
+        var sent = false
+        opusUplink.encode(frame) { header, packet in
+            if let message = profile.encode(packet: packet, header: header), send(message) { sent = true }
+        }
+        // The recording gets the frame as the encoder got it, when its packet went out.
+        if sent { media.recording.sent(frame) }
+    }
+
+    /// The socket's profile is chosen: the uplink's format and encoder follow it.
+    private func useProfile(_ chosen: WireProfile) {
+        profile = chosen
+        opusUplink = nil
+        opusPacketsSinceLossUpdate = 0
+        if let note = session.authorization?.wireProfileNote { Log.write(.warn, note) }
+        if chosen == .opus {
+            do throws(LayercodeError) {
+                opusUplink = try OpusUplink(settings: validated.opus)
+            } catch {
+                Log.write(.error, "Opus encoder: \(error.message); the microphone is not sent")
+            }
+        }
+        media.setUplinkFormat(chosen.uplinkFormat)
+        counters.wireCodec.store(chosen == .opus ? 1 : 0, ordering: .relaxed)
+        if !validated.wireCodecs.isEmpty {
+            Log.write(.info, "wire profile: " + (chosen == .opus ? "opus (16 kHz, 20 ms packets)" : "pcm16 JSON"))
+        }
     }
 
     /// A socket message, decoded by the socket's wire profile, into the session.
@@ -271,7 +317,7 @@ final class SessionDriver {
         let ws = WebSocketClient(loop: loop, url: url, tls: url.isTLS ? validated.tls : nil,
                                  options: wsOptions)
         socket = ws
-        profile = session.wireProfile
+        useProfile(session.wireProfile)
         // The callbacks hold this driver until the socket is released (closed, failed,
         // aborted, or the client shut down). Events of a socket the driver has already let go
         // of are not the session's any more: they are ignored.
@@ -305,6 +351,10 @@ final class SessionDriver {
         }
         ws.onDropped = { [self] count in
             ClientStats.bump(counters.sendQueueDroppedFrames, UInt64(count))
+        }
+        ws.onWireBytes = { [self] sent, received in
+            if sent > 0 { ClientStats.bump(counters.wireBytesSent, UInt64(sent)) }
+            if received > 0 { ClientStats.bump(counters.wireBytesReceived, UInt64(received)) }
         }
         ws.start()
     }

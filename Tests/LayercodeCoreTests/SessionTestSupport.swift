@@ -36,7 +36,7 @@ extension SessionAction {
         let message: OutgoingMessage
         switch self {
         case .send(let m): message = WireProfile.pcmJSON.encode(m)
-        case .sendAudio(let frame): message = WireProfile.pcmJSON.encode(frame)
+        case .sendAudio(let frame): message = WireProfile.pcmJSON.encode(frame)!
         default: return nil
         }
         guard case .text(let text) = message.wire else { return nil }

@@ -13,8 +13,8 @@ private func littleEndianBase64(_ samples: [Int16]) -> String {
     })
 }
 
-private func text(_ message: OutgoingMessage) -> String? {
-    if case .text(let t) = message.wire { return t }
+private func text(_ message: OutgoingMessage?) -> String? {
+    if case .text(let t)? = message?.wire { return t }
     return nil
 }
 
@@ -50,7 +50,7 @@ final class WireProfileTests: XCTestCase {
         }
     }
 
-    func testOnlyAudioIsDroppableAndCarriesAudioBytes() {
+    func testOnlyAudioIsDroppableAndCarriesAudioBytes() throws {
         for message in everyControlMessage {
             let out = profile.encode(message)
             XCTAssertFalse(out.droppable, "\(message) must never be dropped under backpressure")
@@ -59,7 +59,7 @@ final class WireProfileTests: XCTestCase {
         }
         let frame = UplinkFrame(samples: [Int16](repeating: 7, count: AudioFormat.layercodeUplink.frameSamples),
                                 capturedNanoseconds: 42)
-        let audio = profile.encode(frame)
+        let audio = try XCTUnwrap(profile.encode(frame))
         XCTAssertTrue(audio.droppable)
         XCTAssertEqual(audio.audioFrames, 1)
         XCTAssertEqual(audio.audioBytes, AudioFormat.layercodeUplink.frameBytes)

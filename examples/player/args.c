@@ -62,6 +62,11 @@ void args_usage(FILE *out) {
         "                          microphone as sent, right the agent as played\n"
         "  --jitter-min-ms MS      smallest agent-audio jitter buffer delay (default 40)\n"
         "  --jitter-max-ms MS      largest agent-audio jitter buffer delay (default 500)\n"
+        "  --codecs LIST           wire codecs to offer, most preferred first: \"opus,pcm16\"\n"
+        "                          asks for the compressed Opus profile, which a server\n"
+        "                          that speaks it (devserver --codecs, its relay) may\n"
+        "                          choose; others keep PCM JSON (default: pcm16 only)\n"
+        "  --opus-bitrate BPS      Opus uplink bitrate, 6000..510000 (default 16000)\n"
         "  --push-to-talk          talk only while asked to. On a terminal: hold SPACE to\n"
         "                          talk (released about 300 ms after the key stops\n"
         "                          repeating), 't' toggles talking, 'm' toggles mute,\n"
@@ -110,7 +115,7 @@ static void set_err(char *err, size_t err_size, const char *fmt, ...) {
 enum flag_id {
     F_AUTHORIZE_URL, F_AGENT_ID, F_WS_URL, F_HEADER, F_METADATA, F_CONVERSATION_ID,
     F_CA_FILE, F_CA_DIR, F_CONNECT_TIMEOUT, F_INPUT, F_OUTPUT, F_NO_DEVICES, F_CAPTURE,
-    F_PLAYBACK, F_DEVICE_RATE, F_PERIOD_MS, F_JITTER_MIN, F_JITTER_MAX, F_NO_MIC,
+    F_PLAYBACK, F_DEVICE_RATE, F_PERIOD_MS, F_JITTER_MIN, F_JITTER_MAX, F_CODECS, F_OPUS_BITRATE, F_NO_MIC,
     F_NO_SPEAKER, F_MUTED, F_PUSH_TO_TALK, F_TEXT, F_DURATION, F_JSON_EVENTS,
     F_AMPLITUDE_RATE, F_STATS_INTERVAL, F_LIST_DEVICES, F_HELP, F_VERSION, F_RECONNECT,
     F_VERBOSE, F_RECORD
@@ -141,6 +146,8 @@ static const struct {
     {"--jitter-min-ms", F_JITTER_MIN, 1},
     {"--jitter-max-ms", F_JITTER_MAX, 1},
     {"--record", F_RECORD, 1},
+    {"--codecs", F_CODECS, 1},
+    {"--opus-bitrate", F_OPUS_BITRATE, 1},
     {"--no-mic", F_NO_MIC, 0},
     {"--no-speaker", F_NO_SPEAKER, 0},
     {"--muted", F_MUTED, 0},
@@ -313,6 +320,13 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
             else a->jitter_max_ms = ms;
             break;
         }
+        case F_CODECS: a->codecs = value; break;
+        case F_OPUS_BITRATE:
+            if (parse_int(value, 6000, 510000, &a->opus_bitrate) != 0) {
+                set_err(err, err_size, "--opus-bitrate wants 6000..510000 bits/s, got '%s'", value);
+                return -1;
+            }
+            break;
         case F_NO_MIC: a->no_mic = 1; break;
         case F_NO_SPEAKER: a->no_speaker = 1; break;
         case F_MUTED: a->muted = 1; break;

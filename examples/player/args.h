@@ -37,6 +37,8 @@ typedef struct player_args {
     int period_ms;               /* --period-ms, 0 = library default */
     int jitter_min_ms;           /* --jitter-min-ms, 0 = library default */
     int jitter_max_ms;           /* --jitter-max-ms, 0 = library default */
+    const char *codecs;          /* --codecs (lc_options.wire_codecs), NULL = PCM only */
+    int opus_bitrate;            /* --opus-bitrate, 0 = library default */
     int no_mic;                  /* --no-mic */
     int no_speaker;              /* --no-speaker */
     int muted;                   /* --muted */

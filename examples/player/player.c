@@ -637,6 +637,13 @@ static void emit_stats(int json, int final, const lc_stats *st, int have_seconds
                   (unsigned long long)st->playback_xruns, (long long)st->device_delay_ms);
         sb_printf(&sb, ",\"recorder_dropped_frames\":%llu",
                   (unsigned long long)st->recorder_dropped_frames);
+        sb_printf(&sb,
+                  ",\"wire_codec\":\"%s\",\"wire_bytes_sent\":%llu,\"wire_bytes_received\":%llu,"
+                  "\"fec_recovered_frames\":%llu",
+                  st->wire_codec == LC_CODEC_OPUS ? "opus" : "pcm16",
+                  (unsigned long long)st->wire_bytes_sent,
+                  (unsigned long long)st->wire_bytes_received,
+                  (unsigned long long)st->fec_recovered_frames);
         if (have_seconds)
             sb_printf(&sb, ",\"input_seconds\":%.3f,\"output_seconds\":%.3f", input_seconds,
                       output_seconds);
@@ -666,6 +673,11 @@ static void emit_stats(int json, int final, const lc_stats *st, int have_seconds
                   (unsigned long long)st->dropped_frames,
                   (unsigned long long)st->capture_xruns,
                   (unsigned long long)st->playback_xruns);
+        sb_printf(&sb, "; wire %s, %llu bytes sent / %llu received, %llu FEC-recovered frames",
+                  st->wire_codec == LC_CODEC_OPUS ? "opus" : "pcm16",
+                  (unsigned long long)st->wire_bytes_sent,
+                  (unsigned long long)st->wire_bytes_received,
+                  (unsigned long long)st->fec_recovered_frames);
         if (have_seconds)
             sb_printf(&sb, "; audio %.2f s in, %.2f s out", input_seconds, output_seconds);
     }
@@ -973,6 +985,8 @@ int main(int argc, char **argv) {
     }
     if (args.jitter_min_ms > 0) opts.jitter_min_ms = args.jitter_min_ms;
     if (args.jitter_max_ms > 0) opts.jitter_max_ms = args.jitter_max_ms;
+    if (args.codecs) opts.wire_codecs = args.codecs;
+    if (args.opus_bitrate > 0) opts.opus_bitrate = args.opus_bitrate;
     opts.audio_input_enabled = !args.no_mic;
     opts.audio_output_enabled = !args.no_speaker;
     opts.start_muted = args.muted;

@@ -72,3 +72,37 @@ def test_wav_device_thread_makes_no_allocations(counter_binary, devserver, tmp_p
     assert result["audio_frames_sent"] > 100, result
     assert result["played_samples"] > 0, result
     assert result["audio_thread_allocations"] == 0, result
+
+
+@pytest.fixture(scope="module")
+def opus_server():
+    """The devserver speaking the Opus wire profile, losing 10 % of its downlink packets and
+    reordering 5 %, so that the render thread decodes, recovers from FEC and conceals."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
+                             "--port", "0", "--agent", "tone", "--tone-seconds", "30",
+                             "--codecs", "opus,pcm16",
+                             "--fault", "opus_loss:pct=10,seed=7", "--fault", "opus_reorder:pct=5,seed=8"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    ready = json.loads(proc.stdout.readline())
+    yield ready
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_external_audio_thread_makes_no_allocations_decoding_opus_with_fec_and_plc(counter_binary,
+                                                                                    opus_server):
+    result = run_counter(counter_binary, opus_server, "external", {"LC_TEST_CODECS": "opus,pcm16"})
+    assert result["wire_codec"] == 1, result          # the session really spoke Opus
+    assert result["played_samples"] > 0, result
+    assert result["fec_recovered_frames"] > 0, result  # FEC and PLC ran on the render path
+    assert result["audio_frames_sent"] > 100, result
+    assert result["audio_thread_allocations"] == 0, result
+
+
+def test_alsa_playback_thread_makes_no_allocations_decoding_opus(counter_binary, opus_server):
+    result = run_counter(counter_binary, opus_server, "alsa",
+                         {"LC_TEST_CAPTURE": "null", "LC_TEST_PLAYBACK": "null",
+                          "LC_TEST_CODECS": "opus,pcm16"})
+    assert result["wire_codec"] == 1, result
+    assert result["played_samples"] > 16000, result
+    assert result["audio_thread_allocations"] == 0, result

@@ -9,7 +9,8 @@
  * which calls lc_client_write_audio/lc_client_read_audio every 10 ms (external mode).
  *
  * usage: rt_malloc_count AUTHORIZE_URL WS_URL external|alsa|wav WARMUP_S MEASURE_S
- * (alsa and wav take their devices from LC_TEST_CAPTURE / LC_TEST_PLAYBACK)
+ * (alsa and wav take their devices from LC_TEST_CAPTURE / LC_TEST_PLAYBACK; LC_TEST_CODECS,
+ * when set, is lc_options.wire_codecs: "opus,pcm16" for an Opus session)
  * Prints one JSON object: the allocations counted after the warm-up, and the stats that
  * prove audio flowed both ways.
  *
@@ -110,6 +111,7 @@ int main(int argc, char **argv) {
     o.audio_mode = alsa ? LC_AUDIO_ALSA : wav ? LC_AUDIO_WAV : LC_AUDIO_EXTERNAL;
     o.capture_device = getenv("LC_TEST_CAPTURE");
     o.playback_device = getenv("LC_TEST_PLAYBACK");
+    o.wire_codecs = getenv("LC_TEST_CODECS");
     o.input_sample_rate = 48000;
     o.output_sample_rate = 48000;
     o.on_connected = on_connected;
@@ -145,7 +147,10 @@ int main(int argc, char **argv) {
     usleep(200000);
     lc_client_free(client);
     printf("{\"mode\":\"%s\",\"audio_thread_allocations\":%ld,\"audio_frames_sent\":%llu,"
-           "\"played_samples\":%llu,\"seconds\":%s}\n", argv[3], allocs,
-           (unsigned long long)s.audio_frames_sent, (unsigned long long)s.played_samples, argv[5]);
+           "\"played_samples\":%llu,\"wire_codec\":%d,\"fec_recovered_frames\":%llu,"
+           "\"concealed_ms\":%lld,\"seconds\":%s}\n", argv[3], allocs,
+           (unsigned long long)s.audio_frames_sent, (unsigned long long)s.played_samples,
+           (int)s.wire_codec, (unsigned long long)s.fec_recovered_frames,
+           (long long)s.concealed_ms, argv[5]);
     return 0;
 }

@@ -68,6 +68,7 @@ class Grant:
     revoked: bool = False         # the conversation was authorized again: key rotated
     config: dict = field(default_factory=dict)
     faults: FaultPlan | None = None   # the conversation's fault plan (faults.py)
+    codec: str = "pcm16"          # "opus": the socket speaks doc/opus-profile.md
 
 
 class AuthError(Exception):
@@ -76,6 +77,21 @@ class AuthError(Exception):
         self.status = status
         self.message = message
         self.agent_id: str | None = None
+
+
+# The Opus profile's answer (doc/opus-profile.md section 1).
+OPUS_ANSWER = {"codec": "opus", "sample_rate": 16000, "frame_ms": 20}
+
+
+def negotiate(offer, server_codecs: list[str]) -> str:
+    """The codec for a socket: the first of the client's offered `audio.codecs` this
+    server takes; "pcm16" without a (well-formed) offer."""
+    codecs = offer.get("codecs") if isinstance(offer, dict) else None
+    if isinstance(codecs, list):
+        for codec in codecs:
+            if isinstance(codec, str) and codec in server_codecs:
+                return codec
+    return "pcm16"
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -210,6 +226,9 @@ class Authorizer:
             conversation_id = prefix + secrets.token_hex(12)
 
         grant = self._grant(api, agent_id, conversation_id, metadata)
+        if api == API_AGENTS and negotiate(body.get("audio"), self.opts.codecs) == "opus":
+            grant.codec = "opus"
+            grant.config["audio"] = dict(OPUS_ANSWER)
         self._revoke_unused(conversation_id)
         if plan is not None:
             self._plans.setdefault(conversation_id, plan)
@@ -271,6 +290,7 @@ class Authorizer:
         grant_session = None
         agent_id = None
         conversation_id = None
+        codec = None
         try:
             # Layercode answers a bad or missing API key with 400 (doc/protocol.md 1.3, 5).
             if check_api_key and not _same(bearer_token(request), self.opts.api_key):
@@ -291,12 +311,13 @@ class Authorizer:
             grant_session = grant.session_id
             agent_id = grant.agent_id
             conversation_id = grant.conversation_id
+            codec = grant.codec
         except AuthError as exc:
             status, result = exc.status, {"error": exc.message}
             agent_id = exc.agent_id
         self.log.write(grant_session, "authorize", status=status, path=request.path,
                        agent_id=agent_id, conversation_id=conversation_id,
-                       error=result.get("error"))
+                       error=result.get("error"), codec=codec)
         return web.json_response(result, status=status)
 
     async def _authorize_fault(self, request: web.Request,

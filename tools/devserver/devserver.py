@@ -27,7 +27,9 @@ from aiohttp import web  # noqa: E402
 
 import certs  # noqa: E402
 import faultinject  # noqa: E402
+import opus  # noqa: E402
 from eventlog import EventLog  # noqa: E402
+from relay import Relay  # noqa: E402
 from server import (AGENTS_AUTHORIZE, AGENTS_WS, LEGACY_AUTHORIZE,  # noqa: E402
                     LEGACY_WS, PROXY_AUTHORIZE, DevServer)
 
@@ -79,6 +81,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="bearer token the /authorize proxy requires from devices")
     auth.add_argument("--key-ttl", type=_positive(float), default=3600.0,
                       help="client_session_key lifetime in seconds (default %(default)s)")
+    prof = p.add_argument_group("Opus profile and relay (doc/opus-profile.md)")
+    prof.add_argument("--codecs", default=None, metavar="LIST",
+                      help="codecs offered to clients that ask, preferred by the "
+                           "client's order: opus,pcm16 (default pcm16: PCM only; the "
+                           "relay's default is opus,pcm16)")
+    prof.add_argument("--upstream", default=None, metavar="AUTHORIZE_URL",
+                      help="run as a relay: forward device authorizes to this URL "
+                           "(needs --upstream-ws)")
+    prof.add_argument("--upstream-ws", default=None, metavar="WS_URL",
+                      help="relay: the upstream's session socket URL (ws:// or wss://)")
+    prof.add_argument("--upstream-ca", default=None, metavar="FILE",
+                      help="relay: CA file to verify a https/wss upstream with "
+                           "(default: the system's)")
+    prof.add_argument("--relay-queue", type=_positive(int), default=256, metavar="N",
+                      help="relay: messages queued per direction; a full queue holds "
+                           "the other side back (default %(default)s)")
+    prof.add_argument("--relay-sndbuf", type=_non_negative(int), default=65536,
+                      metavar="BYTES", help="relay: SO_SNDBUF of device sockets, 0 = the "
+                      "system's autotuning (default %(default)s)")
+    prof.add_argument("--relay-stall-seconds", type=_positive(float), default=10.0,
+                      metavar="S", help="relay: a side whose queue stays full this long "
+                      "is not reading and is closed, 1008 (default %(default)s)")
     beh = p.add_argument_group("session behaviour")
     beh.add_argument("--turn-mode", choices=("automatic", "push_to_talk"),
                      default="automatic", help="config.transcription.trigger "
@@ -132,6 +156,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         opts.fault = [faultinject.parse_cli(text) for text in opts.fault]
     except faultinject.FaultError as exc:
         p.error(f"--fault: {exc}")
+    relay = opts.upstream is not None or opts.upstream_ws is not None
+    if relay and not (opts.upstream and opts.upstream_ws):
+        p.error("a relay needs both --upstream and --upstream-ws")
+    if opts.upstream_ca and not relay:
+        p.error("--upstream-ca is for a relay (--upstream)")
+    codecs = opts.codecs if opts.codecs is not None else (
+        "opus,pcm16" if relay else "pcm16")
+    opts.codecs = [c.strip() for c in codecs.split(",") if c.strip()]
+    unknown = [c for c in opts.codecs if c not in ("opus", "pcm16")]
+    if unknown or not opts.codecs:
+        p.error(f"--codecs: expected a list of opus, pcm16; got {codecs!r}")
+    if "opus" in opts.codecs:
+        try:
+            opus.library()
+        except opus.OpusError as exc:
+            p.error(f"--codecs opus: {exc}")
     if opts.tone_hz >= 8000:
         p.error("--tone-hz must be below 8000 (Nyquist at 16 kHz)")
     if opts.audio_chunk_ms > 60000:
@@ -238,7 +278,7 @@ async def serve(opts) -> int:
         eventlog.close()
         return _fail(str(exc))
     port = socks[0].getsockname()[1]
-    dev = DevServer(opts, eventlog)
+    dev = Relay(opts, eventlog) if opts.upstream else DevServer(opts, eventlog)
     runner = web.AppRunner(dev.make_app(), handle_signals=False, shutdown_timeout=5.0,
                            access_log=logging.getLogger("aiohttp.access")
                            if opts.verbose else None)
@@ -262,9 +302,18 @@ async def serve(opts) -> int:
         "legacy_authorize_url": base + LEGACY_AUTHORIZE,
         "legacy_ws": ws_base + LEGACY_WS,
     }
+    if opts.upstream:
+        # A relay serves only the device side: /authorize and the session socket.
+        ready.update(layercode_authorize_url=None, legacy_authorize_url=None,
+                     legacy_ws=None, relay=True, upstream=opts.upstream,
+                     upstream_ws=opts.upstream_ws)
     print(json.dumps(ready), flush=True)
-    log.info("listening on %s (turn mode %s, agent %s%s)", base, opts.turn_mode,
-             opts.agent, f", TLS profile {opts.cert_profile}" if opts.tls else "")
+    if opts.upstream:
+        log.info("relay listening on %s (upstream %s, codecs %s)", base, opts.upstream,
+                 ",".join(opts.codecs))
+    else:
+        log.info("listening on %s (turn mode %s, agent %s%s)", base, opts.turn_mode,
+                 opts.agent, f", TLS profile {opts.cert_profile}" if opts.tls else "")
 
     await stop.wait()
     log.info("shutting down")

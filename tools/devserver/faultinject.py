@@ -8,6 +8,9 @@ command line. Each fault belongs to one stage of a connection:
   authorize   the authorize_session / authorize POST
   upgrade     the WebSocket upgrade request (a valid key was presented)
   session     an open WebSocket
+  packets     the downlink packets of an Opus profile socket (doc/opus-profile.md): loss
+              and reordering, every packet of the socket, seeded; unlike a session fault,
+              both may apply to one socket
 
 and applies to the first `times` opportunities of its stage in the conversation, after
 skipping `skip` of them ("the 2nd and 3rd authorize of this conversation": skip 1, times
@@ -29,7 +32,7 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-STAGES = ("authorize", "upgrade", "session")
+STAGES = ("authorize", "upgrade", "session", "packets")
 
 # Common parameters of every fault; values are type-checked against these defaults.
 COMMON = {"times": 1, "skip": 0}
@@ -128,6 +131,13 @@ def _kinds() -> dict[str, FaultKind]:
         "`count` response.audio chunks (20 ms of silence) whose turn_id and delta_id are "
         "`bytes` characters each, all different, as fast as the client reads",
         count=1000, bytes=MIB, at="ready")
+    # packets (opuslink.py): the socket's downlink packets, each with probability pct
+    add("opus_loss", "packets",
+        "drop `pct` % of the downlink Opus packets (seeded by `seed`; logged per packet)",
+        pct=5.0, seed=1)
+    add("opus_reorder", "packets",
+        "swap `pct` % of the downlink Opus packets with the next one (seeded by `seed`; "
+        "logged per packet)", pct=5.0, seed=1)
     return {kind.name: kind for kind in k}
 
 
@@ -229,6 +239,8 @@ def make_fault(spec) -> Fault:
         raise FaultError(f"fault {name}: bytes must be >= 64")
     if name == "ping_flood" and values["bytes"] > 125:
         raise FaultError(f"fault {name}: bytes must be at most 125 (a control frame)")
+    if "pct" in values and not 0 <= values["pct"] <= 100:
+        raise FaultError(f"fault {name}: pct must be 0-100")
     for key in ("seconds", "interval_ms", "bytes", "count"):
         if key in values and values[key] < 0:
             raise FaultError(f"fault {name}: {key} must be >= 0")
@@ -257,6 +269,11 @@ class FaultPlan:
             if fault.stage == stage and fault.take() and fired is None:
                 fired = fault
         return fired
+
+    def all(self, stage: str) -> list[Fault]:
+        """Counts one opportunity of `stage` for every fault of that stage; all that
+        fire (the packets stage: loss and reordering may combine)."""
+        return [f for f in self.faults if f.stage == stage and f.take()]
 
 
 def parse_cli(text: str) -> dict:

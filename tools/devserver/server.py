@@ -81,6 +81,7 @@ class DevServer:
             if early is not None:
                 return early
         fault = grant.faults.next("session") if grant.faults else None
+        packet_faults = grant.faults.all("packets") if grant.faults else []
         # ignore_pings answers pings itself (until it fires), so aiohttp must not.
         autoping = fault is None or fault.name != "ignore_pings"
         ws = web.WebSocketResponse(max_msg_size=MAX_MSG_SIZE, heartbeat=None,
@@ -90,7 +91,7 @@ class DevServer:
         session = Session(grant, ws, opts=self.opts, eventlog=self.elog,
                           agents=self.agents, path=request.path,
                           remote=request.remote, transport=request.transport,
-                          fault=fault)
+                          fault=fault, packet_faults=packet_faults)
         self.sessions.add(session)
         try:
             await session.run()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
-import struct
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,13 +18,14 @@ from typing import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
-import faultinject as faults
-import hostile
+import opus
 import pcm
 from agents import Agents, Reply
 from authorize import Grant
 from eventlog import EventLog
 from faultinject import Fault
+from opuslink import Downlink, OpusSocket, Uplink
+from session_faults import SessionFaults
 from turns import AssistantTurn, Playout
 from vad import EnergyVad, VadEvent
 
@@ -74,13 +73,16 @@ class Counters:
     interruptions: int = 0
     vad_hints: int = 0
     audio_frames_unheard: int = 0    # arrived while the assistant held the turn
+    wire_bytes_in: int = 0           # message payloads received (text and binary)
+    wire_bytes_out: int = 0          # message payloads sent
 
 
-class Session:
+class Session(SessionFaults):
     def __init__(self, grant: Grant, ws: web.WebSocketResponse, *, opts,
                  eventlog: EventLog, agents: Agents, path: str, remote: str | None,
                  transport: asyncio.BaseTransport | None = None,
-                 fault: Fault | None = None) -> None:
+                 fault: Fault | None = None,
+                 packet_faults: list[Fault] | None = None) -> None:
         self.grant = grant
         self.id = grant.session_id
         self.ws = ws
@@ -112,6 +114,15 @@ class Session:
         self._fault_fired = False
         self._fault_dead = False
         self._dropped = False
+        # The Opus profile (doc/opus-profile.md), when this socket's key negotiated it.
+        self.opus: OpusSocket | None = None
+        self.uplink: Uplink | None = None
+        self.downlink: Downlink | None = None
+        if grant.codec == "opus":
+            self.opus = OpusSocket(packet_faults or [], self._on_inject)
+            self.uplink, self.downlink = self.opus.uplink, self.opus.downlink
+            for f in packet_faults or []:
+                self.elog.write(self.id, "fault", stage="packets", **f.describe())
 
     # ---- plumbing --------------------------------------------------------
 
@@ -178,6 +189,7 @@ class Session:
                 log.info("[%s] send failed, peer gone: %r", self.id, exc)
                 return False
             self.counts.messages_out += 1
+            self.counts.wire_bytes_out += len(data)     # ASCII: json.dumps escapes
             if audio_bytes is not None:
                 self.counts.audio_chunks_out += 1
                 self.counts.audio_bytes_out += audio_bytes
@@ -186,6 +198,51 @@ class Session:
                     and self.counts.audio_chunks_out >= self.fault["after_chunks"]):
                 self._fire_fault()
         return True
+
+    async def send_opus(self, produce: Callable[[], list], *, audio_bytes: int | None,
+                        guard: Callable[[], bool]) -> bool:
+        """One response.audio chunk on an Opus socket: the marks (JSON) and packets
+        (binary) it completes, sent together under one guard check (so
+        --late-audio-chunks counts chunks, as on PCM). `produce` cuts them only once the
+        guard passed: a vetoed chunk spends no sequence numbers."""
+        async with self._send_lock:
+            if not guard() or self.ws.closed or self._fault_dead:
+                return False
+            try:
+                for item in produce():
+                    if isinstance(item, dict):
+                        data = json.dumps(item, separators=(",", ":"))
+                        await self.ws.send_str(data)
+                        self.counts.messages_out += 1
+                        self.elog.message(self.id, "send", item)
+                    else:
+                        data = item
+                        await self.ws.send_bytes(item)
+                    self.counts.wire_bytes_out += len(data)
+            except (ConnectionError, RuntimeError) as exc:
+                log.info("[%s] send failed, peer gone: %r", self.id, exc)
+                return False
+            if audio_bytes is None:         # a turn's padded tail: no chunk of its own
+                return True
+            self.counts.audio_chunks_out += 1
+            self.counts.audio_bytes_out += audio_bytes
+            if self._fault_due("audio") and \
+                    self.counts.audio_chunks_out >= self.fault["after_chunks"]:
+                self._fire_fault()
+        return True
+
+    def _on_inject(self, action: str, sequence: int) -> None:
+        self.elog.write(self.id, "opus_inject", action=action, sequence=sequence)
+
+    async def _on_packet(self, data: bytes) -> None:
+        """A binary uplink packet: decoded (concealing gaps) into 8 kHz PCM."""
+        try:
+            audio = self.uplink.feed(data)
+        except opus.PacketError as exc:
+            self.protocol_error(f"binary message: {exc}")
+            return
+        if audio:
+            await self._on_pcm(audio)
 
     async def close(self, code: int, reason: str) -> None:
         """Server-initiated close (the first caller's code and reason are logged)."""
@@ -196,182 +253,6 @@ class Session:
         if not self.ws.closed and not self._dropped:
             await self.ws.close(code=code, message=reason.encode("utf-8")[:120])
 
-    # ---- fault injection (faults.py) ---------------------------------------
-
-    def _fault_due(self, point: str) -> bool:
-        return (self.fault is not None and not self._fault_fired
-                and self.fault["at"] == point)
-
-    def _fire_fault(self) -> None:
-        """Fires the socket's fault now. Called synchronously at the trigger point (under
-        the send lock for "audio"), so a terminal fault stops every later send at once."""
-        fault = self.fault
-        self._fault_fired = True
-        if fault.name not in faults.NON_TERMINAL:
-            self._fault_dead = True
-        if fault.name == "stall_reading" and self.transport is not None:
-            self.transport.pause_reading()      # now, before anything else is read
-        log.warning("[%s] fault %s", self.id, fault.name)
-        self.elog.write(self.id, "fault", stage="session", **fault.describe())
-        self._spawn(self._run_fault(fault), f"fault {fault.name}")
-
-    def _write_raw(self, data: bytes) -> bool:
-        t = self.transport
-        if t is None or t.is_closing():
-            return False
-        t.write(data)
-        return True
-
-    async def _run_fault(self, fault: Fault) -> None:
-        name = fault.name
-        if name in ("drop_tcp_mid_turn", "reset_tcp_mid_turn"):
-            self._drop(reset=name == "reset_tcp_mid_turn", reason=f"devserver fault {name}")
-        elif name == "close" or name.startswith("close_"):
-            await self.close(fault["code"], fault["reason"])
-        elif name == "stall_reading":
-            await self._stall(fault["seconds"])
-        elif name == "trickle":
-            await self._trickle(fault["interval_ms"] / 1000.0)
-        elif name == "flood":
-            await self._flood(fault["bytes"], fault["seconds"])
-        elif name == "ignore_pings":
-            pass                    # run() stops answering pings from now on
-        elif name in hostile.FAULTS:
-            await hostile.run(self, fault)
-        else:
-            async with self._send_lock:
-                await self._bad_frame(fault)
-
-    def _drop(self, reset: bool, reason: str) -> None:
-        """Ends the TCP connection without a close frame: FIN, or RST with reset."""
-        if self._closed_by is None:
-            self._closed_by = "server"
-            self._close_reason = reason
-            self._close_code = 1006
-        self._dropped = True
-        t = self.transport
-        if t is None or t.is_closing():
-            return
-        if not reset:
-            if t.get_extra_info("ssl_object") is None:
-                t.close()       # what was sent still arrives, then FIN
-                return
-            # Over TLS, close() would send close_notify first: a clean end, not the drop a
-            # crashed server or a NAT timeout gives. FIN without close_notify instead
-            # (what asyncio's TLS layer still buffers is lost, as in a crash).
-            sock = t.get_extra_info("socket")
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            t.abort()
-            return
-        sock = t.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        t.abort()               # RST: the peer may lose data it has not read yet
-
-    async def _bad_frame(self, fault: Fault) -> None:
-        name = fault.name
-        if name == "garbage_frames":
-            self._write_raw(faults.garbage(fault["bytes"], fault["seed"]))
-        elif name == "invalid_utf8":
-            self._write_raw(faults.frame(0x1, faults.INVALID_UTF8_TEXT))
-        elif name == "fragmented_control":
-            self._write_raw(faults.frame(0x9, b"frag", fin=False))
-        elif name == "reserved_opcode":
-            self._write_raw(faults.frame(fault["opcode"], b"reserved"))
-        elif name == "rsv_bits":
-            self._write_raw(faults.frame(0x1, b'{"type":"response.data"}', rsv=0x4))
-        elif name == "masked_frame":
-            self._write_raw(faults.frame(0x1, b'{"type":"response.data","content":{}}',
-                                         mask=b"\x12\x34\x56\x78"))
-        elif name == "oversized_frame":
-            size, payload = fault["bytes"], fault["payload_bytes"]
-            await self._oversized(size, size if payload < 0 else min(size, payload))
-        else:
-            raise RuntimeError(f"no handler for fault {name}")
-
-    async def _oversized(self, size: int, payload: int) -> None:
-        """A text frame declaring `size` bytes, then `payload` bytes of it: JSON-ish
-        ASCII, written as the transport drains and abandoned when the client hangs up."""
-        if not self._write_raw(faults.frame(0x1, b"", declared=size)):
-            return
-        chunk = b'{"type":"response.text","content":"' + b"a" * (64 * 1024)
-        sent = 0
-        while sent < payload:
-            t = self.transport
-            if t is None or t.is_closing():
-                break
-            if t.get_write_buffer_size() > 1 << 20:
-                await asyncio.sleep(0.01)
-                continue
-            part = chunk[:payload - sent]
-            t.write(part)
-            sent += len(part)
-            await asyncio.sleep(0)
-        self.elog.write(self.id, "fault_progress", fault="oversized_frame",
-                        payload_bytes_sent=sent, declared=size)
-
-    async def _stall(self, seconds: float) -> None:
-        """Stops reading the socket for `seconds` (re-pausing if aiohttp's own flow
-        control resumes it), then reads again. Sending goes on meanwhile."""
-        t = self.transport
-        loop = asyncio.get_running_loop()
-        end = loop.time() + seconds
-        while (left := end - loop.time()) > 0:
-            if t is None or t.is_closing():
-                return
-            if t.is_reading():
-                t.pause_reading()
-            await asyncio.sleep(min(0.1, left))
-        if t is not None and not t.is_closing():
-            t.resume_reading()
-        self.elog.write(self.id, "fault_progress", fault="stall_reading",
-                        resumed_after=seconds)
-
-    async def _trickle(self, interval: float) -> None:
-        """One response.data message written a byte at a time."""
-        async with self._send_lock:
-            if self.ws.closed:
-                return
-            msg = {"type": "response.data", "content": {"devserver_fault": "trickle"},
-                   "turn_id": self._next_turn_id()}
-            data = faults.frame(0x1, json.dumps(msg, separators=(",", ":")).encode())
-            for i in range(len(data)):
-                if not self._write_raw(data[i:i + 1]):
-                    return
-                if i + 1 < len(data):
-                    await asyncio.sleep(interval)
-            self.counts.messages_out += 1
-            self.elog.message(self.id, "send", msg)
-
-    async def _flood(self, size: int, seconds: float) -> None:
-        """The same response.data frame (`size` bytes in all), many to a write, written as
-        fast as the transport drains, for `seconds` (0: until the client hangs up)."""
-        head = b'{"type":"response.data","turn_id":"flood","content":{"flood":"'
-        tail = b'"}}'
-        data = faults.frame(0x1, head + b"a" * max(0, size - len(head) - len(tail)) + tail)
-        per_write = max(1, (256 << 10) // len(data))
-        blob = data * per_write
-        loop = asyncio.get_running_loop()
-        end = loop.time() + seconds if seconds > 0 else None
-        sent = 0
-        try:
-            while end is None or loop.time() < end:
-                t = self.transport
-                if t is None or t.is_closing() or self.ws.closed:
-                    break
-                if t.get_write_buffer_size() > 1 << 20:
-                    await asyncio.sleep(0.001)
-                    continue
-                t.write(blob)
-                sent += per_write
-                await asyncio.sleep(0)      # let the reader see the client's close
-        finally:                            # also when the session's end cancels it
-            self.elog.write(self.id, "fault_progress", fault="flood", messages_sent=sent)
-
     # ---- main loop -------------------------------------------------------
 
     async def run(self) -> None:
@@ -379,7 +260,7 @@ class Session:
         self.elog.write(self.id, "ws_open", path=self.path, remote=self.remote,
                         agent=g.agent, agent_id=g.agent_id, turn_mode=g.turn_mode,
                         can_interrupt=g.can_interrupt,
-                        conversation_id=g.conversation_id)
+                        conversation_id=g.conversation_id, codec=g.codec)
         log.info("[%s] open: agent=%s mode=%s can_interrupt=%s conversation=%s",
                  self.id, g.agent, g.turn_mode, g.can_interrupt, g.conversation_id)
         limit = None
@@ -391,12 +272,17 @@ class Session:
         try:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
+                    self.counts.wire_bytes_in += len(msg.data.encode("utf-8", "replace"))
                     await self._on_text(msg.data)
                 elif msg.type == WSMsgType.PING:
                     # Only without autoping (fault ignore_pings): answer until it fires.
                     if not self._fault_fired:
                         await self.ws.pong(msg.data)
+                elif msg.type == WSMsgType.BINARY and self.uplink is not None:
+                    self.counts.wire_bytes_in += len(msg.data)
+                    await self._on_packet(msg.data)
                 elif msg.type == WSMsgType.BINARY:
+                    self.counts.wire_bytes_in += len(msg.data)
                     self.protocol_error(
                         f"binary frame of {len(msg.data)} bytes (all frames must "
                         "be JSON text)")
@@ -451,7 +337,9 @@ class Session:
             audio_chunks_out=c.audio_chunks_out, audio_bytes_out=c.audio_bytes_out,
             errors=c.errors, replay_finished=c.replay_finished,
             replay_timeouts=c.replay_timeouts, interruptions=c.interruptions,
-            vad_hints=c.vad_hints, audio_frames_unheard=c.audio_frames_unheard)
+            vad_hints=c.vad_hints, audio_frames_unheard=c.audio_frames_unheard,
+            wire_bytes_in=c.wire_bytes_in, wire_bytes_out=c.wire_bytes_out,
+            **(self.opus.counters() if self.opus is not None else {}))
         log.info("[%s] closed (code %s, by %s): %d audio frames / %d bytes in, "
                  "%d errors", self.id, code, self._closed_by,
                  c.audio_frames_in, c.audio_bytes_in, c.errors)
@@ -496,10 +384,17 @@ class Session:
             self._queue_reply(lambda: self.agents.greeting(agent, greeting))
 
     async def _on_audio(self, msg: dict) -> None:
+        if self.uplink is not None:
+            raise ProtocolError("text client.audio on an Opus profile socket (audio "
+                                "travels as binary packets)")
         try:
             audio = pcm.decode_client_audio(msg.get("content"))
         except pcm.AudioFormatError as exc:
             raise ProtocolError(str(exc)) from None
+        await self._on_pcm(audio)
+
+    async def _on_pcm(self, audio: bytes) -> None:
+        """One frame of the user's 8 kHz audio (client.audio, or a decoded packet)."""
         self.counts.audio_frames_in += 1
         self.counts.audio_bytes_in += len(audio)
         if self._user is not None and self._user.source == "ptt":
@@ -694,6 +589,9 @@ class Session:
                              "turn_id": tid})
         chunk_ms = self.opts.audio_chunk_ms
         speed = self.opts.audio_speed
+        down = self.downlink
+        if down is not None:
+            down.begin_turn(tid)
         start = time.monotonic()
         played = 0.0                       # seconds of audio sent so far
         for n, chunk in enumerate(pcm.chunks(reply.audio, chunk_ms), 1):
@@ -705,16 +603,27 @@ class Session:
                     except asyncio.TimeoutError:
                         pass
             delta_id = f"{tid}-d{n}"
-            sent = await self.send(
-                {"type": "response.audio", "content": pcm.encode_audio(chunk),
-                 "turn_id": tid, "delta_id": delta_id},
-                audio_bytes=len(chunk), guard=turn.may_send_audio)
+            if down is not None:
+                sent = await self.send_opus(
+                    lambda: down.add(tid, delta_id, chunk), audio_bytes=len(chunk),
+                    guard=turn.may_send_audio)
+            else:
+                sent = await self.send(
+                    {"type": "response.audio", "content": pcm.encode_audio(chunk),
+                     "turn_id": tid, "delta_id": delta_id},
+                    audio_bytes=len(chunk), guard=turn.may_send_audio)
             if not sent:
                 return
             self._sent_deltas.add(delta_id)
             turn.last_delta = delta_id
             played += pcm.duration_seconds(chunk, pcm.SERVER_RATE)
             turn.audio_seconds = played
+        if down is not None and not turn.interrupted and down.active \
+                and down.turn_id == tid:
+            # The last packet, padded (doc section 4).
+            if not await self.send_opus(down.end_turn, audio_bytes=None,
+                                        guard=turn.may_send_audio):
+                return
         if not turn.interrupted and await self.send({"type": "response.end",
                                                      "turn_id": tid}):
             if not turn.interrupted:

@@ -4,7 +4,9 @@ import LayercodeCore
 
 /// The growth policy of the structs that cross the ABI (doc/abi.md): a struct_size from the
 /// first published size of the struct up to this library's sizeof is accepted; smaller is a
-/// bug (no header ever had it), larger is an application built against a newer header.
+/// bug (no header ever had it), larger is an application built against a newer header. An
+/// input struct's size must be one a header had (first published, or this one's): a size
+/// in between that no header had is a bug too.
 struct SizedStruct {
     let name: String
     /// The first published size (doc/abi.md) and this library's sizeof.
@@ -18,17 +20,9 @@ struct SizedStruct {
     static let event = SizedStruct(name: "lc_event", first: lc_abi_event_size_v0_1(),
                                    current: MemoryLayout<lc_event>.size)
 
-    /// An input struct the library reads: refuses a size below `first` or above `current`,
-    /// and one in between that no header had (it would end inside a field: a pointer read
-    /// from half of one). The sizes headers had: the first published and this one.
+    /// An input struct the library reads: refuses a size below `first` or above `current`.
     func check(_ size: Int) throws(LayercodeError) {
         try check(size, largerIsFine: false)
-        guard size == first || size == current else {
-            throw LayercodeError(.invalidArgument,
-                                 "\(name).struct_size is \(size) bytes, the size of no \(name) this "
-                                 + "liblayercode (\(LayercodeClient.sdkVersion)) knows (\(first) or "
-                                 + "\(current)): pass sizeof(\(name))")
-        }
     }
 
     /// An output struct the library fills: a newer app's larger one gets this version's
@@ -39,6 +33,13 @@ struct SizedStruct {
     }
 
     private func check(_ size: Int, largerIsFine: Bool) throws(LayercodeError) {
+        // Input: a size between two headers' sizes cannot be read field by field. (A release
+        // that grows a struct again must keep accepting the size it replaces: list it here.)
+        if !largerIsFine && size > first && size < current {
+            throw LayercodeError(.invalidArgument,
+                                 "\(name).struct_size is \(size) bytes, which no liblayercode "
+                                 + "header had (\(first) or \(current)): pass sizeof(\(name))")
+        }
         // size_t arrives as Int: 2^63 and more read as negative, and are refused here.
         guard size >= first else {
             throw LayercodeError(.invalidArgument,

@@ -64,5 +64,9 @@ extension lc_stats {
         self.protocol_errors = s.protocolErrors
         self.device_delay_ms = Int64(s.deviceDelayMs)
         self.recorder_dropped_frames = s.recorderDroppedFrames
+        self.fec_recovered_frames = s.fecRecoveredFrames
+        self.wire_bytes_sent = s.wireBytesSent
+        self.wire_bytes_received = s.wireBytesReceived
+        self.wire_codec = s.wireCodec
     }
 }

@@ -177,6 +177,16 @@ public final class AudioEngine: @unchecked Sendable {
     /// Forgets the partial uplink frame (the session ended).
     public func resetUplink() { uplink.reset() }
 
+    /// Loop: the uplink frames from now on are `format` (mono): the socket's wire profile
+    /// chose it (PCM JSON 8 kHz, Opus 16 kHz; 20 ms either way). The partial frame is
+    /// dropped when the format changes.
+    public func setUplinkFormat(_ format: AudioFormat) throws(LayercodeError) {
+        try uplink.retarget(wireRate: format.sampleRate, frameSamples: format.frameSamples)
+    }
+
+    /// The uplink frames' format now.
+    public var uplinkFormat: AudioFormat { AudioFormat(sampleRate: uplink.wireRate) }
+
     /// The failure that ended a driver thread, once.
     public func takeFailure() -> LayercodeError? { failures.take() }
 
@@ -186,6 +196,13 @@ public final class AudioEngine: @unchecked Sendable {
     @discardableResult
     public func play(_ header: AudioFrameHeader, samples: UnsafeBufferPointer<Int16>) -> Bool {
         playback?.push(header, samples: samples) ?? false
+    }
+
+    /// Loop: queues one frame of any payload kind (an Opus packet). False (counted) if the
+    /// frame ring is full.
+    @discardableResult
+    public func play(_ header: AudioFrameHeader, payload: UnsafeRawBufferPointer) -> Bool {
+        playback?.push(header, payload: payload) ?? false
     }
 
     /// Loop: barge-in; drop every frame with a sequence below `sequence`.

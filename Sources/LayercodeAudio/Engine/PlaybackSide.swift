@@ -18,6 +18,8 @@ public final class PlaybackSide: @unchecked Sendable {
     public let channels: Int
     private let ring: FrameRing
     private let jitter: JitterBuffer
+    /// PCM16 or Opus (with FEC and PLC), after the jitter buffer.
+    private let decoder: PlayoutDecoder
     private let resampler: Resampler
     private var meter: LevelMeter
     private let wake: @Sendable () -> Void
@@ -86,12 +88,15 @@ public final class PlaybackSide: @unchecked Sendable {
         self.init(deviceRate: deviceRate, channels: channels, jitter: config, ringFrames: ringFrames,
                   meterUpdatesPerSecond: meterUpdatesPerSecond, renderTapMilliseconds: renderTapMilliseconds,
                   clock: clock, wake: wake,
-                  resampler: try Resampler(inputRate: 16_000, outputRate: deviceRate))
+                  resampler: try Resampler(inputRate: 16_000, outputRate: deviceRate),
+                  decoder: try PlayoutDecoder(maxPacketBytes: Self.frameSamples * 2))
     }
 
     private init(deviceRate: Int, channels: Int, jitter config: JitterBufferConfig, ringFrames: Int,
                  meterUpdatesPerSecond: Int, renderTapMilliseconds: Int,
-                 clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void, resampler: Resampler) {
+                 clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void, resampler: Resampler,
+                 decoder: PlayoutDecoder) {
+        self.decoder = decoder
         self.deviceRate = deviceRate
         self.channels = max(1, channels)
         ring = FrameRing(capacityFrames: ringFrames, frameSamples: Self.frameSamples)
@@ -129,6 +134,15 @@ public final class PlaybackSide: @unchecked Sendable {
     @discardableResult
     public func push(_ header: AudioFrameHeader, samples: UnsafeBufferPointer<Int16>) -> Bool {
         if ring.push(header, samples: samples) { return true }
+        ringOverflowFrames.add(1, ordering: .relaxed)
+        return false
+    }
+
+    /// Queues one frame of any payload kind (`header.byteCount` bytes of `payload`, at most
+    /// one PCM16 frame's 640). False if the ring is full; counted as `push` does.
+    @discardableResult
+    public func push(_ header: AudioFrameHeader, payload: UnsafeRawBufferPointer) -> Bool {
+        if ring.push(header, payload: payload) { return true }
         ringOverflowFrames.add(1, ordering: .relaxed)
         return false
     }
@@ -212,6 +226,7 @@ public final class PlaybackSide: @unchecked Sendable {
         let before = flushBefore.load(ordering: .relaxed)
         record(bargeInLatencies, since: flushRequestedNanoseconds.load(ordering: .relaxed))
         jitter.flush(before: before)
+        decoder.reset()
         resampler.reset()
         stagedStart = 0
         stagedCount = 0
@@ -226,9 +241,10 @@ public final class PlaybackSide: @unchecked Sendable {
         else { return false }
         let outcome = jitter.get(payloadInto: UnsafeMutableRawBufferPointer(start: frame16k, count: Self.frameSamples * 2),
                                  nowNanoseconds: clockNanoseconds())
-        // The decoder step (PLC/FEC once Opus is in): PCM16 is its own samples; silence fills
-        // the rest of the period.
-        PCM16Decoder.decode(outcome, frame: UnsafeMutableBufferPointer(start: frame16k, count: Self.frameSamples))
+        // The decoder step: PCM16 is its own samples (silence fills the rest of the period);
+        // Opus is decoded, and its missing frames rebuilt from FEC or by PLC.
+        decoder.decode(outcome, frame: UnsafeMutableBufferPointer(start: frame16k, count: Self.frameSamples),
+                       jitter: jitter)
         let isAudio: Bool
         switch outcome {
         case .audio(let header):
@@ -347,6 +363,10 @@ public final class PlaybackSide: @unchecked Sendable {
         totals.interruptionMs = s.interruptionMs
         totals.lateFrames = s.lateFrames
         totals.droppedFrames = s.overflowDroppedFrames + s.flushedFrames
+        totals.fecRecoveredFrames = decoder.fecRecoveredFrames
+        totals.decodeErrors = decoder.decodeErrors
+        totals.playedFrames = UInt32(truncatingIfNeeded: s.playedFrames)
+        totals.lostFrames = UInt32(truncatingIfNeeded: s.lostFrames)
         publisher.publish(totals)
         if wakePending {
             // After the publish: the loop woken here sees the drain or the change.

@@ -27,6 +27,13 @@ public struct PlayoutSnapshot: Sendable, Equatable {
     /// last frame played at the latest drain: the loop compares `drains` with what it saw.
     public var drains: UInt64 = 0
     public var drainedMarker: UInt32 = 0
+    /// Opus: missing frames rebuilt from the next packet's in-band FEC; packets libopus
+    /// refused (played as silence). Frames played and declared lost by the jitter buffer
+    /// (the downlink's measured loss). Each wraps at 2^32.
+    public var fecRecoveredFrames: UInt32 = 0
+    public var decodeErrors: UInt32 = 0
+    public var playedFrames: UInt32 = 0
+    public var lostFrames: UInt32 = 0
     public init() {}
 }
 
@@ -49,6 +56,8 @@ final class PlayoutPublisher: @unchecked Sendable {
     private let deviceDelay = Atomic<Int>(0)
     private let markers = Atomic<UInt64>(0)  // lastPlayedMarker | drainedMarker << 32
     private let drains = Atomic<UInt64>(0)
+    private let codec = Atomic<UInt64>(0)  // fecRecoveredFrames | decodeErrors << 32
+    private let frames = Atomic<UInt64>(0)  // playedFrames | lostFrames << 32
 
     /// Render thread only.
     func publish(_ s: PlayoutSnapshot) {
@@ -69,6 +78,8 @@ final class PlayoutPublisher: @unchecked Sendable {
         deviceDelay.store(s.deviceDelayFrames, ordering: .relaxed)
         markers.store(UInt64(s.lastPlayedMarker) | UInt64(s.drainedMarker) << 32, ordering: .relaxed)
         drains.store(s.drains, ordering: .relaxed)
+        codec.store(UInt64(s.fecRecoveredFrames) | UInt64(s.decodeErrors) << 32, ordering: .relaxed)
+        frames.store(UInt64(s.playedFrames) | UInt64(s.lostFrames) << 32, ordering: .relaxed)
         // Publishes the fields; pairs with the acquiring load in `read`.
         sequence.store(start &+ 2, ordering: .releasing)
     }
@@ -100,6 +111,12 @@ final class PlayoutPublisher: @unchecked Sendable {
             s.lastPlayedMarker = UInt32(truncatingIfNeeded: m)
             s.drainedMarker = UInt32(truncatingIfNeeded: m >> 32)
             s.drains = drains.load(ordering: .relaxed)
+            let c = codec.load(ordering: .relaxed)
+            s.fecRecoveredFrames = UInt32(truncatingIfNeeded: c)
+            s.decodeErrors = UInt32(truncatingIfNeeded: c >> 32)
+            let fr = frames.load(ordering: .relaxed)
+            s.playedFrames = UInt32(truncatingIfNeeded: fr)
+            s.lostFrames = UInt32(truncatingIfNeeded: fr >> 32)
             // Orders the field loads before the second look at the sequence.
             atomicMemoryFence(ordering: .acquiring)
             if before & 1 == 0 && sequence.load(ordering: .relaxed) == before || tries >= 10_000 {

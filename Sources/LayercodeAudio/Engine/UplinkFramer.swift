@@ -9,8 +9,8 @@ import Synchronization
 /// The partial frame and the meter outlive a microphone switch (`attach`): the next device's
 /// audio continues the frame the last one started.
 final class UplinkFramer {
-    let wireRate: Int
-    let frameSamples: Int
+    private(set) var wireRate: Int
+    private(set) var frameSamples: Int
     private var capture: CaptureSide?
     /// Device rate → wire rate (speexdsp).
     private var toWireRate: Resampler?
@@ -18,6 +18,7 @@ final class UplinkFramer {
     private var resampleScratch: [Int16]
     private var frame: [Int16] = []
     private var meter: LevelMeter
+    private let meterUpdatesPerSecond: Int
     /// The level of the last whole frame, 0...1.
     private(set) var level: Float = 0
 
@@ -29,6 +30,7 @@ final class UplinkFramer {
         inputScratch = [Int16](repeating: 0, count: Self.scratchSamples)
         resampleScratch = [Int16](repeating: 0, count: Self.scratchSamples + 64)
         meter = LevelMeter(sampleRate: wireRate, updatesPerSecond: max(1, meterUpdatesPerSecond))
+        self.meterUpdatesPerSecond = max(1, meterUpdatesPerSecond)
         frame.reserveCapacity(frameSamples)
     }
 
@@ -40,6 +42,20 @@ final class UplinkFramer {
         }
         self.capture = capture
         toWireRate = resampler
+    }
+
+    /// Cuts `frameSamples` at `wireRate` from now on (the socket's wire profile changed);
+    /// nothing changes when both are the same. The partial frame is dropped.
+    func retarget(wireRate rate: Int, frameSamples samples: Int) throws(LayercodeError) {
+        guard rate != wireRate || samples != frameSamples else { return }
+        var resampler: Resampler?
+        if let capture { resampler = try Resampler(inputRate: capture.sampleRate, outputRate: rate) }
+        wireRate = rate
+        frameSamples = samples
+        toWireRate = resampler
+        meter = LevelMeter(sampleRate: rate, updatesPerSecond: meterUpdatesPerSecond)
+        frame.removeAll(keepingCapacity: true)
+        frame.reserveCapacity(samples)
     }
 
     /// Forgets the partial frame (the session ended).

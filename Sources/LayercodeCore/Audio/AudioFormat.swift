@@ -24,4 +24,8 @@ public struct AudioFormat: Equatable, Sendable {
 
     /// The agent audio the server sends: 16 kHz mono, 20 ms frames (320 samples).
     public static let layercodeDownlink = AudioFormat(sampleRate: 16_000)
+
+    /// The Opus wire profile's audio, both directions (doc/opus-profile.md §3): 16 kHz mono,
+    /// one 20 ms frame (320 samples) per packet.
+    public static let opusProfile = AudioFormat(sampleRate: 16_000)
 }

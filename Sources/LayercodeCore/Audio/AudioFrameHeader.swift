@@ -7,6 +7,9 @@ public enum PayloadKind: UInt8, Sendable, BitwiseCopyable {
     /// Signed 16-bit mono samples in native byte order (the memory of an `[Int16]`):
     /// `byteCount == 2 * sampleCount`. `PCM16Decoder` plays it.
     case pcm16 = 0
+    /// One Opus packet (RFC 6716) of one 20 ms frame at 16 kHz: `byteCount` packet bytes,
+    /// `sampleCount` 320. The Opus decoder step plays it (and conceals the gaps around it).
+    case opus = 1
 }
 
 /// What a frame of agent audio carries besides its payload.

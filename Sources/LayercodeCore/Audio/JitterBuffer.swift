@@ -313,6 +313,17 @@ public final class JitterBuffer {
         endConcealRun()
     }
 
+    /// The buffered frame `sequence`, left in place: its header and payload bytes, valid
+    /// until the next `put`, `get` or `flush`. nil when it is not buffered. For a decoder
+    /// that rebuilds a missing frame from the next one (Opus in-band FEC). Never allocates.
+    public func peek(sequence: UInt64) -> (header: AudioFrameHeader, payload: UnsafeRawBufferPointer)? {
+        let slot = index(sequence)
+        guard bufferedCount > 0, slotFull[slot], slotHeaders[slot].sequence == sequence else { return nil }
+        let header = slotHeaders[slot]
+        return (header, UnsafeRawBufferPointer(start: slotPayloads + slot * maxPayloadBytes,
+                                               count: Int(header.byteCount)))
+    }
+
     // MARK: State
 
     public var stats: JitterStats {

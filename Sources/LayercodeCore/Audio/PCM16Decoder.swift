@@ -19,6 +19,8 @@ public enum PCM16Decoder {
                 precondition(header.isWellFormedPCM16 && Int(header.sampleCount) <= frame.count,
                              "PCM16 frame longer than the period")
                 audio = Int(header.sampleCount)
+            case .opus:
+                audio = 0  // not PCM: `PlayoutDecoder` decodes Opus; here it is silence
             }
         }
         (base + audio).update(repeating: 0, count: frame.count - audio)

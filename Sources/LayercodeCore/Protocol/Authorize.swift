@@ -40,8 +40,11 @@ public struct AuthorizeResult: Sendable {
     public var vad: VADSettings
     /// The whole "config" object, handed to the app untouched.
     public var config: JSONValue
-    /// How the session's socket talks (always today's PCM JSON wire for now).
+    /// How the socket opened with this answer talks (doc/opus-profile.md §1): `.opus` only
+    /// for the exact Opus answer to an offer that named it; PCM JSON otherwise.
     public var wireProfile: WireProfile = .pcmJSON
+    /// Why an answer that named a codec kept PCM JSON (for the log); nil otherwise.
+    public var wireProfileNote: String?
 }
 
 public enum Authorize {
@@ -60,8 +63,11 @@ public enum Authorize {
     /// `{"agent_id":..,"metadata":{..},"sdk_version":..,"conversation_id":..}`.
     /// `metadataJSON`, when given, is the app's own JSON object text, already validated: it
     /// goes out byte for byte (no number re-serialised through a Double), instead of `metadata`.
+    /// `codecs`, when not empty, adds the Opus profile's offer `"audio":{"codecs":[...]}`
+    /// (doc/opus-profile.md §1), most preferred first; empty (the default) adds nothing.
     public static func requestBody(agentID: String, metadata: JSONValue?, metadataJSON: String? = nil,
-                                   conversationID: String?, sdkVersion: String) -> [UInt8] {
+                                   conversationID: String?, sdkVersion: String,
+                                   codecs: [String] = []) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.key("agent_id")
@@ -74,8 +80,43 @@ public enum Authorize {
             w.key("conversation_id")
             w.string(conversationID)
         }
+        if !codecs.isEmpty {
+            w.key("audio")
+            w.beginObject()
+            w.key("codecs")
+            w.beginArray()
+            for codec in codecs { w.string(codec) }
+            w.endArray()
+            w.endObject()
+        }
         w.endObject()
         return w.bytes
+    }
+
+    /// The wire profile an answer's `config.audio` chooses (doc/opus-profile.md §1): `.opus`
+    /// exactly when the client offered it and the answer is `{"codec":"opus",
+    /// "sample_rate":16000,"frame_ms":20}`; otherwise PCM JSON, with a note when the answer
+    /// named a codec this client does not take.
+    public static func wireProfile(config: JSONValue, offeredOpus: Bool) -> (WireProfile, note: String?) {
+        guard let audio = config["audio"] else { return (.pcmJSON, nil) }
+        let codec = audio["codec"]
+        if codec?.stringValue == "pcm16" { return (.pcmJSON, nil) }
+        guard codec?.stringValue == "opus" else {
+            let named = codec.map { $0.serialized() } ?? "none"
+            return (.pcmJSON, "config.audio names codec \(CText.replacingNUL(named)): keeping PCM JSON")
+        }
+        guard offeredOpus else {
+            return (.pcmJSON, "config.audio answers opus, which this client did not offer: keeping PCM JSON")
+        }
+        let format = AudioFormat.opusProfile
+        guard audio["sample_rate"]?.doubleValue == Double(format.sampleRate),
+              audio["frame_ms"]?.doubleValue == Double(format.frameMilliseconds) else {
+            return (.pcmJSON, "config.audio answers opus at sample_rate "
+                    + (audio["sample_rate"]?.serialized() ?? "none") + ", frame_ms "
+                    + (audio["frame_ms"]?.serialized() ?? "none")
+                    + " (this client takes 16000 and 20): keeping PCM JSON")
+        }
+        return (.opus, nil)
     }
 
     /// Interprets the authorize response. Non-2xx → `.authorize` with the status and the
@@ -84,8 +125,10 @@ public enum Authorize {
     /// the missing field by name, or the field and the JSON type it has instead. An empty
     /// `client_session_key` or conversation id, or one holding a NUL (C callbacks take
     /// NUL-terminated strings), is refused too.
-    public static func parseResponse(status: Int, body: [UInt8],
-                                     maxDepth: Int = 64) throws(LayercodeError) -> AuthorizeResult {
+    /// `offeredOpus`: the request offered the Opus profile (see `wireProfile(config:offeredOpus:)`);
+    /// then `config.audio.codec` handed to the app names the codec chosen.
+    public static func parseResponse(status: Int, body: [UInt8], maxDepth: Int = 64,
+                                     offeredOpus: Bool = false) throws(LayercodeError) -> AuthorizeResult {
         let parsed = Result { () throws(JSONError) -> JSONValue in
             try JSONValue.parse(body, maxDepth: maxDepth)
         }
@@ -149,10 +192,20 @@ public enum Authorize {
             }
             vad.model = v["model"]?.stringValue
         }
-        return AuthorizeResult(
+        var result = AuthorizeResult(
             clientSessionKey: key, conversationID: conversation, trigger: trigger,
             canInterrupt: config["transcription"]?["can_interrupt"]?.boolValue ?? true,
             vad: vad, config: config)
+        let (profile, note) = wireProfile(config: config, offeredOpus: offeredOpus)
+        result.wireProfile = profile
+        result.wireProfileNote = note
+        if offeredOpus, case .object(var object) = config {
+            var audio = config["audio"]?.objectValue ?? JSONObject()
+            audio["codec"] = .string(profile == .opus ? "opus" : "pcm16")
+            object["audio"] = .object(audio)
+            result.config = .object(object)
+        }
+        return result
     }
 
     private static func violation(_ message: String) -> LayercodeError {

@@ -22,12 +22,17 @@ struct AssistantTurns {
     private var lastDelta: (turnID: String, deltaID: String?)?
     private var interrupted: [String] = []
     static let interruptedMemory = 16
+    /// The turn the last `turn.start{assistant}` of this socket opened: the Opus profile's
+    /// packets carry no turn id and belong to it (doc/opus-profile.md §4), also after a
+    /// barge-in interrupted it (they are then dropped as late).
+    private(set) var packetTurn: String?
 
     func isInterrupted(_ turn: String) -> Bool { interrupted.contains(turn) }
 
     /// `turn.start{assistant}`.
     mutating func started(_ turn: String?) {
         current = turn
+        packetTurn = turn
         lastDelta = turn.map { ($0, nil) }
     }
 

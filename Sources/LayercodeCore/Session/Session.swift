@@ -73,6 +73,8 @@ public final class Session {
     private var preRoll: [UplinkFrame] = []
     /// The assistant turns of the open socket: current, interrupted (AssistantTurns.swift).
     private var turns = AssistantTurns()
+    /// The Opus socket's delta marks (doc/opus-profile.md §4).
+    private var marks = OpusDeltaMarks()
 
     public init(options: SessionOptions) {
         self.options = options
@@ -171,14 +173,15 @@ public final class Session {
     private func authorizeAction() -> SessionAction {
         .postAuthorize(body: Authorize.requestBody(
             agentID: options.agentID, metadata: options.metadata, metadataJSON: options.metadataJSON,
-            conversationID: conversationID, sdkVersion: options.sdkVersion))
+            conversationID: conversationID, sdkVersion: options.sdkVersion, codecs: options.wireCodecs))
     }
 
     private func authorized(_ status: Int, _ body: [UInt8], _ out: inout [SessionAction]) {
         guard phase == .authorizing else { return }
         do {
             let result = try Authorize.parseResponse(status: status, body: body,
-                                                     maxDepth: options.maxJSONDepth)
+                                                     maxDepth: options.maxJSONDepth,
+                                                     offeredOpus: options.wireCodecs.contains("opus"))
             authorization = result
             conversationID = result.conversationID
             phase = .opening
@@ -194,6 +197,7 @@ public final class Session {
         preRoll.removeAll()
         vadStartOutstanding = false
         turns.forget()
+        marks = OpusDeltaMarks()
         vad = options.clientVAD && options.audioEnabled && auth.vad.enabled
             ? EnergyVAD(config: EnergyVAD.Config(settings: auth.vad)) : nil
         setStatus(.connected, &out)
@@ -471,6 +475,8 @@ public final class Session {
             self.message(message, text, &out)
         case .unsupported(let error):
             if phase == .open { out.append(.error(error)) }
+        case .audioMark(let mark):
+            if phase == .open { marks.announce(mark) }
         }
     }
 
@@ -485,6 +491,7 @@ public final class Session {
                 }
             } else if role == "assistant" {
                 turns.started(message.turnID)
+                marks.turnStarted()
                 out.append(.assistantTurnActive(true))
             }
         case .responseEnd:
@@ -504,7 +511,14 @@ public final class Session {
         out.append(.message(type: message.type, json: text))
     }
 
-    private func audio(_ audio: AgentAudio, _ out: inout [SessionAction]) {
+    private func audio(_ received: AgentAudio, _ out: inout [SessionAction]) {
+        var audio = received
+        if let sequence = audio.sequence, audio.turnID == nil {
+            // A numbered packet (Opus profile) belongs to the turn the last turn.start
+            // opened, and carries the delta its marks say (doc/opus-profile.md §4).
+            audio.turnID = turns.packetTurn
+            audio.deltaID = marks.delta(forPacket: UInt32(truncatingIfNeeded: sequence))
+        }
         let samples = audio.payload.sampleCount
         if samples == 0 { return }
         if let turn = audio.turnID, turns.isInterrupted(turn) {

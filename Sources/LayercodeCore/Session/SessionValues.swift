@@ -25,6 +25,9 @@ public struct SessionOptions: Sendable {
     public var inputEnabled = true
     /// Agent audio starts on (see `.setAudioOutput`).
     public var outputEnabled = true
+    /// The codecs offered at authorize, most preferred first (doc/opus-profile.md §1);
+    /// empty (the default): no offer, Layercode's request byte for byte.
+    public var wireCodecs: [String] = []
 
     public init(agentID: String, metadata: JSONValue? = nil, conversationID: String? = nil,
                 sdkVersion: String, audioEnabled: Bool = true, maxJSONDepth: Int = 64,

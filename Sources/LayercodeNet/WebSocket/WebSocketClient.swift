@@ -45,6 +45,10 @@ public final class WebSocketClient {
     public var onFailure: ((LayercodeError) -> Void)?
     /// Droppable messages discarded because the send queue was full (the count).
     public var onDropped: ((Int) -> Void)?
+    /// Bytes of WebSocket frames written to (`sent`) or read from (`received`) the
+    /// connection after the upgrade, headers included, before TLS: what the session costs
+    /// on the wire. Called on the loop as they go.
+    public var onWireBytes: ((_ sent: Int, _ received: Int) -> Void)?
 
     private enum State { case idle, handshaking, open, closing, closed }
     private var state = State.idle
@@ -134,12 +138,12 @@ public final class WebSocketClient {
         return hold(frameScratch.withUnsafeBufferPointer { Array($0) }, droppable: droppable)
     }
 
-    /// Sends one binary message (never dropped). False when the socket is not open, or the
-    /// send queue is full.
+    /// Sends one binary message. False when the socket is not open, or the send queue is
+    /// full. `droppable` as for `sendText` (the Opus profile's microphone packets).
     @discardableResult
-    public func sendBinary(_ bytes: [UInt8]) -> Bool {
+    public func sendBinary(_ bytes: [UInt8], droppable: Bool = false) -> Bool {
         guard state == .open else { return false }
-        let accepted = bytes.withUnsafeBytes { enqueue(.binary, $0, droppable: false) }
+        let accepted = bytes.withUnsafeBytes { enqueue(.binary, $0, droppable: droppable) }
         if accepted { messagesSent += 1 }
         return accepted
     }
@@ -174,7 +178,7 @@ public final class WebSocketClient {
         loop.cancel(keepaliveTimer)
         keepaliveTimer = nil
         connection.close()   // drops the connection's callbacks, and with them this client
-        onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil
+        onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil; onWireBytes = nil
     }
 
     // MARK: Send queue
@@ -198,6 +202,7 @@ public final class WebSocketClient {
         while connection.pendingOutputBytes < Self.lowWaterBytes && (state == .open || state == .closing),
               let frame = sendQueue.popFirst() {
             connection.send(frame)
+            onWireBytes?(frame.count, 0)
         }
     }
 
@@ -305,6 +310,7 @@ public final class WebSocketClient {
     }
 
     private func frameBytes(_ bytes: UnsafeRawBufferPointer) {
+        onWireBytes?(0, bytes.count)
         reader.append(bytes)
         while state == .open || state == .closing, let result = reader.next() {
             switch result {
@@ -350,6 +356,7 @@ public final class WebSocketClient {
         }
         encodeFrame(opcode, payload)
         connection.send(frameScratch)
+        onWireBytes?(frameScratch.count, 0)
     }
 
     /// Encodes one masked frame into frameScratch.
@@ -374,7 +381,10 @@ public final class WebSocketClient {
         keepaliveTimer = nil
         // What waits in the send queue goes first; audio nobody will hear is dropped.
         let (kept, dropped) = sendQueue.removeAll()
-        for frame in kept { connection.send(frame) }
+        for frame in kept {
+            connection.send(frame)
+            onWireBytes?(frame.count, 0)
+        }
         if dropped > 0 { onDropped?(dropped) }
         sendFrame(.close, wsClosePayload(code: code, reason: reason))
         // Strong: finishClosed() and abort() cancel it; otherwise it ends the socket itself.
@@ -443,6 +453,6 @@ public final class WebSocketClient {
     }
 
     private func clearCallbacks() {
-        onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil
+        onOpen = nil; onText = nil; onBinary = nil; onClosed = nil; onFailure = nil; onDropped = nil; onWireBytes = nil
     }
 }

@@ -162,7 +162,12 @@ class lc_options(Structure):
         ("on_device_switched", lc_device_switched_fn),
         ("on_devices_changed", lc_devices_changed_fn),
         ("device_watch_ms", c_int),
+        # Added after 0.1.0 (doc/abi.md).
         ("record_path", c_char_p),
+        ("wire_codecs", c_char_p),
+        ("opus_bitrate", c_int),
+        ("opus_complexity", c_int),
+        ("opus_dtx", c_int),
     ]
 
 
@@ -203,6 +208,11 @@ class lc_stats(Structure):
         ("protocol_errors", c_uint64),
         ("device_delay_ms", c_int64),
         ("recorder_dropped_frames", c_uint64),
+        ("fec_recovered_frames", c_uint64),
+        ("wire_bytes_sent", c_uint64),
+        ("wire_bytes_received", c_uint64),
+        ("wire_codec", c_int32),
+        ("reserved0", c_int32),
     ]
 
 

@@ -311,6 +311,13 @@ class Client:
     upgrade_timeout_ms, authorize_timeout_ms (0 = connect_timeout_ms), send_queue_max_bytes,
     outage_buffer_ms, max_message_bytes, max_http_response_bytes, device_watch_ms.
 
+    codecs offers the compressed Opus wire profile (doc/opus-profile.md): "opus,pcm16" or
+    ["opus", "pcm16"]; a server that speaks it (tools/devserver --codecs opus,pcm16, or its
+    relay) may choose it, any other keeps Layercode's PCM JSON (the default, None). The
+    codec chosen is on_connected's config["audio"]["codec"] and stats().wire_codec
+    (0 PCM16, 1 Opus). opus_bitrate (bits/s, 6000..510000), opus_complexity (0..10) and
+    opus_dtx tune the Opus uplink.
+
     Every event is also queued for ``events()`` (at most ``event_queue_size`` events and
     ``event_queue_max_bytes`` of their text, 1 MiB by default; the oldest are dropped beyond
     either and counted in ``event_queue_overflows``; ``event_queue_size=0`` turns the queue
@@ -359,6 +366,10 @@ class Client:
         muted: Optional[bool] = None,
         amplitude_rate_hz: Optional[int] = None,
         record: Optional[StrPath] = None,
+        codecs: Union[str, Sequence[str], None] = None,
+        opus_bitrate: Optional[int] = None,
+        opus_complexity: Optional[int] = None,
+        opus_dtx: Optional[bool] = None,
         event_queue_size: int = 10000,
         event_queue_max_bytes: int = 1 << 20,
         on_status: Optional[Callable[[Status], Any]] = None,
@@ -419,6 +430,8 @@ class Client:
             metadata_json = json.dumps(dict(metadata))
         else:
             raise TypeError("metadata must be a dict (or JSON text)")
+        if codecs is not None and not isinstance(codecs, str):
+            codecs = ",".join(str(c) for c in codecs)
 
         opts = _lib.lc_options()
         rc = lib.lc_options_init_sized(ctypes.byref(opts), ctypes.sizeof(opts))
@@ -437,6 +450,7 @@ class Client:
             "capture_device": _cstr("capture_device", capture_device),
             "playback_device": _cstr("playback_device", playback_device),
             "record_path": _cstr("record", record),
+            "wire_codecs": _cstr("codecs", codecs),
         }
         for field_name, raw in strings.items():
             setattr(opts, field_name, raw)
@@ -454,12 +468,14 @@ class Client:
                                   ("device_sample_rate", device_sample_rate),
                                   ("period_ms", period_ms), ("jitter_min_ms", jitter_min_ms),
                                   ("jitter_max_ms", jitter_max_ms),
-                                  ("amplitude_rate_hz", amplitude_rate_hz)):
+                                  ("amplitude_rate_hz", amplitude_rate_hz),
+                                  ("opus_bitrate", opus_bitrate),
+                                  ("opus_complexity", opus_complexity)):
             if value is not None:
                 setattr(opts, field_name, int(value))
         for field_name, flag in (("audio_input_enabled", audio_input),
                                  ("audio_output_enabled", audio_output),
-                                 ("start_muted", muted)):
+                                 ("start_muted", muted), ("opus_dtx", opus_dtx)):
             if flag is not None:
                 setattr(opts, field_name, 1 if flag else 0)
         for name, value in limits.items():

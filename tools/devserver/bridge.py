@@ -1,0 +1,294 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One relayed session (relay.py): a device socket and its upstream socket, their bounded
+queues, the Opus profile's conversion both ways, and how either side's end closes the
+other (doc/opus-profile.md section 7)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import secrets
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+import opus
+from opuslink import OpusSocket
+
+log = logging.getLogger("devserver.relay")
+
+CLOSE_WAIT = 2.0          # a close handshake longer than this is cut short (abort)
+UNSENDABLE = (1005, 1006, 1015)     # close codes that never travel in a close frame
+
+
+def _client_transport(ws: aiohttp.ClientWebSocketResponse):
+    """The transport under a client WebSocket (None once released)."""
+    conn = getattr(getattr(ws, "_response", None), "connection", None)
+    return getattr(conn, "transport", None)
+
+
+class _Full(Exception):
+    """A queue to a side is full: that side stopped reading."""
+
+
+class Bridge:
+    """One device socket and its upstream socket."""
+
+    def __init__(self, relay, device: web.WebSocketResponse,
+                 up: aiohttp.ClientWebSocketResponse, codec: str, transport,
+                 packet_faults: list) -> None:
+        self.relay = relay
+        self.elog = relay.elog
+        self.id = "relay_" + secrets.token_hex(6)
+        self.device, self.up = device, up
+        self.codec = codec
+        self.transport = transport
+        limit = relay.opts.relay_queue
+        self.to_up: asyncio.Queue = asyncio.Queue(limit)
+        self.to_device: asyncio.Queue = asyncio.Queue(limit)
+        self.opus = OpusSocket(packet_faults, self._inject) if codec == "opus" else None
+        self.uplink = self.opus.uplink if self.opus else None
+        self.downlink = self.opus.downlink if self.opus else None
+        self.counts = {"device_bytes_in": 0, "device_bytes_out": 0, "upstream_bytes_in": 0,
+                       "upstream_bytes_out": 0, "interrupted_turns": 0,
+                       "device_errors": 0}
+        self.closed_by: str | None = None
+        self.code: int | None = None
+        self._done = asyncio.Event()
+
+    def _inject(self, action: str, sequence: int) -> None:
+        self.elog.write(self.id, "opus_inject", action=action, sequence=sequence)
+
+    async def run(self) -> None:
+        self.elog.write(self.id, "relay_open", codec=self.codec)
+        tasks = [asyncio.ensure_future(self._guarded(c)) for c in (
+            self._read_device(), self._read_up(), self._write(self.to_up, self.up, "up"),
+            self._write(self.to_device, self.device, "device"))]
+        try:
+            await self._done.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._close_both()
+            self._log_close()
+
+    async def _guarded(self, coro) -> None:
+        """A pump that fails ends the session (1011 both ways), never leaves it hanging."""
+        try:
+            await coro
+        except (asyncio.CancelledError, _Full):
+            raise
+        except Exception as exc:
+            log.exception("[%s] internal error", self.id)
+            self.elog.write(self.id, "error", error=f"internal relay error: {exc!r}",
+                            internal=True)
+            self._finish("relay", 1011)
+
+    def _finish(self, closed_by: str, code: int) -> None:
+        if self.closed_by is None:
+            self.closed_by, self.code = closed_by, code
+        self._done.set()
+
+    async def shutdown(self, code: int, reason: str) -> None:
+        self._finish("relay", code)
+
+    async def _put(self, queue: asyncio.Queue, item, side: str) -> None:
+        """Queues `item` for `side`. A full queue holds the reader back (so the other
+        side is not read either: backpressure); one still full after --relay-stall-seconds
+        means `side` stopped reading: it is closed (1008)."""
+        try:
+            queue.put_nowait(item)
+            return
+        except asyncio.QueueFull:
+            pass
+        try:
+            await asyncio.wait_for(queue.put(item), self.relay.opts.relay_stall_seconds)
+        except asyncio.TimeoutError:
+            log.warning("[%s] %s stopped reading: closing it", self.id, side)
+            self.elog.write(self.id, "relay_queue_full", side=side,
+                            queued=queue.qsize())
+            self._finish(f"{side}_not_reading", 1008)
+            raise _Full() from None
+
+    # device -> upstream
+    async def _read_device(self) -> None:
+        try:
+            async for msg in self.device:
+                if msg.type == WSMsgType.TEXT:
+                    self.counts["device_bytes_in"] += len(msg.data.encode())
+                    await self._from_device_text(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    self.counts["device_bytes_in"] += len(msg.data)
+                    await self._from_device_binary(msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except _Full:
+            return
+        code = self.device.close_code
+        await self._put_close(self.to_up, "device", code if code is not None else 1006)
+
+    async def _from_device_text(self, data: str) -> None:
+        if self.uplink is not None:
+            try:
+                mtype = json.loads(data).get("type")
+            except (ValueError, AttributeError, RecursionError):
+                mtype = None
+            if mtype == "client.audio":
+                self._device_error("text client.audio on an Opus profile socket")
+                return
+        await self._put(self.to_up, data, "up")
+
+    async def _from_device_binary(self, data: bytes) -> None:
+        if self.uplink is None:
+            await self._put(self.to_up, bytes(data), "up")     # PCM: pure pass-through
+            return
+        try:
+            pcm8k = self.uplink.feed(data)
+        except opus.PacketError as exc:
+            self._device_error(f"binary message: {exc}")
+            return
+        if pcm8k:
+            await self._put(self.to_up, json.dumps(
+                {"type": "client.audio", "content": base64.b64encode(pcm8k).decode()},
+                separators=(",", ":")), "up")
+
+    def _device_error(self, message: str) -> None:
+        self.counts["device_errors"] += 1
+        log.warning("[%s] device protocol error: %s", self.id, message)
+        self.elog.write(self.id, "error", error=message)
+
+    # upstream -> device
+    async def _read_up(self) -> None:
+        try:
+            async for msg in self.up:
+                if msg.type == WSMsgType.TEXT:
+                    self.counts["upstream_bytes_in"] += len(msg.data.encode())
+                    await self._from_up_text(msg.data)
+                elif msg.type == WSMsgType.BINARY and self.downlink is not None:
+                    # Not Layercode's protocol, and on an Opus socket a device would
+                    # take it for an audio packet: dropped.
+                    self.counts["upstream_bytes_in"] += len(msg.data)
+                    self.elog.write(self.id, "error", error="upstream sent a binary "
+                                    f"message ({len(msg.data)} bytes): dropped")
+                elif msg.type == WSMsgType.BINARY:
+                    self.counts["upstream_bytes_in"] += len(msg.data)
+                    await self._put(self.to_device, bytes(msg.data), "device")
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except _Full:
+            return
+        code = self.up.close_code
+        # An upstream gone without a close frame: 1011, so the device reconnects.
+        await self._put_close(self.to_device, "upstream",
+                        1011 if code is None or code in UNSENDABLE else code)
+
+    async def _from_up_text(self, data: str) -> None:
+        down = self.downlink
+        if down is None:
+            await self._put(self.to_device, data, "device")
+            return
+        try:
+            msg = json.loads(data)
+        except (ValueError, RecursionError):
+            msg = None
+        mtype = msg.get("type") if isinstance(msg, dict) else None
+        if mtype == "response.audio":
+            try:
+                pcm16k = base64.b64decode(msg.get("content") or "", validate=True)
+            except (binascii.Error, ValueError, TypeError):
+                self.elog.write(self.id, "error", error="upstream response.audio with "
+                                                        "bad base64 content: dropped")
+                return
+            for item in down.add(msg.get("turn_id"), msg.get("delta_id"), pcm16k):
+                await self._put(self.to_device, item, "device")
+            return
+        if mtype == "turn.start":
+            # A new turn, or a barge-in (the user's turn.start): what is left of an
+            # assistant turn that did not end is dropped, never padded out and sent.
+            if down.active:
+                self.counts["interrupted_turns"] += 1
+            down.drop_turn()
+        elif mtype == "response.end" and down.active:
+            for item in down.end_turn():
+                await self._put(self.to_device, item, "device")
+        await self._put(self.to_device, data, "device")
+
+    async def _put_close(self, queue: asyncio.Queue, side: str, code: int) -> None:
+        """A side closed: the other is closed with its code after what is queued."""
+        try:
+            await self._put(queue, ("close", side, code), "up" if side == "device" else "device")
+        except _Full:
+            pass
+
+    async def _write(self, queue: asyncio.Queue, ws, side: str) -> None:
+        counter = "upstream_bytes_out" if side == "up" else "device_bytes_out"
+        while True:
+            item = await queue.get()
+            try:
+                if isinstance(item, tuple):         # the other side closed
+                    _, closed, code = item
+                    self._finish(closed, code)
+                    return
+                if isinstance(item, dict):          # a delta mark
+                    item = json.dumps(item, separators=(",", ":"))
+                if isinstance(item, str):
+                    await ws.send_str(item)
+                    self.counts[counter] += len(item.encode())
+                else:
+                    await ws.send_bytes(item)
+                    self.counts[counter] += len(item)
+            except (ConnectionError, RuntimeError) as exc:
+                log.info("[%s] send to %s failed: %r", self.id, side, exc)
+                self._finish(f"{side}_gone", 1006)
+                return
+
+    async def _close_both(self) -> None:
+        """The side that closed first decides the other's code (a code that cannot be
+        sent becomes 1001 upstream, 1011 to the device: reconnect)."""
+        by, code = self.closed_by, self.code or 1000
+        if by == "device":
+            up_code, dev_code = (1001 if code in UNSENDABLE else code), code
+        elif by == "upstream":
+            up_code, dev_code = code, code
+        elif by == "device_not_reading":
+            up_code, dev_code = 1001, 1008
+        elif by == "up_not_reading":
+            up_code, dev_code = 1008, 1011
+        elif by == "device_gone":
+            up_code, dev_code = 1001, 1001
+        elif by == "up_gone":
+            up_code, dev_code = 1001, 1011
+        else:                                       # the relay shuts down
+            up_code, dev_code = code, code
+        await asyncio.gather(self._close(self.device, dev_code),
+                             self._close(self.up, up_code))
+
+    async def _close(self, ws, code: int) -> None:
+        """Closes one side; one that does not complete the close handshake in time (it
+        stopped reading, so even the close frame waits) has its connection cut."""
+        if code in UNSENDABLE:
+            code = 1011
+        if ws.closed:
+            return
+        task = asyncio.ensure_future(ws.close(code=code))
+        done, _ = await asyncio.wait([task], timeout=CLOSE_WAIT)
+        if done:
+            if not task.cancelled() and task.exception() is not None:
+                log.info("[%s] close: %r", self.id, task.exception())
+            return
+        transport = self.transport if ws is self.device else _client_transport(ws)
+        if transport is not None:
+            transport.abort()
+        done, _ = await asyncio.wait([task], timeout=CLOSE_WAIT)
+        if not done:
+            task.cancel()
+
+    def _log_close(self) -> None:
+        extra = self.opus.counters() if self.opus is not None else {"codec": self.codec}
+        self.elog.write(self.id, "relay_close", closed_by=self.closed_by, code=self.code,
+                        **self.counts, **extra)
+        log.info("[%s] closed by %s (code %s)", self.id, self.closed_by, self.code)
