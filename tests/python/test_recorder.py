@@ -352,3 +352,42 @@ def test_a_reconnect_continues_the_same_file(make_client, devserver, tmp_path):
     assert report.count("New logical stream") == 1, report
     tags = ffprobe(path)["streams"][0].get("tags", {})
     assert {k.upper(): v for k, v in tags.items()}.get("CONVERSATION_ID") == conversation_id
+
+
+def test_recording_over_the_opus_wire_profile(make_client, devserver, tmp_path):
+    """The same recording when the session speaks the Opus profile (16 kHz uplink frames,
+    Opus agent packets decoded into playout): left the sentence as sent, right the tone."""
+    speech = espeak(SENTENCE, tmp_path)
+    server = devserver("--agent", "tone", "--audio-speed", "1.0", "--tone-seconds", "1.0",
+                       "--tone-hz", str(TONE_HZ), "--codecs", "opus,pcm16")
+    path = tmp_path / "opus-session.opus"
+    client, rec = recorded_client(make_client, server, record=str(path), agent_id="tone",
+                                  codecs="opus,pcm16")
+    client.connect().wait_connected(10)
+    t_connected = rec.wait(lambda kind, args: kind == "connected")[0]
+    pump = AudioPump(client)
+    pump.start()
+    rec.wait(is_message("response.end"), timeout=15)
+    rec.wait(lambda kind, args: kind == "agent_speaking" and args[0] is False, timeout=15)
+    t_say = time.monotonic()
+    pump.say(array.array("h", speech.tobytes()))
+    t_reply = rec.wait(is_message("response.end"), timeout=30, after=t_say)[0]
+    rec.wait(lambda kind, args: kind == "agent_speaking" and args[0] is False, timeout=15, after=t_reply)
+    pump.stopped.wait(0.5)
+    client.disconnect()
+    t_end = rec.wait(lambda kind, args: kind == "disconnected", timeout=10)[0]
+    pump.stop()
+    stats = client.stats()
+    assert stats.wire_codec == 1 and stats.recorder_dropped_frames == 0  # LC_CODEC_OPUS
+
+    _, seconds = opusinfo(path)
+    assert abs(seconds - (t_end - t_connected)) < 0.1
+    pcm = decode(path, tmp_path)
+    usable = len(pcm) // 320 * 320
+    left, right = pcm[:usable, 0], pcm[:usable, 1]
+    reference = band_limit(speech.astype(np.float64), 7600)  # a 16 kHz uplink
+    score, _ = max(best_correlation(reference[i:i + 9600], left)
+                   for i in range(0, len(reference) - 9600, 4800))
+    assert score > 0.6, f"left/microphone correlation {score:.2f}"
+    right_loud = frame_levels(right) > 1000
+    assert right_loud.sum() > 50 and tone_share(right[np.repeat(right_loud, 320)], TONE_HZ) > 0.9
