@@ -216,6 +216,67 @@ def authorize():
         write("authorize", name, config + body)
 
 
+def ogg_crc(data):
+    crc = 0
+    for b in data:
+        crc ^= b << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+            crc &= 0xFFFFFFFF
+    return crc
+
+
+def ogg_page(flags, granule, serial, seq, lacing, body, crc=None):
+    head = b"OggS\x00" + bytes([flags]) + struct.pack("<QII", granule, serial, seq) + b"\x00\x00\x00\x00"
+    page = head + bytes([len(lacing)]) + bytes(lacing) + body
+    value = ogg_crc(page) if crc is None else crc
+    return page[:22] + struct.pack("<I", value) + page[26:]
+
+
+def lacing(size):
+    return [255] * (size // 255) + [size % 255]
+
+
+def opus_stream(packets, per_page=2, serial=0x1234, preskip=312, channels=2, tags=(b"liblayercode",)):
+    head = b"OpusHead\x01" + bytes([channels]) + struct.pack("<HIhB", preskip, 16000, 0, 0)
+    comments = [b"CONVERSATION_ID=conv_1", b"AGENT_ID=ag_1", b"DATE=2026-12-06T14:35:00Z"]
+    tag = b"OpusTags" + struct.pack("<I", len(tags[0])) + tags[0] + struct.pack("<I", len(comments))
+    tag += b"".join(struct.pack("<I", len(c)) + c for c in comments)
+    out = ogg_page(2, 0, serial, 0, lacing(len(head)), head)
+    out += ogg_page(0, 0, serial, 1, lacing(len(tag)), tag)
+    seq, granule = 2, 0
+    for i in range(0, len(packets), per_page):
+        group = packets[i:i + per_page]
+        granule += 960 * len(group)
+        last = i + per_page >= len(packets)
+        # The EOS page's granule: pre-skip + the real length (here 500 samples short).
+        out += ogg_page(4 if last else 0, granule - (500 if last else 0), serial, seq,
+                        sum((lacing(len(p)) for p in group), []), b"".join(group))
+        seq += 1
+    return out
+
+
+def ogg():
+    # byte 0: split seed, byte 1: bit 0 patch CRCs, bits 1-2 packet limit (0: 64 KiB).
+    packets = [bytes([0xFC]) + bytes((i * 7 + k) & 0xFF for k in range(20 + 13 * i)) for i in range(6)]
+    good = opus_stream(packets)
+    seeds = {
+        "opus_stream": b"\x00\x00" + good,
+        "opus_stream_split": b"\x05\x00" + good,
+        "opus_stream_patch_crc": b"\x03\x01" + good,
+        "packet_255_and_510": b"\x00\x00" + opus_stream([bytes(255), bytes(510), b"\x01"]),
+        "mono_one_page": b"\x01\x00" + opus_stream(packets[:3], per_page=3, channels=1),
+        "bad_crc": b"\x00\x00" + good[:40] + bytes([good[40] ^ 1]) + good[41:],
+        "no_bos": b"\x00\x01" + ogg_page(0, 0, 1, 0, [3], b"abc"),
+        "continued_packet": b"\x00\x01" + ogg_page(2, 0, 9, 0, [1], b"x")
+        + ogg_page(0, 2**64 - 1, 9, 1, [255], bytes(255)) + ogg_page(5, 960, 9, 2, [10], bytes(10)),
+        "truncated": b"\x02\x00" + good[:-7],
+        "small_limit": b"\x00\x04" + good,
+    }
+    for name, data in seeds.items():
+        write("ogg", name, data)
+
+
 def opus_header():
     """Opus profile binary messages (doc/opus-profile.md §3): header, then the packet."""
     def msg(seq, ts, packet, version=1, flags=0):
@@ -236,13 +297,14 @@ def opus_header():
 
 
 if __name__ == "__main__":
-    for target in ("websocket", "http", "json", "authorize", "opus_header"):
+    for target in ("websocket", "http", "json", "authorize", "opus_header", "ogg"):
         shutil.rmtree(os.path.join(ROOT, target), ignore_errors=True)
     websocket()
     http()
     json_seeds()
     authorize()
     opus_header()
+    ogg()
     for target in sorted(os.listdir(ROOT)):
         files = os.listdir(os.path.join(ROOT, target))
         size = sum(os.path.getsize(os.path.join(ROOT, target, f)) for f in files)

@@ -305,7 +305,17 @@ typedef struct lc_options {
     int device_watch_ms;
 
     /* --- Added after 0.1.0 (doc/abi.md): lc_options_init() sets them --- */
-    /** Ogg Opus session recording (the recorder's option; NULL: none). */
+    /** Records each session into this file (opened by lc_client_connect, emptied when the
+     *  session first connects; a later session on the same client replaces it): Ogg Opus (RFC 7845), stereo 16 kHz,
+     *  left = the microphone as sent (silence where nothing was sent), right = the agent as
+     *  played (after barge-in flushes; silence with audio output off), both on the session
+     *  clock from the first connect to the session's end; a reconnect continues the file.
+     *  Pages are written at least every 500 ms. Tags: CONVERSATION_ID, AGENT_ID, DATE (UTC
+     *  start), ENCODER. Encoding runs on its own thread; if it falls behind, frames are
+     *  dropped (lc_stats.recorder_dropped_frames, logged once). A path that cannot be
+     *  created fails lc_client_connect (LC_ERR_INVALID_ARGUMENT naming it); a write error
+     *  later stops the recording (logged), never the session. A session that never
+     *  connected leaves no file. Copied at lc_client_new(). Default NULL: no recording. */
     const char *record_path;
     /** The wire codecs offered at authorize, comma-separated, most preferred first:
      *  "opus,pcm16" offers the compressed Opus profile (doc/opus-profile.md), which a server
@@ -371,7 +381,9 @@ void lc_client_free(lc_client *client);
  * through on_status / on_connected / on_error / on_disconnected. LC_ERR_INVALID_STATE if a
  * session is already starting or live. The audio buffers are made here (on the first
  * connect in LC_AUDIO_EXTERNAL, kept until lc_client_free(); per session in ALSA/WAV
- * modes): a client that never connects holds none.
+ * modes): a client that never connects holds none. With lc_options.record_path, the file
+ * is opened here: LC_ERR_INVALID_ARGUMENT naming the path when it cannot be (the session
+ * does not start).
  * Thread safety: any thread. Callback safety: yes. Ownership: none.
  */
 int lc_client_connect(lc_client *client);
@@ -605,7 +617,10 @@ typedef struct lc_stats {
     /** Agent audio queued in the playback device, not yet audible (ALSA snd_pcm_delay), in
      *  ms; 0 for external audio and WAV. */
     int64_t device_delay_ms;
-    uint64_t recorder_dropped_frames; /**< frames the session recorder dropped (it fell behind) */
+    /** 20 ms frames the session recorder (lc_options.record_path) lost because it fell
+     *  behind (the microphone's hand-over or the speaker's render tap was full); the first
+     *  loss is also logged. 0 without recording. */
+    uint64_t recorder_dropped_frames;
     /** Opus profile: missing agent frames rebuilt from the next packet's in-band FEC (also
      *  counted in concealed_ms). */
     uint64_t fec_recovered_frames;

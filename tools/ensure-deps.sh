@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 
 # Build: pkg-config and the -dev packages. Tests and demo: espeak-ng and sox make speech,
 # PulseAudio null sinks behind ALSA's pulse plugin give real-time-paced audio devices;
-# doxygen and groff check the API reference and the man page.
+# doxygen and groff check the API reference and the man page; opus-tools (opusinfo,
+# opusdec) and ffmpeg (ffprobe) check the session recorder's Ogg Opus files.
 APT_PACKAGES=(pkg-config libasound2-dev libopus-dev libspeexdsp-dev libssl-dev
               espeak-ng sox python3 python3-venv python3-pip ca-certificates
               pulseaudio pulseaudio-utils libasound2-plugins
-              doxygen groff-base)
+              doxygen groff-base opus-tools ffmpeg)
 
 # Cross-building for aarch64 and armhf (make ARCH=..., make cross) and their qemu tests:
 # Debian's cross gccs, qemu-user and the target -dev packages of the same libraries

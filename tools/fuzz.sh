@@ -8,7 +8,7 @@
 #   tools/fuzz.sh check [TARGET...]          build, then run each target once over its seeds
 #                                            and fuzz/regressions/<target>/ (no fuzzing)
 #
-# Targets: websocket http json authorize opus_header (default: all). Each is fuzz/<target>.swift plus
+# Targets: websocket http json authorize opus_header ogg (default: all). Each is fuzz/<target>.swift plus
 # fuzz/support/*.swift plus every file of Sources/LayercodeCore, compiled together into one
 # executable with -sanitize=fuzzer,address. `run` fuzzes a copy of fuzz/corpus/<target>/ in
 # build/fuzz/corpus/<target>/ (fresh each run; FUZZ_KEEP_CORPUS=1 keeps and grows it), so
@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_TARGETS=(websocket http json authorize opus_header)
+ALL_TARGETS=(websocket http json authorize opus_header ogg)
 SWIFTC=${SWIFTC:-swiftc}
 OUT=build/fuzz
 MAX_LEN=${FUZZ_MAX_LEN:-4096}
@@ -56,6 +56,7 @@ module_name() {
         json) echo FuzzJSON ;;
         authorize) echo FuzzAuthorize ;;
         opus_header) echo FuzzOpusHeader ;;
+        ogg) echo FuzzOgg ;;
     esac
 }
 

@@ -109,16 +109,27 @@ public final class LayercodeClient: @unchecked Sendable {
     public func connect() throws(LayercodeError) {
         // Claim the connect atomically, so two racing calls cannot both start a session.
         var claimed = false
+        var previous = SessionStatus.disconnected
         for from in [SessionStatus.disconnected, .error] where !claimed {
             claimed = state.status.compareExchange(expected: from.rawValue,
                                                    desired: SessionStatus.connecting.rawValue,
                                                    ordering: .acquiringAndReleasing).exchanged
+            if claimed { previous = from }
         }
         guard claimed else {
             throw LayercodeError(.invalidState, "already connecting or connected")
         }
+        // record_path: a file that cannot be opened fails the call itself.
+        let recordFile: RecorderFile?
+        do { recordFile = try SessionRecording.open(options) } catch {
+            state.status.store(previous.rawValue, ordering: .releasing)
+            throw error
+        }
         let waker = self.waker
-        post { $0.startConnect { waker.wake() } }
+        post {
+            $0.media.recording.prepare(recordFile)
+            $0.startConnect { waker.wake() }
+        }
     }
 
     public func disconnect() {

@@ -54,6 +54,8 @@ public struct ClientOptions: Sendable {
     public var outageBufferMilliseconds = 2000
     /// How often ALSA's device list is checked for changes; 0: never.
     public var deviceWatchMilliseconds = 2000
+    /// Each session recorded into this Ogg Opus file (nil: none); see SessionRecorder.
+    public var recordPath: String?
     /// The wire codecs to offer at authorize, comma-separated, most preferred first
     /// ("opus,pcm16"; doc/opus-profile.md §1). nil, empty or "pcm16": PCM only, no offer.
     public var wireCodecs: String?

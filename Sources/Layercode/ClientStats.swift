@@ -25,6 +25,8 @@ public final class ClientStats: @unchecked Sendable {
     let wireCodec = Atomic<Int32>(0)
     /// Agent audio left on a speaker that was switched for one at another rate.
     let switchDroppedFrames = Atomic<UInt64>(0)
+    /// 20 ms frames the session recorder lost (published by the loop, SessionRecording).
+    let recorderDroppedFrames = Atomic<UInt64>(0)
     /// Latency percentiles (µs, -1 until measured), published by the loop from its windows.
     let uplinkP50 = Atomic<Int64>(-1), uplinkP99 = Atomic<Int64>(-1)
     let downlinkP50 = Atomic<Int64>(-1), downlinkP99 = Atomic<Int64>(-1)
@@ -64,6 +66,8 @@ public final class ClientStats: @unchecked Sendable {
         /// Agent audio queued in the playback device, not yet audible (ALSA snd_pcm_delay),
         /// in ms; 0 for external audio and WAV. Filled by the audio engine.
         public var deviceDelayMs = 0
+        /// 20 ms frames the session recorder lost (it fell behind).
+        public var recorderDroppedFrames: UInt64 = 0
         /// Opus: missing agent frames rebuilt from FEC (from the playout snapshot).
         public var fecRecoveredFrames: UInt64 = 0
         public var wireBytesSent: UInt64 = 0
@@ -94,6 +98,7 @@ public final class ClientStats: @unchecked Sendable {
         s.sendQueueDroppedFrames = sendQueueDroppedFrames.load(ordering: .relaxed)
         s.outageDroppedFrames = outageDroppedFrames.load(ordering: .relaxed)
         s.protocolErrors = protocolErrors.load(ordering: .relaxed)
+        s.recorderDroppedFrames = recorderDroppedFrames.load(ordering: .relaxed)
         s.wireBytesSent = wireBytesSent.load(ordering: .relaxed)
         s.wireBytesReceived = wireBytesReceived.load(ordering: .relaxed)
         s.wireCodec = wireCodec.load(ordering: .relaxed)

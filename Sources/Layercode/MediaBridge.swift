@@ -35,6 +35,8 @@ final class MediaBridge: @unchecked Sendable {
     private var bargeInLatency = LatencyWindow()
     /// While a mic frame runs through the session: whether an audio message went out.
     private var micFrameSentAt: UInt64 = 0
+    /// record_path: the session recorder (SessionRecording.swift).
+    let recording: SessionRecording
     /// Microphone frames cut so far (`UplinkFrame.frameIndex`: the Opus timestamps).
     private var micFrameIndex: UInt64 = 0
     /// The playout's Opus decode errors already reported.
@@ -60,6 +62,7 @@ final class MediaBridge: @unchecked Sendable {
         outputEnabled = options.audioOutputEnabled
         inputDeviceName = options.captureDevice
         outputDeviceName = options.playbackDevice
+        recording = SessionRecording(options: options, counters: counters)
     }
 
     private var engineConfig: AudioEngine.Config {
@@ -70,6 +73,7 @@ final class MediaBridge: @unchecked Sendable {
         config.jitter.initialDelayMs = min(max(config.jitter.initialDelayMs, config.jitter.minDelayMs),
                                            config.jitter.maxDelayMs)
         config.meterUpdatesPerSecond = max(1, options.amplitudeRateHz)
+        config.renderTapMilliseconds = recording.renderTapMilliseconds
         return config
     }
 
@@ -115,14 +119,17 @@ final class MediaBridge: @unchecked Sendable {
         current.withLock { $0 = made }
     }
 
-    /// The session is live: the microphone's audio is kept; levels are sampled.
-    func sessionConnected() {
+    /// The session is live: the microphone's audio is kept; levels are sampled; the first
+    /// connect starts the recording.
+    func sessionConnected(conversationID: String) {
+        recording.connected(conversationID: conversationID, playback: engine?.playback)
         engine?.setAcceptingInput(true)
         startTicking()
     }
 
     /// The session ended: stop taking microphone audio; devices close.
     func sessionEnded() {
+        recording.finish()
         publishLatencies()
         stopTicking()
         engine?.resetUplink()
@@ -146,6 +153,7 @@ final class MediaBridge: @unchecked Sendable {
 
     /// The client is being freed (loop).
     func shutDown() {
+        recording.finish()
         deviceWatch?.stop()
         deviceWatch = nil
         stopTicking()
@@ -256,6 +264,7 @@ final class MediaBridge: @unchecked Sendable {
     }
 
     private func sampleLevels() {
+        recording.poll()
         publishLatencies()
         let playout = engine?.playoutSnapshot()
         noteAgentSpeaking(playout?.agentAudible ?? false)
@@ -323,6 +332,7 @@ final class MediaBridge: @unchecked Sendable {
         if !enabled { flushPlayout() }
         if devicesOpen, let engine {
             try engine.replaceOutput(with: enabled ? openDriver(output: deviceName(input: false)) : nil)
+            recording.attach(engine.playback)
         }
         outputEnabled = enabled
         Log.write(.info, "agent audio \(enabled ? "on" : "off")")
@@ -340,6 +350,7 @@ final class MediaBridge: @unchecked Sendable {
                 engine.setAcceptingInput(driver.session.wantsMicrophone)
             } else {
                 let lost = try engine.replaceOutput(with: openDriver(output: name))
+                recording.attach(engine.playback)
                 if lost > 0 {
                     Log.write(.warn, "speaker \(name) runs at another rate or channel count: "
                               + "\(lost * 20) ms of agent audio queued on the old one was dropped")

@@ -147,7 +147,7 @@ final class SessionDriver {
             let elapsed = (monotonicNanoseconds() &- connectStartedNanoseconds) / 1000
             Log.write(.info, "connected: conversation \(conversationID) in \(elapsed) µs")
             counters.connectTimeMicroseconds.store(Int64(elapsed), ordering: .relaxed)
-            media.sessionConnected()
+            media.sessionConnected(conversationID: conversationID)
             loop.cancel(stableTimer)
             stableTimer = loop.schedule(afterMilliseconds: Self.stableAfterMilliseconds) { [self] in
                 guard !isShutDown else { return }
@@ -199,8 +199,10 @@ final class SessionDriver {
     // MARK: Transport
 
     /// One message on the socket, counted; audio may be dropped under backpressure.
-    private func send(_ message: OutgoingMessage) {
-        guard let socket else { return }
+    /// Returns whether it went out.
+    @discardableResult
+    private func send(_ message: OutgoingMessage) -> Bool {
+        guard let socket else { return false }
         let accepted: Bool
         switch message.wire {
         case .text(let text): accepted = socket.sendText(text, droppable: message.droppable)
@@ -214,7 +216,7 @@ final class SessionDriver {
                 state.lastError.withLock { $0 = error.message }
                 sink.deliver(.error(error))
             }
-            return
+            return false
         }
         ClientStats.bump(counters.messagesSent)
         if message.audioFrames > 0 {
@@ -222,6 +224,7 @@ final class SessionDriver {
             ClientStats.bump(counters.audioFramesSent, UInt64(message.audioFrames))
             ClientStats.bump(counters.audioBytesSent, UInt64(message.audioBytes))
         }
+        return true
     }
 
     /// A microphone frame, in the socket's profile. A frame captured at the other profile's
@@ -229,7 +232,7 @@ final class SessionDriver {
     private func sendAudio(_ captured: UplinkFrame) {
         let frame = captured.resampled(to: profile.uplinkFormat.frameSamples)
         guard let opusUplink else {
-            if let message = profile.encode(frame) { send(message) }
+            if let message = profile.encode(frame), send(message) { media.recording.sent(frame) }
             return
         }
         opusPacketsSinceLossUpdate += 1
@@ -238,9 +241,12 @@ final class SessionDriver {
             opusPacketsSinceLossUpdate = 0
             opusUplink.setMeasuredLoss(percent: media.downlinkLossPercent)
         }
+        var sent = false
         opusUplink.encode(frame) { header, packet in
-            if let message = profile.encode(packet: packet, header: header) { send(message) }
+            if let message = profile.encode(packet: packet, header: header), send(message) { sent = true }
         }
+        // The recording gets the frame as the encoder got it, when its packet went out.
+        if sent { media.recording.sent(frame) }
     }
 
     /// The socket's profile is chosen: the uplink's format and encoder follow it.

@@ -58,6 +58,8 @@ void args_usage(FILE *out) {
         "  --no-mic                listen only: send no microphone audio\n"
         "  --no-speaker            do not play agent audio (text and transcripts only)\n"
         "  --muted                 start with the microphone muted\n"
+        "  --record FILE.opus      record the session as Ogg Opus: stereo 16 kHz, left the\n"
+        "                          microphone as sent, right the agent as played\n"
         "  --jitter-min-ms MS      smallest agent-audio jitter buffer delay (default 40)\n"
         "  --jitter-max-ms MS      largest agent-audio jitter buffer delay (default 500)\n"
         "  --codecs LIST           wire codecs to offer, most preferred first: \"opus,pcm16\"\n"
@@ -116,7 +118,7 @@ enum flag_id {
     F_PLAYBACK, F_DEVICE_RATE, F_PERIOD_MS, F_JITTER_MIN, F_JITTER_MAX, F_CODECS, F_OPUS_BITRATE, F_NO_MIC,
     F_NO_SPEAKER, F_MUTED, F_PUSH_TO_TALK, F_TEXT, F_DURATION, F_JSON_EVENTS,
     F_AMPLITUDE_RATE, F_STATS_INTERVAL, F_LIST_DEVICES, F_HELP, F_VERSION, F_RECONNECT,
-    F_VERBOSE
+    F_VERBOSE, F_RECORD
 };
 
 static const struct {
@@ -143,6 +145,7 @@ static const struct {
     {"--period-ms", F_PERIOD_MS, 1},
     {"--jitter-min-ms", F_JITTER_MIN, 1},
     {"--jitter-max-ms", F_JITTER_MAX, 1},
+    {"--record", F_RECORD, 1},
     {"--codecs", F_CODECS, 1},
     {"--opus-bitrate", F_OPUS_BITRATE, 1},
     {"--no-mic", F_NO_MIC, 0},
@@ -263,6 +266,9 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
         case F_INPUT:
             a->input_path = value;
             if (!wav_flag) wav_flag = "--input";
+            break;
+        case F_RECORD:
+            a->record_path = value;
             break;
         case F_OUTPUT:
             a->output_path = value;

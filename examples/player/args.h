@@ -42,6 +42,7 @@ typedef struct player_args {
     int no_mic;                  /* --no-mic */
     int no_speaker;              /* --no-speaker */
     int muted;                   /* --muted */
+    const char *record_path;     /* --record */
     int push_to_talk;            /* --push-to-talk */
 
     const char *text;            /* --text */

@@ -635,6 +635,8 @@ static void emit_stats(int json, int final, const lc_stats *st, int have_seconds
                   (unsigned long long)st->dropped_frames,
                   (unsigned long long)st->capture_xruns,
                   (unsigned long long)st->playback_xruns, (long long)st->device_delay_ms);
+        sb_printf(&sb, ",\"recorder_dropped_frames\":%llu",
+                  (unsigned long long)st->recorder_dropped_frames);
         sb_printf(&sb,
                   ",\"wire_codec\":\"%s\",\"wire_bytes_sent\":%llu,\"wire_bytes_received\":%llu,"
                   "\"fec_recovered_frames\":%llu",
@@ -988,6 +990,7 @@ int main(int argc, char **argv) {
     opts.audio_input_enabled = !args.no_mic;
     opts.audio_output_enabled = !args.no_speaker;
     opts.start_muted = args.muted;
+    opts.record_path = args.record_path;
     opts.amplitude_rate_hz = args.amplitude_rate;
     opts.user_data = &s;
     opts.on_status = cb_status;

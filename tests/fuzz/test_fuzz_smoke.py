@@ -11,7 +11,7 @@ import re
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TARGETS = ("websocket", "http", "json", "authorize", "opus_header")
+TARGETS = ("websocket", "http", "json", "authorize", "opus_header", "ogg")
 MUTATIONS = 2000
 
 

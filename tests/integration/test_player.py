@@ -29,7 +29,7 @@ FLAGS = ["--authorize-url", "--agent-id", "--ws-url", "--header", "--metadata",
          "--reconnect-attempts", "--input",
          "--output", "--no-devices", "--capture", "--playback", "--device-rate",
          "--period-ms", "--jitter-min-ms", "--jitter-max-ms", "--no-mic", "--no-speaker",
-         "--muted", "--push-to-talk", "--list-devices", "--text", "--duration",
+         "--muted", "--record", "--push-to-talk", "--list-devices", "--text", "--duration",
          "--json-events", "--amplitude-rate", "--stats-interval", "--help", "--version"]
 
 # The library gates the microphone with its VAD (doc/protocol.md "Audio gating"): only speech

@@ -159,6 +159,7 @@ extension ClientOptions {
         t.size(&c.max_message_bytes, &s.maxMessageBytes)
         t.size(&c.max_http_response_bytes, &s.maxAuthorizeResponseBytes)
         t.int(&c.device_watch_ms, &s.deviceWatchMilliseconds)
+        try t.text(&c.record_path, &s.recordPath, "record_path")
         try t.text(&c.wire_codecs, &s.wireCodecs, "wire_codecs")
         t.int(&c.opus_bitrate, &s.opusBitrate)
         t.int(&c.opus_complexity, &s.opusComplexity)

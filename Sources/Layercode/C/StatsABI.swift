@@ -63,6 +63,7 @@ extension lc_stats {
         self.event_queue_bytes = UInt64(events.byteCount)
         self.protocol_errors = s.protocolErrors
         self.device_delay_ms = Int64(s.deviceDelayMs)
+        self.recorder_dropped_frames = s.recorderDroppedFrames
         self.fec_recovered_frames = s.fecRecoveredFrames
         self.wire_bytes_sent = s.wireBytesSent
         self.wire_bytes_received = s.wireBytesReceived

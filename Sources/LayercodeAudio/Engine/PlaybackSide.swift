@@ -44,6 +44,9 @@ public final class PlaybackSide: @unchecked Sendable {
     /// drops the newest samples (the reader fell behind), counted in `tapDroppedSamples`.
     public let renderTap: SPSCRing<Int16>?
     public let tapDroppedSamples = Atomic<UInt64>(0)
+    /// When render last wrote the tap (monotonic ns; 0: never): the recorder places what it
+    /// reads by this, not by when it got to read it.
+    public let tapWrittenNanoseconds = Atomic<UInt64>(0)
     /// Latency samples (ns) handed to the loop, which turns them into percentiles:
     /// first audio of a turn arrival → rendered; barge-in flush request → silent render.
     public let downlinkLatencies = SPSCRing<UInt64>(capacity: 256, zero: 0)
@@ -343,6 +346,7 @@ public final class PlaybackSide: @unchecked Sendable {
             if written < n { tapDroppedSamples.add(UInt64(n - written), ordering: .relaxed) }
             i += n
         }
+        tapWrittenNanoseconds.store(clockNanoseconds(), ordering: .releasing)
     }
 
     private func publishStats(audioFrames: Int) {

@@ -300,6 +300,10 @@ class Client:
     on_devices_changed is watched (device_watch_ms) only if given here or with
     audio="alsa": ALSA's device list is read every device_watch_ms for it.
 
+    record: a path; each session is recorded there as Ogg Opus (stereo 16 kHz: left the
+    microphone as sent, right the agent as played; lc_options.record_path). connect()
+    raises InvalidArgumentError when the file cannot be opened.
+
     Every option left out (or None) keeps the library's default, from lc_options_init
     (include/layercode.h names each). Resilience options: reconnect_max_attempts
     (0 = never), reconnect_base_ms, reconnect_max_delay_ms, keepalive_interval_ms (0 = off),
@@ -361,6 +365,7 @@ class Client:
         audio_output: Optional[bool] = None,
         muted: Optional[bool] = None,
         amplitude_rate_hz: Optional[int] = None,
+        record: Optional[StrPath] = None,
         codecs: Union[str, Sequence[str], None] = None,
         opus_bitrate: Optional[int] = None,
         opus_complexity: Optional[int] = None,
@@ -444,6 +449,7 @@ class Client:
             "ca_dir": _cstr("ca_dir", ca_dir),
             "capture_device": _cstr("capture_device", capture_device),
             "playback_device": _cstr("playback_device", playback_device),
+            "record_path": _cstr("record", record),
             "wire_codecs": _cstr("codecs", codecs),
         }
         for field_name, raw in strings.items():
