@@ -175,7 +175,7 @@ final class SessionGoldenWireTests: XCTestCase {
         let expected = goldenWireLines.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines != expected {
             let path = "/tmp/layercode-golden-wire.actual"
-            FileManager.default.createFile(atPath: path, contents: Data(lines.joined(separator: "\n").utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(lines.joined(separator: "\n").utf8))
             XCTFail("the wire differs from the golden lines; the actual lines are in \(path)")
         }
         XCTAssertEqual(lines.count, expected.count)

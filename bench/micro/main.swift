@@ -133,7 +133,7 @@ func benchRecorder() {
     for _ in 0..<(seconds * 2) {
         for _ in 0..<25 {
             recorderClock.nanoseconds.add(20_000_000, ordering: .relaxed)
-            _ = frame8k.withUnsafeBufferPointer {
+            frame8k.withUnsafeBufferPointer {
                 recorder.handOver($0, sampleRate: 8000, capturedNanoseconds: clock())
             }
             agentSequence += 1
