@@ -7,10 +7,13 @@ Speaks a few sentences with espeak-ng, encodes them as liblayercode's uplink doe
 complexity 5) at several bitrates, and prints for each: Opus bytes/s, bytes/s on the
 wire (10-byte packet header + masked WebSocket frame header), the ratio to PCM JSON's
 client.audio on the wire (8 kHz, base64 in JSON, masked frame), and the decoded speech's
-SNR and correlation with the input (delay-aligned). Used to choose opus_bitrate's default
-(README, "Opus wire profile").
+SNR and correlation with the input (delay-aligned), and the encoder's CPU per 20 ms frame.
+Used to choose opus_bitrate's and opus_complexity's defaults (README, "Opus wire profile").
 
-    tools/opus_wire_bitrate.py [BITRATE ...]
+    tools/opus_wire_bitrate.py [--complexity C[,C...]] [BITRATE ...]
+
+Without --complexity: complexity 5 at several bitrates; with it: each complexity at each
+bitrate (default 16000).
 """
 import array
 import base64
@@ -20,6 +23,7 @@ import math
 import subprocess
 import sys
 import tempfile
+import time
 import wave
 
 TEXT = ("Hello, this is the kiosk. I would like to book a table for four people tomorrow "
@@ -56,12 +60,18 @@ def main():
     json_len = len('{"type":"client.audio","content":""}') + len(base64.b64encode(bytes(320)))
     pcm_wire = ws_frame_bytes(json_len) * 50
     print(f"speech: {seconds:.1f} s; PCM JSON uplink on the wire: {pcm_wire} B/s")
-    print("bitrate  opus B/s  wire B/s  ratio  SNR dB  corr")
-    for bitrate in [int(b) for b in sys.argv[1:]] or [12000, 16000, 20000, 24000]:
+    args = sys.argv[1:]
+    complexities = [5]
+    if args[:1] == ["--complexity"]:
+        complexities = [int(c) for c in args[1].split(",")]
+        args = args[2:]
+    bitrates = [int(b) for b in args] or ([12000, 16000, 20000, 24000] if complexities == [5] else [16000])
+    print("bitrate  complexity  opus B/s  wire B/s  ratio  SNR dB  corr  encode us/frame")
+    for bitrate, complexity in ((b, c) for b in bitrates for c in complexities):
         err = ctypes.c_int()
         enc = opus.opus_encoder_create(RATE, 1, APP_VOIP, ctypes.byref(err))
         dec = opus.opus_decoder_create(RATE, 1, ctypes.byref(err))
-        for req, val in ((SET_BITRATE, bitrate), (SET_COMPLEXITY, 5), (SET_FEC, 1), (SET_LOSS, 5),
+        for req, val in ((SET_BITRATE, bitrate), (SET_COMPLEXITY, complexity), (SET_FEC, 1), (SET_LOSS, 5),
                          (SET_VBR, 1)):
             opus.opus_encoder_ctl(ctypes.c_void_p(enc), req, ctypes.c_int(val))
         look = ctypes.c_int()
@@ -69,10 +79,13 @@ def main():
         packet = (ctypes.c_ubyte * 1275)()
         out = (ctypes.c_short * FRAME)()
         payload = wire = 0
+        encode_seconds = 0.0
         decoded = array.array("h")
         for start in range(0, len(pcm), FRAME):
             frame = (ctypes.c_short * FRAME)(*pcm[start:start + FRAME])
+            t0 = time.perf_counter()
             n = opus.opus_encode(ctypes.c_void_p(enc), frame, FRAME, packet, 1275)
+            encode_seconds += time.perf_counter() - t0
             payload += n
             wire += ws_frame_bytes(10 + n)
             opus.opus_decode(ctypes.c_void_p(dec), packet, n, out, FRAME, 0)
@@ -82,8 +95,10 @@ def main():
         sig = sum(x * x for x in ref)
         noise = sum((x - y) ** 2 for x, y in zip(ref, got))
         corr = sum(x * y for x, y in zip(ref, got)) / math.sqrt(sig * sum(y * y for y in got))
-        print(f"{bitrate:7d}  {payload / seconds:8.0f}  {wire / seconds:8.0f}  "
-              f"{pcm_wire / (wire / seconds):5.1f}  {10 * math.log10(sig / max(noise, 1)):6.1f}  {corr:.3f}")
+        frames = len(pcm) // FRAME
+        print(f"{bitrate:7d}  {complexity:10d}  {payload / seconds:8.0f}  {wire / seconds:8.0f}  "
+              f"{pcm_wire / (wire / seconds):5.1f}  {10 * math.log10(sig / max(noise, 1)):6.1f}  {corr:.3f}"
+              f"  {1e6 * encode_seconds / frames:15.0f}")
         opus.opus_encoder_destroy(ctypes.c_void_p(enc))
         opus.opus_decoder_destroy(ctypes.c_void_p(dec))
 
