@@ -39,10 +39,8 @@ final class MediaBridge: @unchecked Sendable {
     let recording: SessionRecording
     /// Microphone frames cut so far (`UplinkFrame.frameIndex`: the Opus timestamps).
     private var micFrameIndex: UInt64 = 0
-    /// The playout's Opus decode errors already reported.
-    private var decodeErrorsSeen: UInt32 = 0
-    /// The playout counters at the last `downlinkLossPercent`.
-    var lossBase: (played: UInt32, lost: UInt32) = (0, 0)
+    /// The Opus downlink's bookkeeping (MediaBridgeWire.swift).
+    var wire = WireDownlink()
 
     /// The app's audio choices (JS SDK setAudioInput/Output, setInputDevice); they outlive
     /// sessions. Device names: nil means ALSA's "default" (WAV: no file).
@@ -178,11 +176,7 @@ final class MediaBridge: @unchecked Sendable {
             driver.run(.playoutDrained(turnID: played.turnID, lastDeltaID: played.deltaID))
         }
         noteAgentSpeaking(playout?.agentAudible ?? false)
-        if let errors = playout?.decodeErrors, errors != decodeErrorsSeen {
-            decodeErrorsSeen = errors
-            reportDownlinkError(LayercodeError(.protocolViolation,
-                                               "agent Opus packet libopus could not decode; played as silence"))
-        }
+        noteDecodeErrors(playout)
     }
 
     /// Capture ring → wire frames → session, measuring the uplink latency of live frames.

@@ -252,6 +252,7 @@ final class SessionDriver {
     /// The socket's profile is chosen: the uplink's format and encoder follow it.
     private func useProfile(_ chosen: WireProfile) {
         profile = chosen
+        media.socketChanged()
         opusUplink = nil
         opusPacketsSinceLossUpdate = 0
         if let note = session.authorization?.wireProfileNote { Log.write(.warn, note) }

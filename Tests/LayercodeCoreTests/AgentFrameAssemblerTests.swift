@@ -165,6 +165,35 @@ final class AgentFrameAssemblerTests: XCTestCase {
         XCTAssertFalse(outcomes.contains { if case .concealed = $0 { return true } else { return false } })
     }
 
+    /// Regression (review of issue 12): a server jumping far ahead inside a turn made
+    /// playout conceal the whole jump (60 s for a jump of 3000); the turn now goes on.
+    func testAWireJumpFarAheadContinuesTheTurnInsteadOfConcealingIt() throws {
+        var assembler = AgentFrameAssembler()
+        var emitted: [Emitted] = []
+        for wire: UInt64 in [10, 11, 3011, 3012] {
+            try appendPacket(&assembler, packet(Int16(wire % 100)), wire: wire, into: &emitted)
+        }
+        let s = emitted.map(\.header.sequence)
+        XCTAssertEqual([s[1] - s[0], s[2] - s[1], s[3] - s[2]], [1, 1, 1])
+        // A jump within the bound stays a gap (loss, concealed).
+        try appendPacket(&assembler, packet(9), wire: 3012 + 40, into: &emitted)
+        XCTAssertEqual(emitted[4].header.sequence - emitted[3].header.sequence, 40)
+    }
+
+    /// Regression (review of issue 12): the profile's 32-bit numbers wrap; unwrapped they
+    /// keep counting up, so a turn that crosses 2^32 plays on.
+    func testWireSequencesThatWrapKeepCountingUp() throws {
+        var unwrapper = WireSequenceUnwrapper()
+        let values = [UInt32.max - 1, UInt32.max, 0, 2, 1].map { unwrapper.unwrap($0) }
+        XCTAssertEqual(values.map { Int64(bitPattern: $0 &- values[0]) }, [0, 1, 2, 4, 3])
+        var assembler = AgentFrameAssembler()
+        var emitted: [Emitted] = []
+        for value in values {
+            try appendPacket(&assembler, packet(1), wire: value, into: &emitted)
+        }
+        XCTAssertEqual(emitted.map { $0.header.sequence - emitted[0].header.sequence }, [0, 1, 2, 4, 3])
+    }
+
     func testAPacketNumberedBeforeItsTurnIsRefused() throws {
         var assembler = AgentFrameAssembler()
         var emitted: [Emitted] = []

@@ -224,3 +224,23 @@ def test_player_reconnects_through_the_relay_when_the_upstream_drops(devserver, 
     authorizes = [r for r in upstream.records() if r.get("kind") == "authorize"]
     assert len(authorizes) == 2, authorizes
     assert len({a.get("conversation_id") for a in authorizes}) == 1, authorizes
+
+
+def test_opus_reconnect_mid_turn_plays_the_next_socket_turn(devserver, player):
+    """Regression (review of issue 12): the devserver drops TCP in the middle of an Opus
+    turn; the new socket numbers its packets from 0 again. The turn the old socket left open
+    must end there, or the new socket's packets are mapped with the old numbers and refused
+    or dropped as late until a response.end: its greeting must play whole, with no protocol
+    error."""
+    server = devserver(*OPUS, "--tone-seconds", "2")
+    run = player(*session_args(server, *OPUS, "--no-mic", "--duration", "7",
+                               "--metadata", '{"devserver_fault": "drop_tcp_mid_turn"}',
+                               agent="tone"), timeout=40)
+    assert run.returncode == 0, run.describe()
+    assert run.statuses().count("connected") == 2, run.statuses()
+    assert not [e for e in run.errors() if e["code"] == -7], run.describe()   # LC_ERR_PROTOCOL
+    stats = run.stats
+    assert stats["wire_codec"] == "opus", stats
+    # Part of the first greeting, then all 2 s of the second.
+    assert stats["played_samples"] >= 2.0 * 16000, stats
+    assert stats["late_frames"] == 0, stats

@@ -26,6 +26,10 @@ public struct AgentFrameAssembler {
     private var wireAnchored = false
     /// How far before the first-arriving packet of a turn its earlier packets may still land.
     public static let wireReorderMargin: UInt64 = 8
+    /// The most frames a wire-numbered packet may skip ahead within a turn (1 s): beyond it
+    /// the turn continues at the next sequence (see `appendPacket`), so a server's jump can
+    /// never make playout conceal for longer.
+    public static let maxWireJump: Int64 = 50
     private var pending: [Int16] = []
     private var pendingMarker: UInt32 = 0
     private var turnOpen = false
@@ -64,6 +68,9 @@ public struct AgentFrameAssembler {
 
     /// Whether frames of an assistant turn were emitted and its end not yet.
     public var isTurnOpen: Bool { turnOpen }
+
+    /// Whether an open turn maps a wire's packet numbers (they start over on a new socket).
+    public var isWireTurnOpen: Bool { turnOpen && wireAnchored }
 
     /// Appends a chunk; emits every complete frame.
     public mutating func append(_ samples: [Int16], turnID: String?, deltaID: String?,
@@ -106,7 +113,13 @@ public struct AgentFrameAssembler {
                 wireOffset = (nextSequence &+ Self.wireReorderMargin) &- wire
                 wireAnchored = true
             }
-            let mapped = wire &+ wireOffset
+            var mapped = wire &+ wireOffset
+            if Int64(bitPattern: mapped &- nextSequence) > Self.maxWireJump {
+                // A jump far ahead inside the turn (a server pause, or numbers gone wild):
+                // the turn goes on at the next sequence instead of concealing the whole jump.
+                wireOffset = nextSequence &- wire
+                mapped = nextSequence
+            }
             // Signed distances: the wire's numbers may start anywhere and wrap.
             guard Int64(bitPattern: mapped &- wireFloor) > 0 else {
                 throw LayercodeError(.protocolViolation, "agent audio packet \(wire) arrived more than "
