@@ -25,6 +25,17 @@ final class RecorderTrackTests: XCTestCase {
         for k in 0..<8 { XCTAssertEqual(Set(out[k * 320..<(k + 1) * 320]), [Int16(k + 1)], "chunk \(k)") }
     }
 
+    /// Regression (review of issue 12): a jump further ahead than the ring holds left the
+    /// cursor past slots still holding audio taken a ring earlier, which was encoded again.
+    func testAJumpPastTheRingIsSilenceNotOldAudio() {
+        var track = RecorderTrack(capacity: 1600, maxLag: 320, maxLead: 960)
+        for k in 0..<5 { place(&track, chunk(7), endingAt: (k + 1) * 320) }
+        XCTAssertEqual(Set(take(&track, 1600)), [7])
+        place(&track, chunk(8), endingAt: 1600 + 2000 + 320)  // beyond base + capacity: not placed
+        XCTAssertGreaterThan(track.overflowSamples, 0)
+        XCTAssertEqual(Set(take(&track, 1600)), [0], "silence, never the audio taken before")
+    }
+
     func testAGapBeyondMaxLagIsSilenceUntilTheTimestamp() {
         var track = RecorderTrack(capacity: 16_000, maxLag: 320, maxLead: 960)
         place(&track, chunk(1), endingAt: 320)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import array
 import json
+import os
 import logging
 import re
 import shutil
@@ -288,6 +289,24 @@ def test_unwritable_record_path_fails_connect_naming_it(make_client, devserver, 
     with pytest.raises(layercode.InvalidArgumentError, match="no-such-dir/x.opus"):
         client.connect()
     assert client.status == layercode.Status.DISCONNECTED
+
+
+@pytest.mark.parametrize("reader", [False, True])
+def test_fifo_record_path_fails_connect_instead_of_hanging(make_client, devserver, tmp_path, reader):
+    """Regression (review of issue 12): a FIFO as record_path hung lc_client_connect in
+    open(2) while nobody read it, and would block the recorder's writes when someone does.
+    Either way connect fails at once, naming the path."""
+    fifo = tmp_path / "rec.fifo"
+    os.mkfifo(fifo)
+    held = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK) if reader else None
+    try:
+        client = make_client(devserver(), record=str(fifo))
+        with pytest.raises(layercode.InvalidArgumentError, match="rec.fifo"):
+            client.connect()
+        assert client.status == layercode.Status.DISCONNECTED
+    finally:
+        if held is not None:
+            os.close(held)
 
 
 def test_session_that_never_connects_leaves_no_file(make_client, tmp_path, closed_port):

@@ -21,11 +21,19 @@ public final class RecorderFile: @unchecked Sendable {
         var fd = lcposix_open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 && lcposix_errno() == EEXIST {
             created = false
-            fd = lcposix_open(path, O_WRONLY | O_CLOEXEC, 0)
+            // O_NONBLOCK: opening a FIFO nobody reads must fail, not hang lc_client_connect.
+            fd = lcposix_open(path, O_WRONLY | O_CLOEXEC | O_NONBLOCK, 0)
         }
         guard fd >= 0 else {
             throw LayercodeError(.invalidArgument,
                                  "record_path \(path): cannot open for writing: \(String(cString: strerror(lcposix_errno())))")
+        }
+        var info = stat()
+        let kind = fstat(fd, &info) == 0 ? UInt32(info.st_mode) & UInt32(S_IFMT) : 0
+        if kind == UInt32(S_IFIFO) || kind == UInt32(S_IFSOCK) {
+            _ = CPosix.close(fd)
+            throw LayercodeError(.invalidArgument,
+                                 "record_path \(path): a pipe or socket; a recording needs a file")
         }
         self.init(path: path, fd: fd, created: created)
     }

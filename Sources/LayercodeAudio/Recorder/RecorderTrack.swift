@@ -46,13 +46,16 @@ struct RecorderTrack {
     }
 
     /// The next frame [base, base + out.count) into `out` (silence past the cursor), and
-    /// moves the front on.
+    /// moves the front on. The slots read are zeroed: a position the ring comes round to
+    /// again holds silence until audio is placed there (a jump past the ring's end places
+    /// nothing, so its slots must not still hold what was taken a ring ago).
     mutating func take(into out: UnsafeMutableBufferPointer<Int16>, stride: Int = 1, offset: Int = 0) {
         let frame = out.count / stride
-        ring.withUnsafeBufferPointer { r in
+        ring.withUnsafeMutableBufferPointer { r in
             for i in 0..<frame {
                 let p = base + i
                 out[i * stride + offset] = p < cursor ? r[p % r.count] : 0
+                r[p % r.count] = 0
             }
         }
         base += frame
