@@ -621,8 +621,10 @@ typedef struct lc_stats {
      *  behind (the microphone's hand-over or the speaker's render tap was full); the first
      *  loss is also logged. 0 without recording. */
     uint64_t recorder_dropped_frames;
-    /** Opus profile: missing agent frames rebuilt from the next packet's in-band FEC (also
-     *  counted in concealed_ms). */
+    /** Opus profile: missing agent frames decoded from the next packet's in-band FEC, as
+     *  the next packet was already buffered (also counted in concealed_ms). libopus 1.3
+     *  cannot tell whether a packet carries FEC: where the sender put none, this decode is
+     *  PLC (doc/opus-profile.md §5). */
     uint64_t fec_recovered_frames;
     /** Bytes of every WebSocket message sent / received on the socket, frame headers
      *  included, before TLS: the bandwidth the session costs. */

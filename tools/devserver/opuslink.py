@@ -31,7 +31,7 @@ class UplinkStats:
     packets: int = 0          # decoded
     lost: int = 0             # missing sequence numbers
     concealed: int = 0        # frames filled in for them (FEC or PLC)
-    fec: int = 0              # of which rebuilt from in-band FEC
+    fec: int = 0              # of which decoded from the next packet's in-band FEC (PLC inside libopus if it has none)
     late: int = 0             # arrived below the highest sequence seen: dropped
     bad: int = 0              # not a packet (header, size, undecodable)
 
