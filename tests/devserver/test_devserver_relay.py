@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The relay (doc/opus-profile.md section 7): an Opus client -> `devserver.py --upstream`
 -> a PCM devserver. Authorize forwarding, pass-through for PCM devices, the audio chain,
-barge-in, close codes both ways, an upstream that drops, and a device that never reads."""
+barge-in, close codes both ways, an upstream that drops, a device that never reads, one
+that vanishes (no pong), one whose message is too big, and the queues' byte cap."""
 
 from __future__ import annotations
 
@@ -208,40 +209,145 @@ def test_relay_upstream_drop_closes_the_device_which_reauthorizes(chain):
     assert len(packets(msgs)) == 50                             # 1 s of tone
 
 
+def raw_device(relay: Server, agent_id: str) -> tuple[dict, socket.socket]:
+    """A device on a bare socket: authorizes (Opus), upgrades, sends client.ready, and
+    from then on neither reads nor answers anything (as a device that lost power)."""
+    async def authorize():
+        async with aiohttp.ClientSession() as http:
+            async with http.post(relay.ready["authorize_url"], json={
+                    "agent_id": agent_id, "audio": {"codecs": ["opus"]}}) as resp:
+                return await resp.json()
+    auth = run(authorize())
+    u = urlsplit(relay.ready["ws"])
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((u.hostname, u.port))
+    sock.sendall((f"GET {u.path}?client_session_key={auth['client_session_key']} "
+                  f"HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    frame = json.dumps({"type": "client.ready"}).encode()
+    sock.sendall(bytes([0x81, 0x80 | len(frame)]) + bytes(4) + frame)  # zero mask
+    return auth, sock
+
+
+def read_to_end(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
 def test_relay_closes_a_device_that_never_reads(tmp_path):
     up = Server(tmp_path / "up", "--audio-speed", "0", "--tone-seconds", "120")
     relay = start_relay(tmp_path / "relay", up, "--relay-queue", "16",
                         "--relay-stall-seconds", "1")
     try:
-        async def authorize():
-            async with aiohttp.ClientSession() as http:
-                async with http.post(relay.ready["authorize_url"], json={
-                        "agent_id": "tone", "audio": {"codecs": ["opus"]}}) as resp:
-                    return await resp.json()
-        auth = run(authorize())
-        u = urlsplit(relay.ready["ws"])
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect((u.hostname, u.port))
-        sock.sendall((f"GET {u.path}?client_session_key={auth['client_session_key']} "
-                      f"HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        frame = json.dumps({"type": "client.ready"}).encode()
-        sock.sendall(bytes([0x81, 0x80 | len(frame)]) + bytes(4) + frame)  # zero mask
+        auth, sock = raw_device(relay, "tone")
         # The device reads nothing from here on.
         full = relay.wait_event(lambda e: e["kind"] == "relay_queue_full", timeout=30)
         assert full["side"] == "device"
         close = relay_close(relay)
         assert close["closed_by"] == "device_not_reading" and close["code"] == 1008
         assert upstream_close(up, auth["conversation_id"])["closed_by"] == "client"
-        sock.settimeout(10)
-        try:                                    # the relay let go: the stream ends
-            while sock.recv(1 << 16):
-                pass
-        except ConnectionResetError:
-            pass
+        read_to_end(sock)                       # the relay let go: the stream ends
         sock.close()
+    finally:
+        relay.stop()
+        up.stop()
+
+
+def test_relay_closes_a_device_that_stops_answering_pings(tmp_path):
+    """A device gone without a FIN (power lost, NAT timeout) while the upstream is idle:
+    the relay's heartbeat pings it, gets no pong, and closes the upstream with 1001. A
+    live device idle as long is pinged too, answers, and stays."""
+    up = Server(tmp_path / "up", "--audio-speed", "0", "--no-greeting")
+    relay = start_relay(tmp_path / "relay", up, "--relay-heartbeat", "1")
+    try:
+        auth, sock = raw_device(relay, "echo")
+        async def live():
+            c = await open_device(relay, headers={})
+            # Reading (aiohttp answers pings then; each one restarts receive's own
+            # timeout, hence wait_for), sending nothing.
+            idle = []
+            with pytest.raises(asyncio.TimeoutError):
+                while (m := await asyncio.wait_for(c.recv(10.0), 4.0)) is not None:
+                    idle.append(m)
+                idle.append("closed")
+            await c.send(type="client.response.data", data="still here")
+            msgs = await c.until(is_type("response.data"))
+            await c.close()
+            return idle, msgs
+        idle, msgs = run(live())
+        assert idle == [] and msgs[-1]["content"] == {"echo": "still here"}
+        closes = [e for e in relay.events() if e["kind"] == "relay_close"]
+        assert [e["closed_by"] for e in closes][:1] == ["device_timeout"]
+        assert closes[0]["code"] == 1006
+        assert upstream_close(up, auth["conversation_id"])["code"] == 1001
+        data = read_to_end(sock)
+        assert data.startswith(b"HTTP/1.1 101 ") and b"\x89\x00" in data     # a ping
+        sock.close()
+    finally:
+        relay.stop()
+        up.stop()
+
+
+def test_relay_closes_a_device_message_over_1_mib_with_1009(chain):
+    up, relay = chain
+    async def go():
+        c = await open_device(relay, metadata={"greeting": False})
+        await c.send(type="client.response.data", data="x" * 1000_000)     # fits
+        msgs = await c.until(is_type("response.data"))
+        await c.send(type="client.response.data", data="x" * (1 << 20))    # too big
+        code = await wait_closed(c.ws)
+        await c.http.close()
+        return msgs, code, c.auth["conversation_id"]
+    msgs, code, conv = run(go())
+    assert len(msgs[-1]["content"]["echo"]) == 1000_000
+    assert code == 1009
+    close = relay.wait_event(lambda e: e["kind"] == "relay_close"
+                             and e["closed_by"] == "device_error", timeout=10)
+    assert close["code"] == 1009
+    assert upstream_close(up, conv)["code"] == 1001
+
+
+def test_relay_bounds_its_queues_in_bytes(tmp_path):
+    """A device sends 300 KiB messages (each under its 1 MiB cap) to an upstream that
+    stopped reading: the relay queues at most --relay-queue-bytes of them (not
+    --relay-queue messages, 75 MiB), holds the device back, and closes the upstream as
+    not reading (1008; the device gets 1011)."""
+    cap = 1 << 20
+    up = Server(tmp_path / "up", "--audio-speed", "0", "--no-greeting")
+    relay = start_relay(tmp_path / "relay", up, "--relay-queue-bytes", str(cap),
+                        "--relay-stall-seconds", "1")
+    try:
+        async def go():
+            c = await open_device(relay, headers={}, offer=None, metadata={
+                "devserver_fault": {"fault": "stall_reading", "seconds": 60,
+                                    "at": "ready"}})
+            big = json.dumps({"type": "client.response.data", "data": "x" * 300 * 1024})
+            async def flood():
+                for _ in range(400):            # 120 MiB: far past every buffer
+                    await c.ws.send_str(big)
+            sender = asyncio.ensure_future(flood())
+            code = await wait_closed(c.ws, 30)
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            await c.http.close()
+            return code
+        code = run(go())
+        full = relay.wait_event(lambda e: e["kind"] == "relay_queue_full", timeout=10)
+        assert full["side"] == "up"
+        assert full["queued"] < 256 and cap // 2 < full["queued_bytes"] <= cap
+        close = relay_close(relay)
+        assert close["closed_by"] == "up_not_reading" and close["code"] == 1008
+        assert cap // 2 < close["up_queue_peak_bytes"] <= cap
+        assert close["device_bytes_in"] > 2 * cap      # more went through than it held
+        assert code == 1011
     finally:
         relay.stop()
         up.stop()

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import json
 import logging
 import secrets
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSMsgType, web
 
 import opus
 from opuslink import OpusSocket
@@ -30,8 +31,65 @@ def _client_transport(ws: aiohttp.ClientWebSocketResponse):
     return getattr(conn, "transport", None)
 
 
+MARK_BYTES = 128          # what a queued delta mark (a small dict) is counted as
+
+
 class _Full(Exception):
     """A queue to a side is full: that side stopped reading."""
+
+
+def _size(item) -> int:
+    """The bytes a queued item holds (its wire size; a close marker holds none)."""
+    if isinstance(item, str):
+        return len(item) if item.isascii() else len(item.encode())
+    if isinstance(item, (bytes, bytearray)):
+        return len(item)
+    if isinstance(item, dict):
+        return MARK_BYTES
+    return 0
+
+
+class _Queue:
+    """One direction's queue, bounded in items and in bytes: an item that does not fit
+    waits until the writer has taken enough. An empty queue takes any one item (a
+    message over the byte cap still goes, alone; the sockets' max message sizes bound
+    it). One producer and one consumer."""
+
+    def __init__(self, max_items: int, max_bytes: int) -> None:
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self.bytes = 0
+        self.peak_bytes = 0
+        self._items: collections.deque = collections.deque()
+        self._taken = asyncio.Event()
+        self._added = asyncio.Event()
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item) -> bool:
+        size = _size(item)
+        if self._items and (len(self._items) >= self.max_items
+                            or self.bytes + size > self.max_bytes):
+            return False
+        self._items.append((item, size))
+        self.bytes += size
+        self.peak_bytes = max(self.peak_bytes, self.bytes)
+        self._added.set()
+        return True
+
+    async def put(self, item) -> None:
+        while not self.put_nowait(item):
+            self._taken.clear()
+            await self._taken.wait()
+
+    async def get(self):
+        while not self._items:
+            self._added.clear()
+            await self._added.wait()
+        item, size = self._items.popleft()
+        self.bytes -= size
+        self._taken.set()
+        return item
 
 
 class Bridge:
@@ -46,9 +104,9 @@ class Bridge:
         self.device, self.up = device, up
         self.codec = codec
         self.transport = transport
-        limit = relay.opts.relay_queue
-        self.to_up: asyncio.Queue = asyncio.Queue(limit)
-        self.to_device: asyncio.Queue = asyncio.Queue(limit)
+        items, max_bytes = relay.opts.relay_queue, relay.opts.relay_queue_bytes
+        self.to_up = _Queue(items, max_bytes)
+        self.to_device = _Queue(items, max_bytes)
         self.opus = OpusSocket(packet_faults, self._inject) if codec == "opus" else None
         self.uplink = self.opus.uplink if self.opus else None
         self.downlink = self.opus.downlink if self.opus else None
@@ -96,26 +154,25 @@ class Bridge:
     async def shutdown(self, code: int, reason: str) -> None:
         self._finish("relay", code)
 
-    async def _put(self, queue: asyncio.Queue, item, side: str) -> None:
-        """Queues `item` for `side`. A full queue holds the reader back (so the other
-        side is not read either: backpressure); one still full after --relay-stall-seconds
-        means `side` stopped reading: it is closed (1008)."""
-        try:
-            queue.put_nowait(item)
+    async def _put(self, queue: _Queue, item, side: str) -> None:
+        """Queues `item` for `side`. A full queue (--relay-queue items or
+        --relay-queue-bytes bytes) holds the reader back (so the other side is not read
+        either: backpressure); one still full after --relay-stall-seconds means `side`
+        stopped reading: it is closed (1008)."""
+        if queue.put_nowait(item):
             return
-        except asyncio.QueueFull:
-            pass
         try:
             await asyncio.wait_for(queue.put(item), self.relay.opts.relay_stall_seconds)
         except asyncio.TimeoutError:
             log.warning("[%s] %s stopped reading: closing it", self.id, side)
             self.elog.write(self.id, "relay_queue_full", side=side,
-                            queued=queue.qsize())
+                            queued=queue.qsize(), queued_bytes=queue.bytes)
             self._finish(f"{side}_not_reading", 1008)
             raise _Full() from None
 
     # device -> upstream
     async def _read_device(self) -> None:
+        error = None
         try:
             async for msg in self.device:
                 if msg.type == WSMsgType.TEXT:
@@ -125,11 +182,23 @@ class Bridge:
                     self.counts["device_bytes_in"] += len(msg.data)
                     await self._from_device_binary(msg.data)
                 elif msg.type == WSMsgType.ERROR:
+                    error = msg.data
                     break
         except _Full:
             return
         code = self.device.close_code
-        await self._put_close(self.to_up, "device", code if code is not None else 1006)
+        # The relay ended the device's socket: no pong within the heartbeat (a device
+        # gone without a FIN), or a message it may not send (1009 over the size cap,
+        # 1002, 1007). Either way the device is gone: the upstream gets 1001.
+        error = self.device.exception() or error
+        closed = "device"
+        if isinstance(error, asyncio.TimeoutError):
+            closed = "device_timeout"
+        elif isinstance(error, WebSocketError):
+            closed, code = "device_error", error.code      # what the device was sent
+        if closed != "device":
+            log.warning("[%s] device socket ended by the relay: %s", self.id, error)
+        await self._put_close(self.to_up, closed, code if code is not None else 1006)
 
     async def _from_device_text(self, data: str) -> None:
         if self.uplink is not None:
@@ -217,14 +286,15 @@ class Bridge:
                 await self._put(self.to_device, item, "device")
         await self._put(self.to_device, data, "device")
 
-    async def _put_close(self, queue: asyncio.Queue, side: str, code: int) -> None:
+    async def _put_close(self, queue: _Queue, side: str, code: int) -> None:
         """A side closed: the other is closed with its code after what is queued."""
         try:
-            await self._put(queue, ("close", side, code), "up" if side == "device" else "device")
+            await self._put(queue, ("close", side, code),
+                            "up" if side.startswith("device") else "device")
         except _Full:
             pass
 
-    async def _write(self, queue: asyncio.Queue, ws, side: str) -> None:
+    async def _write(self, queue: _Queue, ws, side: str) -> None:
         counter = "upstream_bytes_out" if side == "up" else "device_bytes_out"
         while True:
             item = await queue.get()
@@ -254,6 +324,8 @@ class Bridge:
             up_code, dev_code = (1001 if code in UNSENDABLE else code), code
         elif by == "upstream":
             up_code, dev_code = code, code
+        elif by in ("device_timeout", "device_error"):    # the relay ended the device
+            up_code, dev_code = 1001, code
         elif by == "device_not_reading":
             up_code, dev_code = 1001, 1008
         elif by == "up_not_reading":
@@ -290,5 +362,6 @@ class Bridge:
     def _log_close(self) -> None:
         extra = self.opus.counters() if self.opus is not None else {"codec": self.codec}
         self.elog.write(self.id, "relay_close", closed_by=self.closed_by, code=self.code,
-                        **self.counts, **extra)
+                        **self.counts, up_queue_peak_bytes=self.to_up.peak_bytes,
+                        device_queue_peak_bytes=self.to_device.peak_bytes, **extra)
         log.info("[%s] closed by %s (code %s)", self.id, self.closed_by, self.code)

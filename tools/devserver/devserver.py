@@ -103,6 +103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     prof.add_argument("--relay-stall-seconds", type=_positive(float), default=10.0,
                       metavar="S", help="relay: a side whose queue stays full this long "
                       "is not reading and is closed, 1008 (default %(default)s)")
+    prof.add_argument("--relay-queue-bytes", type=_positive(int), default=4 * 1024 * 1024,
+                      metavar="BYTES", help="relay: bytes queued per direction, held "
+                      "back like a full --relay-queue (default %(default)s)")
+    prof.add_argument("--relay-heartbeat", type=_non_negative(float), default=30.0,
+                      metavar="S", help="relay: ping a device idle this long; one that "
+                      "does not answer within S/2 is gone, 0 = never (default %(default)s)")
     beh = p.add_argument_group("session behaviour")
     beh.add_argument("--turn-mode", choices=("automatic", "push_to_talk"),
                      default="automatic", help="config.transcription.trigger "

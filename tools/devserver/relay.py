@@ -11,11 +11,14 @@ WS_URL`).
   and body). JSON passes through unchanged and in order; on an Opus socket uplink packets
   become `client.audio` (8 kHz, concealing gaps) and `response.audio` becomes packets
   with delta marks, a turn's remainder dropped on a barge-in (upstream's `turn.start`).
-- Each direction has a bounded queue (--relay-queue): a full one holds back the reader of
-  the other side (TCP backpressure upstream); one still full after --relay-stall-seconds
-  means its side stopped reading: that side is closed (1008), not buffered without limit. Either side closing closes the
-  other with the same code; an upstream that drops without a close frame closes the
-  device with 1011, so the device reconnects and re-authorizes through the relay.
+- Each direction has a queue bounded in messages (--relay-queue) and in bytes
+  (--relay-queue-bytes): a full one holds back the reader of the other side (TCP
+  backpressure upstream); one still full after --relay-stall-seconds means its side
+  stopped reading: that side is closed (1008), not buffered without limit. A device
+  message over 1 MiB closes the device with 1009. Either side closing closes the other
+  with the same code; an upstream that drops without a close frame closes the device
+  with 1011, so the device reconnects and re-authorizes through the relay; a device that
+  does not answer a ping (--relay-heartbeat) is gone: the upstream is closed with 1001.
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ log = logging.getLogger("devserver.relay")
 
 DEVICE_WS = "/v1/agents/web/websocket"
 AUTHORIZE = "/authorize"
-MAX_MSG_SIZE = 16 * 1024 * 1024
+MAX_MSG_SIZE = 16 * 1024 * 1024        # upstream's messages
+# A device's messages are small (a packet, a control message): a bigger one closes its
+# socket with 1009 (aiohttp) and the upstream with 1001.
+DEVICE_MAX_MSG_SIZE = 1024 * 1024
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
               "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"}
 # Keys answered with the Opus profile, waiting for their socket: at most this many, for
@@ -157,7 +163,11 @@ class Relay:
             self.elog.write(None, "relay_reject", status=502, reason=repr(exc))
             return web.json_response({"error": f"upstream unreachable: {exc}"},
                                      status=502)
-        device = web.WebSocketResponse(max_msg_size=MAX_MSG_SIZE, heartbeat=None,
+        # A device idle for --relay-heartbeat seconds is pinged; one that does not answer
+        # within half that is gone (power lost, a NAT that forgot it: no FIN ever comes)
+        # and the upstream is closed with 1001, not held open for a dead device.
+        device = web.WebSocketResponse(max_msg_size=DEVICE_MAX_MSG_SIZE,
+                                       heartbeat=self.opts.relay_heartbeat or None,
                                        timeout=CLOSE_WAIT)
         # A bounded kernel send buffer too: audio a device cannot take within about a
         # second is late anyway, and a device that stops reading shows as a full queue.
