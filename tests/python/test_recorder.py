@@ -173,6 +173,23 @@ def last_true(mask: np.ndarray) -> float:
     return (np.nonzero(mask)[0].max() + 1) * 0.02
 
 
+def converse(client, rec, pump, speech) -> float:
+    """The recorded conversation: the greeting tone plays out, the microphone says
+    `speech`, the agent's answer plays out, the client disconnects. Returns when it was
+    disconnected (monotonic seconds)."""
+    rec.wait(is_message("response.end"), timeout=15)  # the greeting tone was sent
+    rec.wait(lambda kind, args: kind == "agent_speaking" and args[0] is False, timeout=15)
+    t_say = time.monotonic()
+    pump.say(array.array("h", speech.tobytes()))
+    t_reply = rec.wait(is_message("response.end"), timeout=30, after=t_say)[0]
+    rec.wait(lambda kind, args: kind == "agent_speaking" and args[0] is False, timeout=15, after=t_reply)
+    pump.stopped.wait(0.5)
+    client.disconnect()
+    t_end = rec.wait(lambda kind, args: kind == "disconnected", timeout=10)[0]
+    pump.stop()
+    return t_end
+
+
 def test_recording_of_a_session_checked_by_opusinfo_opusdec_and_ffprobe(make_client, devserver, tmp_path):
     """The tone agent greets with a 1 kHz tone and answers with it; the microphone says an
     espeak-ng sentence. Left = what was sent (the sentence), right = what was played (the
@@ -187,16 +204,7 @@ def test_recording_of_a_session_checked_by_opusinfo_opusdec_and_ffprobe(make_cli
     tape = Taped(client)
     pump = AudioPump(tape)
     pump.start()
-    rec.wait(is_message("response.end"), timeout=15)  # the greeting tone was sent
-    rec.wait(lambda kind, args: kind == "agent_speaking" and args[0] is False, timeout=15)
-    t_say = time.monotonic()
-    pump.say(array.array("h", speech.tobytes()))
-    t_reply = rec.wait(is_message("response.end"), timeout=30, after=t_say)[0]
-    rec.wait(lambda kind, args: kind == "agent_speaking" and args[0] is False, timeout=15, after=t_reply)
-    pump.stopped.wait(0.5)
-    client.disconnect()
-    t_end = rec.wait(lambda kind, args: kind == "disconnected", timeout=10)[0]
-    pump.stop()
+    t_end = converse(client, rec, pump, speech)
     assert not pump.errors
     assert client.stats().recorder_dropped_frames == 0
     session_seconds = t_end - t_connected
@@ -386,16 +394,7 @@ def test_recording_over_the_opus_wire_profile(make_client, devserver, tmp_path):
     t_connected = rec.wait(lambda kind, args: kind == "connected")[0]
     pump = AudioPump(client)
     pump.start()
-    rec.wait(is_message("response.end"), timeout=15)
-    rec.wait(lambda kind, args: kind == "agent_speaking" and args[0] is False, timeout=15)
-    t_say = time.monotonic()
-    pump.say(array.array("h", speech.tobytes()))
-    t_reply = rec.wait(is_message("response.end"), timeout=30, after=t_say)[0]
-    rec.wait(lambda kind, args: kind == "agent_speaking" and args[0] is False, timeout=15, after=t_reply)
-    pump.stopped.wait(0.5)
-    client.disconnect()
-    t_end = rec.wait(lambda kind, args: kind == "disconnected", timeout=10)[0]
-    pump.stop()
+    t_end = converse(client, rec, pump, speech)
     stats = client.stats()
     assert stats.wire_codec == 1 and stats.recorder_dropped_frames == 0  # LC_CODEC_OPUS
 
