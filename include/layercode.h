@@ -333,6 +333,31 @@ typedef struct lc_options {
     int opus_complexity;
     /** 1: Opus discontinuous transmission (near-silent frames become tiny packets). Default 0. */
     int opus_dtx;
+    /** Echo cancellation on the microphone path, before everything that listens to it (the
+     *  uplink, the client VAD, the amplitude callbacks, the recorder), against what the
+     *  speaker actually played (doc/echo-cancellation.md). -1 (the default): on in
+     *  LC_AUDIO_ALSA and LC_AUDIO_WAV when an engine is built in (lc_echo_engines_built()),
+     *  off for external audio; 1: on in every mode (external audio: the reference is what
+     *  lc_client_read_audio returns; declare the device latencies with
+     *  lc_client_set_audio_delays()), and lc_client_new() fails with
+     *  LC_ERR_INVALID_ARGUMENT when no engine is built in; 0: off. */
+    int echo_cancellation;
+    /** The engine: "webrtc-aec3", "webrtc-legacy", "speexdsp", or "webrtc" (the WebRTC
+     *  engine built in) or NULL (the best built in: AEC3, else the legacy WebRTC AEC,
+     *  else speexdsp). One not built in fails lc_client_new() with LC_ERR_INVALID_ARGUMENT
+     *  naming it. lc_stats.echo_engine says which ran. Copied at lc_client_new(). */
+    const char *echo_engine;
+    /** 1: noise suppression (from the echo engine; moderate). Default 0. */
+    int noise_suppression;
+    /** 1: automatic gain control (from the echo engine; adaptive digital). Default 0. */
+    int auto_gain;
+    /** Half duplex, the fallback where no echo canceller runs: while the agent is audible
+     *  (and 300 ms after, for the room's echo), microphone frames are replaced by silence
+     *  unless they are more than 10 dB louder than the echo the speaker's level predicts
+     *  (doc/echo-cancellation.md "Half duplex"); counted in lc_stats.half_duplex_gated_frames.
+     *  -1 (the default): on in LC_AUDIO_ALSA when echo cancellation is off; 1: on (any mode)
+     *  when echo cancellation is off; 0: off. Never on while echo cancellation runs. */
+    int half_duplex;
 } lc_options;
 
 /**
@@ -510,6 +535,20 @@ int lc_client_set_input_device(lc_client *client, const char *name);
  */
 int lc_client_set_output_device(lc_client *client, const char *name);
 
+/**
+ * Declares the audio latencies the echo canceller cannot measure itself
+ * (doc/echo-cancellation.md "Alignment"), in ms: playback_ms from lc_client_read_audio()
+ * returning samples to their being audible, capture_ms from sound reaching the microphone
+ * to lc_client_write_audio() receiving it. For external audio (ALSA devices measure their
+ * own with snd_pcm_delay; these then apply only to the WAV driver, where both are 0).
+ * Overestimate rather than underestimate: a reference that reaches the canceller after
+ * its echo cannot cancel it. Applies at once and to later sessions. Default 0 and 0.
+ * LC_ERR_INVALID_ARGUMENT for a negative value or one over 1000.
+ * Thread safety: any thread; blocks until the loop has applied it. Callback safety: yes.
+ * Ownership: none.
+ */
+int lc_client_set_audio_delays(lc_client *client, int playback_ms, int capture_ms);
+
 /** Why the last session failed for good (see lc_client_failure_reason()). */
 #define LC_FAILURE_NONE 0 /**< No failure: never failed, or ended cleanly. */
 #define LC_FAILURE_UNREACHABLE 1 /**< DNS, TCP, reset, dropped connection, timeout. */
@@ -565,6 +604,29 @@ int lc_client_failure_message(const lc_client *client, char *buffer, size_t size
 #define LC_CODEC_PCM16 0
 /** lc_stats.wire_codec: the Opus wire profile (doc/opus-profile.md). */
 #define LC_CODEC_OPUS 1
+
+/** lc_stats.echo_engine, lc_echo_engines_built(): no echo canceller. */
+#define LC_ECHO_ENGINE_NONE 0
+/** WebRTC's AEC3 (webrtc-audio-processing 1.x: Debian 13, Raspberry Pi OS trixie). */
+#define LC_ECHO_ENGINE_WEBRTC_AEC3 1
+/** WebRTC's legacy AEC with the extended filter and delay-agnostic mode
+ *  (webrtc-audio-processing 0.3: Debian 12). */
+#define LC_ECHO_ENGINE_WEBRTC_LEGACY 2
+/** speexdsp's MDF canceller with its residual echo suppressor. */
+#define LC_ECHO_ENGINE_SPEEX 3
+
+/**
+ * The echo engines this library was built with: bit (1 << LC_ECHO_ENGINE_x) for each.
+ * Thread safety: any thread. Callback safety: yes. Ownership: none.
+ */
+unsigned lc_echo_engines_built(void);
+
+/**
+ * A static name for an LC_ECHO_ENGINE_* value ("webrtc-aec3", "webrtc-legacy", "speexdsp",
+ * "none"; "unknown" for any other value), as lc_options.echo_engine takes it.
+ * Thread safety: any thread. Callback safety: yes. Ownership: static; never free it.
+ */
+const char *lc_echo_engine_name(int engine);
 
 /** A client's counters (lc_client_get_stats()); fields only ever get added at the end.
  *  A field lies beyond what the library wrote when its offset + size exceeds struct_size
@@ -633,7 +695,30 @@ typedef struct lc_stats {
     /** The socket's audio codec: LC_CODEC_PCM16 (Layercode's PCM JSON) or LC_CODEC_OPUS
      *  (the Opus profile); the last socket's when none is open. */
     int32_t wire_codec;
-    int32_t reserved0; /**< 0 */
+    /** The echo engine running on the microphone path: LC_ECHO_ENGINE_* (NONE when echo
+     *  cancellation is off, half duplex included). */
+    int32_t echo_engine;
+    /** Echo return loss enhancement, dB: how much quieter the agent's echo is after the
+     *  canceller than before it, smoothed over frames where the agent was audible and the
+     *  user was not talking; 0 until measured. */
+    double echo_return_loss_enhancement_db;
+    /** The level left of the agent's echo after the canceller, dBFS, over the same frames;
+     *  -120 until measured. */
+    double residual_echo_level_dbfs;
+    /** The echo delay the engine measured between the aligned reference and its echo, ms
+     *  (the room's acoustic path plus what the alignment missed); -1 unknown (speexdsp, or
+     *  not yet measured). */
+    int64_t echo_delay_ms;
+    /** 10 ms frames in which the user talked over the audible agent (double-talk). */
+    uint64_t double_talk_frames;
+    /** 10 ms microphone frames processed by the echo stage. */
+    uint64_t echo_frames;
+    /** 10 ms microphone frames whose reference (the agent audio played when they were
+     *  captured) was not yet rendered after waiting 60 ms: processed against silence for
+     *  the missing part. Rising steadily: the declared delays are too short. */
+    uint64_t echo_reference_late_frames;
+    /** 10 ms microphone frames replaced by silence by half duplex (lc_options.half_duplex). */
+    uint64_t half_duplex_gated_frames;
 } lc_stats;
 
 /**

@@ -211,6 +211,18 @@ public final class LayercodeClient: @unchecked Sendable {
         }
     }
 
+    /// lc_client_set_audio_delays: the device latencies the echo alignment cannot measure.
+    public func setAudioDelays(playbackMilliseconds: Int, captureMilliseconds: Int) throws(LayercodeError) {
+        guard (0...1000).contains(playbackMilliseconds), (0...1000).contains(captureMilliseconds) else {
+            throw LayercodeError(.invalidArgument, "audio delays must be 0..1000 ms (got \(playbackMilliseconds), "
+                                 + "\(captureMilliseconds))")
+        }
+        try onLoop { driver throws(LayercodeError) in
+            driver.media.setAudioDelays(playbackMilliseconds: playbackMilliseconds,
+                                        captureMilliseconds: captureMilliseconds)
+        }
+    }
+
     /// Runs `work` on the loop and waits for it (inline when already on the loop, e.g. from
     /// a callback), handing back its error.
     private func onLoop(_ work: @escaping (SessionDriver) throws(LayercodeError) -> Void) throws(LayercodeError) {

@@ -64,6 +64,14 @@ public struct ClientOptions: Sendable {
     public var opusBitrate = ClientOptions.defaultOpusBitrate
     public var opusComplexity = ClientOptions.defaultOpusComplexity
     public var opusDTX = false
+    /// Echo cancellation: nil (the default: on in ALSA and WAV modes when an engine is built
+    /// in), true, false. The engine (nil: the best built in), noise suppression, automatic
+    /// gain and half duplex (nil: on in ALSA mode without a canceller). EchoOptions.swift.
+    public var echoCancellation: Bool?
+    public var echoEngine: String?
+    public var noiseSuppression = false
+    public var autoGain = false
+    public var halfDuplex: Bool?
 
     /// The uplink default: at least 8x fewer bytes on the wire than PCM JSON's ~23.6 kB/s
     /// with its framing, speech still clear (README, "Opus wire profile").
@@ -202,6 +210,7 @@ public struct ClientOptions: Sendable {
         opus.bitrate = Int32(opusBitrate == 0 ? Self.defaultOpusBitrate : opusBitrate)
         opus.complexity = Int32(opusComplexity < 0 ? Self.defaultOpusComplexity : opusComplexity)
         opus.dtx = opusDTX
+        _ = try echoSettings()
         var tls: TLSContext?
         if authorize.isTLS || ws.isTLS {
             tls = try TLSContext(TLSClientConfig(caFile: caFile, caDir: caDir))

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import LayercodeAudio
 import Synchronization
 
 /// Counters of one client. Written on the loop thread (audio counters also by the audio
@@ -74,6 +75,28 @@ public final class ClientStats: @unchecked Sendable {
         public var wireBytesReceived: UInt64 = 0
         /// LC_CODEC_PCM16 (0) or LC_CODEC_OPUS (1).
         public var wireCodec: Int32 = 0
+        /// The echo stage (lc_stats' echo fields): filled by the audio engine.
+        public var echoEngine: Int32 = 0
+        public var echoReturnLossEnhancementDb = 0.0
+        public var residualEchoLevelDbfs = -120.0
+        public var echoDelayMs: Int64 = -1
+        public var doubleTalkFrames: UInt64 = 0
+        public var echoFrames: UInt64 = 0
+        public var echoReferenceLateFrames: UInt64 = 0
+        public var halfDuplexGatedFrames: UInt64 = 0
+
+        mutating func addEcho(_ c: EchoCounters) {
+            echoEngine = c.engine.load(ordering: .relaxed)
+            let erle = c.erleHundredthsDb.load(ordering: .relaxed)
+            if erle != EchoCounters.unknown { echoReturnLossEnhancementDb = Double(erle) / 100 }
+            let residual = c.residualHundredthsDb.load(ordering: .relaxed)
+            if residual != EchoCounters.unknown { residualEchoLevelDbfs = Double(residual) / 100 }
+            echoDelayMs = c.delayMilliseconds.load(ordering: .relaxed)
+            doubleTalkFrames = c.doubleTalkFrames.load(ordering: .relaxed)
+            echoFrames = c.processedFrames.load(ordering: .relaxed)
+            echoReferenceLateFrames = c.referenceLateFrames.load(ordering: .relaxed)
+            halfDuplexGatedFrames = c.gatedFrames.load(ordering: .relaxed)
+        }
     }
 
     /// The counters kept here; MediaBridge.addAudioStats adds the audio engine's part.

@@ -212,6 +212,23 @@ public func lc_client_set_output_device(_ client: OpaquePointer?, _ name: Unsafe
     return call(client) { (c) throws(LayercodeError) in try c.switchDevice(input: false, to: validUTF8(name, limit: 4096)) }
 }
 
+@_cdecl("lc_client_set_audio_delays")
+public func lc_client_set_audio_delays(_ client: OpaquePointer?, _ playbackMs: Int32, _ captureMs: Int32) -> Int32 {
+    call(client) { (c) throws(LayercodeError) in
+        try c.setAudioDelays(playbackMilliseconds: Int(playbackMs), captureMilliseconds: Int(captureMs))
+    }
+}
+
+@_cdecl("lc_echo_engines_built")
+public func lc_echo_engines_built() -> UInt32 {
+    EchoEngine.built.reduce(0) { $0 | (1 << UInt32($1.rawValue)) }
+}
+
+@_cdecl("lc_echo_engine_name")
+public func lc_echo_engine_name(_ engine: Int32) -> UnsafePointer<CChar> {
+    EchoEngine.staticName(engine)
+}
+
 @_cdecl("lc_client_failure_reason")
 public func lc_client_failure_reason(_ client: OpaquePointer?,
                                      _ httpStatus: UnsafeMutablePointer<Int32>?) -> Int32 {

@@ -48,6 +48,8 @@ final class MediaBridge: @unchecked Sendable {
     private(set) var outputEnabled: Bool
     private var inputDeviceName: String?
     private var outputDeviceName: String?
+    /// lc_client_set_audio_delays (ms): every engine gets them.
+    private var declaredDelays = (playback: 0, capture: 0)
 
     init(options: ClientOptions, loop: EventLoop, sink: EventSink, counters: ClientStats,
          state: ClientState) {
@@ -72,6 +74,8 @@ final class MediaBridge: @unchecked Sendable {
                                            config.jitter.maxDelayMs)
         config.meterUpdatesPerSecond = max(1, options.amplitudeRateHz)
         config.renderTapMilliseconds = recording.renderTapMilliseconds
+        // Checked by validate() at lc_client_new: cannot fail here.
+        config.echo = (try? options.echoSettings()) ?? nil
         return config
     }
 
@@ -92,10 +96,16 @@ final class MediaBridge: @unchecked Sendable {
                             config: engineConfig, inputRate: options.inputSampleRate,
                             outputRate: options.outputSampleRate, clock: monotonicNanoseconds, wake: wake)
                     }
-                    if let made { use(external.storeIfNil(made)) }
+                    if let made {
+                        made.setDeclaredDelays(playbackMilliseconds: declaredDelays.playback,
+                                               captureMilliseconds: declaredDelays.capture)
+                        use(external.storeIfNil(made))
+                    }
                 }
             } else if isDeviceMode {
-                let opened = AudioEngine(config: engineConfig, clock: monotonicNanoseconds, wake: wake)
+                let opened = try AudioEngine(config: engineConfig, clock: monotonicNanoseconds, wake: wake)
+                opened.setDeclaredDelays(playbackMilliseconds: declaredDelays.playback,
+                                         captureMilliseconds: declaredDelays.capture)
                 do throws(LayercodeError) {
                     if inputEnabled { try opened.replaceInput(with: openDriver(input: deviceName(input: true))) }
                     if outputEnabled { try opened.replaceOutput(with: openDriver(output: deviceName(input: false))) }
@@ -104,6 +114,7 @@ final class MediaBridge: @unchecked Sendable {
                     throw error
                 }
                 Log.write(.info, "audio devices open: \(opened.describe())")
+                if let echo = opened.config.echo { Log.write(.info, Self.describe(echo)) }
                 use(opened)
             }
         } catch {
@@ -385,7 +396,24 @@ final class MediaBridge: @unchecked Sendable {
             }
             s.captureXruns = engine.captureXruns
             s.playbackXruns = engine.playbackXruns
+            if let echo = engine.echoCounters { s.addEcho(echo) }
         }
+    }
+
+    // MARK: Echo (loop)
+
+    /// lc_client_set_audio_delays: the engine now and every later one.
+    func setAudioDelays(playbackMilliseconds: Int, captureMilliseconds: Int) {
+        declaredDelays = (playbackMilliseconds, captureMilliseconds)
+        engine?.setDeclaredDelays(playbackMilliseconds: playbackMilliseconds, captureMilliseconds: captureMilliseconds)
+    }
+
+    static func describe(_ echo: EchoSettings) -> String {
+        guard let p = echo.processing else { return "echo: half duplex (no canceller)" }
+        var parts = [p.aec ? "echo cancellation (\(p.engine.name))" : "no echo cancellation (\(p.engine.name))"]
+        if p.ns { parts.append("noise suppression") }
+        if p.agc { parts.append("automatic gain") }
+        return "echo: " + parts.joined(separator: ", ")
     }
 
     // MARK: External audio (the app's audio threads)

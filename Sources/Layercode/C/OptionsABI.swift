@@ -39,6 +39,18 @@ struct OptionsTransfer {
         }
     }
 
+    /// -1 (the default: nil), 0 or 1; anything else is refused.
+    func tristate(_ c: inout Int32, _ s: inout Bool?, _ name: String) throws(LayercodeError) {
+        switch direction {
+        case .toC: c = s.map { $0 ? 1 : 0 } ?? -1
+        case .fromC:
+            guard (-1...1).contains(c) else {
+                throw LayercodeError(.invalidArgument, "\(name) must be -1 (default), 0 or 1 (got \(c))")
+            }
+            s = c < 0 ? nil : c == 1
+        }
+    }
+
     func mode(_ c: inout Int32, _ s: inout ClientOptions.AudioMode) throws(LayercodeError) {
         switch direction {
         case .toC: c = s.rawValue
@@ -164,6 +176,11 @@ extension ClientOptions {
         t.int(&c.opus_bitrate, &s.opusBitrate)
         t.int(&c.opus_complexity, &s.opusComplexity)
         t.flag(&c.opus_dtx, &s.opusDTX)
+        try t.tristate(&c.echo_cancellation, &s.echoCancellation, "echo_cancellation")
+        try t.text(&c.echo_engine, &s.echoEngine, "echo_engine")
+        t.flag(&c.noise_suppression, &s.noiseSuppression)
+        t.flag(&c.auto_gain, &s.autoGain)
+        try t.tristate(&c.half_duplex, &s.halfDuplex, "half_duplex")
     }
 }
 

@@ -68,5 +68,13 @@ extension lc_stats {
         self.wire_bytes_sent = s.wireBytesSent
         self.wire_bytes_received = s.wireBytesReceived
         self.wire_codec = s.wireCodec
+        self.echo_engine = s.echoEngine
+        self.echo_return_loss_enhancement_db = s.echoReturnLossEnhancementDb
+        self.residual_echo_level_dbfs = s.residualEchoLevelDbfs
+        self.echo_delay_ms = s.echoDelayMs
+        self.double_talk_frames = s.doubleTalkFrames
+        self.echo_frames = s.echoFrames
+        self.echo_reference_late_frames = s.echoReferenceLateFrames
+        self.half_duplex_gated_frames = s.halfDuplexGatedFrames
     }
 }

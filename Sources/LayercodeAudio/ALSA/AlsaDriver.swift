@@ -63,7 +63,9 @@ public final class AlsaDriver: AudioDriver, @unchecked Sendable {
                 while !thread.isStopRequested {
                     do throws(LayercodeError) {
                         let n = try pcm.read(into: buffer, frames: frames)
-                        side.deliver(buffer, frames: n, channels: channels)
+                        // How long ago the newest frame read was captured (the echo stage's
+                        // alignment).
+                        side.deliver(buffer, frames: n, channels: channels, delayFrames: pcm.delayFrames)
                     } catch {
                         failures.raise(error)
                         return
@@ -73,6 +75,7 @@ public final class AlsaDriver: AudioDriver, @unchecked Sendable {
         }
         if let pcm = playbackPCM, let side = playback {
             let buffer = playbackBuffer
+            side.deviceReportsDelay = true
             threads.append(AudioThread(name: "lc-playback") { thread in
                 let frames = pcm.periodFrames
                 while !thread.isStopRequested {

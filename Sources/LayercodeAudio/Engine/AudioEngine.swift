@@ -27,6 +27,8 @@ public final class AudioEngine: @unchecked Sendable {
         public var meterUpdatesPerSecond = 20
         /// > 0: keep that much of what the speaker got in `PlaybackSide.renderTap`.
         public var renderTapMilliseconds = 0
+        /// The echo stage on the capture path (doc/echo-cancellation.md); nil: none.
+        public var echo: EchoSettings?
         public init() {}
     }
 
@@ -41,14 +43,29 @@ public final class AudioEngine: @unchecked Sendable {
     private let clock: () -> UInt64
     private let wake: @Sendable () -> Void
 
-    /// An engine with no direction yet (device modes: `replaceInput`/`replaceOutput`).
-    public init(config: Config, clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) {
+    /// The playback and capture latencies an app declared (lc_client_set_audio_delays), ns;
+    /// every side of this engine gets them.
+    private var declaredPlaybackDelay: UInt64 = 0
+    private var declaredCaptureDelay: UInt64 = 0
+
+    /// An engine with no direction yet (device modes: `replaceInput`/`replaceOutput`). Fails
+    /// when the echo engine asked for cannot start.
+    public convenience init(config: Config, clock: @escaping () -> UInt64,
+                            wake: @escaping @Sendable () -> Void) throws(LayercodeError) {
+        var echo: EchoStage?
+        if let settings = config.echo { echo = try EchoStage(settings) }
+        let uplink = try UplinkFramer.make(wireRate: config.uplink.sampleRate, frameSamples: config.uplink.frameSamples,
+                                           meterUpdatesPerSecond: config.meterUpdatesPerSecond, echo: echo)
+        self.init(config: config, clock: clock, wake: wake, uplink: uplink)
+    }
+
+    private init(config: Config, clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void,
+                 uplink: UplinkFramer) {
         self.config = config
         self.clock = clock
         self.wake = wake
         failures = FailureLatch(wake: wake)
-        uplink = UplinkFramer(wireRate: config.uplink.sampleRate, frameSamples: config.uplink.frameSamples,
-                              meterUpdatesPerSecond: config.meterUpdatesPerSecond)
+        self.uplink = uplink
     }
 
     /// External audio: both sides, mono at the app's rates, for the engine's life (the app's
@@ -56,11 +73,13 @@ public final class AudioEngine: @unchecked Sendable {
     public static func external(config: Config, inputRate: Int, outputRate: Int,
                                 clock: @escaping () -> UInt64,
                                 wake: @escaping @Sendable () -> Void) throws(LayercodeError) -> AudioEngine {
-        let engine = AudioEngine(config: config, clock: clock, wake: wake)
+        let engine = try AudioEngine(config: config, clock: clock, wake: wake)
         let capture = CaptureSide(sampleRate: inputRate, clock: clock, wake: wake)
         try engine.uplink.attach(capture)
         engine.capture = capture
-        engine.playback = try engine.makePlayback(DeviceFormat(sampleRate: outputRate, channels: 1))
+        let playback = try engine.makePlayback(DeviceFormat(sampleRate: outputRate, channels: 1))
+        try engine.uplink.attachReference(playback.echoTap)
+        engine.playback = playback
         return engine
     }
 
@@ -77,6 +96,7 @@ public final class AudioEngine: @unchecked Sendable {
                 throw LayercodeError(.internalError, "input driver has no capture device")
             }
             side = CaptureSide(sampleRate: format.sampleRate, clock: clock, wake: wake)
+            side?.declaredDelayNanoseconds.store(declaredCaptureDelay, ordering: .relaxed)
             side?.accepting.store(capture?.accepting.load(ordering: .relaxed) ?? false, ordering: .relaxed)
             do {
                 try uplink.attach(side)
@@ -118,6 +138,12 @@ public final class AudioEngine: @unchecked Sendable {
                 }
             }
         }
+        do {
+            try uplink.attachReference(side?.echoTap)
+        } catch {
+            driver?.stop()
+            throw error
+        }
         // The new side's render thread starts only after the old one (which may have rendered
         // the same side) has been joined.
         outputDriver?.stop()
@@ -129,11 +155,32 @@ public final class AudioEngine: @unchecked Sendable {
     }
 
     private func makePlayback(_ format: DeviceFormat) throws(LayercodeError) -> PlaybackSide {
-        try PlaybackSide(deviceRate: format.sampleRate, channels: format.channels,
-                         jitter: config.jitter, meterUpdatesPerSecond: config.meterUpdatesPerSecond,
-                         renderTapMilliseconds: config.renderTapMilliseconds,
-                         clock: clock, wake: wake)
+        let side = try PlaybackSide(deviceRate: format.sampleRate, channels: format.channels,
+                                    jitter: config.jitter, meterUpdatesPerSecond: config.meterUpdatesPerSecond,
+                                    renderTapMilliseconds: config.renderTapMilliseconds,
+                                    echoTapMilliseconds: config.echo == nil ? 0 : Self.echoTapMilliseconds,
+                                    clock: clock, wake: wake)
+        side.declaredDelayNanoseconds.store(declaredPlaybackDelay, ordering: .relaxed)
+        return side
     }
+
+    /// The speaker's echo reference kept for the loop: ample for any wake-up delay.
+    static let echoTapMilliseconds = 1000
+
+    // MARK: Echo (loop)
+
+    /// The device latencies an app knows (external audio: from its read to the speaker, and
+    /// from the microphone to its write), for the echo stage's alignment; devices that
+    /// measure their own (ALSA) keep measuring.
+    public func setDeclaredDelays(playbackMilliseconds: Int, captureMilliseconds: Int) {
+        declaredPlaybackDelay = UInt64(max(0, playbackMilliseconds)) * 1_000_000
+        declaredCaptureDelay = UInt64(max(0, captureMilliseconds)) * 1_000_000
+        playback?.declaredDelayNanoseconds.store(declaredPlaybackDelay, ordering: .relaxed)
+        capture?.declaredDelayNanoseconds.store(declaredCaptureDelay, ordering: .relaxed)
+    }
+
+    /// The echo stage's figures (any thread); nil without one.
+    public var echoCounters: EchoCounters? { uplink.echo?.published }
 
     /// Stops the drivers (their threads are joined; devices close). The sides stay for stats.
     public func stop() {

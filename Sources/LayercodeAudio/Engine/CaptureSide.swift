@@ -17,6 +17,12 @@ public final class CaptureSide: @unchecked Sendable {
     /// When the newest samples arrived (monotonic ns): the capture time of a frame completed
     /// from them, for the uplink latency figure. Source stores, loop loads; relaxed.
     public let lastDeliveryNanoseconds = Atomic<UInt64>(0)
+    /// When the accepted samples were captured, for the echo stage's alignment (stamps
+    /// only: the samples are in `ring`).
+    public let stamps: StampedTap
+    /// The capture latency an app declared (lc_client_set_audio_delays), for sources that
+    /// cannot measure their own (external audio, WAV). Loop stores, source loads; relaxed.
+    public let declaredDelayNanoseconds = Atomic<UInt64>(0)
     private let clock: () -> UInt64
     private let mono: UnsafeMutablePointer<Int16>
     private let monoCapacity: Int
@@ -27,6 +33,7 @@ public final class CaptureSide: @unchecked Sendable {
         self.clock = clock
         self.sampleRate = sampleRate
         ring = SPSCRing(capacity: sampleRate * ringSeconds, zero: 0)
+        stamps = StampedTap(sampleRate: sampleRate, keepMilliseconds: 0)
         monoCapacity = maxChunkFrames
         mono = .allocate(capacity: maxChunkFrames)
         mono.initialize(repeating: 0, count: maxChunkFrames)
@@ -36,9 +43,14 @@ public final class CaptureSide: @unchecked Sendable {
     deinit { mono.deallocate() }
 
     /// `frames` interleaved frames of `channels` channels. Returns frames accepted.
+    /// `delayFrames`: how long ago (in frames) the newest of them was captured, when the
+    /// source can tell (ALSA's snd_pcm_delay); nil: the declared delay.
     @discardableResult
-    public func deliver(_ interleaved: UnsafePointer<Int16>, frames: Int, channels: Int) -> Int {
+    public func deliver(_ interleaved: UnsafePointer<Int16>, frames: Int, channels: Int,
+                        delayFrames: Int? = nil) -> Int {
         guard accepting.load(ordering: .relaxed) else { return frames }
+        delayNanoseconds = delayFrames.map { stamps.nanoseconds(ofFrames: $0) }
+            ?? declaredDelayNanoseconds.load(ordering: .relaxed)
         if channels == 1 {
             return write(UnsafeBufferPointer(start: interleaved, count: frames))
         }
@@ -58,9 +70,15 @@ public final class CaptureSide: @unchecked Sendable {
         return frames
     }
 
+    /// Source thread: the delay of the delivery being written.
+    private var delayNanoseconds: UInt64 = 0
+
     private func write(_ samples: UnsafeBufferPointer<Int16>) -> Int {
         let n = ring.write(samples)
-        lastDeliveryNanoseconds.store(clock(), ordering: .relaxed)
+        let now = clock()
+        lastDeliveryNanoseconds.store(now, ordering: .relaxed)
+        stamps.noteAccepted(n)
+        stamps.stamp(atNanoseconds: now > delayNanoseconds ? now - delayNanoseconds : 0)
         if n < samples.count {
             droppedSamples.add(UInt64(samples.count - n), ordering: .relaxed)
         }

@@ -47,6 +47,15 @@ public final class PlaybackSide: @unchecked Sendable {
     /// When render last wrote the tap (monotonic ns; 0: never): the recorder places what it
     /// reads by this, not by when it got to read it.
     public let tapWrittenNanoseconds = Atomic<UInt64>(0)
+    /// What the speaker got again, stamped with when it is audible: the echo canceller's
+    /// reference (nil unless asked for at init). Render writes, the loop's echo stage reads.
+    public let echoTap: StampedTap?
+    /// Set before the driver starts when it measures the device delay (`noteDeviceDelay`
+    /// stamps the echo tap); otherwise render stamps it with the declared delay.
+    public var deviceReportsDelay = false
+    /// The playback latency an app declared (lc_client_set_audio_delays), for sinks that
+    /// cannot measure their own. Loop stores, render loads; relaxed.
+    public let declaredDelayNanoseconds = Atomic<UInt64>(0)
     /// Latency samples (ns) handed to the loop, which turns them into percentiles:
     /// first audio of a turn arrival → rendered; barge-in flush request → silent render.
     public let downlinkLatencies = SPSCRing<UInt64>(capacity: 256, zero: 0)
@@ -81,19 +90,19 @@ public final class PlaybackSide: @unchecked Sendable {
     /// `renderTapMilliseconds` > 0 keeps that much of what the speaker got in `renderTap`.
     public convenience init(deviceRate: Int, channels: Int, jitter config: JitterBufferConfig,
                 ringFrames: Int = PlaybackSide.defaultRingFrames, meterUpdatesPerSecond: Int = 20,
-                renderTapMilliseconds: Int = 0,
+                renderTapMilliseconds: Int = 0, echoTapMilliseconds: Int = 0,
                 clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) throws(LayercodeError) {
         // The one step that can fail runs before the object exists (Embedded Swift does not
         // free an instance whose designated initializer throws).
         self.init(deviceRate: deviceRate, channels: channels, jitter: config, ringFrames: ringFrames,
                   meterUpdatesPerSecond: meterUpdatesPerSecond, renderTapMilliseconds: renderTapMilliseconds,
-                  clock: clock, wake: wake,
+                  echoTapMilliseconds: echoTapMilliseconds, clock: clock, wake: wake,
                   resampler: try Resampler(inputRate: 16_000, outputRate: deviceRate),
                   decoder: try PlayoutDecoder(maxPacketBytes: Self.frameSamples * 2))
     }
 
     private init(deviceRate: Int, channels: Int, jitter config: JitterBufferConfig, ringFrames: Int,
-                 meterUpdatesPerSecond: Int, renderTapMilliseconds: Int,
+                 meterUpdatesPerSecond: Int, renderTapMilliseconds: Int, echoTapMilliseconds: Int,
                  clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void, resampler: Resampler,
                  decoder: PlayoutDecoder) {
         self.decoder = decoder
@@ -107,6 +116,7 @@ public final class PlaybackSide: @unchecked Sendable {
         clockNanoseconds = clock
         renderTap = renderTapMilliseconds > 0
             ? SPSCRing(capacity: max(1, deviceRate * renderTapMilliseconds / 1000), zero: 0) : nil
+        echoTap = echoTapMilliseconds > 0 ? StampedTap(sampleRate: deviceRate, keepMilliseconds: echoTapMilliseconds) : nil
         frame16k = .allocate(capacity: Self.frameSamples)
         frame16k.initialize(repeating: 0, count: Self.frameSamples)
         stagingCapacity = resampler.maxOutputCount(forInput: Self.frameSamples) * 4 + 8192
@@ -208,6 +218,12 @@ public final class PlaybackSide: @unchecked Sendable {
         }
         meterRendered(out, frames: frames)
         tapRendered(out, frames: frames)
+        if let echoTap {
+            echoTap.write(out, frames: frames, channels: channels)
+            if !deviceReportsDelay {
+                echoTap.stamp(atNanoseconds: clockNanoseconds() + declaredDelayNanoseconds.load(ordering: .relaxed))
+            }
+        }
         publishStats(audioFrames: audioFrames)
         return audioFrames
     }
@@ -216,6 +232,8 @@ public final class PlaybackSide: @unchecked Sendable {
     /// with the next render.
     public func noteDeviceDelay(frames: Int) {
         totals.deviceDelayFrames = frames
+        // Measured before this clock read: the stamp errs late, as the aligner expects.
+        if let echoTap { echoTap.stamp(atNanoseconds: clockNanoseconds() + echoTap.nanoseconds(ofFrames: frames)) }
     }
 
     private func applyFlush() {

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0
+import CPosix
+
+/// Watches the echo stage frame by frame (10 ms at 16 kHz): the reference paired with a
+/// microphone frame, the microphone frame, and what the stage made of it. Engine-independent
+/// figures for lc_stats, from the signals alone (doc/echo-cancellation.md "Statistics"):
+///
+/// - **far end active**: the reference above −50 dBFS, held for `tailFrames` after it falls
+///   (the room's echo outlives the sound that made it);
+/// - **echo coupling**: how loud the echo is against the reference (microphone power over
+///   reference power while the far end is active), tracked as a lower envelope in dB: down
+///   fast, up 0.5 dB per second, so a user talking over the agent (which only adds power)
+///   does not raise it;
+/// - **double-talk**: a far-end-active frame whose microphone power is over 6 dB above the
+///   echo the coupling predicts: someone near the microphone is talking;
+/// - **ERLE** (echo return loss enhancement): microphone over output power, smoothed over
+///   far-end-active frames without double-talk;
+/// - **residual echo level**: the output's level in those same frames, dBFS.
+///
+/// Loop thread only; no allocation.
+struct EchoMeter {
+    static let farActivePower: Double = dbfsToPower(-50)
+    static let tailFrames = 30           // 300 ms
+    static let doubleTalkMarginDb = 6.0
+    /// The coupling envelope climbs this much per frame (0.5 dB per second).
+    static let couplingClimbDb = 0.005
+
+    private(set) var farActive = false
+    private var tail = 0
+    /// The far end's power, held over the tail (its loudest frame in the last 300 ms).
+    private(set) var farEnvelope: Double = 0
+    private var envelopeAge = 0
+    /// Echo power over reference power, dB; nil until the far end has been active.
+    private(set) var couplingDb: Double?
+    private var micSmoothed: Double = 0
+    private var outSmoothed: Double = 0
+    private(set) var doubleTalkFrames: UInt64 = 0
+    private(set) var frames: UInt64 = 0
+    private(set) var farActiveFrames: UInt64 = 0
+    /// Consecutive frames the far end has been active (the coupling is learnt only once the
+    /// echo has had time to arrive).
+    private var activeRun = 0
+
+    /// Notes one frame; returns whether it was double-talk.
+    @discardableResult
+    mutating func note(reference: UnsafePointer<Int16>, microphone: UnsafePointer<Int16>,
+                       output: UnsafePointer<Int16>, count: Int) -> Bool {
+        frames += 1
+        let far = Self.power(reference, count)
+        let mic = Self.power(microphone, count)
+        let out = Self.power(output, count)
+        noteFar(far)
+        guard farActive else {
+            activeRun = 0
+            return false
+        }
+        farActiveFrames += 1
+        activeRun += 1
+        let doubleTalk = isNearTalking(micPower: mic)
+        if doubleTalk {
+            doubleTalkFrames += 1
+        } else {
+            learnCoupling(micPower: mic)
+            micSmoothed += (mic - micSmoothed) * 0.05
+            outSmoothed += (out - outSmoothed) * 0.05
+        }
+        return doubleTalk
+    }
+
+    /// The far end's level now (its envelope) and whether the near end is louder than the
+    /// echo would be by `marginDb`: the half-duplex gate's question.
+    func nearIsLouder(micPower: Double, marginDb: Double) -> Bool {
+        guard farActive else { return true }
+        let coupling = couplingDb ?? 0
+        return 10 * log10(max(micPower, 1e-3) / max(farEnvelope, 1e-3)) > coupling + marginDb
+    }
+
+    /// Echo return loss enhancement so far, dB (nil before any far-end-only frame).
+    var erleDb: Double? {
+        guard outSmoothed > 0 || micSmoothed > 0 else { return nil }
+        return 10 * log10(max(micSmoothed, 1e-3) / max(outSmoothed, 1e-3))
+    }
+
+    /// The residual echo's level, dBFS (nil before any far-end-only frame).
+    var residualDbfs: Double? {
+        guard micSmoothed > 0 else { return nil }
+        return Self.powerToDbfs(outSmoothed)
+    }
+
+    private mutating func noteFar(_ far: Double) {
+        envelopeAge += 1
+        if far >= farEnvelope || envelopeAge > Self.tailFrames {
+            farEnvelope = far
+            envelopeAge = 0
+        }
+        if far > Self.farActivePower {
+            farActive = true
+            tail = Self.tailFrames
+        } else if tail > 0 {
+            tail -= 1
+        } else {
+            farActive = false
+        }
+    }
+
+    private func isNearTalking(micPower: Double) -> Bool {
+        guard let couplingDb, activeRun > Self.tailFrames else { return false }
+        return 10 * log10(max(micPower, 1e-3) / max(farEnvelope, 1e-3)) > couplingDb + Self.doubleTalkMarginDb
+    }
+
+    private mutating func learnCoupling(micPower: Double) {
+        // Learn only once the echo of the far end's start has had time to reach the
+        // microphone, and only from frames that carry more than the noise floor.
+        guard activeRun > Self.tailFrames, farEnvelope > Self.farActivePower else { return }
+        let ratio = 10 * log10(max(micPower, 1e-3) / farEnvelope)
+        guard let current = couplingDb else {
+            couplingDb = ratio
+            return
+        }
+        couplingDb = ratio < current ? current + (ratio - current) * 0.2 : current + Self.couplingClimbDb
+    }
+
+    /// Mean square in PCM16 units².
+    static func power(_ samples: UnsafePointer<Int16>, _ count: Int) -> Double {
+        guard count > 0 else { return 0 }
+        var sum: Int64 = 0
+        for i in 0..<count {
+            let s = Int64(samples[i])
+            sum &+= s &* s
+        }
+        return Double(sum) / Double(count)
+    }
+
+    static func dbfsToPower(_ dbfs: Double) -> Double {
+        let amplitude = 32768.0 * pow(10, dbfs / 20)
+        return amplitude * amplitude
+    }
+
+    static func powerToDbfs(_ power: Double) -> Double {
+        guard power > 0 else { return -120 }
+        return max(-120, 10 * log10(power / (32768.0 * 32768.0)))
+    }
+}
