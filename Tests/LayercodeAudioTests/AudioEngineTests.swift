@@ -52,7 +52,7 @@ final class AudioEngineTests: XCTestCase {
     /// at the same format with what it holds, and a speaker at another rate gets a new side
     /// and reports the frames left on the old one.
     func testSpeakerSwitchKeepsTheChainAtTheSameFormat() throws {
-        let engine = AudioEngine(config: AudioEngine.Config(), clock: Self.now, wake: {})
+        let engine = try AudioEngine(config: AudioEngine.Config(), clock: Self.now, wake: {})
         defer { engine.stop() }
         XCTAssertEqual(try engine.replaceOutput(with: wavOut("a.wav", rate: 16_000)), 0)
         let first = try XCTUnwrap(engine.playback)

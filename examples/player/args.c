@@ -67,6 +67,16 @@ void args_usage(FILE *out) {
         "                          that speaks it (devserver --codecs, its relay) may\n"
         "                          choose; others keep PCM JSON (default: pcm16 only)\n"
         "  --opus-bitrate BPS      Opus uplink bitrate, 6000..510000 (default 16000)\n"
+        "  --aec, --no-aec         echo cancellation on or off (default: on with devices\n"
+        "                          or WAV files when the library has an echo engine)\n"
+        "  --echo-engine NAME      webrtc-aec3, webrtc-legacy, speexdsp or webrtc\n"
+        "                          (default: the best built in)\n"
+        "  --ns                    noise suppression (from the echo engine)\n"
+        "  --agc                   automatic gain control (from the echo engine)\n"
+        "  --half-duplex, --no-half-duplex\n"
+        "                          without a canceller, mute the microphone while the\n"
+        "                          agent is audible unless the user is clearly louder\n"
+        "                          (default: on with ALSA devices when AEC is off)\n"
         "  --push-to-talk          talk only while asked to. On a terminal: hold SPACE to\n"
         "                          talk (released about 300 ms after the key stops\n"
         "                          repeating), 't' toggles talking, 'm' toggles mute,\n"
@@ -118,7 +128,8 @@ enum flag_id {
     F_PLAYBACK, F_DEVICE_RATE, F_PERIOD_MS, F_JITTER_MIN, F_JITTER_MAX, F_CODECS, F_OPUS_BITRATE, F_NO_MIC,
     F_NO_SPEAKER, F_MUTED, F_PUSH_TO_TALK, F_TEXT, F_DURATION, F_JSON_EVENTS,
     F_AMPLITUDE_RATE, F_STATS_INTERVAL, F_LIST_DEVICES, F_HELP, F_VERSION, F_RECONNECT,
-    F_VERBOSE, F_RECORD
+    F_VERBOSE, F_RECORD, F_AEC, F_NO_AEC, F_ECHO_ENGINE, F_NS, F_AGC, F_HALF_DUPLEX,
+    F_NO_HALF_DUPLEX
 };
 
 static const struct {
@@ -148,6 +159,13 @@ static const struct {
     {"--record", F_RECORD, 1},
     {"--codecs", F_CODECS, 1},
     {"--opus-bitrate", F_OPUS_BITRATE, 1},
+    {"--aec", F_AEC, 0},
+    {"--no-aec", F_NO_AEC, 0},
+    {"--echo-engine", F_ECHO_ENGINE, 1},
+    {"--ns", F_NS, 0},
+    {"--agc", F_AGC, 0},
+    {"--half-duplex", F_HALF_DUPLEX, 0},
+    {"--no-half-duplex", F_NO_HALF_DUPLEX, 0},
     {"--no-mic", F_NO_MIC, 0},
     {"--no-speaker", F_NO_SPEAKER, 0},
     {"--muted", F_MUTED, 0},
@@ -195,6 +213,8 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
     memset(a, 0, sizeof *a);
     a->amplitude_rate = 20;
     a->reconnect_attempts = -1;
+    a->aec = -1;
+    a->half_duplex = -1;
     a->headers = calloc((size_t)(argc > 0 ? argc : 1), sizeof *a->headers);
     if (a->headers == NULL) {
         set_err(err, err_size, "out of memory");
@@ -327,6 +347,13 @@ int args_parse(int argc, char **argv, player_args *a, char *err, size_t err_size
                 return -1;
             }
             break;
+        case F_AEC: a->aec = 1; break;
+        case F_NO_AEC: a->aec = 0; break;
+        case F_ECHO_ENGINE: a->echo_engine = value; break;
+        case F_NS: a->ns = 1; break;
+        case F_AGC: a->agc = 1; break;
+        case F_HALF_DUPLEX: a->half_duplex = 1; break;
+        case F_NO_HALF_DUPLEX: a->half_duplex = 0; break;
         case F_NO_MIC: a->no_mic = 1; break;
         case F_NO_SPEAKER: a->no_speaker = 1; break;
         case F_MUTED: a->muted = 1; break;

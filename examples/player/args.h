@@ -39,6 +39,11 @@ typedef struct player_args {
     int jitter_max_ms;           /* --jitter-max-ms, 0 = library default */
     const char *codecs;          /* --codecs (lc_options.wire_codecs), NULL = PCM only */
     int opus_bitrate;            /* --opus-bitrate, 0 = library default */
+    int aec;                     /* --aec 1, --no-aec 0, -1 = library default */
+    const char *echo_engine;     /* --echo-engine, NULL = the best built in */
+    int ns;                      /* --ns */
+    int agc;                     /* --agc */
+    int half_duplex;             /* --half-duplex 1, --no-half-duplex 0, -1 = default */
     int no_mic;                  /* --no-mic */
     int no_speaker;              /* --no-speaker */
     int muted;                   /* --muted */

@@ -644,6 +644,16 @@ static void emit_stats(int json, int final, const lc_stats *st, int have_seconds
                   (unsigned long long)st->wire_bytes_sent,
                   (unsigned long long)st->wire_bytes_received,
                   (unsigned long long)st->fec_recovered_frames);
+        sb_printf(&sb,
+                  ",\"echo_engine\":\"%s\",\"echo_return_loss_enhancement_db\":%.1f,"
+                  "\"residual_echo_level_dbfs\":%.1f,\"echo_delay_ms\":%lld,"
+                  "\"double_talk_frames\":%llu,\"echo_frames\":%llu,"
+                  "\"echo_reference_late_frames\":%llu,\"half_duplex_gated_frames\":%llu",
+                  lc_echo_engine_name(st->echo_engine), st->echo_return_loss_enhancement_db,
+                  st->residual_echo_level_dbfs, (long long)st->echo_delay_ms,
+                  (unsigned long long)st->double_talk_frames, (unsigned long long)st->echo_frames,
+                  (unsigned long long)st->echo_reference_late_frames,
+                  (unsigned long long)st->half_duplex_gated_frames);
         if (have_seconds)
             sb_printf(&sb, ",\"input_seconds\":%.3f,\"output_seconds\":%.3f", input_seconds,
                       output_seconds);
@@ -678,6 +688,16 @@ static void emit_stats(int json, int final, const lc_stats *st, int have_seconds
                   (unsigned long long)st->wire_bytes_sent,
                   (unsigned long long)st->wire_bytes_received,
                   (unsigned long long)st->fec_recovered_frames);
+        if (st->echo_frames > 0)
+            sb_printf(&sb, "; echo %s: ERLE %.1f dB, residual %.1f dBFS, delay %lld ms, "
+                      "%llu double-talk / %llu late-reference frames",
+                      lc_echo_engine_name(st->echo_engine), st->echo_return_loss_enhancement_db,
+                      st->residual_echo_level_dbfs, (long long)st->echo_delay_ms,
+                      (unsigned long long)st->double_talk_frames,
+                      (unsigned long long)st->echo_reference_late_frames);
+        if (st->half_duplex_gated_frames > 0)
+            sb_printf(&sb, "; half duplex muted %llu frames",
+                      (unsigned long long)st->half_duplex_gated_frames);
         if (have_seconds)
             sb_printf(&sb, "; audio %.2f s in, %.2f s out", input_seconds, output_seconds);
     }
@@ -987,6 +1007,11 @@ int main(int argc, char **argv) {
     if (args.jitter_max_ms > 0) opts.jitter_max_ms = args.jitter_max_ms;
     if (args.codecs) opts.wire_codecs = args.codecs;
     if (args.opus_bitrate > 0) opts.opus_bitrate = args.opus_bitrate;
+    opts.echo_cancellation = args.aec;
+    opts.echo_engine = args.echo_engine;
+    opts.noise_suppression = args.ns;
+    opts.auto_gain = args.agc;
+    opts.half_duplex = args.half_duplex;
     opts.audio_input_enabled = !args.no_mic;
     opts.audio_output_enabled = !args.no_speaker;
     opts.start_muted = args.muted;

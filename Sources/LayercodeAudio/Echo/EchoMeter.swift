@@ -7,31 +7,38 @@ import CPosix
 ///
 /// - **far end active**: the reference above −50 dBFS, held for `tailFrames` after it falls
 ///   (the room's echo outlives the sound that made it);
-/// - **echo coupling**: how loud the echo is against the reference (microphone power over
-///   reference power while the far end is active), tracked as a lower envelope in dB: down
-///   fast, up 0.5 dB per second, so a user talking over the agent (which only adds power)
-///   does not raise it;
+/// - **echo coupling**: how loud the echo is against the reference: the microphone's energy
+///   over the far end's in 1 s blocks of far-end-active frames, the quietest of the last 5
+///   blocks (a user talking over the agent only adds energy, so some block is echo alone);
+///   0 dB until the first block;
 /// - **double-talk**: a far-end-active frame whose microphone power is over 6 dB above the
 ///   echo the coupling predicts: someone near the microphone is talking;
 /// - **ERLE** (echo return loss enhancement): microphone over output power, smoothed over
 ///   far-end-active frames without double-talk;
 /// - **residual echo level**: the output's level in those same frames, dBFS.
 ///
-/// Loop thread only; no allocation.
+/// Loop thread only; no allocation after init.
 struct EchoMeter {
     static let farActivePower: Double = dbfsToPower(-50)
     static let tailFrames = 30           // 300 ms
     static let doubleTalkMarginDb = 6.0
-    /// The coupling envelope climbs this much per frame (0.5 dB per second).
-    static let couplingClimbDb = 0.005
+    static let couplingBlockFrames = 100
+    static let couplingBlocks = 5
 
     private(set) var farActive = false
     private var tail = 0
     /// The far end's power, held over the tail (its loudest frame in the last 300 ms).
     private(set) var farEnvelope: Double = 0
-    private var envelopeAge = 0
-    /// Echo power over reference power, dB; nil until the far end has been active.
+    /// The last `tailFrames` far-end powers (a ring), for `farEnvelope`.
+    private var recentFar = [Double](repeating: 0, count: EchoMeter.tailFrames)
+    private var recentIndex = 0
+    /// Echo power over reference power, dB; nil until the first block.
     private(set) var couplingDb: Double?
+    private var blockMic = 0.0
+    private var blockFar = 0.0
+    private var blockFrames = 0
+    private var blocks = [Double](repeating: 0, count: EchoMeter.couplingBlocks)
+    private var blockCount = 0
     private var micSmoothed: Double = 0
     private var outSmoothed: Double = 0
     private(set) var doubleTalkFrames: UInt64 = 0
@@ -56,11 +63,11 @@ struct EchoMeter {
         }
         farActiveFrames += 1
         activeRun += 1
+        learnCoupling(micPower: mic, farPower: far)
         let doubleTalk = isNearTalking(micPower: mic)
         if doubleTalk {
             doubleTalkFrames += 1
         } else {
-            learnCoupling(micPower: mic)
             micSmoothed += (mic - micSmoothed) * 0.05
             outSmoothed += (out - outSmoothed) * 0.05
         }
@@ -88,11 +95,11 @@ struct EchoMeter {
     }
 
     private mutating func noteFar(_ far: Double) {
-        envelopeAge += 1
-        if far >= farEnvelope || envelopeAge > Self.tailFrames {
-            farEnvelope = far
-            envelopeAge = 0
-        }
+        recentFar[recentIndex] = far
+        recentIndex = (recentIndex + 1) % Self.tailFrames
+        var loudest = 0.0
+        for p in recentFar where p > loudest { loudest = p }
+        farEnvelope = loudest
         if far > Self.farActivePower {
             farActive = true
             tail = Self.tailFrames
@@ -108,16 +115,22 @@ struct EchoMeter {
         return 10 * log10(max(micPower, 1e-3) / max(farEnvelope, 1e-3)) > couplingDb + Self.doubleTalkMarginDb
     }
 
-    private mutating func learnCoupling(micPower: Double) {
-        // Learn only once the echo of the far end's start has had time to reach the
-        // microphone, and only from frames that carry more than the noise floor.
-        guard activeRun > Self.tailFrames, farEnvelope > Self.farActivePower else { return }
-        let ratio = 10 * log10(max(micPower, 1e-3) / farEnvelope)
-        guard let current = couplingDb else {
-            couplingDb = ratio
-            return
-        }
-        couplingDb = ratio < current ? current + (ratio - current) * 0.2 : current + Self.couplingClimbDb
+    private mutating func learnCoupling(micPower: Double, farPower: Double) {
+        // Only once the echo of the far end's start has had time to reach the microphone.
+        guard activeRun > Self.tailFrames else { return }
+        blockMic += micPower
+        blockFar += farPower
+        blockFrames += 1
+        guard blockFrames == Self.couplingBlockFrames else { return }
+        let estimate = max(-80, 10 * log10(max(blockMic, 1e-3) / max(blockFar, 1e-3)))
+        blocks[blockCount % Self.couplingBlocks] = estimate
+        blockCount += 1
+        var quietest = Double.infinity
+        for i in 0..<min(blockCount, Self.couplingBlocks) where blocks[i] < quietest { quietest = blocks[i] }
+        couplingDb = quietest
+        blockMic = 0
+        blockFar = 0
+        blockFrames = 0
     }
 
     /// Mean square in PCM16 units².

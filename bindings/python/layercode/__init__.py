@@ -40,6 +40,16 @@ def version_number() -> int:
     return int(_lib_handle.lc_version_number())
 
 
+def echo_engines_built() -> list:
+    """The echo engines the loaded library was built with, best first, by the names
+    Client(echo_engine=...) takes ("webrtc-aec3", "webrtc-legacy", "speexdsp"); [] when
+    none (or the library predates echo cancellation)."""
+    if _lib_handle.lc_echo_engines_built is None:
+        return []
+    mask = int(_lib_handle.lc_echo_engines_built())
+    return [_lib_handle.lc_echo_engine_name(e).decode("ascii") for e in (1, 2, 3) if mask & (1 << e)]
+
+
 def library_path() -> str:
     """Path (or name) the library was loaded from."""
     return str(_lib_handle.dll._name)
@@ -50,6 +60,6 @@ __all__ = [
     "Device", "EVENT_TYPES", "ErrorCode", "Event", "InternalError", "InvalidArgumentError",
     "InvalidStateError", "LCTimeoutError", "LayercodeError", "NetworkError", "NoMemoryError",
     "ProtocolError", "Stats", "Status", "TLSError", "TooLargeError", "__version__",
-    "error_for", "library_path", "list_devices", "set_library_log_level", "version",
+    "echo_engines_built", "error_for", "library_path", "list_devices", "set_library_log_level", "version",
     "version_number",
 ]

@@ -17,8 +17,8 @@ import ctypes
 import ctypes.util
 import glob
 import os
-from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_float, c_int, c_int32,
-                    c_int64, c_size_t, c_uint64, c_void_p)
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_float, c_int,
+                    c_int32, c_int64, c_size_t, c_uint, c_uint64, c_void_p)
 from typing import Any, Callable, List, Optional
 
 #: The library major version these bindings speak (soname liblayercode.so.<major>).
@@ -55,6 +55,11 @@ LC_AUDIO_EXTERNAL = 0
 LC_AUDIO_NONE = 1
 LC_AUDIO_ALSA = 2
 LC_AUDIO_WAV = 3
+
+LC_ECHO_ENGINE_NONE = 0
+LC_ECHO_ENGINE_WEBRTC_AEC3 = 1
+LC_ECHO_ENGINE_WEBRTC_LEGACY = 2
+LC_ECHO_ENGINE_SPEEX = 3
 
 LC_EVENT_STATUS = 1
 LC_EVENT_CONNECTED = 2
@@ -168,6 +173,11 @@ class lc_options(Structure):
         ("opus_bitrate", c_int),
         ("opus_complexity", c_int),
         ("opus_dtx", c_int),
+        ("echo_cancellation", c_int),
+        ("echo_engine", c_char_p),
+        ("noise_suppression", c_int),
+        ("auto_gain", c_int),
+        ("half_duplex", c_int),
     ]
 
 
@@ -212,7 +222,14 @@ class lc_stats(Structure):
         ("wire_bytes_sent", c_uint64),
         ("wire_bytes_received", c_uint64),
         ("wire_codec", c_int32),
-        ("reserved0", c_int32),
+        ("echo_engine", c_int32),
+        ("echo_return_loss_enhancement_db", c_double),
+        ("residual_echo_level_dbfs", c_double),
+        ("echo_delay_ms", c_int64),
+        ("double_talk_frames", c_uint64),
+        ("echo_frames", c_uint64),
+        ("echo_reference_late_frames", c_uint64),
+        ("half_duplex_gated_frames", c_uint64),
     ]
 
 
@@ -319,6 +336,9 @@ _OPTIONAL: "dict[str, tuple[Any, list[Any]]]" = {
     "lc_client_poll_event_sized": (c_int, [c_void_p, POINTER(lc_event), c_size_t, c_int]),
     "lc_set_log_handler": (c_int, [lc_log_fn, c_void_p, c_int]),
     "lc_client_failure_message": (c_int, [c_void_p, c_char_p, c_size_t]),
+    "lc_client_set_audio_delays": (c_int, [c_void_p, c_int, c_int]),
+    "lc_echo_engines_built": (c_uint, []),
+    "lc_echo_engine_name": (c_char_p, [c_int]),
 }
 
 

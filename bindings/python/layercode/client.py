@@ -318,6 +318,15 @@ class Client:
     (0 PCM16, 1 Opus). opus_bitrate (bits/s, 6000..510000), opus_complexity (0..10) and
     opus_dtx tune the Opus uplink.
 
+    Echo cancellation (doc/echo-cancellation.md): echo_cancellation (None: on with ALSA and
+    WAV audio when an engine is built in, off for external audio; True/False), echo_engine
+    ("webrtc-aec3", "webrtc-legacy", "speexdsp", "webrtc"; None: the best built in; see
+    echo_engines_built()), noise_suppression, auto_gain, and half_duplex (None: on with ALSA
+    audio when no canceller runs). With external audio, set_audio_delays() declares the
+    device latencies. stats() has the echo figures (echo_engine,
+    echo_return_loss_enhancement_db, residual_echo_level_dbfs, echo_delay_ms,
+    double_talk_frames, ...).
+
     Every event is also queued for ``events()`` (at most ``event_queue_size`` events and
     ``event_queue_max_bytes`` of their text, 1 MiB by default; the oldest are dropped beyond
     either and counted in ``event_queue_overflows``; ``event_queue_size=0`` turns the queue
@@ -370,6 +379,11 @@ class Client:
         opus_bitrate: Optional[int] = None,
         opus_complexity: Optional[int] = None,
         opus_dtx: Optional[bool] = None,
+        echo_cancellation: Optional[bool] = None,
+        echo_engine: Optional[str] = None,
+        noise_suppression: Optional[bool] = None,
+        auto_gain: Optional[bool] = None,
+        half_duplex: Optional[bool] = None,
         event_queue_size: int = 10000,
         event_queue_max_bytes: int = 1 << 20,
         on_status: Optional[Callable[[Status], Any]] = None,
@@ -451,6 +465,7 @@ class Client:
             "playback_device": _cstr("playback_device", playback_device),
             "record_path": _cstr("record", record),
             "wire_codecs": _cstr("codecs", codecs),
+            "echo_engine": _cstr("echo_engine", echo_engine),
         }
         for field_name, raw in strings.items():
             setattr(opts, field_name, raw)
@@ -475,7 +490,10 @@ class Client:
                 setattr(opts, field_name, int(value))
         for field_name, flag in (("audio_input_enabled", audio_input),
                                  ("audio_output_enabled", audio_output),
-                                 ("start_muted", muted), ("opus_dtx", opus_dtx)):
+                                 ("start_muted", muted), ("opus_dtx", opus_dtx),
+                                 ("echo_cancellation", echo_cancellation),
+                                 ("noise_suppression", noise_suppression),
+                                 ("auto_gain", auto_gain), ("half_duplex", half_duplex)):
             if flag is not None:
                 setattr(opts, field_name, 1 if flag else 0)
         for name, value in limits.items():
@@ -725,6 +743,15 @@ class Client:
     def set_output_device(self, name: StrPath) -> None:
         """Switches the speaker, like set_input_device()."""
         self._call(lib.lc_client_set_output_device, _cstr("name", name))
+
+    def set_audio_delays(self, playback_ms: int, capture_ms: int) -> None:
+        """Declares the audio latencies the echo canceller cannot measure (external audio):
+        playback_ms from read_audio() returning to the sound being audible, capture_ms from
+        the microphone to write_audio() (lc_client_set_audio_delays; 0..1000 each)."""
+        if lib.lc_client_set_audio_delays is None:
+            raise InvalidStateError(_lib.LC_ERR_INVALID_STATE,
+                                    "the loaded liblayercode predates lc_client_set_audio_delays")
+        self._call(lib.lc_client_set_audio_delays, int(playback_ms), int(capture_ms))
 
     def failure_reason(self) -> Tuple[str, Optional[int]]:
         """Why the last session ended in error: ("none" | "unreachable" | "authorize" |
