@@ -140,15 +140,18 @@ typedef void (*lc_data_fn)(void *user_data, const char *content_json, const char
  *  the microphone's WAV (any rate 8000..48000, any format; silence after its end; NULL: no
  *  microphone), playback_device the WAV written at output_sample_rate (NULL: discarded).
  *
- *  Echo: the library does not cancel echo yet. When the microphone can hear the speaker
- *  (LC_AUDIO_ALSA, or the app's own devices), the agent's voice comes back as speech and
- *  the agent interrupts itself. Until echo cancellation lands: use push-to-talk
+ *  Echo: the library cancels the speaker's echo on the microphone path (echo_cancellation,
+ *  on by default in LC_AUDIO_ALSA and LC_AUDIO_WAV when an engine is built in; for the
+ *  app's own devices set it and lc_client_set_audio_delays()). Without a canceller
+ *  (lc_echo_engines_built() is 0, or it is turned off), ALSA mode falls back to half duplex
+ *  (half_duplex), and otherwise, when the microphone can hear the speaker, the agent's
+ *  voice comes back as speech and the agent interrupts itself. Then use push-to-talk
  *  (lc_client_turn_start(), lc_client_turn_end()), a headset, can_interrupt off in the
  *  agent's config, or the sound server's echo canceller (PulseAudio, or PipeWire's
  *  pipewire-pulse): `pactl load-module module-echo-cancel aec_method=webrtc
  *  source_name=echocancel sink_name=echocancel_sink`, `pactl set-default-source echocancel`,
  *  `pactl set-default-sink echocancel_sink`, then capture_device and playback_device
- *  "default" (README.md, "Echo"). */
+ *  "default" (README.md, "Echo cancellation"). */
 #define LC_AUDIO_EXTERNAL 0 /**< The app moves the audio (default). */
 #define LC_AUDIO_NONE 1 /**< Text only. */
 #define LC_AUDIO_ALSA 2 /**< The library runs ALSA capture and playback devices. */
