@@ -5,7 +5,7 @@
  * frame first, then the microphone frame in place.
  *
  *   aec_scene ENGINE mic.wav ref.wav out.wav [--ns] [--agc] [--no-aec] [--delay-ms N]
- *             [--align-ms N] [--speex-tail-ms N]
+ *             [--align-ms N] [--speex-tail-ms N] [--cpu-file PATH]
  *   aec_scene --list
  *
  * ENGINE: webrtc-aec3, webrtc-legacy, speexdsp, "webrtc" (the best WebRTC engine built),
@@ -18,7 +18,8 @@
  * silence; out.wav has the microphone's length rounded down to whole 10 ms frames.
  * Prints one JSON object: the engine, frames, CPU time per 10 ms frame (far + near call,
  * CLOCK_THREAD_CPUTIME_ID: mean, p50, p99, max, in µs) and the engine's own metrics at the
- * end. --list prints {"built": [...], "default": "..."}. Exit 0, or 2 with a message.
+ * end; --cpu-file writes each frame's CPU time (µs, one line per frame, in frame order).
+ * --list prints {"built": [...], "default": "..."}. Exit 0, or 2 with a message.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "lc_echo.h"
@@ -154,6 +155,7 @@ static int compare_double(const void *a, const void *b) {
 int main(int argc, char **argv) {
     lcecho_config config = {0, 1, 0, 0, 0};
     const char *positional[4];
+    const char *cpu_file = NULL;
     int npositional = 0;
     long delay_ms = 0, align_ms = 0;
     char err[256] = "";
@@ -170,13 +172,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--delay-ms")) delay_ms = option_int(argc, argv, &i);
         else if (!strcmp(argv[i], "--align-ms")) align_ms = option_int(argc, argv, &i);
         else if (!strcmp(argv[i], "--speex-tail-ms")) config.speex_tail_ms = (int)option_int(argc, argv, &i);
+        else if (!strcmp(argv[i], "--cpu-file")) {
+            if (i + 1 >= argc) die("missing value for", argv[i]);
+            cpu_file = argv[++i];
+        }
         else if (argv[i][0] == '-' && argv[i][1]) die("unknown option", argv[i]);
         else if (npositional < 4) positional[npositional++] = argv[i];
         else die("too many arguments", argv[i]);
     }
     if (npositional != 4)
         die("usage: aec_scene ENGINE mic.wav ref.wav out.wav [--ns] [--agc] [--no-aec] "
-            "[--delay-ms N] [--align-ms N] [--speex-tail-ms N] | aec_scene --list", NULL);
+            "[--delay-ms N] [--align-ms N] [--speex-tail-ms N] [--cpu-file PATH] | "
+            "aec_scene --list", NULL);
     config.engine = engine_by_name(positional[0]);
 
     pcm mic = read_wav(positional[1]);
@@ -209,6 +216,12 @@ int main(int argc, char **argv) {
         total += cpu[f];
     }
     write_wav(positional[3], out, frames * LCECHO_FRAME);
+    if (cpu_file) {
+        FILE *f = fopen(cpu_file, "w");
+        if (!f) die("cannot write", cpu_file);
+        for (size_t i = 0; i < frames; i++) fprintf(f, "%.3f\n", cpu[i]);
+        if (fclose(f)) die("write failed", cpu_file);
+    }
 
     lcecho_metrics m = {-1, -1000, -1};
     if (e) lcecho_get_metrics(e, &m);
