@@ -105,7 +105,7 @@ $(AEC_SCENE): bench/aec/aec_scene.c Sources/CEchoCancel/echo.cpp Sources/CEchoCa
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -ISources/CEchoCancel/include -c bench/aec/aec_scene.c \
 		-o $(@D)/aec_scene.o
 	$(CXX) -std=c++17 -O2 -fno-exceptions -fno-rtti -DLCECHO_WEBRTC=$(AEC_WEBRTC_DEFINE) \
-		-ISources/CEchoCancel/include $$(pkg-config --cflags $(AEC_WEBRTC_PC) speexdsp) \
+		-ISources/CEchoCancel/include $$(pkg-config --cflags $(AEC_WEBRTC_PC) speexdsp | sed 's/-I/-isystem /g') \
 		-c Sources/CEchoCancel/echo.cpp -o $(@D)/echo.o
 	$(CXX) $(@D)/aec_scene.o $(@D)/echo.o $$(pkg-config --libs $(AEC_WEBRTC_PC) speexdsp) -lm -o $@
 
