@@ -3,11 +3,15 @@
 are known, so the bench's table can be trusted: an output 100 times quieter than the
 microphone is 40 dB of ERLE, an identity "engine" is 0 dB and keeps every false onset, the
 raw microphone's onsets are counted from 1 s after the agent's start, the user's own
-speech is never a false onset, and the double-talk figures follow the user."""
+speech is never a false onset, and the double-talk figures follow the user. And the
+harness that runs the engines (bench/aec/aec_scene) passes the microphone through
+untouched with no engine and refuses bad input by name."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -139,3 +143,49 @@ def test_raw_microphone_gives_the_issues_nine_false_onsets_on_the_plain_scene(tm
     r = score.score(mic, mic, near, echo, meta["agent_start_s"])
     assert r["false_onsets"] == 9
     assert r["erle_db"] == 0.0
+
+
+# ---- the harness, bench/aec/aec_scene (built from the tree's engines) -----------------
+
+ECHO_CPP = os.path.join(ROOT, "Sources", "CEchoCancel", "echo.cpp")
+
+
+@pytest.fixture(scope="module")
+def aec_scene():
+    if not os.path.exists(ECHO_CPP):
+        pytest.skip("Sources/CEchoCancel/echo.cpp not in this tree")
+    subprocess.run(["make", "-s", os.path.relpath(score.AEC_SCENE, ROOT)], cwd=ROOT, check=True,
+                   timeout=600, stdout=subprocess.DEVNULL)
+    return score.AEC_SCENE
+
+
+def test_aec_scene_lists_the_engines_built(aec_scene):
+    listed = score.list_engines(aec_scene)
+    assert "speexdsp" in listed["built"]          # always built
+    assert listed["default"] == listed["built"][0]
+
+
+def test_aec_scene_engine_none_is_the_identity(aec_scene, tmp_path):
+    mic = noise(1.005, -20.0, 11)                 # 100 frames and a half: the half is cut
+    ref = noise(0.5, -20.0, 12)                   # shorter than the mic: padded with silence
+    scenes.write_wav(str(tmp_path / "mic.wav"), mic)
+    scenes.write_wav(str(tmp_path / "ref.wav"), ref)
+    out = subprocess.run([aec_scene, "none", str(tmp_path / "mic.wav"), str(tmp_path / "ref.wav"),
+                          str(tmp_path / "out.wav")], check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout)
+    assert result["frames"] == 100 and result["failed_frames"] == 0
+    got = scenes.read_wav(str(tmp_path / "out.wav"))
+    assert len(got) == 100 * score.FRAME
+    assert np.array_equal(got, scenes.read_wav(str(tmp_path / "mic.wav"))[:len(got)])
+
+
+def test_aec_scene_refuses_bad_input_by_name(aec_scene, tmp_path):
+    (tmp_path / "bad.wav").write_bytes(b"not a wave file at all")
+    scenes.write_wav(str(tmp_path / "ok.wav"), noise(0.1, -20.0, 1))
+    for args, message in (
+            (["speexdsp", str(tmp_path / "bad.wav"), str(tmp_path / "ok.wav")], "not a RIFF/WAVE"),
+            (["nosuch", str(tmp_path / "ok.wav"), str(tmp_path / "ok.wav")], "unknown engine"),
+            (["speexdsp", str(tmp_path / "missing.wav"), str(tmp_path / "ok.wav")], "cannot open")):
+        r = subprocess.run([aec_scene, *args, str(tmp_path / "out.wav")], capture_output=True,
+                           text=True)
+        assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
