@@ -21,7 +21,8 @@ full-scale square wave, as the library's meters and VAD):
 - echo-only frames: the echo is present (echo.wav's frame above ACTIVE_DBFS, 10 dB over the
   noise) and the user is not (near.wav's frame below SILENT_DBFS);
 - ERLE after 1 s: 10·log10(Σ mic² / Σ out²) over the echo-only frames from 1 s after the
-  agent's start to the end;
+  agent's start to the end (microphone against output, as the issue measures it: an
+  automatic gain that raises the output raises the residual echo too, and counts);
 - time to 20 dB: from the agent's start to the end of the first 250 ms window (sliding by
   10 ms, from the agent's start) whose ERLE over its echo-only frames (at least 5) reaches
   20 dB; "never" if none does;
