@@ -44,7 +44,15 @@ SWIFT_SOURCES := $(shell find Sources -type f) Package.swift include/layercode.h
 PLAYER_SOURCES := $(wildcard examples/player/*.c examples/player/*.h)
 MAN_PAGE := doc/layercode-player.1
 
-.PHONY: all deps lib player demo bench test test-swift test-tsan test-abi test-python install clean docs man \
+# bench/aec/aec_scene.c linked with the engines' shim, built like the library builds it:
+# WebRTC's APM 1.x (AEC3) if pkg-config has webrtc-audio-processing-1, else 0.3 (the legacy
+# AEC), else none; speexdsp always (LCECHO_WEBRTC: 1, 3 or 0, as in Sources/CEchoCancel).
+AEC_SCENE := $(BUILD)/bench/aec_scene
+AEC_WEBRTC_PC := $(shell pkg-config --exists webrtc-audio-processing-1 && echo webrtc-audio-processing-1 \
+	|| { pkg-config --exists webrtc-audio-processing && echo webrtc-audio-processing; })
+AEC_WEBRTC_DEFINE := $(if $(filter webrtc-audio-processing-1,$(AEC_WEBRTC_PC)),1,$(if $(AEC_WEBRTC_PC),3,0))
+
+.PHONY: all deps lib player demo bench bench-aec test test-swift test-tsan test-abi test-python install clean docs man \
 	fuzz fuzz-build fuzz-check
 
 all: $(LIB) $(HEADER) $(PLAYER)
@@ -81,8 +89,25 @@ player: $(PLAYER)
 demo: deps all
 	$(PY) tools/demo.py $(DEMO_FLAGS)
 
-bench: deps all
+bench: deps all $(AEC_SCENE)
 	$(PY) bench/run.py
+
+# The echo scenes alone (issue 13): builds the scenes (bench/aec/scenes.py), runs every
+# engine built over each with bench/aec/aec_scene, prints the table with the goals beside
+# the numbers and writes bench/results/aec_scenes.json (bench/aec/score.py).
+.PHONY: bench-aec
+bench-aec: deps $(AEC_SCENE)
+	$(PY) bench/aec/score.py --aec-scene $(AEC_SCENE)
+
+# The echo scenes' harness (AEC_SCENE above).
+$(AEC_SCENE): bench/aec/aec_scene.c Sources/CEchoCancel/echo.cpp Sources/CEchoCancel/include/lc_echo.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -ISources/CEchoCancel/include -c bench/aec/aec_scene.c \
+		-o $(@D)/aec_scene.o
+	$(CXX) -std=c++17 -O2 -fno-exceptions -fno-rtti -DLCECHO_WEBRTC=$(AEC_WEBRTC_DEFINE) \
+		-ISources/CEchoCancel/include $$(pkg-config --cflags $(AEC_WEBRTC_PC) speexdsp | sed 's/-I/-isystem /g') \
+		-c Sources/CEchoCancel/echo.cpp -o $(@D)/echo.o
+	$(CXX) $(@D)/aec_scene.o $(@D)/echo.o $$(pkg-config --libs $(AEC_WEBRTC_PC) speexdsp) -lm -o $@
 
 # The fault matrix: the library against each devserver fault, one row per fault
 # (tools/faults.py); fails if any row breaks the reconnect contract.

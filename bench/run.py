@@ -21,7 +21,12 @@
 - the event loop with 1 and 200 idle owners and 200 pending timers: the loop thread's CPU
   per wake-up of one owner, and ns per timer schedule + cancel (layercode-loopbench);
 - resident memory per client, idle (200 never-connected clients) and connected (50
-  external-audio clients on one devserver): VmRSS growth / clients (bench/client_memory.c).
+  external-audio clients on one devserver): VmRSS growth / clients (bench/client_memory.c);
+- the echo scenes (issue 13, bench/aec/score.py; `make bench-aec` runs them alone): every
+  echo canceller engine built over simulated rooms from files, ERLE, time to 20 dB,
+  residual, false VAD onsets, the user in double-talk and CPU per 10 ms, one "aec_scene"
+  line per engine and scene; the Markdown table with the goals beside the numbers goes to
+  stderr and bench/results/aec_scenes.json.
 """
 import json
 import os
@@ -241,6 +246,17 @@ def client_memory(work):
     return out
 
 
+def aec_scenes():
+    """The echo scenes, scored (bench/aec/score.py): the table to stderr (stdout stays one
+    JSON object a line), every run as a line."""
+    sys.path.insert(0, os.path.join(ROOT, "bench", "aec"))
+    import score
+    results = score.bench(score.AEC_SCENE, score.scene_files.DEFAULT_OUT)
+    score.write_results(results)
+    print(score.table(results), file=sys.stderr)
+    return results["runs"]
+
+
 def swift_bench(product):
     """Builds the Swift benchmark executable `product` (release) and returns its JSON lines."""
     subprocess.run(["swift", "build", "-c", "release", "--product", product],
@@ -324,6 +340,7 @@ def main():
     results += [dict(r, build="swiftpm") for r in swift_bench("layercode-microbench")]
     results += embedded_microbench(work)
     results += swift_bench("layercode-loopbench")
+    results += aec_scenes()
     shutil.rmtree(work, ignore_errors=True)
     for r in results:
         print(json.dumps(r))
