@@ -113,17 +113,24 @@ def _stats_from_c(cls: Any, s: _lib.lc_stats) -> Any:
     values = {}
     for f in fields(cls):
         desc = getattr(_lib.lc_stats, f.name)
-        values[f.name] = int(getattr(s, f.name)) if desc.offset + desc.size <= known else 0
+        kind = _STATS_TYPES[f.name]
+        values[f.name] = kind(getattr(s, f.name)) if desc.offset + desc.size <= known else kind(0)
     return cls(**values)
 
 
-#: lc_stats: the client's counters, one int attribute per lc_stats field but struct_size
-#: (include/layercode.h documents each). Built from _lib.lc_stats' field list, the one list
+#: Each lc_stats field's Python type: float for the C doubles (the echo figures in dB),
+#: int for the rest.
+_STATS_TYPES = {name: float if ctype is ctypes.c_double else int
+                for name, ctype in _lib.lc_stats._fields_[1:]}
+
+
+#: lc_stats: the client's counters, one attribute per lc_stats field but struct_size
+#: (include/layercode.h documents each): int, or float for a C double. Built from _lib.lc_stats' field list, the one list
 #: of them in these bindings. events_dropped and event_queue_bytes are the library's poll
 #: queue, which these bindings never use (0; Client.event_queue_overflows counts what
 #: events() lost).
 Stats = make_dataclass(
-    "Stats", [(name, int) for name, _ in _lib.lc_stats._fields_[1:]], frozen=True,
+    "Stats", [(name, kind) for name, kind in _STATS_TYPES.items()], frozen=True,
     namespace={"_from_c": classmethod(_stats_from_c),
                "__doc__": "lc_stats: the client's counters (see include/layercode.h for each "
                           "field)."})
