@@ -144,6 +144,9 @@ def main() -> int:
         # Per-thread call errors and the per-client session error, from 4 threads.
         ("call_errors", TESTS / "call_errors.c", ["500", closed_authorize_url()], {},
          lambda s: re.search(r"^SUMMARY .* 0 failed", s, re.M)),
+        # The echo API: options, engine names, audio delays, a fresh client's stats.
+        ("echo_api", TESTS / "echo_api.c", [], {},
+         lambda s: re.search(r"^SUMMARY .* 0 failed", s, re.M)),
         ("event_queue_callbacks", TESTS / "event_queue.c", [q.authorize_url, q.ws_url, "callbacks"],
          {}, lambda s: re.search(r"^SUMMARY .* 0 failed", s, re.M)),
         ("event_queue_polling", TESTS / "event_queue.c", [q.authorize_url, q.ws_url, "polling"],

@@ -155,6 +155,33 @@ def test_unknown_echo_engine_is_refused_naming_the_engines_built():
         assert name in detail, detail
 
 
+def unbuilt_engines() -> list:
+    return [name for name in ENGINE_IDS if name not in layercode.echo_engines_built()]
+
+
+@pytest.mark.parametrize("name", unbuilt_engines() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="every engine is built in"))])
+def test_engine_not_built_is_refused_at_the_latest_by_connect(make_client, devserver, tmp_path,
+                                                               name):
+    client = wav_client(make_client, devserver(), tmp_path, echo_engine=name)
+    with pytest.raises(layercode.InvalidArgumentError) as info:
+        client.connect().wait_connected(15)
+    assert name in str(info.value)
+    for built in layercode.echo_engines_built():
+        assert built in str(info.value)
+
+
+@pytest.mark.xfail(strict=True, reason="lc_client_new() accepts a known engine that is not "
+                   "built in (EchoEngine(name:) does not check EchoEngine.built); the header "
+                   "says it fails lc_client_new(); connect() refuses it (test above)")
+@pytest.mark.parametrize("name", unbuilt_engines() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="every engine is built in"))])
+def test_engine_not_built_is_refused_by_lc_client_new(name):
+    with pytest.raises(layercode.InvalidArgumentError) as info:
+        layercode.Client("agent", "http://127.0.0.1:9/authorize", audio="wav", echo_engine=name)
+    assert name in str(info.value)
+
+
 def test_echo_statistics_are_floats_where_the_header_has_doubles(make_client, devserver,
                                                                  tmp_path):
     """lc_stats' two dB figures are C doubles; the bindings used to truncate every stat
