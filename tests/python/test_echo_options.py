@@ -211,6 +211,23 @@ def test_set_audio_delays_accepts_0_to_1000_and_refuses_the_rest(make_client, de
                              else layercode.Status.DISCONNECTED)
 
 
+def test_async_client_sets_audio_delays(devserver):
+    import asyncio
+
+    server = devserver()
+
+    async def main():
+        async with layercode.AsyncClient(agent_id="echo", authorize_url=server.authorize_url,
+                                         ws_url=server.ws_url, echo_cancellation=True) as client:
+            await client.connect(timeout=15)
+            client.set_audio_delays(40, 20)
+            with pytest.raises(layercode.InvalidArgumentError):
+                client.set_audio_delays(1001, 20)
+            await client.disconnect()
+
+    asyncio.run(main())
+
+
 # ---- the echo loop ---------------------------------------------------------------------
 
 ROOM_DELAY_CHUNKS = 3        # 60 ms: 3 chunks of 20 ms

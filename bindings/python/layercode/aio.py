@@ -321,6 +321,10 @@ class AsyncClient:
     def stats(self) -> Stats:
         return self.client.stats()
 
+    def set_audio_delays(self, playback_ms: int, capture_ms: int) -> None:
+        """As Client.set_audio_delays (the library's loop applies it at once, as mute())."""
+        self.client.set_audio_delays(playback_ms, capture_ms)
+
     # ---- device switching: the library opens the new device before it returns, which
     # may take as long as the device does, so these run in the loop's default executor.
 
