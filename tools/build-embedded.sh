@@ -14,6 +14,12 @@
 # target's gcc, which also links: version script (only lc_* exported), --gc-sections with
 # one section per function (drops what nothing reaches), -z defs (anything the Embedded
 # stdlib or the sources leave undefined fails the link, not a later dlopen).
+#
+# The echo canceller engines (Sources/CEchoCancel/echo.cpp) compile with the target's g++
+# (TARGET_CXX) against the target's WebRTC audio processing package: APM 1.x (AEC3) where
+# `pkg-config webrtc-audio-processing-1` finds it, else Debian 12's APM 0.3 (legacy AEC),
+# else none (speexdsp's canceller only, said on stderr). The library then also needs
+# libstdc++ and the APM's shared library.
 set -euo pipefail
 arch=${1:?usage: build-embedded.sh ARCH OUTDIR}
 out=${2:?usage: build-embedded.sh ARCH OUTDIR}
@@ -34,14 +40,16 @@ fi
 # the code generation flags that give the target's Linux ABI.
 case $arch in
 x86_64)
-    target=x86_64-unknown-linux-gnu cc=${TARGET_CC:-cc} multiarch=x86_64-linux-gnu
+    target=x86_64-unknown-linux-gnu cc=${TARGET_CC:-cc} cxx=${TARGET_CXX:-c++} multiarch=x86_64-linux-gnu
     abi=() link=() ;;
 aarch64)
-    target=aarch64-none-none-elf cc=${TARGET_CC:-aarch64-linux-gnu-gcc} multiarch=aarch64-linux-gnu
+    target=aarch64-none-none-elf cc=${TARGET_CC:-aarch64-linux-gnu-gcc} cxx=${TARGET_CXX:-aarch64-linux-gnu-g++}
+    multiarch=aarch64-linux-gnu
     abi=() link=() ;;
 armhf)
     # Debian armhf: ARMv7-A, VFPv3-D16, floating-point arguments in VFP registers.
-    target=armv7-none-none-eabi cc=${TARGET_CC:-arm-linux-gnueabihf-gcc} multiarch=arm-linux-gnueabihf
+    target=armv7-none-none-eabi cc=${TARGET_CC:-arm-linux-gnueabihf-gcc} cxx=${TARGET_CXX:-arm-linux-gnueabihf-g++}
+    multiarch=arm-linux-gnueabihf
     # The Unicode tables (C++) name the EHABI personality routine: libgcc's, linked in
     # statically rather than needing libgcc_s.so.
     abi=(-Xcc -mfloat-abi=hard -Xcc -mfpu=vfpv3-d16) link=(-static-libgcc) ;;
@@ -60,13 +68,33 @@ if [ "$arch" != x86_64 ]; then
            -Xcc -isystem -Xcc "/usr/include/$multiarch"
            -Xcc -idirafter -Xcc /usr/include)
 fi
-command -v "$cc" >/dev/null || { echo "build-embedded: $cc missing: run tools/ensure-deps.sh" >&2; exit 1; }
+for tool in "$cc" "$cxx"; do
+    command -v "$tool" >/dev/null || { echo "build-embedded: $tool missing: run tools/ensure-deps.sh" >&2; exit 1; }
+done
 
 # The target's pkg-config files (the same packages Package.swift names).
 export PKG_CONFIG_LIBDIR=/usr/lib/$multiarch/pkgconfig:/usr/share/pkgconfig
 pkgs=(alsa opus speexdsp libssl libcrypto)
 pkg_cflags=$(pkg-config --cflags "${pkgs[@]}")
 pkg_libs=$(pkg-config --libs "${pkgs[@]}")
+# The echo canceller's WebRTC engine (LCECHO_WEBRTC: 1 APM 1.x, 3 APM 0.3, 0 none), its
+# headers as system headers (they are not warning-free), its library.
+if pkg-config --exists webrtc-audio-processing-1; then
+    echo_webrtc=1 echo_pkg=webrtc-audio-processing-1
+elif pkg-config --exists webrtc-audio-processing; then
+    echo_webrtc=3 echo_pkg=webrtc-audio-processing
+else
+    echo_webrtc=0 echo_pkg=
+    echo "build-embedded: $arch: no WebRTC audio processing package (libwebrtc-audio-processing-dev):" \
+         "the echo canceller is speexdsp's only" >&2
+fi
+echo_cflags=() echo_libs=()
+if [ -n "$echo_pkg" ]; then
+    for f in $(pkg-config --cflags "$echo_pkg"); do
+        case $f in -I*) echo_cflags+=(-isystem "${f#-I}") ;; *) echo_cflags+=("$f") ;; esac
+    done
+    read -r -a echo_libs <<< "$(pkg-config --libs "$echo_pkg")"
+fi
 
 obj=$out/obj
 mkdir -p "$obj" "$out/lib"
@@ -74,7 +102,7 @@ swift_flags=(-enable-experimental-feature Embedded -wmo -parse-as-library "${SWI
              -swift-version 5 -target "$target" "${cross[@]}"
              -Xfrontend -function-sections
              -I "$obj" -I Sources/CPosix -I Sources/CLayercodeShims/include -I Sources/CALSA
-             -I Sources/COpus -I Sources/CSpeexDSP -I Sources/CLayercodeABI)
+             -I Sources/COpus -I Sources/CSpeexDSP -I Sources/CLayercodeABI -I Sources/CEchoCancel/include)
 for f in $pkg_cflags; do swift_flags+=(-Xcc "$f"); done
 
 objects=()
@@ -110,12 +138,22 @@ if [ "$arch" = armhf ]; then
 fi
 objects+=("$tables")
 
+# The echo canceller engines (C++, no exceptions or RTTI). A cross g++ searches the
+# arch-independent headers (speex, the APM's) in /usr/include last, after its own.
+echo "build-embedded: $arch: CEchoCancel (LCECHO_WEBRTC=$echo_webrtc${echo_pkg:+, $echo_pkg})" >&2
+cross_cxx=()
+[ "$arch" = x86_64 ] || cross_cxx=(-idirafter /usr/include)
+"$cxx" -std=c++17 -O2 -fPIC -ffunction-sections -fdata-sections -fno-exceptions -fno-rtti \
+    -Wall -Wextra -Werror -DLCECHO_WEBRTC="$echo_webrtc" -ISources/CEchoCancel/include \
+    "${echo_cflags[@]}" "${cross_cxx[@]}" -c Sources/CEchoCancel/echo.cpp -o "$obj/echo.o"
+objects+=("$obj/echo.o")
+
 lib=liblayercode.so.$VERSION
 # shellcheck disable=SC2086  # pkg_libs is a list of flags
 "$cc" -shared -o "$out/lib/$lib" "${objects[@]}" \
     -Wl,--version-script=Sources/Layercode/exports.map -Wl,-soname,liblayercode.so."$somajor" \
     -Wl,--gc-sections -Wl,--as-needed -Wl,-z,defs \
-    "${link[@]}" $pkg_libs -lm
+    "${link[@]}" $pkg_libs "${echo_libs[@]}" -lstdc++ -lm
 if [ "$arch" = armhf ] && "${cc%gcc}nm" "$out/lib/$lib" | grep -q _swift_stdlib_getNumericValue; then
     echo "build-embedded: armhf: the library uses _swift_stdlib_getNumericValue (soft-float)" >&2
     rm -f "$out/lib/$lib"

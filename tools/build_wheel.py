@@ -12,7 +12,9 @@ the wheel is py3-none-manylinux_2_36_<arch>: any Python 3, any glibc 2.36 or new
 12's; tools/check-abi.sh fails if the library needs a newer one), the architecture of the
 library's ELF header (x86_64, aarch64 or armv7l: `make wheel ARCH=aarch64` bundles the
 cross-built one). Replaces any layercode-*.whl of that platform in the output directory and prints the
-wheel's path.
+wheel's path, then (on stderr) the Debian packages the bundled library needs on the target:
+the C libraries it links (ALSA, Opus, speexdsp, OpenSSL, and with the echo canceller WebRTC's
+audio processing module and libstdc++) are the system's, not bundled.
 """
 from __future__ import annotations
 
@@ -33,6 +35,35 @@ GLIBC = "2_36"  # Debian 12's; no symbol of the library needs a newer one (check
 # ELF e_machine -> (wheel architecture, the binutils prefix that can strip it).
 MACHINES = {62: ("x86_64", ""), 183: ("aarch64", "aarch64-linux-gnu-"),
             40: ("armv7l", "arm-linux-gnueabihf-")}
+# The library's NEEDED sonames (what tools/check-abi.sh allows) -> the Debian runtime package.
+RUNTIME_PACKAGES = {
+    "libasound.so.2": "libasound2", "libopus.so.0": "libopus0", "libspeexdsp.so.1": "libspeexdsp1",
+    "libssl.so.3": "libssl3", "libcrypto.so.3": "libssl3",
+    # The echo canceller's WebRTC engine: Debian 12's APM 0.3, Debian 13's APM 1.3.
+    "libwebrtc_audio_processing.so.1": "libwebrtc-audio-processing1",
+    "libwebrtc-audio-processing-1.so.3": "libwebrtc-audio-processing-1-3",
+    "libstdc++.so.6": "libstdc++6",
+}
+GLIBC_SONAMES = ("libc.so.", "libm.so.", "ld-linux")
+
+
+def runtime_packages(lib: Path) -> list[str]:
+    """The Debian packages behind lib's NEEDED entries (glibc's own left out); raises
+    ValueError naming a soname this script does not know."""
+    dynamic = subprocess.run(["readelf", "-d", str(lib)], capture_output=True, text=True,
+                             check=True).stdout
+    packages: list[str] = []
+    for line in dynamic.splitlines():
+        if "(NEEDED)" not in line:
+            continue
+        soname = line.split("[", 1)[1].rstrip("]")
+        if soname.startswith(GLIBC_SONAMES):
+            continue
+        if soname not in RUNTIME_PACKAGES:
+            raise ValueError(f"{lib} needs {soname}: name its Debian package in RUNTIME_PACKAGES")
+        if RUNTIME_PACKAGES[soname] not in packages:
+            packages.append(RUNTIME_PACKAGES[soname])
+    return packages
 
 
 def elf_machine(lib: Path) -> int | None:
@@ -59,6 +90,11 @@ def main() -> int:
               f"{machine})", file=sys.stderr)
         return 2
     arch, binutils = MACHINES[machine]
+    try:
+        packages = runtime_packages(lib)
+    except ValueError as exc:
+        print(f"build_wheel: {exc}", file=sys.stderr)
+        return 2
     tag = f"manylinux_{GLIBC}_{arch}"
     strip = shutil.which(f"{binutils}strip")
     if not strip:
@@ -96,6 +132,7 @@ def main() -> int:
             print(f"build_wheel: {wheels[0].name} lacks layercode/{BUNDLED}", file=sys.stderr)
             return 1
     print(f"{wheels[0]} ({wheels[0].stat().st_size} bytes)")
+    print(f"build_wheel: the target needs: apt-get install {' '.join(packages)}", file=sys.stderr)
     return 0
 
 

@@ -3,7 +3,7 @@
 # ABI checks on the built library, native or cross-built (the binutils of the library's
 # architecture read it): no Swift runtime is linked, only lc_* is exported, the soname is
 # versioned, the library needs only libc, libm, ALSA, Opus, speexdsp and OpenSSL (and the
-# dynamic loader), no glibc newer than the wheel's manylinux_2_36 tag promises, no Embedded
+# dynamic loader; with the echo canceller, WebRTC's audio processing library and libstdc++), no glibc newer than the wheel's manylinux_2_36 tag promises, no Embedded
 # Swift "cannot print value" text, and the header compiles cleanly as C99 and C++17. Prints
 # the stripped size and the NEEDED list.
 set -euo pipefail
@@ -23,13 +23,21 @@ if echo "$needed" | grep -E 'libswift|libFoundation|libdispatch|libBlocksRuntime
     echo "check-abi: FAIL: $lib links a shared Swift runtime" >&2; fail=1
 fi
 # ld-linux-*: on aarch64 glibc exports __stack_chk_guard (stack protector) from the loader.
-allowed='^(libc\.so\.6|libm\.so\.6|libasound\.so\.2|libopus\.so\.0|libspeexdsp\.so\.1|libssl\.so\.3|libcrypto\.so\.3|ld-linux-[a-z0-9_-]+\.so\.[0-9])$'
+# The echo canceller (Sources/CEchoCancel, C++): WebRTC's audio processing module, Debian 12's
+# APM 0.3 (libwebrtc_audio_processing.so.1) or Debian 13's APM 1.3
+# (libwebrtc-audio-processing-1.so.3), and libstdc++.so.6 for operator new/delete and the
+# std::map inside the APM 0.3 header's webrtc::Config.
+allowed='^(libc\.so\.6|libm\.so\.6|libasound\.so\.2|libopus\.so\.0|libspeexdsp\.so\.1|libssl\.so\.3|libcrypto\.so\.3|ld-linux-[a-z0-9_-]+\.so\.[0-9]'
+allowed+='|libwebrtc_audio_processing\.so\.1|libwebrtc-audio-processing-1\.so\.3|libstdc\+\+\.so\.6)$'
 extra_needed=$(echo "$needed" | grep -Ev "$allowed" || true)
 if [ -n "$extra_needed" ]; then
-    echo "check-abi: FAIL: $lib needs libraries outside libc/libm/ALSA/Opus/speexdsp/OpenSSL:" \
+    echo "check-abi: FAIL: $lib needs libraries outside libc/libm/ALSA/Opus/speexdsp/OpenSSL/WebRTC APM/libstdc++:" \
         $extra_needed >&2; fail=1
 fi
 extra=$("${tools}nm" -D --defined-only "$lib" | awk '{print $3}' | grep -v '^lc_' | grep -v '^LAYERCODE_' || true)
+if echo "$extra" | grep -q '^lcecho_'; then
+    echo "check-abi: FAIL: the echo canceller's internal lcecho_* symbols are exported" >&2
+fi
 if [ -n "$extra" ]; then
     echo "check-abi: FAIL: exported symbols outside lc_*:" >&2; echo "$extra" | head >&2; fail=1
 fi

@@ -7,24 +7,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build: pkg-config and the -dev packages. Tests and demo: espeak-ng and sox make speech,
+# Build: pkg-config and the -dev packages (libwebrtc-audio-processing-dev: the echo
+# canceller's WebRTC engine, APM 0.3 on Debian 12, 1.x with AEC3 on Debian 13). Tests and demo: espeak-ng and sox make speech,
 # PulseAudio null sinks behind ALSA's pulse plugin give real-time-paced audio devices;
 # doxygen and groff check the API reference and the man page; opus-tools (opusinfo,
 # opusdec) and ffmpeg (ffprobe) check the session recorder's Ogg Opus files.
 APT_PACKAGES=(pkg-config libasound2-dev libopus-dev libspeexdsp-dev libssl-dev
+              libwebrtc-audio-processing-dev g++
               espeak-ng sox python3 python3-venv python3-pip ca-certificates
               pulseaudio pulseaudio-utils libasound2-plugins
               doxygen groff-base opus-tools ffmpeg)
 
 # Cross-building for aarch64 and armhf (make ARCH=..., make cross) and their qemu tests:
-# Debian's cross gccs, qemu-user and the target -dev packages of the same libraries
+# Debian's cross gccs and g++s (the echo canceller is C++), qemu-user and the target -dev packages of the same libraries
 # (multiarch: each architecture needs `dpkg --add-architecture` and an apt-get update before
 # its packages can be found).
 CROSS_ARCHS=(arm64 armhf)
-CROSS_PACKAGES=(qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-                gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+CROSS_PACKAGES=(qemu-user-static gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
+                gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross)
 for a in "${CROSS_ARCHS[@]}"; do
-    CROSS_PACKAGES+=(libasound2-dev:$a libopus-dev:$a libspeexdsp-dev:$a libssl-dev:$a)
+    CROSS_PACKAGES+=(libasound2-dev:$a libopus-dev:$a libspeexdsp-dev:$a libssl-dev:$a
+                     libwebrtc-audio-processing-dev:$a)
 done
 
 wanted=("${APT_PACKAGES[@]}")

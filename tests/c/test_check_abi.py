@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """tools/check-abi.sh (make test-abi) against small libraries built here with the project's
 version script and soname: what it must refuse (a library needed beyond libc, libm, ALSA,
-Opus, speexdsp and OpenSSL, named; an export outside lc_*; Embedded Swift's placeholder for
+Opus, speexdsp, OpenSSL, WebRTC's audio processing and libstdc++, named; an export outside lc_*; Embedded Swift's placeholder for
 an interpolated value it cannot print) and that it reads a cross-built aarch64 library with
 that architecture's binutils."""
 from __future__ import annotations
@@ -44,10 +44,30 @@ def test_check_abi_accepts_lc_exports_and_the_allowed_libraries(tmp_path):
     assert "stripped size" in run.stdout, run.stdout
 
 
-def test_check_abi_fails_on_libstdcxx_and_names_it(tmp_path):
-    run = check(shared_library(tmp_path, LC_ONLY, "-lstdc++"))
+def test_check_abi_fails_on_a_library_outside_the_list_and_names_it(tmp_path):
+    # libgcc_s: what a C++ library pulls in when libgcc is not linked statically (libstdc++
+    # is allowed since the echo canceller, which this test refused before).
+    run = check(shared_library(tmp_path, LC_ONLY, "-lgcc_s"))
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "needs libraries outside" in run.stderr and "libstdc++.so.6" in run.stderr, run.stderr
+    assert "needs libraries outside" in run.stderr and "libgcc_s.so.1" in run.stderr, run.stderr
+
+
+def test_check_abi_accepts_the_echo_cancellers_webrtc_apm_and_libstdcxx(tmp_path):
+    if subprocess.run(["pkg-config", "--exists", "webrtc-audio-processing"]).returncode != 0:
+        pytest.skip("libwebrtc-audio-processing-dev missing: tools/ensure-deps.sh installs it")
+    run = check(shared_library(tmp_path, LC_ONLY, "-lwebrtc_audio_processing", "-lstdc++"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "libwebrtc_audio_processing.so.1 libstdc++.so.6" in run.stdout, run.stdout
+
+
+def test_check_abi_fails_on_an_exported_lcecho_symbol(tmp_path):
+    """The echo canceller's C interface (lcecho_*) stays inside the library."""
+    lib = shared_library(tmp_path, LC_ONLY + "int lcecho_default_engine(void) { return 3; }\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(tmp_path / "lib.c"),
+                    "-Wl,-soname,liblayercode.so.0"], check=True)
+    run = check(lib)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "lcecho_* symbols are exported" in run.stderr, run.stderr
 
 
 def test_check_abi_fails_on_an_export_outside_lc(tmp_path):

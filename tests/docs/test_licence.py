@@ -20,7 +20,7 @@ from pathlib import Path
 from docs_support import ROOT, run
 
 SPDX = "SPDX-License-Identifier: Apache-2.0"
-SOURCE_SUFFIXES = (".swift", ".c", ".h", ".py", ".sh")
+SOURCE_SUFFIXES = (".swift", ".c", ".cpp", ".h", ".py", ".sh")
 DEBIAN_TEXT = Path("/usr/share/common-licenses/Apache-2.0")
 
 

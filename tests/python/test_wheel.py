@@ -118,3 +118,31 @@ def test_wheel_of_the_aarch64_build_is_manylinux_2_36_aarch64_beside_the_x86_64_
         bundled = z.read(f"layercode/{BUNDLED}")
     assert bundled[:4] == b"\x7fELF" and int.from_bytes(bundled[18:20], "little") == 183  # EM_AARCH64
     assert len(bundled) < AARCH64_LIBRARY.stat().st_size  # stripped
+
+
+def test_build_wheel_names_the_runtime_packages_including_the_echo_cancellers_apm(tmp_path):
+    """The bundled library links the system's C libraries: make wheel names their Debian
+    packages, the echo canceller's WebRTC audio processing among them when it is built in."""
+    needed = run(["readelf", "-d", LIBRARY]).stdout
+    build = run([sys.executable, ROOT / "tools" / "build_wheel.py", "--lib", LIBRARY,
+                 "--out", tmp_path / "dist"])
+    assert build.returncode == 0, build.describe
+    line = next((l for l in build.stderr.splitlines() if "the target needs: apt-get install" in l), "")
+    for package in ("libasound2", "libopus0", "libspeexdsp1", "libssl3"):
+        assert package in line.split(), build.describe
+    if "libwebrtc_audio_processing.so.1" in needed:
+        assert "libwebrtc-audio-processing1" in line.split(), build.describe
+        assert "libstdc++6" in line.split(), build.describe
+
+
+def test_build_wheel_refuses_a_library_needing_an_unnamed_package(tmp_path):
+    """A new dependency cannot ship without its runtime package being named."""
+    c = tmp_path / "lib.c"
+    c.write_text("int lc_answer(void) { return 42; }\n")
+    lib = tmp_path / "liblayercode.so.0"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(c), "-Wl,--no-as-needed",
+                    "-lgcc_s"], check=True)
+    build = run([sys.executable, ROOT / "tools" / "build_wheel.py", "--lib", lib,
+                 "--out", tmp_path / "dist"])
+    assert build.returncode == 2, build.describe
+    assert "libgcc_s.so.1" in build.stderr and "RUNTIME_PACKAGES" in build.stderr, build.describe
