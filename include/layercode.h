@@ -698,8 +698,9 @@ typedef struct lc_stats {
     /** The socket's audio codec: LC_CODEC_PCM16 (Layercode's PCM JSON) or LC_CODEC_OPUS
      *  (the Opus profile); the last socket's when none is open. */
     int32_t wire_codec;
-    /** The echo engine running on the microphone path: LC_ECHO_ENGINE_* (NONE when echo
-     *  cancellation is off, half duplex included). */
+    /** The echo engine running on the microphone path, for echo cancellation, noise
+     *  suppression or automatic gain: LC_ECHO_ENGINE_* (NONE when none of them runs, half
+     *  duplex included). */
     int32_t echo_engine;
     /** Echo return loss enhancement, dB: how much quieter the agent's echo is after the
      *  canceller than before it, smoothed over frames where the agent was audible and the

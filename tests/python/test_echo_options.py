@@ -145,6 +145,19 @@ def test_echo_cancellation_off_runs_no_engine(make_client, devserver, tmp_path):
     assert stats.half_duplex_gated_frames == 0  # WAV audio: no half duplex by default
 
 
+@pytest.mark.parametrize("option", ["noise_suppression", "auto_gain"])
+def test_noise_suppression_or_gain_alone_runs_the_engine(make_client, devserver, tmp_path,
+                                                         option):
+    """Echo cancellation off, noise suppression or automatic gain on: the engine runs for
+    them, and lc_stats.echo_engine names it."""
+    client = wav_client(make_client, devserver(), tmp_path, echo_cancellation=False,
+                        **{option: True})
+    stats = stats_after_a_second_of_audio(client)
+    assert stats.echo_frames > 0
+    assert stats.echo_engine == best_engine()
+    assert stats.half_duplex_gated_frames == 0
+
+
 def test_unknown_echo_engine_is_refused_naming_the_engines_built():
     with pytest.raises(layercode.InvalidArgumentError) as info:
         layercode.Client("agent", "http://127.0.0.1:9/authorize", audio="wav",
