@@ -58,15 +58,16 @@ def test_options_left_out_are_the_librarys_defaults(make_client, spy):
 
 
 def test_the_binding_writes_no_default_of_its_own(make_client, spy):
-    """lc_options_init is the only source: given other defaults (each nonzero one less by
-    one, all still valid), the client is made with exactly those."""
+    """lc_options_init is the only source: given other defaults (each nonzero one moved one
+    toward zero, all still valid), the client is made with exactly those."""
     real_init = _lib.lib.lc_options_init_sized
 
     def other_defaults(opts, size):
         rc = real_init(opts, size)
         for name in _scalars(opts._obj):
-            if name != "audio_mode" and getattr(opts._obj, name):
-                setattr(opts._obj, name, getattr(opts._obj, name) - 1)
+            value = getattr(opts._obj, name)
+            if name != "audio_mode" and value:
+                setattr(opts._obj, name, value - 1 if value > 0 else value + 1)
         return rc
 
     _lib.lib.lc_options_init_sized = other_defaults
