@@ -12,19 +12,28 @@ placed `--speech-at` seconds after the far end first becomes audible) and white 
 library captures. Both sinks run on the same daemon's clock, so the room writes exactly as
 fast as it reads: its own queue stays at the `--prefill-ms` it starts with (the library
 cannot know it; it adds to the echo delay, as does the pulse latency of both streams).
+Before its own streams open, streams of zeros start both sinks and it waits until they
+have settled (a null sink's first block is about 2 s long), so no backlog is left in a pipe.
 
 It logs JSON lines (`--log`, flushed per line; every line has `t`, time.time()):
-- `start`: the impulse response (delay, RT60, gain, energy), the block size;
-- `far_onset`: the first block with far-end audio above -50 dBFS (`sample`, its read time);
-- `speech_onset`: the block where the talker's first voiced sample (above -40 dBFS in 10 ms)
-  was written: `sample` (stream position), `t_written` (when the block went to pacat),
-  `queue_ms` (the room's own queue at the time), `t_audible` (t_written + the pacat stream's
-  latency last measured: when the onset reached the microphone sink);
+- `start`: the impulse response (delay, RT60, gain, taps), the block size, the talker;
 - `latency` (every 2 s, from `pactl list`): the parec and pacat streams' buffer + device
-  latency in ms, so the echo path's true delay is known;
-- `second` (every second of stream): far, echo and near levels (RMS dBFS) of that second;
-- `summary` (on SIGTERM/SIGINT or end): blocks, late reads (a read that waited over 30 ms:
-  the room fell behind), echo level (p50/max dBFS over far-active seconds), latencies.
+  latency in ms;
+- `far_onset`: the first block with far-end audio above -50 dBFS (`sample`, `t_read`);
+- `speech_onset`: the block holding the talker's first sample above -40 dBFS: `sample`
+  (stream position), `t_written` (when the block went to pacat), `queue_ms` (the room's own
+  queue then), `pacat_ms` (the stream's latency last reported), `t_audible` (t_written +
+  pacat_ms: when the onset reached the microphone sink);
+- `second` (every second of stream): far, echo and near levels (RMS dBFS) of that second,
+  and the running counts of the three faults below;
+- at the end (SIGTERM/SIGINT), measured on a reader of the microphone sink's monitor (what
+  the library captures): `speech_onset_measured` (`path_ms`: from writing the onset to
+  reading it there, found by cross-correlating what was written with what was read) and
+  `mic_path` (the same at other points); then `summary`: blocks, `late_reads` (parec gave
+  nothing for 30 ms), `behind` (4 blocks or more waited in parec's pipe: the room fell
+  behind), `pacat_underruns` (the sink ran dry: the queue, and the echo delay, shifted),
+  `echo_delay_ms` (speaker sink to microphone sink: parec + queue + direct path + pacat),
+  echo level (p50/max dBFS over the seconds with far-end audio), the last latencies.
 """
 from __future__ import annotations
 
@@ -32,7 +41,6 @@ import argparse
 import json
 import math
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -42,8 +50,11 @@ import wave
 
 import numpy as np
 
+from room_streams import (Blocks, MicMonitor, StreamLatency, Underruns, feed_zeros,
+                          path_latency, pipe_backlog)
+
 RATE = 16000
-BLOCK = 160                      # 10 ms
+BLOCK = 160                      # 10 ms (room_streams.BLOCK too)
 FULL_SCALE = 32768.0
 
 
@@ -85,130 +96,6 @@ def read_wav16k(path: str) -> np.ndarray:
         if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (RATE, 1, 2):
             raise SystemExit(f"{path}: need 16 kHz mono 16-bit")
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-
-
-class StreamLatency(threading.Thread):
-    """Polls `pactl list` every 2 s for the two streams' latencies (named by stream name)."""
-
-    def __init__(self, emit, names: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.emit, self.names = emit, names
-        self.latest: dict[str, float] = {}
-        self.stop = threading.Event()
-
-    def poll(self) -> dict[str, float]:
-        found = {}
-        for kind in ("sink-inputs", "source-outputs"):
-            out = subprocess.run(["pactl", "list", kind], capture_output=True, text=True,
-                                 timeout=5).stdout
-            for block in out.split("\n\n"):
-                for key, name in self.names.items():
-                    if f'media.name = "{name}"' not in block:
-                        continue
-                    buf = re.search(r"Buffer Latency: (\d+) usec", block)
-                    dev = re.search(r"(?:Sink|Source) Latency: (\d+) usec", block)
-                    if buf and dev:
-                        found[key] = (int(buf.group(1)) + int(dev.group(1))) / 1000.0
-        return found
-
-    def run(self) -> None:
-        while not self.stop.wait(0 if not self.latest else 2.0):
-            try:
-                found = self.poll()
-            except (OSError, subprocess.SubprocessError):
-                continue
-            if found:
-                self.latest = found
-                self.emit("latency", **{f"{k}_ms": round(v, 2) for k, v in found.items()})
-            elif not self.latest:
-                self.stop.wait(0.2)
-
-
-class Blocks:
-    """The last `keep` 10 ms blocks of a stream with their wall times (bounded memory)."""
-
-    def __init__(self, keep: int) -> None:
-        self.keep = keep
-        self.first = 0                       # stream block number of samples[0]
-        self.samples: list[np.ndarray] = []
-        self.times: list[float] = []
-        self.lock = threading.Lock()
-
-    def add(self, block: np.ndarray, t: float) -> None:
-        with self.lock:
-            self.samples.append(block)
-            self.times.append(t)
-            if len(self.samples) > self.keep:
-                del self.samples[0], self.times[0]
-                self.first += 1
-
-    def window(self) -> tuple[int, np.ndarray, list[float]]:
-        with self.lock:
-            return self.first, np.concatenate(self.samples or [np.zeros(0)]), list(self.times)
-
-
-class MicMonitor(threading.Thread):
-    """Reads the microphone sink's monitor, what the library captures (parec), block by
-    block with arrival times: where a written sample shows up there, and when, is the real
-    latency of the room's output path (its own queue, pacat, the sink)."""
-
-    def __init__(self, device: str, fmt: list[str], keep: int) -> None:
-        super().__init__(daemon=True)
-        self.blocks = Blocks(keep)
-        self.proc = subprocess.Popen(["parec", f"--device={device}",
-                                      "--stream-name=lcroom-probe", *fmt],
-                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-
-    def run(self) -> None:
-        fd = self.proc.stdout.fileno()
-        data = b""
-        while True:
-            try:
-                chunk = os.read(fd, BLOCK * 2 - len(data))
-            except OSError:
-                return
-            if not chunk:
-                return
-            data += chunk
-            if len(data) == BLOCK * 2:
-                self.blocks.add(np.frombuffer(data, dtype="<i2").astype(np.float64),
-                                time.time())
-                data = b""
-
-
-def path_latency(written: Blocks, heard: Blocks, block: int) -> float | None:
-    """Seconds from writing stream block `block` to its arrival at the monitor: the
-    monitor's lag found by cross-correlating 1 s of what was written (noise, echo and
-    talker: never periodic) around `block` with everything the monitor kept."""
-    w_first, w, w_times = written.window()
-    h_first, h, h_times = heard.window()
-    lo = block - w_first - 50
-    if lo < 0 or lo + 100 > len(w_times) or len(h) < 100 * BLOCK:
-        return None
-    ref = w[lo * BLOCK:(lo + 100) * BLOCK]
-    n = 1 << int(math.ceil(math.log2(len(h) + len(ref))))
-    corr = np.fft.irfft(np.fft.rfft(h, n) * np.conj(np.fft.rfft(ref, n)), n)[:len(h)]
-    at = int(np.argmax(corr[:len(h) - len(ref) + 1]))          # sample in h where ref starts
-    energy = float(np.sqrt(np.sum(ref ** 2) * np.sum(h[at:at + len(ref)] ** 2)))
-    if energy <= 0 or corr[at] / energy < 0.5:
-        return None                                             # not found: no estimate
-    # sample (lo + 50) * BLOCK of w is sample at + 50 * BLOCK of h; the block holding it
-    # arrived at h_times[...]; its last sample is what makes the block readable
-    h_block = (at + 50 * BLOCK + BLOCK - 1) // BLOCK
-    if h_block >= len(h_times):
-        return None
-    return h_times[h_block] - w_times[lo + 50]
-
-
-def feed_zeros(proc: subprocess.Popen) -> None:
-    """Silence into a pacat for as long as it reads it (it reads at the sink's pace)."""
-    zeros = b"\0" * (BLOCK * 2)
-    try:
-        while True:
-            proc.stdin.write(zeros)
-            proc.stdin.flush()
-    except (BrokenPipeError, OSError, ValueError):
-        pass
 
 
 def main() -> int:
@@ -286,7 +173,10 @@ def main() -> int:
                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     play = subprocess.Popen(["pacat", "--playback", f"--device={a.mic}",
                              "--stream-name=lcroom-mic", *fmt],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    underruns = Underruns(play)
+    underruns.start()
     written = Blocks(keep=12000)          # 120 s
     monitor = None
     if a.mic_monitor:
@@ -306,7 +196,7 @@ def main() -> int:
          drive=a.drive, noise_dbfs=a.noise_dbfs, block=BLOCK, rate=RATE, taps=len(h),
          nfft=nfft, prefill_ms=a.prefill_ms, speech=a.speech, speech_at=a.speech_at,
          speech_onset_in_wav=onset_in_wav)
-    blocks = late = 0
+    blocks = late = behind = 0
     far_onset = None           # stream sample where the far end became audible
     speech_start = None        # stream sample where the WAV starts
     onset_logged = False
@@ -330,6 +220,8 @@ def main() -> int:
                 data += chunk
             if blocks > 0 and time.monotonic() - t_wait > 0.030:
                 late += 1
+            if pipe_backlog(fd) >= 4 * n_bytes:
+                behind += 1
             t_read = time.time()
             pos = blocks * BLOCK
             far = np.frombuffer(data, dtype="<i2").astype(np.float64)
@@ -375,7 +267,8 @@ def main() -> int:
                 levels = {k: round(dbfs(math.sqrt(v / RATE)), 1) for k, v in per_second.items()}
                 if levels["far"] > -50:
                     echo_levels.append(levels["echo"])
-                emit("second", second=blocks // 100, late=late, **levels)
+                emit("second", second=blocks // 100, late=late, behind=behind,
+                     underruns=underruns.count, **levels)
                 per_second = dict.fromkeys(per_second, 0.0)
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
         pass
@@ -407,7 +300,13 @@ def main() -> int:
                 proc.kill()
                 proc.wait()
         echo_levels.sort()
-        emit("summary", blocks=blocks, late_reads=late, far_onset=far_onset,
+        latest = lat.latest
+        emit("summary", blocks=blocks, late_reads=late, behind=behind,
+             pacat_underruns=underruns.count, far_onset=far_onset,
+             # from the speaker sink to the microphone sink, beyond the library's own
+             # device queues: parec, the room's queue, the impulse response, pacat
+             echo_delay_ms=round(latest.get("parec", 0) + a.prefill_ms + a.delay_ms
+                                 + latest.get("pacat", 0), 1),
              echo_active_seconds=len(echo_levels),
              echo_p50_dbfs=echo_levels[len(echo_levels) // 2] if echo_levels else None,
              echo_max_dbfs=echo_levels[-1] if echo_levels else None,

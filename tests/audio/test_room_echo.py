@@ -170,7 +170,7 @@ def converse(rig: PulseRig, tmp_path: Path, seconds: float, *, echo_gain: float,
     """One session: the devserver, room.py, then the player for `seconds`; everything is
     stopped and its logs read back before returning."""
     server = DevServer(tmp_path / "devserver", "--agent", "say", "--greeting", AGENT_TEXT,
-                       "--speech-repeat", "2")
+                       "--speech-repeat", "2", "--audio-speed", "1")
     room_log = tmp_path / "room.jsonl"
     argv = [sys.executable, str(ROOM), "--far", "roomspk.monitor", "--mic", "roommic",
             "--delay-ms", str(DELAY_MS), "--echo-gain", str(echo_gain), "--log", str(room_log)]
