@@ -21,19 +21,23 @@ It logs JSON lines (`--log`, flushed per line; every line has `t`, time.time()):
   latency in ms;
 - `far_onset`: the first block with far-end audio above -50 dBFS (`sample`, `t_read`);
 - `speech_onset`: the block holding the talker's first sample above -40 dBFS: `sample`
-  (stream position), `t_written` (when the block went to pacat), `queue_ms` (the room's own
-  queue then), `pacat_ms` (the stream's latency last reported), `t_audible` (t_written +
-  pacat_ms: when the onset reached the microphone sink);
+  (stream position), `t_written` (when the block went to pacat), `pipe_ms` (what waited in
+  pacat's pipe then, the onset's block included), `tail_ms` (how far the onset is from the
+  end of what was written), `pacat_ms` (the stream's latency last reported), `t_audible`
+  (t_written + pipe_ms - tail_ms + pacat_ms: when the onset reached the microphone sink);
 - `second` (every second of stream): far, echo and near levels (RMS dBFS) of that second,
-  and the running counts of the three faults below;
+  and the running counts of the faults below;
 - at the end (SIGTERM/SIGINT), measured on a reader of the microphone sink's monitor (what
   the library captures): `speech_onset_measured` (`path_ms`: from writing the onset to
   reading it there, found by cross-correlating what was written with what was read) and
   `mic_path` (the same at other points); then `summary`: blocks, `late_reads` (parec gave
   nothing for 30 ms), `behind` (4 blocks or more waited in parec's pipe: the room fell
-  behind), `pacat_underruns` (the sink ran dry: the queue, and the echo delay, shifted),
-  `echo_delay_ms` (speaker sink to microphone sink: parec + queue + direct path + pacat),
-  echo level (p50/max dBFS over the seconds with far-end audio), the last latencies.
+  behind), `pacat_underruns` (the microphone sink ran dry and played silence),
+  `dropped_blocks` (blocks not written because pacat's pipe held 20 ms over the prefill:
+  how the room's queue, and so the echo delay, stays put after an underrun),
+  `pacat_pipe_max_ms`, `echo_delay_ms` (speaker sink to microphone sink: parec + prefill +
+  direct path + pacat), echo level (p50/max dBFS over the seconds with far-end audio), the
+  last latencies.
 """
 from __future__ import annotations
 
@@ -98,6 +102,17 @@ def read_wav16k(path: str) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
 
 
+def make_realtime() -> bool:
+    """SCHED_FIFO for the room and the parec/pacat it starts (inherited), where allowed
+    (root, or an RLIMIT_RTPRIO): a busy machine then delays its blocks less. Its loop
+    always blocks on parec, so it cannot starve anything."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--far", default="roomspk.monitor", help="source to read (speaker monitor)")
@@ -115,11 +130,16 @@ def main() -> int:
     p.add_argument("--speech-gain-db", type=float, default=0.0)
     p.add_argument("--prefill-ms", type=int, default=20,
                    help="silence written ahead: the room's own steady queue")
-    p.add_argument("--latency-ms", type=int, default=10, help="parec/pacat --latency-msec")
+    p.add_argument("--latency-ms", type=int, default=10,
+                   help="parec's --latency-msec (and the other streams')")
+    p.add_argument("--play-latency-ms", type=int, default=30,
+                   help="--latency-msec of the room's pacat: its buffer in PulseAudio, "
+                        "which covers pacat's own scheduling delays")
     p.add_argument("--no-mic-monitor", dest="mic_monitor", action="store_false",
                    help="do not measure the output path on the microphone sink's monitor")
     p.add_argument("--log", default=None, help="JSON-lines log (default stderr)")
     a = p.parse_args()
+    realtime = make_realtime()
 
     log = open(a.log, "a", buffering=1) if a.log else sys.stderr
     lock = threading.Lock()
@@ -171,8 +191,9 @@ def main() -> int:
         time.sleep(0.1)
     rec = subprocess.Popen(["parec", f"--device={a.far}", "--stream-name=lcroom-far", *fmt],
                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    play = subprocess.Popen(["pacat", "--playback", f"--device={a.mic}",
-                             "--stream-name=lcroom-mic", *fmt],
+    play = subprocess.Popen(["pacat", "--playback", "--verbose", f"--device={a.mic}",
+                             "--stream-name=lcroom-mic", *fmt,
+                             f"--latency-msec={a.play_latency_ms}"],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     underruns = Underruns(play)
@@ -195,8 +216,9 @@ def main() -> int:
     emit("start", delay_ms=a.delay_ms, rt60_ms=a.rt60_ms, echo_gain=a.echo_gain,
          drive=a.drive, noise_dbfs=a.noise_dbfs, block=BLOCK, rate=RATE, taps=len(h),
          nfft=nfft, prefill_ms=a.prefill_ms, speech=a.speech, speech_at=a.speech_at,
-         speech_onset_in_wav=onset_in_wav)
-    blocks = late = behind = 0
+         speech_onset_in_wav=onset_in_wav, realtime=realtime)
+    blocks = late = behind = mic_pipe_max = mic_pipe = dropped = n_written = 0
+    t_written = 0.0
     far_onset = None           # stream sample where the far end became audible
     speech_start = None        # stream sample where the WAV starts
     onset_logged = False
@@ -244,21 +266,36 @@ def main() -> int:
                     near[s0 - lo:s1 - lo] = speech[s0:s1]
             out = echo + near + rng.standard_normal(BLOCK) * noise_rms
             out = np.clip(np.round(out), -32768, 32767)
-            play.stdin.write(out.astype("<i2").tobytes())
-            play.stdin.flush()
-            t_written = time.time()
-            written.add(out, t_written)
+            onset_here = (speech_start is not None and not onset_logged
+                          and pos <= speech_start + onset_in_wav < pos + BLOCK)
             blocks += 1
-            if (speech_start is not None and not onset_logged
-                    and pos <= speech_start + onset_in_wav < pos + BLOCK):
+            # What waits for pacat in its pipe, a queue PulseAudio's figures leave out. It
+            # stays put while both sinks keep time, and grows for good when the microphone
+            # sink ran dry (a late block: PulseAudio plays silence, then waits to refill):
+            # then a block is dropped, so the room's queue stays at its prefill.
+            if (pipe_backlog(play.stdin.fileno()) >= (a.prefill_ms + 20) * RATE // 500
+                    and not onset_here):
+                dropped += 1
+            else:
+                play.stdin.write(out.astype("<i2").tobytes())
+                play.stdin.flush()
+                t_written = time.time()
+                written.add(out, t_written)
+                n_written += 1
+                mic_pipe = pipe_backlog(play.stdin.fileno())
+                mic_pipe_max = max(mic_pipe_max, mic_pipe)
+            if onset_here:
                 onset_logged = True
-                queue_ms = a.prefill_ms + (pos + BLOCK - (speech_start + onset_in_wav)) / 16
+                # the onset is this far from the end of what was just written
+                tail_ms = (pos + BLOCK - (speech_start + onset_in_wav)) / (RATE / 1000)
+                pipe_ms = mic_pipe / (RATE / 500)
                 pacat_ms = lat.latest.get("pacat")
-                onset_block = blocks - 1
+                onset_block = n_written - 1
                 onset_event = dict(sample=speech_start + onset_in_wav, t_read=t_read,
-                                   t_written=t_written, queue_ms=round(queue_ms, 2),
-                                   pacat_ms=pacat_ms,
-                                   t_audible=t_written + (pacat_ms or queue_ms) / 1000.0)
+                                   t_written=t_written, pipe_ms=round(pipe_ms, 2),
+                                   tail_ms=round(tail_ms, 2), pacat_ms=pacat_ms,
+                                   t_audible=t_written + (pipe_ms - tail_ms
+                                                          + (pacat_ms or 0)) / 1000.0)
                 emit("speech_onset", **onset_event)
             per_second["far"] += float(np.sum(far ** 2))
             per_second["echo"] += float(np.sum(echo ** 2))
@@ -268,7 +305,7 @@ def main() -> int:
                 if levels["far"] > -50:
                     echo_levels.append(levels["echo"])
                 emit("second", second=blocks // 100, late=late, behind=behind,
-                     underruns=underruns.count, **levels)
+                     dropped=dropped, underruns=underruns.count, **levels)
                 per_second = dict.fromkeys(per_second, 0.0)
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
         pass
@@ -276,7 +313,7 @@ def main() -> int:
         lat.stop.set()
         if monitor is not None:
             measured = {}
-            for name, block in (("start", 200), ("end", blocks - 60),
+            for name, block in (("start", 200), ("end", n_written - 60),
                                 ("speech_onset", onset_block)):
                 if block is not None and block >= 0:
                     latency = path_latency(written, monitor.blocks, block)
@@ -303,6 +340,7 @@ def main() -> int:
         latest = lat.latest
         emit("summary", blocks=blocks, late_reads=late, behind=behind,
              pacat_underruns=underruns.count, far_onset=far_onset,
+             pacat_pipe_max_ms=mic_pipe_max / (RATE / 500), dropped_blocks=dropped,
              # from the speaker sink to the microphone sink, beyond the library's own
              # device queues: parec, the room's queue, the impulse response, pacat
              echo_delay_ms=round(latest.get("parec", 0) + a.prefill_ms + a.delay_ms
