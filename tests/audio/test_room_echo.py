@@ -13,13 +13,15 @@ client `vad_start` it receives; both are in its JSON-lines log with their time.t
 stamps. "The agent's first second" is measured from `far_onset`: when room.py first read
 agent audio from the speaker monitor.
 
-The 300 ms figure: room.py logs the talker's onset as the time it wrote the 10 ms block
-holding the onset's first sample into the microphone sink, plus that pacat stream's latency
-as PulseAudio reports it (`t_audible`: when the onset reached the sink the library captures
-from). The barge-in latency is the devserver's stamp on its `turn.start{user}` minus
-`t_audible`: one clock (the host's), both ends stamped where the audio is, so it holds the
-whole path: the library's capture period and device queue, its VAD, the uplink and the
-server's VAD. No other assertion here depends on wall time; counts are of log records.
+The 300 ms figure: room.py stamps the talker's onset when it wrote the 10 ms block holding
+the onset's first sample, and adds what waited before it (pacat's pipe, measured, and the
+pacat stream's buffer, as PulseAudio reports it): `t_audible`, when the onset reached the
+sink the library captures from. It also finds the onset on a reader of that sink's monitor
+(cross-correlation) afterwards; speech_onset() checks the two agree, so no queue is left
+out. The barge-in latency is the devserver's stamp on its `turn.start{user}` minus
+`t_audible`: one clock (the host's), each end stamped where the audio is, so it holds the
+whole path: the library's capture period and device queue, its canceller and VAD, the uplink
+and the server's VAD. No other assertion depends on wall time; counts are of log records.
 """
 from __future__ import annotations
 
@@ -173,37 +175,40 @@ def converse(rig: PulseRig, tmp_path: Path, seconds: float, *, echo_gain: float,
     """One session: the devserver, room.py, then the player for `seconds` on the ALSA
     `devices` (capture, playback); everything is stopped and its logs read back before
     returning."""
-    server = DevServer(tmp_path / "devserver", "--agent", "say", "--greeting", AGENT_TEXT,
-                       "--speech-repeat", "2", "--audio-speed", "1")
     room_log = tmp_path / "room.jsonl"
     argv = [sys.executable, str(ROOM), "--far", "roomspk.monitor", "--mic", "roommic",
             "--delay-ms", str(DELAY_MS), "--echo-gain", str(echo_gain), "--log", str(room_log)]
     if talker is not None:
         argv += ["--speech", str(talker), "--speech-at", str(SPEECH_AT)]
-    room = subprocess.Popen(argv, env=rig.env, stdin=subprocess.DEVNULL)
+    server = DevServer(tmp_path / "devserver", "--agent", "say", "--greeting", AGENT_TEXT,
+                       "--speech-repeat", "2", "--audio-speed", "1")
     try:
-        # the room's streams are up (their latency measured) before the player opens its
-        # devices: the microphone hears the room's noise from its first period
-        # (a null sink starts with a latency of seconds, then settles on what its streams ask)
-        deadline = time.monotonic() + 20
-        while not room_settled(room_log):
-            assert room.poll() is None, "room.py exited early"
-            assert time.monotonic() < deadline, "room.py's streams did not settle"
-            time.sleep(0.05)
-        run = subprocess.run(
-            [str(PLAYER), "--authorize-url", server.authorize_url, "--ws-url", server.ws_url,
-             "--agent-id", "say", "--metadata", json.dumps({"say_text": AGENT_TEXT}),
-             "--capture", devices[0], "--playback", devices[1], "--device-rate", "48000",
-             "--duration", str(seconds), "--json-events", *player_flags],
-            env=rig.env, capture_output=True, text=True, timeout=seconds + 40)
-    finally:
-        if room.poll() is None:
-            room.send_signal(signal.SIGTERM)
+        room = subprocess.Popen(argv, env=rig.env, stdin=subprocess.DEVNULL)
         try:
-            room.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            room.kill()
-            room.wait()
+            # the room's streams are up (their latency measured) before the player opens its
+            # devices: the microphone hears the room's noise from its first period (a null
+            # sink starts with a latency of seconds, then settles on what its streams ask)
+            deadline = time.monotonic() + 20
+            while not room_settled(room_log):
+                assert room.poll() is None, "room.py exited early"
+                assert time.monotonic() < deadline, "room.py's streams did not settle"
+                time.sleep(0.05)
+            run = subprocess.run(
+                [str(PLAYER), "--authorize-url", server.authorize_url, "--ws-url",
+                 server.ws_url, "--agent-id", "say",
+                 "--metadata", json.dumps({"say_text": AGENT_TEXT}),
+                 "--capture", devices[0], "--playback", devices[1], "--device-rate", "48000",
+                 "--duration", str(seconds), "--json-events", *player_flags],
+                env=rig.env, capture_output=True, text=True, timeout=seconds + 40)
+        finally:
+            if room.poll() is None:
+                room.send_signal(signal.SIGTERM)
+            try:
+                room.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                room.kill()
+                room.wait()
+    finally:
         server.stop()
     records = server.records()
     room_records = [json.loads(line) for line in room_log.read_text().splitlines() if line]
