@@ -165,45 +165,9 @@ def main() -> int:
     noise_rms = FULL_SCALE * 10 ** (a.noise_dbfs / 20)
     rng = np.random.default_rng(7)
 
-    fmt = ["--raw", f"--rate={RATE}", "--channels=1", "--format=s16le",
-           f"--latency-msec={a.latency_ms}"]
-    # A null sink with no stream playing renders nothing (its monitor gives no samples at
-    # all), and one that just got its first stream renders a first block of about 2 s before
-    # it settles on the latency its streams ask for. Streams of zeros into both sinks start
-    # them first; the room's own streams open once both have settled, so neither can sit
-    # behind the other and leave a backlog in a pipe (a queue PulseAudio would not report).
-    keepalives = []
-    for sink in {a.far[:-8] if a.far.endswith(".monitor") else None, a.mic} - {None}:
-        keep = subprocess.Popen(["pacat", "--playback", f"--device={sink}",
-                                 f"--stream-name=lcroom-keep-{sink}", *fmt],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        threading.Thread(target=feed_zeros, args=(keep,), daemon=True).start()
-        keepalives.append(keep)
-    lat = StreamLatency(emit, {f"keep-{sink}": f"lcroom-keep-{sink}"
-                               for sink in (a.far[:-8], a.mic)})
-    deadline = time.monotonic() + 15
-    while True:
-        found = lat.poll()
-        if len(found) == 2 and max(found.values()) < 50:
-            break
-        if time.monotonic() > deadline:
-            raise SystemExit(f"room.py: the sinks did not settle: {found}")
-        time.sleep(0.1)
-    rec = subprocess.Popen(["parec", f"--device={a.far}", "--stream-name=lcroom-far", *fmt],
-                           stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    play = subprocess.Popen(["pacat", "--playback", "--verbose", f"--device={a.mic}",
-                             "--stream-name=lcroom-mic", *fmt,
-                             f"--latency-msec={a.play_latency_ms}"],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    underruns = Underruns(play)
-    underruns.start()
-    written = Blocks(keep=12000)          # 120 s
-    monitor = None
-    if a.mic_monitor:
-        monitor = MicMonitor(f"{a.mic}.monitor", fmt, keep=12000)
-        monitor.start()
-    lat = StreamLatency(emit, {"parec": "lcroom-far", "pacat": "lcroom-mic"})
+    raw = ["--raw", f"--rate={RATE}", "--channels=1", "--format=s16le"]
+    fmt = [*raw, f"--latency-msec={a.latency_ms}"]
+    procs: list[subprocess.Popen] = []          # every process started, stopped at the end
     stopping = threading.Event()
 
     def on_signal(_sig, _frm):
@@ -212,6 +176,68 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:
+        return run_room(a, emit, h, nfft, H, overlap, speech, onset_in_wav, noise_rms, rng,
+                        raw, fmt, procs, stopping, realtime)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all(procs)
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_room(a, emit, h, nfft, H, overlap, speech, onset_in_wav, noise_rms, rng, raw, fmt,
+             procs, stopping, realtime) -> int:
+    # A null sink with no stream playing renders nothing (its monitor gives no samples at
+    # all), and one that just got its first stream renders a first block of about 2 s before
+    # it settles on the latency its streams ask for. Streams of zeros into both sinks start
+    # them first; the room's own streams open once both have settled, so neither can sit
+    # behind the other and leave a backlog in a pipe (a queue PulseAudio would not report).
+    sinks = {a.far[:-8] if a.far.endswith(".monitor") else None, a.mic} - {None}
+    for sink in sinks:
+        keep = subprocess.Popen(["pacat", "--playback", f"--device={sink}",
+                                 f"--stream-name=lcroom-keep-{sink}", *fmt],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        procs.append(keep)
+        threading.Thread(target=feed_zeros, args=(keep,), daemon=True).start()
+    lat = StreamLatency(emit, {f"keep-{sink}": f"lcroom-keep-{sink}" for sink in sinks})
+    deadline = time.monotonic() + 15
+    while True:
+        found = lat.poll()
+        if len(found) == len(sinks) and max(found.values()) < 50:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"room.py: the sinks did not settle: {found}")
+        time.sleep(0.1)
+    rec = subprocess.Popen(["parec", f"--device={a.far}", "--stream-name=lcroom-far", *fmt],
+                           stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    procs.append(rec)
+    play = subprocess.Popen(["pacat", "--playback", "--verbose", f"--device={a.mic}",
+                             "--stream-name=lcroom-mic", *raw,
+                             f"--latency-msec={a.play_latency_ms}"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    procs.append(play)
+    underruns = Underruns(play)
+    underruns.start()
+    written = Blocks(keep=12000)          # 120 s
+    monitor = None
+    if a.mic_monitor:
+        monitor = MicMonitor(f"{a.mic}.monitor", fmt, keep=12000)
+        procs.append(monitor.proc)
+        monitor.start()
+    lat = StreamLatency(emit, {"parec": "lcroom-far", "pacat": "lcroom-mic"})
 
     emit("start", delay_ms=a.delay_ms, rt60_ms=a.rt60_ms, echo_gain=a.echo_gain,
          drive=a.drive, noise_dbfs=a.noise_dbfs, block=BLOCK, rate=RATE, taps=len(h),
@@ -322,20 +348,11 @@ def main() -> int:
             if onset_block is not None and "speech_onset" in measured:
                 onset = onset_event
                 emit("speech_onset_measured", sample=onset["sample"],
-                     t_written=onset["t_written"], path_ms=round(measured["speech_onset"] * 1000, 2),
+                     t_written=onset["t_written"],
+                     path_ms=round(measured["speech_onset"] * 1000, 2),
                      t_audible=onset["t_written"] + measured["speech_onset"])
             emit("mic_path", **{f"{k}_ms": round(v * 1000, 2) for k, v in measured.items()})
-        procs = [rec, play, *keepalives]
-        if monitor is not None:
-            procs.append(monitor.proc)
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all(procs)               # (pacat's last underruns counted)
         echo_levels.sort()
         latest = lat.latest
         emit("summary", blocks=blocks, late_reads=late, behind=behind,
