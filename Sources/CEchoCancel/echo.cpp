@@ -224,9 +224,18 @@ void fill_frame(webrtc::AudioFrame &frame, const int16_t *samples) {
 
 bool webrtc_create(lcecho *e, char *err, size_t errlen) {
     const lcecho_config &c = e->config;
+    // webrtc::Config owns (and deletes) what it is given.
+    webrtc::ExtendedFilter *extended = new (std::nothrow) webrtc::ExtendedFilter(true);
+    webrtc::DelayAgnostic *agnostic = new (std::nothrow) webrtc::DelayAgnostic(true);
+    if (extended == nullptr || agnostic == nullptr) {
+        delete extended;
+        delete agnostic;
+        set_error(err, errlen, "webrtc-legacy: out of memory");
+        return false;
+    }
     webrtc::Config config;
-    config.Set<webrtc::ExtendedFilter>(new (std::nothrow) webrtc::ExtendedFilter(true));
-    config.Set<webrtc::DelayAgnostic>(new (std::nothrow) webrtc::DelayAgnostic(true));
+    config.Set<webrtc::ExtendedFilter>(extended);
+    config.Set<webrtc::DelayAgnostic>(agnostic);
     e->apm = webrtc::AudioProcessing::Create(config);
     if (e->apm == nullptr) {
         set_error(err, errlen, "webrtc-legacy: AudioProcessing::Create failed");

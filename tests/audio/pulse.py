@@ -5,7 +5,9 @@ ALSA backend runs exactly as on a board, at the pace of a real clock.
 
 Two sinks keep the directions apart (no acoustic echo): the test plays the user's speech into
 `lcmic` and the client captures `lcmic.monitor`; the client plays into `lcspk` and the test
-records `lcspk.monitor`.
+records `lcspk.monitor`. The room sinks are joined on purpose: the client plays into
+`roomspk` and captures `roommic.monitor`, and room.py (a simulated room: echo path, talker,
+noise) reads `roomspk.monitor` and writes `roommic` (test_room_echo.py).
 """
 import os
 import shutil
@@ -17,6 +19,8 @@ ASOUNDRC = """
 pcm.lcmic { type pulse; device "lcmic.monitor" }
 pcm.lcspk { type pulse; device "lcspk" }
 pcm.lcspk44 { type pulse; device "lcspk44" }
+pcm.roommic { type pulse; device "roommic.monitor" }
+pcm.roomspk { type pulse; device "roomspk" }
 """
 
 
@@ -39,7 +43,9 @@ class PulseRig:
              "--disable-shm=yes", "-L", "module-native-protocol-unix",
              "-L", "module-null-sink sink_name=lcmic rate=48000 channels=1",
              "-L", "module-null-sink sink_name=lcspk rate=48000 channels=2",
-             "-L", "module-null-sink sink_name=lcspk44 rate=44100 channels=2"],
+             "-L", "module-null-sink sink_name=lcspk44 rate=44100 channels=2",
+             "-L", "module-null-sink sink_name=roommic rate=48000 channels=1",
+             "-L", "module-null-sink sink_name=roomspk rate=48000 channels=1"],
             env=self.env, check=True, capture_output=True, timeout=20)
         for _ in range(100):
             if subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode == 0:

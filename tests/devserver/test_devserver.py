@@ -11,12 +11,13 @@ import json
 import os
 import socket
 import ssl
+import subprocess
 import sys
 
 import aiohttp
 import pytest
 
-from devserver_harness import (DEVICE_TOKEN, Client, Server, api_headers, audio_of,
+from devserver_harness import (DEVICE_TOKEN, DEVSERVER, Client, Server, api_headers, audio_of,
                       first_response, of_type, post_json, run, silence8k, tone8k)
 
 import pcm  # noqa: E402  (tools/devserver, put on sys.path by the harness)
@@ -651,6 +652,29 @@ def test_sigterm_closes_sessions(tmp_path):
         return code
     assert run(go()) == 1001
     assert server.stop() == 0
+
+
+def test_speech_repeat_plays_each_phrase_n_times(tmp_path):
+    """--speech-repeat 3: the greeting's speech, three times in a row (long agent speech
+    for tests/audio/test_room_echo.py); out-of-range values are refused at startup."""
+    import speech
+    if not speech.Speech().available:
+        pytest.skip("espeak-ng needed")
+    server = Server(tmp_path, "--audio-speed", "0", "--speech-repeat", "3",
+                    "--greeting", "Once more.")
+    try:
+        audio = b"".join(audio_of(first_response(server)))
+    finally:
+        server.stop()
+    third = audio[:len(audio) // 3]
+    assert audio == third * 3
+    # the phrase itself (sox dithers, so not byte for byte)
+    once = run(speech.Speech().synthesize("Once more."))
+    assert once and abs(len(third) - len(once)) <= 8
+    for bad in ("0", "21", "two"):
+        proc = subprocess.run([sys.executable, str(DEVSERVER), "--speech-repeat", bad],
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2 and "--speech-repeat" in proc.stderr, (bad, proc.stderr)
 
 
 def test_speech_falls_back_to_tone_without_espeak(tmp_path):

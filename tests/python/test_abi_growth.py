@@ -58,9 +58,8 @@ def test_options_left_out_are_the_librarys_defaults(make_client, spy):
 
 
 def test_the_binding_writes_no_default_of_its_own(make_client, spy):
-    """lc_options_init is the only source: given other defaults (each nonzero one moved by
-    one towards zero: -1, "the library decides", becomes 0; all still valid), the client is
-    made with exactly those."""
+    """lc_options_init is the only source: given other defaults (each nonzero one moved one
+    toward zero, all still valid), the client is made with exactly those."""
     real_init = _lib.lib.lc_options_init_sized
 
     def other_defaults(opts, size):

@@ -8,7 +8,8 @@
 - say:  speaks metadata.say_text (or DEFAULT_SAY_TEXT); a typed message is
   spoken back as is.
 Speech comes from espeak-ng (speech.py); when it is unavailable the tone is
-played instead.
+played instead. With --speech-repeat N, speech (greeting, say, echo's text replies) is
+played N times in a row (1..MAX_SPEECH_REPEAT): minutes of agent speech.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from speech import Speech
 
 DEFAULT_SAY_TEXT = ("This is the Layercode development server speaking. "
                     "The quick brown fox jumps over the lazy dog.")
+MAX_SPEECH_REPEAT = 20    # --speech-repeat N: 1..20 copies of each phrase
 
 
 @dataclass
@@ -45,7 +47,8 @@ class Agents:
 
     async def speak(self, text: str) -> bytes:
         audio = await self.speech.synthesize(text)
-        return audio if audio is not None else self.tone()
+        audio = audio if audio is not None else self.tone()
+        return audio * self.opts.speech_repeat
 
     async def greeting(self, agent: str, text: str) -> Reply:
         audio = self.tone() if agent == "tone" else await self.speak(text)

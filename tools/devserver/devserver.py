@@ -28,6 +28,7 @@ from aiohttp import web  # noqa: E402
 import certs  # noqa: E402
 import faultinject  # noqa: E402
 import opus  # noqa: E402
+from agents import MAX_SPEECH_REPEAT  # noqa: E402
 from eventlog import EventLog  # noqa: E402
 from relay import Relay  # noqa: E402
 from server import (AGENTS_AUTHORIZE, AGENTS_WS, LEGACY_AUTHORIZE,  # noqa: E402
@@ -47,6 +48,13 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
         return value
     return parse
+
+
+def _speech_repeat(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_SPEECH_REPEAT:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_SPEECH_REPEAT}, got {text}")
+    return value
 
 
 def _non_negative(kind):
@@ -131,6 +139,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="tone agent frequency (default %(default)s)")
     beh.add_argument("--tone-seconds", type=_non_negative(float), default=2.0,
                      help="tone agent duration (default %(default)s)")
+    beh.add_argument("--speech-repeat", type=_speech_repeat, default=1, metavar="N",
+                     help="each spoken reply and greeting is played this many times in "
+                          "a row: long agent speech (echo tests; default %(default)s)")
     beh.add_argument("--audio-chunk-ms", type=_positive(int), default=100,
                      help="duration of each response.audio chunk (default %(default)s)")
     beh.add_argument("--audio-speed", type=_non_negative(float), default=2.0,
