@@ -361,6 +361,9 @@ typedef struct lc_options {
      *  -1 (the default): on in LC_AUDIO_ALSA when echo cancellation is off; 1: on (any mode)
      *  when echo cancellation is off; 0: off. Never on while echo cancellation runs. */
     int half_duplex;
+    /** 0. (Without it the struct would end in padding, and the next int field added would
+     *  not change sizeof(lc_options): doc/abi.md.) */
+    int reserved1;
 } lc_options;
 
 /**

@@ -12,7 +12,7 @@ extension ClientOptions {
         let deviceMode = audioMode == .alsa || audioMode == .wav
         var engine = EchoEngine.best
         if let name = echoEngine {
-            guard let named = EchoEngine(name: name) else {
+            guard let named = EchoEngine(name: name), named == .none || EchoEngine.built.contains(named) else {
                 throw LayercodeError(.invalidArgument, "echo_engine \"\(CText.replacingNUL(name))\" is not built into "
                                      + "this liblayercode (built: \(Self.builtEngineNames))")
             }

@@ -178,6 +178,7 @@ class lc_options(Structure):
         ("noise_suppression", c_int),
         ("auto_gain", c_int),
         ("half_duplex", c_int),
+        ("reserved1", c_int),
     ]
 
 
