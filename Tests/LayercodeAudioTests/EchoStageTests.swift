@@ -156,6 +156,8 @@ final class EchoStageTests: XCTestCase {
             XCTAssertEqual(counters.engine.load(ordering: .relaxed), engine.rawValue)
             XCTAssertEqual(counters.referenceLateFrames.load(ordering: .relaxed), 0)
             XCTAssertGreaterThan(counters.erleHundredthsDb.load(ordering: .relaxed), 1000)
+            // The room's 60 ms path, measured (10 ms resolution).
+            XCTAssertEqual(Double(counters.delayMilliseconds.load(ordering: .relaxed)), 60, accuracy: 15)
         }
     }
 }

@@ -44,6 +44,9 @@ struct EchoMeter {
     private(set) var doubleTalkFrames: UInt64 = 0
     private(set) var frames: UInt64 = 0
     private(set) var farActiveFrames: UInt64 = 0
+    private(set) var lastWasDoubleTalk = false
+    /// Far-end-active frames without double-talk (those ERLE is measured over).
+    private(set) var echoOnlyFrames: UInt64 = 0
     /// Consecutive frames the far end has been active (the coupling is learnt only once the
     /// echo has had time to arrive).
     private var activeRun = 0
@@ -59,15 +62,18 @@ struct EchoMeter {
         noteFar(far)
         guard farActive else {
             activeRun = 0
+            lastWasDoubleTalk = false
             return false
         }
         farActiveFrames += 1
         activeRun += 1
         learnCoupling(micPower: mic, farPower: far)
         let doubleTalk = isNearTalking(micPower: mic)
+        lastWasDoubleTalk = doubleTalk
         if doubleTalk {
             doubleTalkFrames += 1
         } else {
+            echoOnlyFrames += 1
             micSmoothed += (mic - micSmoothed) * 0.05
             outSmoothed += (out - outSmoothed) * 0.05
         }

@@ -49,6 +49,18 @@ final class EchoStage {
     private let far: UnsafeMutablePointer<Int16>
     private let original: UnsafeMutablePointer<Int16>
 
+    // The echo path beyond the stamps (EchoDelayEstimator): the canceller's reference is
+    // moved this much earlier than the stamps' pairing.
+    private var delayEstimator = EchoDelayEstimator()
+    private var pathDelaySamples = 0
+    private var pairedPower = 0.0
+    private(set) var realignments = 0
+    /// The echo's delay after the reference became audible, ms (nil until measured): the
+    /// estimator's lag less the lead.
+    var echoDelayMilliseconds: Int? {
+        delayEstimator.lagFrames.map { $0 * 10 - settings.leadMilliseconds }
+    }
+
     // Counters (lc_stats).
     private(set) var processedFrames: UInt64 = 0
     private(set) var referenceLateFrames: UInt64 = 0
@@ -196,6 +208,28 @@ final class EchoStage {
         return true
     }
 
+    /// Whether a frame may be gated (half duplex): without a canceller when half duplex is on;
+    /// with one, until it has converged (the convergence guard: its ERLE has reached
+    /// `convergedErleDb` over `convergedFrames` frames of the agent alone, or the echo is too
+    /// faint to matter, under `inaudibleCouplingDb`), so that its first seconds, before the
+    /// filter has found the echo, cannot interrupt the agent.
+    private var gates: Bool {
+        if !isCancelling { return settings.halfDuplex }
+        if converged { return false }
+        if let coupling = meter.couplingDb, coupling < Self.inaudibleCouplingDb {
+            converged = true
+            return false
+        }
+        guard meter.echoOnlyFrames >= Self.convergedFrames, let erle = meter.erleDb,
+              erle >= Self.convergedErleDb else { return true }
+        converged = true
+        return false
+    }
+    static let inaudibleCouplingDb = -40.0
+    private var converged = false
+    static let convergedErleDb = 15.0
+    static let convergedFrames: UInt64 = 100
+
     /// Drops the frames waiting and the partial one (the session ended).
     func reset() {
         filling = 0
@@ -213,7 +247,7 @@ final class EchoStage {
                               ordering: .relaxed)
         c.residualHundredthsDb.store(meter.residualDbfs.map { Int64(($0 * 100).rounded()) } ?? EchoCounters.unknown,
                                   ordering: .relaxed)
-        c.delayMilliseconds.store(Int64(engineMetrics?.delayMs ?? -1), ordering: .relaxed)
+        c.delayMilliseconds.store(Int64(echoDelayMilliseconds ?? -1), ordering: .relaxed)
     }
 
     private var processedLast = false
@@ -234,9 +268,9 @@ final class EchoStage {
             if !canceller.processNear(base, delayMs: settings.leadMilliseconds) { failedFrames += 1 }
         }
         meter.note(reference: far, microphone: original, output: base, count: Self.frameSamples)
-        if !isCancelling && settings.halfDuplex
-            && !meter.nearIsLouder(micPower: EchoMeter.power(original, Self.frameSamples),
-                                   marginDb: settings.halfDuplexMarginDb) {
+        estimateDelay(micPower: EchoMeter.power(original, Self.frameSamples))
+        if gates && !meter.nearIsLouder(micPower: EchoMeter.power(original, Self.frameSamples),
+                                       marginDb: settings.halfDuplexMarginDb) {
             base.update(repeating: 0, count: Self.frameSamples)
             gatedFrames += 1
         }
@@ -244,25 +278,47 @@ final class EchoStage {
         return emit(UnsafeBufferPointer(start: base, count: Self.frameSamples))
     }
 
-    /// Copies the reference paired with the capture frame at `index` into `far`. False: not
-    /// rendered yet, wait (unless `force`: the missing part is silence, counted late).
+    /// Copies the reference paired with the capture frame at `index`, moved `pathDelay`
+    /// earlier, into `far`, and measures the unmoved pair's power (the delay estimator's
+    /// input). False: not rendered yet, wait (unless `force`: the missing part is silence,
+    /// counted late).
     private func fillReference(forCaptureIndex index: UInt64, force: Bool) -> Bool {
         guard tap != nil, let offset = aligner.offset else {
             far.update(repeating: 0, count: Self.frameSamples)
+            pairedPower = 0
             return true
         }
         let start = Int64(bitPattern: index) + offset
-        let end = start + Int64(Self.frameSamples)
         let available = Int64(bitPattern: referenceEnd)
-        if end > available && !force { return false }
-        if end > available { referenceLateFrames += 1 }
-        let oldest = available - Int64(Self.referenceCapacity)
-        for k in 0..<Self.frameSamples {
-            let at = start + Int64(k)
-            far[k] = at >= 0 && at >= oldest && at < available
-                ? reference[Int(UInt64(bitPattern: at) & UInt64(Self.referenceCapacity - 1))] : 0
+        if start + Int64(Self.frameSamples) > available {
+            if !force { return false }
+            referenceLateFrames += 1
         }
+        var sum: Int64 = 0
+        for k in 0..<Self.frameSamples {
+            let s = Int64(referenceSample(at: start + Int64(k), available: available))
+            sum &+= s &* s
+        }
+        pairedPower = Double(sum) / Double(Self.frameSamples)
+        let moved = start - Int64(pathDelaySamples)
+        for k in 0..<Self.frameSamples { far[k] = referenceSample(at: moved + Int64(k), available: available) }
         return true
+    }
+
+    private func referenceSample(at index: Int64, available: Int64) -> Int16 {
+        guard index >= 0, index >= available - Int64(Self.referenceCapacity), index < available else { return 0 }
+        return reference[Int(UInt64(bitPattern: index) & UInt64(Self.referenceCapacity - 1))]
+    }
+
+    /// Feeds the delay estimator; a new lag moves the reference the canceller gets so that
+    /// it leads the echo by the lead again.
+    private func estimateDelay(micPower: Double) {
+        guard meter.farActive, !meter.lastWasDoubleTalk else { return }
+        guard delayEstimator.note(referencePower: pairedPower, micPower: micPower),
+              let lag = delayEstimator.lagFrames else { return }
+        let lead = settings.leadMilliseconds * EchoAligner.sampleRate / 1000
+        pathDelaySamples = min(max(0, lag * Self.frameSamples - lead), Self.referenceCapacity / 2)
+        realignments += 1
     }
 }
 
