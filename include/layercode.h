@@ -712,9 +712,10 @@ typedef struct lc_stats {
     /** The level left of the agent's echo after the canceller, dBFS, over the same frames;
      *  -120 until measured. */
     double residual_echo_level_dbfs;
-    /** The echo delay the engine measured between the aligned reference and its echo, ms
-     *  (the room's acoustic path plus what the alignment missed); -1 unknown (speexdsp, or
-     *  not yet measured). */
+    /** The echo's path beyond what the devices report, ms: from a sample being audible (by
+     *  the playback device's delay) to its echo at the microphone (the room, a sound
+     *  server's buffering), measured by correlating the two signals' levels; 10 ms
+     *  resolution; -1 until measured (doc/echo-cancellation.md). */
     int64_t echo_delay_ms;
     /** 10 ms frames in which the user talked over the audible agent (double-talk). */
     uint64_t double_talk_frames;
@@ -724,7 +725,9 @@ typedef struct lc_stats {
      *  captured) was not yet rendered after waiting 60 ms: processed against silence for
      *  the missing part. Rising steadily: the declared delays are too short. */
     uint64_t echo_reference_late_frames;
-    /** 10 ms microphone frames replaced by silence by half duplex (lc_options.half_duplex). */
+    /** 10 ms microphone frames replaced by silence by half duplex (lc_options.half_duplex),
+     *  or by the echo canceller's convergence guard in its first seconds (while the agent
+     *  is audible, unless the user is clearly louder than the echo). */
     uint64_t half_duplex_gated_frames;
 } lc_stats;
 
