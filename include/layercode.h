@@ -358,8 +358,10 @@ typedef struct lc_options {
      *  (and 300 ms after, for the room's echo), microphone frames are replaced by silence
      *  unless they are more than 10 dB louder than the echo the speaker's level predicts
      *  (doc/echo-cancellation.md "Half duplex"); counted in lc_stats.half_duplex_gated_frames.
-     *  -1 (the default): on in LC_AUDIO_ALSA when echo cancellation is off; 1: on (any mode)
-     *  when echo cancellation is off; 0: off. Never on while echo cancellation runs. */
+     *  -1 (the default): on in LC_AUDIO_ALSA; 1: on (any mode); 0: off. While echo
+     *  cancellation runs, the same gate applies only until the canceller has converged (its
+     *  measured ERLE at 15 dB, the echo inaudible, or 10 s of agent speech): the convergence
+     *  guard, so that its first seconds cannot interrupt the agent. */
     int half_duplex;
     /** 0. (Without it the struct would end in padding, and the next int field added would
      *  not change sizeof(lc_options): doc/abi.md.) */
@@ -715,7 +717,8 @@ typedef struct lc_stats {
     /** The echo's path beyond what the devices report, ms: from a sample being audible (by
      *  the playback device's delay) to its echo at the microphone (the room, a sound
      *  server's buffering), measured by correlating the two signals' levels; 10 ms
-     *  resolution; -1 until measured (doc/echo-cancellation.md). */
+     *  resolution; -1 until measured. Negative down to -20: the declared delays
+     *  (lc_client_set_audio_delays) are longer than the real ones (doc/echo-cancellation.md). */
     int64_t echo_delay_ms;
     /** 10 ms frames in which the user talked over the audible agent (double-talk). */
     uint64_t double_talk_frames;

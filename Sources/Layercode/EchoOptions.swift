@@ -34,10 +34,11 @@ extension ClientOptions {
             p.agc = autoGain
             processing = p
         }
-        let halfDuplexOn = !aec && (halfDuplex ?? (audioMode == .alsa))
-        guard processing != nil || halfDuplexOn else { return nil }
+        let gate = halfDuplex ?? (audioMode == .alsa)
+        guard processing != nil || (!aec && gate) else { return nil }
         var settings = EchoSettings(processing: processing)
-        settings.halfDuplex = halfDuplexOn
+        settings.halfDuplex = !aec && gate
+        settings.convergenceGuard = aec && gate
         return settings
     }
 

@@ -81,4 +81,24 @@ final class EchoAlignerTests: XCTestCase {
         a.resetReference()
         XCTAssertNil(a.offset)
     }
+
+    /// Regression (review): 30 ms of capture lost without a count (an xrun) shifts every
+    /// later stamp 30 ms late; the slow climb would have taken seconds, leaving the reference
+    /// behind its echo. Eight late stamps in a row re-anchor.
+    func testUncountedLostCaptureReanchorsWithinEightStamps() {
+        var a = EchoAligner(leadMilliseconds: 20)
+        for step in 0..<100 {
+            let k = UInt64(step * 160)
+            a.stampReference(index: k, audibleNanoseconds: 1_000 * ms + k * 62_500)
+            a.stampCapture(index: k, capturedNanoseconds: 1_000 * ms + k * 62_500)
+        }
+        XCTAssertEqual(a.offset, 320)
+        for step in 100..<108 {
+            let k = UInt64(step * 160)
+            a.stampReference(index: k, audibleNanoseconds: 1_000 * ms + k * 62_500)
+            a.stampCapture(index: k, capturedNanoseconds: 1_000 * ms + 30 * ms + k * 62_500)
+        }
+        XCTAssertEqual(a.reanchors, 1)
+        XCTAssertEqual(a.offset, 320 + 30 * 16)
+    }
 }

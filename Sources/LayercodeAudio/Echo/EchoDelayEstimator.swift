@@ -10,8 +10,11 @@ import CPosix
 /// Per 10 ms frame it takes the reference's and the microphone's level (dB) and keeps, for
 /// each lag up to `maxLagFrames`, the normalized cross-correlation of the two level tracks
 /// (mean removed, forgetting over about 2 s). Speech's syllables make the level track of an
-/// echo follow its reference's at one lag. A lag is accepted once it has led with a
-/// correlation over `minCorrelation` for `stableFrames` frames of far-end activity.
+/// echo follow its reference's at one lag. Every frame enters the history (the lags stay 10 ms
+/// apart); only frames where the agent is audible and the user is not talking update the
+/// correlations. A lag is accepted once it has led with a correlation over `minCorrelation`
+/// for `stableFrames` such frames; a shorter path is taken at once (the reference must never
+/// trail its echo), a longer one only past `hysteresisFrames`.
 ///
 /// Loop thread only; no allocation after init.
 struct EchoDelayEstimator {
@@ -43,9 +46,14 @@ struct EchoDelayEstimator {
 
     /// One frame's reference and microphone power (mean square). Returns true when the
     /// accepted lag changed.
-    mutating func note(referencePower: Double, micPower: Double) -> Bool {
+    mutating func note(referencePower: Double, micPower: Double, learn: Bool = true) -> Bool {
         let r = 10 * log10(referencePower + 1)
         let m = 10 * log10(micPower + 1)
+        guard learn else {
+            historyIndex = (historyIndex + 1) % maxLagFrames
+            referenceHistory[historyIndex] = r - referenceMean
+            return false
+        }
         frames += 1
         let rate = frames < 100 ? 1 / Double(frames) : 0.01
         referenceMean += (r - referenceMean) * rate
@@ -82,7 +90,9 @@ struct EchoDelayEstimator {
         guard leaderRun >= Self.stableFrames else { return false }
         // A new lag only when it moved by more than `hysteresisFrames` (each change costs the
         // canceller a re-convergence, and the lead plus the filter's span absorb less).
-        if let current = lagFrames, abs(current - leader) <= Self.hysteresisFrames { return false }
+        if let current = lagFrames, leader >= current - 1, leader <= current + Self.hysteresisFrames {
+            return false
+        }
         lagFrames = leader
         return true
     }

@@ -122,6 +122,7 @@ final class EchoStage {
         if let tap { resampler = try Resampler(inputRate: tap.sampleRate, outputRate: EchoAligner.sampleRate) }
         self.tap = tap
         tapResampler = resampler
+        forgetEchoPath()
         referenceEnd = 0
         reference.update(repeating: 0, count: Self.referenceCapacity)
         aligner.resetReference()
@@ -136,6 +137,15 @@ final class EchoStage {
         pendingStart = 0
         pendingCount = 0
         aligner.resetCapture()
+        forgetEchoPath()
+    }
+
+    /// A new device: the echo path, and whether the canceller has converged on it, are
+    /// learnt again.
+    private func forgetEchoPath() {
+        delayEstimator = EchoDelayEstimator()
+        pathDelaySamples = 0
+        converged = false
     }
 
     /// The capture side's stamps (each drain).
@@ -215,7 +225,12 @@ final class EchoStage {
     /// filter has found the echo, cannot interrupt the agent.
     private var gates: Bool {
         if !isCancelling { return settings.halfDuplex }
-        if converged { return false }
+        if converged || !settings.convergenceGuard { return false }
+        // Bounded: a room too noisy for 15 dB of measured ERLE still gets its microphone.
+        if meter.farActiveFrames >= Self.guardMaxFrames {
+            converged = true
+            return false
+        }
         if let coupling = meter.couplingDb, coupling < Self.inaudibleCouplingDb {
             converged = true
             return false
@@ -226,6 +241,7 @@ final class EchoStage {
         return false
     }
     static let inaudibleCouplingDb = -40.0
+    static let guardMaxFrames: UInt64 = 1000
     private var converged = false
     static let convergedErleDb = 15.0
     static let convergedFrames: UInt64 = 100
@@ -313,8 +329,8 @@ final class EchoStage {
     /// Feeds the delay estimator; a new lag moves the reference the canceller gets so that
     /// it leads the echo by the lead again.
     private func estimateDelay(micPower: Double) {
-        guard meter.farActive, !meter.lastWasDoubleTalk else { return }
-        guard delayEstimator.note(referencePower: pairedPower, micPower: micPower),
+        let learn = meter.farActive && !meter.lastWasDoubleTalk
+        guard delayEstimator.note(referencePower: pairedPower, micPower: micPower, learn: learn),
               let lag = delayEstimator.lagFrames else { return }
         let lead = settings.leadMilliseconds * EchoAligner.sampleRate / 1000
         pathDelaySamples = min(max(0, lag * Self.frameSamples - lead), Self.referenceCapacity / 2)
@@ -329,6 +345,9 @@ public struct EchoSettings: Sendable {
     /// Gate the microphone while the agent is audible unless the user is clearly louder
     /// than the echo; only when no canceller runs.
     public var halfDuplex = false
+    /// With a canceller: gate the same way until it has converged (ALSA devices, where the
+    /// echo is real).
+    public var convergenceGuard = false
     /// The reference leads the microphone frame it is paired with by this much.
     public var leadMilliseconds = 20
     /// A microphone frame waits at most this many frames for its reference.

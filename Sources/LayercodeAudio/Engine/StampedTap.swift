@@ -69,6 +69,7 @@ public final class StampedTap: @unchecked Sendable {
     /// Nanoseconds of `frames` at this stream's rate.
     @inline(__always)
     public func nanoseconds(ofFrames frames: Int) -> UInt64 {
-        UInt64(max(0, frames)) * 1_000_000_000 / UInt64(sampleRate)
+        // Clamped to 10 s: a device reporting nonsense must not trap the audio thread.
+        UInt64(min(max(0, frames), sampleRate * 10)) * 1_000_000_000 / UInt64(sampleRate)
     }
 }

@@ -35,6 +35,13 @@ public struct EchoAligner: Sendable {
     private var captureBase: Int64?
     /// Times the alignment jumped (a re-anchor of either stream after the first stamps).
     public private(set) var reanchors = 0
+    /// Consecutive stamps later than their stream's base by over `lateNanoseconds`, per
+    /// stream: samples lost without a count (an xrun, a full ring) shift every later stamp;
+    /// `lateStampsToReanchor` of them in a row re-anchor, where the slow climb would leave
+    /// the reference behind its echo for seconds.
+    private var lateRun = (reference: 0, capture: 0)
+    public static let lateNanoseconds: Int64 = 10_000_000
+    public static let lateStampsToReanchor = 8
 
     public init(leadMilliseconds: Int) {
         leadSamples = Int64(max(0, leadMilliseconds)) * Int64(Self.sampleRate) / 1000
@@ -43,13 +50,13 @@ public struct EchoAligner: Sendable {
     /// The reference's sample `index` is (or was) audible at `audibleNanoseconds`.
     public mutating func stampReference(index: UInt64, audibleNanoseconds: UInt64) {
         Self.update(&referenceBase, Int64(bitPattern: audibleNanoseconds) - Int64(index) * Self.sampleNanoseconds,
-                    reanchors: &reanchors)
+                    reanchors: &reanchors, lateRun: &lateRun.reference)
     }
 
     /// The capture's sample `index` was captured at `capturedNanoseconds`.
     public mutating func stampCapture(index: UInt64, capturedNanoseconds: UInt64) {
         Self.update(&captureBase, Int64(bitPattern: capturedNanoseconds) - Int64(index) * Self.sampleNanoseconds,
-                    reanchors: &reanchors)
+                    reanchors: &reanchors, lateRun: &lateRun.capture)
     }
 
     /// A driver's stamp of the reference stream, whose device runs at `rate`.
@@ -80,15 +87,19 @@ public struct EchoAligner: Sendable {
         return Self.divideRounding(captureBase - referenceBase, 1_000_000)
     }
 
-    private static func update(_ base: inout Int64?, _ estimate: Int64, reanchors: inout Int) {
+    private static func update(_ base: inout Int64?, _ estimate: Int64, reanchors: inout Int,
+                               lateRun: inout Int) {
         guard let current = base else {
             base = estimate
+            lateRun = 0
             return
         }
         let distance = estimate - current
-        if distance > reanchorNanoseconds || distance < -reanchorNanoseconds {
+        lateRun = distance > lateNanoseconds ? lateRun + 1 : 0
+        if distance > reanchorNanoseconds || distance < -reanchorNanoseconds || lateRun >= lateStampsToReanchor {
             base = estimate
             reanchors += 1
+            lateRun = 0
         } else if distance < 0 {
             base = current + distance / 4
         } else {
