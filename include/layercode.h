@@ -359,7 +359,7 @@ typedef struct lc_options {
      *  unless they are more than 10 dB louder than the echo the speaker's level predicts
      *  (doc/echo-cancellation.md "Half duplex"); counted in lc_stats.half_duplex_gated_frames.
      *  -1 (the default): on in LC_AUDIO_ALSA; 1: on (any mode); 0: off. While echo
-     *  cancellation runs, the same gate applies only until the canceller has converged (its
+     *  cancellation runs, the same gate (6 dB) applies only until the canceller has converged (its
      *  measured ERLE at 15 dB, the echo inaudible, or 10 s of agent speech): the convergence
      *  guard, so that its first seconds cannot interrupt the agent. */
     int half_duplex;

@@ -286,7 +286,7 @@ final class EchoStage {
         meter.note(reference: far, microphone: original, output: base, count: Self.frameSamples)
         estimateDelay(micPower: EchoMeter.power(original, Self.frameSamples))
         if gates && !meter.nearIsLouder(micPower: EchoMeter.power(original, Self.frameSamples),
-                                       marginDb: settings.halfDuplexMarginDb) {
+                                       marginDb: isCancelling ? settings.guardMarginDb : settings.halfDuplexMarginDb) {
             base.update(repeating: 0, count: Self.frameSamples)
             gatedFrames += 1
         }
@@ -355,6 +355,9 @@ public struct EchoSettings: Sendable {
     /// Half duplex: the user passes while the agent is audible only this far above the
     /// echo the coupling predicts.
     public var halfDuplexMarginDb = 10.0
+    /// The convergence guard's margin: smaller, as the canceller already takes part of the
+    /// echo away while it converges (and the double-talk test's 6 dB says "user").
+    public var guardMarginDb = 6.0
     public init(processing: EchoProcessing?) { self.processing = processing }
 }
 
