@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 import time
 
+import pytest
+
 ASOUNDRC = """
 pcm.lcmic { type pulse; device "lcmic.monitor" }
 pcm.lcspk { type pulse; device "lcspk" }
@@ -68,3 +70,13 @@ class PulseRig:
     def close(self):
         subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True, timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def player_rig(player):
+    """A module fixture's body for tests that run the player on a private PulseAudio: skips
+    when the player is not built, closes the rig afterwards."""
+    if not os.access(player, os.X_OK):
+        pytest.skip("build/bin/layercode-player missing: run make")
+    rig = PulseRig()
+    yield rig
+    rig.close()

@@ -11,7 +11,7 @@ import wave
 
 import pytest
 
-from pulse import PulseRig
+from pulse import player_rig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYER = os.path.join(ROOT, "build", "bin", "layercode-player")
@@ -20,11 +20,7 @@ DURATION = 12.0
 
 @pytest.fixture(scope="module")
 def rig():
-    if not os.access(PLAYER, os.X_OK):
-        pytest.skip("build/bin/layercode-player missing: run make")
-    r = PulseRig()
-    yield r
-    r.close()
+    yield from player_rig(PLAYER)
 
 
 def start_devserver(tmp_path, *extra):

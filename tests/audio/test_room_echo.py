@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from pulse import PulseRig
+from pulse import PulseRig, player_rig
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -103,11 +103,7 @@ def no_aec_flags() -> list[str]:
 
 @pytest.fixture(scope="module")
 def rig():
-    if not os.access(PLAYER, os.X_OK):
-        pytest.skip("build/bin/layercode-player missing: run make")
-    r = PulseRig()
-    yield r
-    r.close()
+    yield from player_rig(PLAYER)
 
 
 @pytest.fixture(scope="module")

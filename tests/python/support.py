@@ -37,6 +37,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 from devserver_process import DevServer  # noqa: E402
 
 
+def wait_until(pred, timeout: float = 30.0, what: str = "condition"):
+    """Polls `pred` every 50 ms until it returns something truthy, and returns that; fails
+    the test after `timeout` seconds, naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def tone_burst(seconds: float, lead_in: float = 0.0, rate: int = RATE) -> array.array:
     """Silence, then a voiced-sounding burst (200 Hz with harmonics, 4 Hz syllables): loud
     enough for the devserver's energy VAD and the client's."""

@@ -25,7 +25,7 @@ import pytest
 import layercode
 from layercode import _lib
 
-from .support import AudioPump, Recorder, write_wav
+from .support import AudioPump, Recorder, wait_until, write_wav
 
 ENGINE_IDS = {"webrtc-aec3": _lib.LC_ECHO_ENGINE_WEBRTC_AEC3,
               "webrtc-legacy": _lib.LC_ECHO_ENGINE_WEBRTC_LEGACY,
@@ -44,13 +44,15 @@ def best_engine() -> int:
 
 
 def wait_for(pred, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    """support.wait_until with this file's 15 s."""
+    return wait_until(pred, timeout, what)
+
+
+def pumped_second(client, pump: AudioPump) -> None:
+    """Connects, then waits until the pump has run 60 more ticks (over a second of audio)."""
+    client.connect().wait_connected(15)
+    ticks = pump.ticks
+    wait_for(lambda: pump.ticks >= ticks + 60, what="a second of pumped audio")
 
 
 def silence_wav(tmp_path, seconds: float = 30.0):
@@ -102,9 +104,7 @@ def test_external_audio_runs_no_engine_by_default_or_when_off(make_client, devse
     pump = AudioPump(client)
     pump.start()
     try:
-        client.connect().wait_connected(15)
-        ticks = pump.ticks
-        wait_for(lambda: pump.ticks >= ticks + 60, what="a second of pumped audio")
+        pumped_second(client, pump)
         stats = client.stats()
     finally:
         pump.stop()
@@ -119,9 +119,7 @@ def test_external_audio_runs_the_best_engine_when_asked(make_client, devserver):
     pump = AudioPump(client)
     pump.start()
     try:
-        client.connect().wait_connected(15)
-        ticks = pump.ticks
-        wait_for(lambda: pump.ticks >= ticks + 60, what="a second of pumped audio")
+        pumped_second(client, pump)
         stats = wait_for(lambda: (s := client.stats()).echo_frames > 0 and s,
                          what="echo frames")
     finally:

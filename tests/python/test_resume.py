@@ -9,19 +9,9 @@ from __future__ import annotations
 
 import time
 
-from .support import AudioPump
+from .support import AudioPump, wait_until
 
 REPLAY = "trigger.response.audio.replay_finished"
-
-
-def wait_until(pred, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def socket_log(server, index: int) -> list:
