@@ -26,6 +26,9 @@ final class EventQueue: @unchecked Sendable {
     private var queuedBytes = 0
     private var dropped: UInt64 = 0
 
+    /// Whether events are kept for lc_client_poll_event (no callbacks, or the app polled).
+    var isPolling: Bool { locked { polling } }
+
     init(polling: Bool) {
         self.polling = polling
         pthread_mutex_init(mutex, nil)

@@ -18,6 +18,12 @@ final class EventSink {
         events = EventQueue(polling: callbacks.isEmpty)
     }
 
+    /// Whether anyone hears amplitude events: an amplitude callback, or an app that polls
+    /// events (or has no callbacks at all, so it will).
+    var listensToAmplitude: Bool {
+        callbacks.onUserAmplitude != nil || callbacks.onAgentAmplitude != nil || events.isPolling
+    }
+
     /// Whether one of this client's callbacks is running (loop thread).
     var inCallback: Bool { depth > 0 }
 

@@ -30,9 +30,9 @@ final class MediaBridge: @unchecked Sendable {
     var assembler = AgentFrameAssembler()
     private var agentSpeaking = false
     private var tickTimer: EventLoop.TimerHandle?
-    private var uplinkLatency = LatencyWindow()
-    private var downlinkLatency = LatencyWindow()
-    private var bargeInLatency = LatencyWindow()
+    private let uplinkLatency = LatencyWindow()
+    private let downlinkLatency = LatencyWindow()
+    private let bargeInLatency = LatencyWindow()
     /// While a mic frame runs through the session: whether an audio message went out.
     private var micFrameSentAt: UInt64 = 0
     /// record_path: the session recorder (SessionRecording.swift).
@@ -139,7 +139,7 @@ final class MediaBridge: @unchecked Sendable {
     /// The session ended: stop taking microphone audio; devices close.
     func sessionEnded() {
         recording.finish()
-        publishLatencies()
+        drainLatencies()
         stopTicking()
         engine?.resetUplink()
         engine?.setAcceptingInput(false)
@@ -181,6 +181,8 @@ final class MediaBridge: @unchecked Sendable {
             return
         }
         drainMicrophone(driver)
+        drainLatencies()
+        recording.poll()
         let playout = engine.playoutSnapshot()
         if let playout, let marker = engine.takeDrain(in: playout),
            let played = assembler.resolve(playedMarker: marker) {
@@ -201,6 +203,7 @@ final class MediaBridge: @unchecked Sendable {
             // session's send returns.
             if micFrameSentAt > capturedAt && capturedAt > 0 {
                 uplinkLatency.add(micFrameSentAt - capturedAt)
+                Self.publish(uplinkLatency, counters.uplinkP50, counters.uplinkP99)
             }
             return !driver.isShutDown
         }
@@ -249,10 +252,15 @@ final class MediaBridge: @unchecked Sendable {
         sink.deliver(.agentSpeaking(speaking))
     }
 
-    /// Levels (and agent-speaking, should a wake be missed), sampled while a session is live.
+    /// Levels, sampled while a session is live, for an app that listens to them: amplitude
+    /// callbacks set, or events polled (decided when a session connects). Nothing else
+    /// runs on a timer: "agent speaking" and playout drains wake the loop themselves, the
+    /// latency figures are published as their samples arrive, and the recorder's counters
+    /// are read on each wake-up.
     private func startTicking() {
         stopTicking()
-        let period = options.amplitudeRateHz > 0 ? max(10, 1000 / options.amplitudeRateHz) : 50
+        guard options.amplitudeRateHz > 0, sink.listensToAmplitude else { return }
+        let period = max(10, 1000 / options.amplitudeRateHz)
         func tick() {
             tickTimer = loop.schedule(afterMilliseconds: period) { [self] in
                 guard tickTimer != nil else { return }
@@ -269,22 +277,20 @@ final class MediaBridge: @unchecked Sendable {
     }
 
     private func sampleLevels() {
-        recording.poll()
-        publishLatencies()
-        let playout = engine?.playoutSnapshot()
-        noteAgentSpeaking(playout?.agentAudible ?? false)
-        guard options.amplitudeRateHz > 0 else { return }
         let muted = state.muted.load(ordering: .relaxed)
         sink.deliver(.userAmplitude(muted || !inputEnabled ? 0 : engine?.userLevel ?? 0))
-        sink.deliver(.agentAmplitude(playout?.agentLevel ?? 0))
+        sink.deliver(.agentAmplitude(engine?.playoutSnapshot()?.agentLevel ?? 0))
     }
 
-    /// Moves the render thread's latency samples into the windows; publishes percentiles.
-    private func publishLatencies() {
-        engine?.drainLatencies(downlink: { downlinkLatency.add($0) }, bargeIn: { bargeInLatency.add($0) })
-        Self.publish(uplinkLatency, counters.uplinkP50, counters.uplinkP99)
-        Self.publish(downlinkLatency, counters.downlinkP50, counters.downlinkP99)
-        Self.publish(bargeInLatency, counters.bargeInP50, counters.bargeInP99)
+    /// Moves the render thread's latency samples into the windows and publishes the
+    /// percentiles of a window that moved.
+    private func drainLatencies() {
+        var downlinkMoved = false
+        var bargeInMoved = false
+        engine?.drainLatencies(downlink: { downlinkLatency.add($0); downlinkMoved = true },
+                               bargeIn: { bargeInLatency.add($0); bargeInMoved = true })
+        if downlinkMoved { Self.publish(downlinkLatency, counters.downlinkP50, counters.downlinkP99) }
+        if bargeInMoved { Self.publish(bargeInLatency, counters.bargeInP50, counters.bargeInP99) }
     }
 
     private static func publish(_ window: LatencyWindow, _ p50: borrowing Atomic<Int64>,

@@ -1024,8 +1024,12 @@ int main(int argc, char **argv) {
     opts.on_error = cb_error;
     opts.on_message = cb_message;
     opts.on_data = cb_data;
-    opts.on_user_amplitude = cb_user_amplitude;
-    opts.on_agent_amplitude = cb_agent_amplitude;
+    if (args.amplitude_rate > 0 && s.json) {
+        /* Levels are only printed as JSON events: without a listener the library does not
+         * sample them at all. */
+        opts.on_user_amplitude = cb_user_amplitude;
+        opts.on_agent_amplitude = cb_agent_amplitude;
+    }
     opts.on_user_speaking = cb_user_speaking;
     opts.on_agent_speaking = cb_agent_speaking;
     opts.on_mute = cb_mute;

@@ -280,7 +280,10 @@ size_t wav_reader_read_mono(wav_reader *r, int16_t *out, size_t frames) {
         if (want == 0) break;
         got = fread(r->buffer, r->frame_bytes, want, r->file);
         if (got < want && ferror(r->file)) r->error = 1;
-        for (i = 0; i < got; i++) {
+        if (r->channels == 1 && r->bytes_per_sample == 2) {
+            /* 16-bit mono, the common case: no conversion through double per sample. */
+            for (i = 0; i < got; i++) out[done + i] = (int16_t)le16(r->buffer + 2 * i);
+        } else for (i = 0; i < got; i++) {
             const unsigned char *frame = r->buffer + i * r->frame_bytes;
             double sum = 0.0;
             int c;

@@ -32,6 +32,7 @@ public final class CaptureSide: @unchecked Sendable {
                 clock: @escaping () -> UInt64, wake: @escaping @Sendable () -> Void) {
         self.clock = clock
         self.sampleRate = sampleRate
+        frameSamples = UInt64(max(1, sampleRate / 50))
         ring = SPSCRing(capacity: sampleRate * ringSeconds, zero: 0)
         stamps = StampedTap(sampleRate: sampleRate, keepMilliseconds: 0)
         monoCapacity = maxChunkFrames
@@ -72,6 +73,12 @@ public final class CaptureSide: @unchecked Sendable {
 
     /// Source thread: the delay of the delivery being written.
     private var delayNanoseconds: UInt64 = 0
+    /// Source thread: samples accepted so far, and how many make one 20 ms uplink frame at
+    /// this rate. The loop is woken when a frame's worth has arrived since the last frame
+    /// boundary, not on every delivery: one wake-up per 20 ms frame whatever the period
+    /// (a 10 ms ALSA period woke it twice per frame, the first time for nothing).
+    private var acceptedTotal: UInt64 = 0
+    private let frameSamples: UInt64
 
     private func write(_ samples: UnsafeBufferPointer<Int16>) -> Int {
         let n = ring.write(samples)
@@ -79,10 +86,14 @@ public final class CaptureSide: @unchecked Sendable {
         lastDeliveryNanoseconds.store(now, ordering: .relaxed)
         stamps.noteAccepted(n)
         stamps.stamp(atNanoseconds: now > delayNanoseconds ? now - delayNanoseconds : 0)
+        let before = acceptedTotal
+        acceptedTotal &+= UInt64(n)
         if n < samples.count {
             droppedSamples.add(UInt64(samples.count - n), ordering: .relaxed)
+            wake()  // the loop is a whole ring behind
+        } else if acceptedTotal / frameSamples != before / frameSamples {
+            wake()
         }
-        wake()
         return n
     }
 }

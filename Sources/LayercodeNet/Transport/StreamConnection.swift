@@ -27,6 +27,9 @@ public final class StreamConnection: FDHandler {
     private let loop: EventLoop
     private let endpoint: Endpoint
     private var fd: Int32 = -1
+    /// What epoll watches `fd` for now (bit 0 readable, bit 1 writable; -1 not registered),
+    /// so that a send that leaves nothing queued costs no epoll_ctl.
+    private var watching: Int8 = -1
     private var ssl: OpaquePointer?
     private var addresses: [SocketAddress] = []
     private var addressIndex = 0
@@ -126,6 +129,7 @@ public final class StreamConnection: FDHandler {
     private func connectNext() {
         if fd >= 0 {
             loop.unregister(fd: fd)
+            watching = -1
             TCPSocket.close(fd)
             fd = -1
         }
@@ -337,12 +341,15 @@ public final class StreamConnection: FDHandler {
     /// wait forever, so a refusal fails the connection at once, with the reason; false then.
     @discardableResult
     private func watch(readable: Bool, writable: Bool, register: Bool = false) -> Bool {
+        let wanted: Int8 = (readable ? 1 : 0) | (writable ? 2 : 0)
+        if !register && wanted == watching { return true }
         do throws(Errno) {
             if register {
                 try loop.register(fd: fd, readable: readable, writable: writable, handler: self)
             } else {
                 try loop.modify(fd: fd, readable: readable, writable: writable)
             }
+            watching = wanted
             return true
         } catch {
             fail(LayercodeError(.network, "cannot watch the socket to \(endpoint.host):\(endpoint.port): "
@@ -384,6 +391,7 @@ public final class StreamConnection: FDHandler {
         }
         if fd >= 0 {
             loop.unregister(fd: fd)
+            watching = -1
             TCPSocket.close(fd)
             fd = -1
         }

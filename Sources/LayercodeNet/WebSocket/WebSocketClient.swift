@@ -61,6 +61,7 @@ public final class WebSocketClient {
     private let key: String
     private var timer: EventLoop.TimerHandle?
     private var frameScratch: [UInt8] = []
+    private var maskKeys = MaskKeys()
     private var sentClose: (code: UInt16, reason: String)?
     /// Messages waiting for the socket (whole frames), bounded by options.sendQueueMaxBytes.
     private var sendQueue: WebSocketSendQueue
@@ -361,12 +362,8 @@ public final class WebSocketClient {
 
     /// Encodes one masked frame into frameScratch.
     private func encodeFrame(_ opcode: WSOpcode, _ payload: UnsafeRawBufferPointer) {
-        var mask: UInt32 = 0
-        withUnsafeMutableBytes(of: &mask) {
-            _ = lcshim_random_bytes($0.baseAddress!.assumingMemoryBound(to: UInt8.self), 4)
-        }
         frameScratch.removeAll(keepingCapacity: true)
-        wsEncodeFrame(into: &frameScratch, opcode: opcode, payload: payload, maskKey: mask)
+        wsEncodeFrame(into: &frameScratch, opcode: opcode, payload: payload, maskKey: maskKeys.next())
     }
 
     private func sendFrame(_ opcode: WSOpcode, _ payload: [UInt8]) {
