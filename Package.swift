@@ -57,6 +57,8 @@ let package = Package(
         // The public header, imported so the exports use the exact C types users see.
         .systemLibrary(name: "CLayercodeABI"),
         // C shims: OpenSSL macros, epoll/eventfd/timerfd; every symbol prefixed lcshim_.
+        // Whole-number-ratio resampling (polyphase FIR), C so that its inner loop vectorises.
+        .target(name: "CResample"),
         .target(name: "CLayercodeShims",
                 cSettings: [.define("_GNU_SOURCE")],
                 linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
@@ -67,7 +69,7 @@ let package = Package(
         .target(name: "LayercodeNet", dependencies: ["LayercodeCore", "CPosix", "CLayercodeShims"]),
         // Resampling, ALSA, external audio.
         .target(name: "LayercodeAudio",
-                dependencies: ["LayercodeCore", "CPosix", "CSpeexDSP", "CALSA", "COpus", "CEchoCancel"]),
+                dependencies: ["LayercodeCore", "CPosix", "CSpeexDSP", "CResample", "CALSA", "COpus", "CEchoCancel"]),
         // The C ABI.
         .target(name: "Layercode",
                 dependencies: ["LayercodeCore", "LayercodeNet", "LayercodeAudio", "CPosix", "CLayercodeABI", "CALSA"],

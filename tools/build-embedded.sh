@@ -102,7 +102,8 @@ swift_flags=(-enable-experimental-feature Embedded -wmo -parse-as-library "${SWI
              -swift-version 5 -target "$target" "${cross[@]}"
              -Xfrontend -function-sections
              -I "$obj" -I Sources/CPosix -I Sources/CLayercodeShims/include -I Sources/CALSA
-             -I Sources/COpus -I Sources/CSpeexDSP -I Sources/CLayercodeABI -I Sources/CEchoCancel/include)
+             -I Sources/COpus -I Sources/CSpeexDSP -I Sources/CLayercodeABI -I Sources/CEchoCancel/include
+             -I Sources/CResample/include)
 for f in $pkg_cflags; do swift_flags+=(-Xcc "$f"); done
 
 objects=()
@@ -122,6 +123,10 @@ for c in Sources/CLayercodeShims/lcshims.c tools/embedded-runtime.c; do
         -ISources/CLayercodeShims/include -c "$c" -o "$o"
     objects+=("$o")
 done
+# The resampler's FIR at -O3: its dot product must vectorise (SSE2/AVX2, NEON).
+"$cc" -std=gnu11 -O3 -fPIC -ffunction-sections -fdata-sections -Wall -Werror \
+    -ISources/CResample/include -c Sources/CResample/fir.c -o "$obj/fir.o"
+objects+=("$obj/fir.o")
 
 # String's Unicode tables (normalisation, grapheme breaks), only the parts referenced.
 tables=$embedded/$target/libswiftUnicodeDataTables.a
