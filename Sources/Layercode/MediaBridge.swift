@@ -72,7 +72,7 @@ final class MediaBridge: @unchecked Sendable {
         config.jitter.maxDelayMs = options.jitterMaxMilliseconds
         config.jitter.initialDelayMs = min(max(config.jitter.initialDelayMs, config.jitter.minDelayMs),
                                            config.jitter.maxDelayMs)
-        config.meterUpdatesPerSecond = max(1, options.amplitudeRateHz)
+        config.meterUpdatesPerSecond = sink.listensToAmplitude ? max(0, options.amplitudeRateHz) : 0
         config.renderTapMilliseconds = recording.renderTapMilliseconds
         // Checked by validate() at lc_client_new: cannot fail here.
         config.echo = (try? options.echoSettings()) ?? nil

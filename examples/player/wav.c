@@ -282,7 +282,11 @@ size_t wav_reader_read_mono(wav_reader *r, int16_t *out, size_t frames) {
         if (got < want && ferror(r->file)) r->error = 1;
         if (r->channels == 1 && r->bytes_per_sample == 2) {
             /* 16-bit mono, the common case: no conversion through double per sample. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            memcpy(out + done, r->buffer, got * 2);
+#else
             for (i = 0; i < got; i++) out[done + i] = (int16_t)le16(r->buffer + 2 * i);
+#endif
         } else for (i = 0; i < got; i++) {
             const unsigned char *frame = r->buffer + i * r->frame_bytes;
             double sum = 0.0;

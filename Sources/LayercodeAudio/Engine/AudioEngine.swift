@@ -24,6 +24,7 @@ public final class AudioEngine: @unchecked Sendable {
         /// The wire's uplink: the rate and frame length the framer cuts (mono).
         public var uplink = AudioFormat.layercodeUplink
         public var jitter = JitterBufferConfig()
+        /// Level updates per second of both meters; 0: no meters (nobody listens).
         public var meterUpdatesPerSecond = 20
         /// > 0: keep that much of what the speaker got in `PlaybackSide.renderTap`.
         public var renderTapMilliseconds = 0

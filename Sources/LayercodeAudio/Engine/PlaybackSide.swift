@@ -22,6 +22,8 @@ public final class PlaybackSide: @unchecked Sendable {
     private let decoder: PlayoutDecoder
     private let resampler: Resampler
     private var meter: LevelMeter
+    /// Whether the agent's level is measured (0 updates per second: nobody listens).
+    private let metering: Bool
     private let wake: @Sendable () -> Void
 
     // Loop → render.
@@ -112,6 +114,7 @@ public final class PlaybackSide: @unchecked Sendable {
         jitter = JitterBuffer(config: config)
         self.resampler = resampler
         meter = LevelMeter(sampleRate: deviceRate, updatesPerSecond: max(1, meterUpdatesPerSecond))
+        metering = meterUpdatesPerSecond > 0
         self.wake = wake
         clockNanoseconds = clock
         renderTap = renderTapMilliseconds > 0
@@ -204,10 +207,14 @@ public final class PlaybackSide: @unchecked Sendable {
             // frontSegment() never runs past the end of the staging ring: index directly.
             let (run, isAudio) = frontSegment()
             let n = min(run, frames - written)
-            for i in 0..<n {
-                let sample = staging[stagedStart + i]
-                let base = out + (written + i) * channels
-                for c in 0..<channels { base[c] = sample }
+            if channels == 1 {
+                UnsafeMutableRawPointer(out + written).copyMemory(from: staging + stagedStart, byteCount: n * 2)
+            } else {
+                for i in 0..<n {
+                    let sample = staging[stagedStart + i]
+                    let base = out + (written + i) * channels
+                    for c in 0..<channels { base[c] = sample }
+                }
             }
             consumeStaged(n)
             if isAudio { audioFrames += n }
@@ -216,7 +223,7 @@ public final class PlaybackSide: @unchecked Sendable {
         if written < frames {
             (out + written * channels).update(repeating: 0, count: (frames - written) * channels)
         }
-        meterRendered(out, frames: frames)
+        if metering { meterRendered(out, frames: frames) }
         tapRendered(out, frames: frames)
         if let echoTap {
             echoTap.write(out, frames: frames, channels: channels)
@@ -343,6 +350,10 @@ public final class PlaybackSide: @unchecked Sendable {
 
     private func meterRendered(_ out: UnsafeMutablePointer<Int16>, frames: Int) {
         // The meter reads channel 0 of what the speaker actually gets.
+        if channels == 1 {
+            if let level = meter.process(UnsafeBufferPointer(start: out, count: frames)) { totals.agentLevel = level }
+            return
+        }
         var level: Float?
         var i = 0
         while i < frames {

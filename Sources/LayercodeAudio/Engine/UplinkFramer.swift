@@ -43,7 +43,7 @@ final class UplinkFramer {
         resampleScratch = [Int16](repeating: 0, count: Self.scratchSamples * 4 + 64)
         wireScratch = [Int16](repeating: 0, count: EchoStage.frameSamples * 4 + 64)
         meter = LevelMeter(sampleRate: wireRate, updatesPerSecond: max(1, meterUpdatesPerSecond))
-        self.meterUpdatesPerSecond = max(1, meterUpdatesPerSecond)
+        self.meterUpdatesPerSecond = max(0, meterUpdatesPerSecond)
         frame.reserveCapacity(frameSamples)
     }
 
@@ -89,7 +89,7 @@ final class UplinkFramer {
         }
         wireRate = rate
         frameSamples = samples
-        meter = LevelMeter(sampleRate: rate, updatesPerSecond: meterUpdatesPerSecond)
+        meter = LevelMeter(sampleRate: rate, updatesPerSecond: max(1, meterUpdatesPerSecond))
         frame.removeAll(keepingCapacity: true)
         frame.reserveCapacity(samples)
     }
@@ -159,16 +159,20 @@ final class UplinkFramer {
     /// Wire-rate samples → whole frames, metered, to `emit`.
     private func cut(_ samples: UnsafeBufferPointer<Int16>, _ capture: CaptureSide,
                      _ emit: ([Int16], UInt64) -> Bool) -> Bool {
-        for sample in samples {
-            frame.append(sample)
-            if frame.count == frameSamples {
-                let full = frame
-                frame.removeAll(keepingCapacity: true)
-                if let l = full.withUnsafeBufferPointer({ meter.process($0) }) { level = l }
-                // The frame's newest sample arrived with the last delivery.
-                let capturedAt = capture.lastDeliveryNanoseconds.load(ordering: .relaxed)
-                if !emit(full, capturedAt) { return false }
-            }
+        var at = 0
+        while at < samples.count {
+            let n = min(samples.count - at, frameSamples - frame.count)
+            frame.append(contentsOf: UnsafeBufferPointer(rebasing: samples[at..<(at + n)]))
+            at += n
+            guard frame.count == frameSamples else { break }
+            if meterUpdatesPerSecond > 0, let l = frame.withUnsafeBufferPointer({ meter.process($0) }) { level = l }
+            // The frame's newest sample arrived with the last delivery.
+            let capturedAt = capture.lastDeliveryNanoseconds.load(ordering: .relaxed)
+            // Emitted before it is cleared: a consumer that keeps no copy leaves the buffer
+            // unique, so the next frame reuses it (no allocation per frame).
+            let more = emit(frame, capturedAt)
+            frame.removeAll(keepingCapacity: true)
+            if !more { return false }
         }
         return true
     }

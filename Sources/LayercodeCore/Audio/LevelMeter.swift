@@ -23,14 +23,23 @@ public struct LevelMeter {
     /// Adds samples. Returns the level each time an update interval completes (the last
     /// completed interval's level if several complete in this call), else nil.
     public mutating func process(_ samples: UnsafeBufferPointer<Int16>) -> Float? {
+        guard let base = samples.baseAddress else { return nil }
         var result: Float?
         var sum = sumOfSquares
         var n = count
         let interval = intervalSamples
-        for sample in samples {
-            let s = Int64(sample)
-            sum &+= s &* s          // at most 2^30 per sample: no overflow below 2^33 samples
-            n += 1
+        var i = 0
+        while i < samples.count {
+            // Up to the interval's end in one tight loop (no per-sample branch: it vectorises).
+            let run = min(samples.count - i, interval - n)
+            var squares: Int64 = 0
+            for k in i..<(i + run) {
+                let s = Int64(base[k])
+                squares &+= s &* s  // at most 2^30 per sample: no overflow below 2^33 samples
+            }
+            sum &+= squares
+            n += run
+            i += run
             if n == interval {
                 let meanSquare = Double(sum) / Double(n)
                 result = Self.level(rms: meanSquare.squareRoot())
