@@ -22,6 +22,9 @@
   per wake-up of one owner, and ns per timer schedule + cancel (layercode-loopbench);
 - resident memory per client, idle (200 never-connected clients) and connected (50
   external-audio clients on one devserver): VmRSS growth / clients (bench/client_memory.c);
+- the resamplers (issue 14, bench/resampler_quality.py): the polyphase FIR the library uses
+  for whole-number ratios against speexdsp at qualities 0..10, speech-band SNR against sox's
+  very-high-quality conversion and CPU per 20 ms, for 48 -> 8, 48 -> 16 and 16 -> 48 kHz;
 - the echo scenes (issue 13, bench/aec/score.py; `make bench-aec` runs them alone): every
   echo canceller engine built over simulated rooms from files, ERLE, time to 20 dB,
   residual, false VAD onsets, the user in double-talk and CPU per 10 ms, one "aec_scene"
@@ -246,6 +249,14 @@ def client_memory(work):
     return out
 
 
+def resampler_quality():
+    """The library's FIR against speexdsp 0..10: speech-band SNR and CPU per 20 ms for each
+    conversion it makes (bench/resampler_quality.py)."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "resampler_quality.py")],
+                         check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
 def aec_scenes():
     """The echo scenes, scored (bench/aec/score.py): the table to stderr (stdout stays one
     JSON object a line), every run as a line."""
@@ -341,6 +352,7 @@ def main():
     results += embedded_microbench(work)
     results += swift_bench("layercode-loopbench")
     results += aec_scenes()
+    results += resampler_quality()
     shutil.rmtree(work, ignore_errors=True)
     for r in results:
         print(json.dumps(r))

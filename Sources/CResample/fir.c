@@ -1,24 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Integer-ratio polyphase FIR resampling (lc_fir.h). */
-#include "lc_fir.h"
+/* Integer-ratio polyphase FIR resampling (lcfir.h). */
+#include "lcfir.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Input samples the history holds beyond the filter's span. */
-#define LC_FIR_BLOCK 2048
+#define LCFIR_BLOCK 2048
 /* Stop-band attenuation (dB) and transition width (fraction of the lower rate). */
-#define LC_FIR_ATTENUATION 75.0
-#define LC_FIR_TRANSITION 0.15
+#define LCFIR_ATTENUATION 75.0
+#define LCFIR_TRANSITION 0.15
+#define LCFIR_PI 3.14159265358979323846
 
-struct lc_fir {
+struct lcfir {
     int down;        /* decimation factor M (1 when interpolating) */
     int up;          /* interpolation factor L (1 when decimating) */
     int span;        /* taps per output sample (N when decimating, N / L when interpolating) */
     int delay;       /* the centre tap's distance from the newest in a window, input samples */
     int16_t *coefficients; /* up phases of span taps each, Q15, in input order */
-    int16_t *history;      /* span - 1 + LC_FIR_BLOCK input samples */
+    int16_t *history;      /* span - 1 + LCFIR_BLOCK input samples */
     int capacity;
     int fill;        /* valid samples in history */
     int position;    /* where the next output's window starts in history */
@@ -52,7 +53,7 @@ static inline int32_t dot(const int16_t *x, const int16_t *h, int n) {
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static size_t convert(lc_fir *fir, int16_t *out, size_t capacity) {
+static size_t convert(lcfir *fir, int16_t *out, size_t capacity) {
     size_t produced = 0;
     const int span = fir->span;
     while (fir->position + span <= fir->fill && produced < capacity) {
@@ -68,7 +69,7 @@ static size_t convert(lc_fir *fir, int16_t *out, size_t capacity) {
     return produced;
 }
 
-lc_fir *lc_fir_new(int in_rate, int out_rate) {
+lcfir *lcfir_new(int in_rate, int out_rate) {
     if (in_rate <= 0 || out_rate <= 0 || in_rate == out_rate) return NULL;
     int down = 1, up = 1;
     if (in_rate > out_rate) {
@@ -82,29 +83,29 @@ lc_fir *lc_fir_new(int in_rate, int out_rate) {
     int high = in_rate > out_rate ? in_rate : out_rate;
     int low = in_rate > out_rate ? out_rate : in_rate;
     /* Kaiser's estimates: taps for the attenuation over the transition, and beta. */
-    double width = 2.0 * M_PI * LC_FIR_TRANSITION * low / high;
-    int taps = (int)ceil((LC_FIR_ATTENUATION - 8.0) / (2.285 * width)) + 1;
+    double width = 2.0 * LCFIR_PI * LCFIR_TRANSITION * low / high;
+    int taps = (int)ceil((LCFIR_ATTENUATION - 8.0) / (2.285 * width)) + 1;
     taps |= 1;  /* odd: a whole-sample delay (an even length delays by half a sample) */
     /* Taps per phase, rounded up to whole vectors (8 samples): the padding is zeros at the
      * oldest end of each window, so the vector loop has no scalar remainder. */
     int span = ((taps + up - 1) / up + 7) / 8 * 8;
-    double beta = 0.1102 * (LC_FIR_ATTENUATION - 8.7);
+    double beta = 0.1102 * (LCFIR_ATTENUATION - 8.7);
     double cutoff = 0.5 * low / high;  /* of the high rate; the lower rate's Nyquist */
 
-    lc_fir *fir = calloc(1, sizeof *fir);
+    lcfir *fir = calloc(1, sizeof *fir);
     if (!fir) return NULL;
     fir->down = down;
     fir->up = up;
     fir->span = span;
     fir->delay = (taps - 1) / 2 / up;
-    fir->capacity = span - 1 + LC_FIR_BLOCK;
+    fir->capacity = span - 1 + LCFIR_BLOCK;
     fir->coefficients = calloc((size_t)up * (size_t)span, sizeof(int16_t));
     fir->history = calloc((size_t)fir->capacity, sizeof(int16_t));
-    if (!fir->coefficients || !fir->history) { lc_fir_free(fir); return NULL; }
+    if (!fir->coefficients || !fir->history) { lcfir_free(fir); return NULL; }
     double center = (taps - 1) / 2.0, norm = bessel_i0(beta);
     for (int i = 0; i < taps; i++) {
         double t = i - center;
-        double sinc = t == 0 ? 2.0 * cutoff : sin(2.0 * M_PI * cutoff * t) / (M_PI * t);
+        double sinc = t == 0 ? 2.0 * cutoff : sin(2.0 * LCFIR_PI * cutoff * t) / (LCFIR_PI * t);
         double r = t / center;
         double window = fabs(r) <= 1.0 ? bessel_i0(beta * sqrt(1.0 - r * r)) / norm : 0.0;
         double h = sinc * window * up;  /* interpolation: each phase carries unit gain */
@@ -113,18 +114,18 @@ lc_fir *lc_fir_new(int in_rate, int out_rate) {
         int p = i % up, j = span - 1 - i / up;
         fir->coefficients[p * span + j] = saturate((int32_t)lrint(h * 32768.0));
     }
-    lc_fir_reset(fir);
+    lcfir_reset(fir);
     return fir;
 }
 
-void lc_fir_free(lc_fir *fir) {
+void lcfir_free(lcfir *fir) {
     if (!fir) return;
     free(fir->coefficients);
     free(fir->history);
     free(fir);
 }
 
-void lc_fir_reset(lc_fir *fir) {
+void lcfir_reset(lcfir *fir) {
     /* Zeros before the first input so that the first output is centred on it. */
     int zeros = fir->span - 1 - fir->delay;
     memset(fir->history, 0, (size_t)fir->capacity * sizeof(int16_t));
@@ -133,16 +134,16 @@ void lc_fir_reset(lc_fir *fir) {
     fir->phase = 0;
 }
 
-int lc_fir_taps(const lc_fir *fir) { return fir->span * fir->up; }
+int lcfir_taps(const lcfir *fir) { return fir->span * fir->up; }
 
-size_t lc_fir_process(lc_fir *fir, const int16_t *in, size_t in_count, int16_t *out,
+size_t lcfir_process(lcfir *fir, const int16_t *in, size_t in_count, int16_t *out,
                       size_t out_capacity, size_t *consumed) {
     size_t taken = 0, produced = 0;
     const int span = fir->span;
     for (;;) {
         produced += convert(fir, out + produced, out_capacity - produced);
         if (produced == out_capacity || taken == in_count) break;
-        if (fir->fill == fir->capacity || fir->position > LC_FIR_BLOCK / 2) {
+        if (fir->fill == fir->capacity || fir->position > LCFIR_BLOCK / 2) {
             int keep = fir->fill - fir->position;
             memmove(fir->history, fir->history + fir->position, (size_t)keep * sizeof(int16_t));
             fir->fill = keep;

@@ -13,18 +13,17 @@ public final class Resampler {
     private var state: OpaquePointer?
     private let fir: OpaquePointer?
 
-    /// quality: 0 (fastest) ... 10 (best); speexdsp's VoIP default is 3. The library uses 4:
-    /// the cheapest that keeps speech within 0.3 dB of 5 on the wire's conversion (48 → 8 kHz,
-    /// SNR in 0–3.4 kHz against sox's very-high-quality conversion: 74.6 dB at 4, 74.9 at 5,
-    /// 46.7 at 3), measured by bench/resampler_quality.py (doc/performance.md).
-    /// Everything that can fail runs before the object exists (see `EmbeddedInit.md`:
-    /// Embedded Swift does not free an instance whose designated init throws).
+    /// quality (speexdsp only): 0 (fastest) ... 10 (best); speexdsp's VoIP default is 3. The
+    /// library uses 4: the cheapest that keeps speech as clean as 5 (speech-band SNR against
+    /// sox's very-high-quality conversion, 48 → 8 kHz: 75.3 dB at 4, 75.6 at 5, 46.6 at 3;
+    /// bench/resampler_quality.py). The FIR for whole-number ratios: 74.4 dB at a sixteenth
+    /// of quality 4's CPU.
     public convenience init(inputRate: Int, outputRate: Int, quality: Int32 = 4) throws(LayercodeError) {
         guard (8000...192_000).contains(inputRate), (8000...192_000).contains(outputRate) else {
             throw LayercodeError(.invalidArgument,
                                  "sample rates must be 8000..192000 Hz (got \(inputRate) → \(outputRate))")
         }
-        if let fir = lc_fir_new(Int32(inputRate), Int32(outputRate)) {
+        if let fir = lcfir_new(Int32(inputRate), Int32(outputRate)) {
             self.init(inputRate: inputRate, outputRate: outputRate, state: nil, fir: fir)
             return
         }
@@ -50,7 +49,7 @@ public final class Resampler {
 
     deinit {
         if let state { speex_resampler_destroy(state) }
-        if let fir { lc_fir_free(fir) }
+        if let fir { lcfir_free(fir) }
     }
 
     /// An upper bound of output samples for `inputCount` input samples.
@@ -67,7 +66,7 @@ public final class Resampler {
                 return (0, 0)
             }
             var consumed = 0
-            let produced = lc_fir_process(fir, inBase, input.count, outBase, output.count, &consumed)
+            let produced = lcfir_process(fir, inBase, input.count, outBase, output.count, &consumed)
             return (consumed, produced)
         }
         guard let state else {
@@ -88,6 +87,6 @@ public final class Resampler {
     /// Forgets filter history (after a flush, so old audio does not bleed into new).
     public func reset() {
         if let state { speex_resampler_reset_mem(state) }
-        if let fir { lc_fir_reset(fir) }
+        if let fir { lcfir_reset(fir) }
     }
 }

@@ -6,9 +6,9 @@
  * about a tenth of speexdsp's work for the same speech-band SNR (doc/performance.md);
  * other ratios stay with speexdsp.
  *
- * Real-time safe after lc_fir_new: process and reset neither allocate nor lock. */
-#ifndef LC_FIR_H
-#define LC_FIR_H
+ * Real-time safe after lcfir_new: process and reset neither allocate nor lock. */
+#ifndef LCFIR_H
+#define LCFIR_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,26 +17,26 @@
 extern "C" {
 #endif
 
-typedef struct lc_fir lc_fir;
+typedef struct lcfir lcfir;
 
 /* A converter from in_rate to out_rate, when one is a whole multiple (2..12) of the other;
  * NULL otherwise, or when memory runs out. The pass band is flat to 85 % of the lower rate's
  * Nyquist frequency; stop-band attenuation about 75 dB. */
-lc_fir *lc_fir_new(int in_rate, int out_rate);
-void lc_fir_free(lc_fir *fir);
+lcfir *lcfir_new(int in_rate, int out_rate);
+void lcfir_free(lcfir *fir);
 
 /* Forgets the history (as after a flush). */
-void lc_fir_reset(lc_fir *fir);
+void lcfir_reset(lcfir *fir);
 
 /* Converts up to in_count samples into out (capacity out_capacity). Returns the samples
  * written; *consumed gets the input samples taken. Input is taken only as far as the
  * output has room for what it yields: feed the rest again. */
-size_t lc_fir_process(lc_fir *fir, const int16_t *in, size_t in_count, int16_t *out,
+size_t lcfir_process(lcfir *fir, const int16_t *in, size_t in_count, int16_t *out,
                       size_t out_capacity, size_t *consumed);
 
 /* The filter's taps at the higher rate, and its delay in output samples (the converter
  * starts aligned: the first output is centred on the first input). */
-int lc_fir_taps(const lc_fir *fir);
+int lcfir_taps(const lcfir *fir);
 
 #ifdef __cplusplus
 }
