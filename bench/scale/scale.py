@@ -90,10 +90,37 @@ def proc_cpu_seconds(pid):
 
 
 def machine_busy():
+    """{"cpu": (busy, total), "cpu0": ..., ...} in clock ticks, from /proc/stat."""
+    out = {}
     with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]
-    return sum(v) - idle, sum(v)
+        for line in f:
+            if not line.startswith("cpu"):
+                break
+            name, *v = line.split()
+            v = [int(x) for x in v]
+            out[name] = (sum(v) - v[3] - v[4], sum(v))
+    return out
+
+
+def busy_pct(a, b, names):
+    """Busy time of the CPUs `names` between two machine_busy() samples, % of one core."""
+    pct = 0.0
+    for name in names:
+        (b0, t0), (b1, t1) = a[name], b[name]
+        cores = os.cpu_count() if name == "cpu" else 1
+        pct += (b1 - b0) / max(1, t1 - t0) * 100 * cores
+    return pct
+
+
+def cpu_list(spec):
+    """"0", "0,1" or "0-1" as /proc/stat names; None (not pinned): the whole machine."""
+    if not spec:
+        return ["cpu"]
+    names = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        names += [f"cpu{i}" for i in range(int(lo), int(hi or lo) + 1)]
+    return names
 
 
 def taskset(cpus):
@@ -203,7 +230,8 @@ def run_row(n, cfg, client_bin, loadserver, wav, work):
         else:
             rates += [(cb[k] - ca.get(k, 0)) / (tb - ta) for k in cb]
     server_cpu = sum(sb[1] - sa[1] for sa, sb in zip(a, b)) / seconds * 100
-    busy = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100 * os.cpu_count()
+    busy = busy_pct(busy0, busy1, ["cpu"])
+    on_client_cpus = busy_pct(busy0, busy1, cpu_list(cfg.client_cpus))
     row = dict(result)
     row.update({
         "server": cfg.server, "server_processes": len(servers), "sessions_at_server": len(rates),
@@ -213,6 +241,9 @@ def run_row(n, cfg, client_bin, loadserver, wav, work):
         "connect_seconds": connected["seconds"] if connected else None,
         "machine_busy_pct": round(busy, 1),
         "machine_busy_others_pct": round(busy - result["cpu_pct"] - server_cpu, 1),
+        # Other work on the client's own CPUs (with the servers elsewhere): what it competed with.
+        "client_cpus_others_pct": round(on_client_cpus - result["cpu_pct"]
+                                        - (server_cpu if not cfg.client_cpus else 0), 1),
         "loadavg": open("/proc/loadavg").read().split()[:3],
         "client_cpus": cfg.client_cpus or "any", "server_cpus": cfg.server_cpus or "any",
     })
@@ -268,7 +299,8 @@ def summary(rows):
 def markdown(rows, summ, cfg):
     head = ("| N | client CPU, % of one core | per session | PSS MiB | per session | threads | "
             "late ticks | underrun samples | late / dropped frames | client.audio/s per session "
-            "at the server (min / mean) | server CPU % (processes) | others' CPU % | real time |")
+            "at the server (min / mean) | server CPU % (processes) | others' CPU %: machine / "
+            "client's CPU | real time |")
     lines = [head, "|" + "---|" * 13]
     for r in rows:
         lines.append(
@@ -276,7 +308,8 @@ def markdown(rows, summ, cfg):
             f"{r['pss_kib'] / 1024 / r['n']:.2f} | {r['threads']} | {r['late_ticks'] + r['skipped_ticks']} | "
             f"{r['underrun_samples']} | {r['late_frames']} / {r['dropped_frames']} | "
             f"{r['server_msgs_per_s_min']:.1f} / {r['server_msgs_per_s_mean']:.1f} | "
-            f"{r['server_cpu_pct']:.1f} ({r['server_processes']}) | {r['machine_busy_others_pct']:.0f} | "
+            f"{r['server_cpu_pct']:.1f} ({r['server_processes']}) | {r['machine_busy_others_pct']:.0f} / "
+            f"{r['client_cpus_others_pct']:.0f} | "
             f"{'yes' if r['real_time'] else 'no: ' + '; '.join(r['why_not'])} |")
     lines.append("")
     lines.append(f"Largest N in real time: {summ['largest_real_time_n']}.")
@@ -288,8 +321,9 @@ def markdown(rows, summ, cfg):
         lines.append(f"PSS per added session (least squares): {summ['pss_mib_per_session']} MiB.")
     lines.append(f"Window {cfg.window:g} s after a {cfg.warmup:g} s warm-up; {cfg.rate} Hz external "
                  f"audio in and out; server: {cfg.server}; client CPUs {cfg.client_cpus or 'any'}, "
-                 f"server CPUs {cfg.server_cpus or 'any'}; \"others' CPU\" is the machine's busy "
-                 f"time that was neither the client nor the servers (other work on the machine).")
+                 f"server CPUs {cfg.server_cpus or 'any'}; \"others' CPU\" is busy time that was "
+                 f"neither the client nor the servers (other work), on the whole machine and on the "
+                 f"client's CPUs.")
     return "\n".join(lines) + "\n"
 
 
