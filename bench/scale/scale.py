@@ -308,14 +308,15 @@ def summary(rows):
 
 def markdown(rows, summ, cfg):
     head = ("| N | client CPU, % of one core | per session | PSS MiB | per session | threads | "
-            "late ticks | underrun samples | late / dropped frames | client.audio/s per session "
+            "pacing thread µs per session per tick (mean) | late ticks | underrun samples | late / dropped frames | client.audio/s per session "
             "at the server (min / mean) | server CPU % (processes) | others' CPU %: machine / "
             "client's CPU | real time |")
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
         lines.append(
             f"| {r['n']} | {r['cpu_pct']:.1f} | {r['cpu_pct'] / r['n']:.3f} | {r['pss_kib'] / 1024:.1f} | "
-            f"{r['pss_kib'] / 1024 / r['n']:.2f} | {r['threads']} | {r['late_ticks'] + r['skipped_ticks']} | "
+            f"{r['pss_kib'] / 1024 / r['n']:.2f} | {r['threads']} | {r['tick_work_us_mean'] / r['n']:.1f} | "
+            f"{r['late_ticks'] + r['skipped_ticks']} | "
             f"{r['underrun_samples']} | {r['late_frames']} / {r['dropped_frames']} | "
             f"{r['server_msgs_per_s_min']:.1f} / {r['server_msgs_per_s_mean']:.1f} | "
             f"{r['server_cpu_pct']:.1f} ({r['server_processes']}) | {r['machine_busy_others_pct']:.0f} / "
@@ -334,7 +335,8 @@ def markdown(rows, summ, cfg):
                  f"audio in and out; server: {cfg.server}; client CPUs {cfg.client_cpus or 'any'}, "
                  f"server CPUs {cfg.server_cpus or 'any'}; \"others' CPU\" is busy time that was "
                  f"neither the client nor the servers (other work), on the whole machine and on the "
-                 f"client's CPUs.")
+                 f"client's CPUs. The pacing thread's time is wall time inside a tick (its writes and "
+                 f"reads into every session, preemption included).")
     return "\n".join(lines) + "\n"
 
 
