@@ -12,7 +12,9 @@
  *                                 response.audio, one 16 kHz chunk every --chunk-ms, on the
  *                                 session's own real-time schedule;
  *   GET /stats                 -> JSON: every open session's counters (the harness samples
- *                                 it at the start and end of its window).
+ *                                 it at the start and end of its window), and the longest
+ *                                 gap between this server's 20 ms ticks since the last
+ *                                 /stats (a server held off the CPU delays every session).
  * The tone is base64-encoded once; a chunk costs one memcpy and one write. Where the
  * devserver spends about a percent of a core per session (it parses each message, decodes
  * the audio and runs a VAD), this spends a few hundredths.
@@ -59,6 +61,7 @@ static int epfd;
 static int next_session = 1;
 static uint64_t sessions_closed;
 static int64_t chunk_ns = 100000000LL;
+static int64_t last_tick_ns, tick_gap_max_ns;   /* the longest gap between ticks since /stats */
 static char *tone_b64;      /* one chunk of the tone, base64 */
 static size_t tone_b64_len;
 
@@ -173,8 +176,10 @@ static void stats_reply(conn *c) {
     char *body = malloc(cap);
     if (!body) { conn_close(c); return; }
     int64_t now = now_ns();
-    len += (size_t)snprintf(body + len, cap - len, "{\"now_ns\":%lld,\"closed\":%llu,\"sessions\":[",
-                            (long long)now, (unsigned long long)sessions_closed);
+    len += (size_t)snprintf(body + len, cap - len,
+                            "{\"now_ns\":%lld,\"closed\":%llu,\"tick_gap_max_ms\":%.1f,\"sessions\":[",
+                            (long long)now, (unsigned long long)sessions_closed, (double)tick_gap_max_ns / 1e6);
+    tick_gap_max_ns = 0;
     int first = 1;
     for (int fd = 0; fd < MAX_CONNS; fd++) {
         conn *s = conns[fd];
@@ -326,6 +331,8 @@ static void on_readable(conn *c) {
 /* Every streaming session gets the chunks its real-time schedule has made due. */
 static void on_tick(void) {
     int64_t now = now_ns();
+    if (last_tick_ns && now - last_tick_ns > tick_gap_max_ns) tick_gap_max_ns = now - last_tick_ns;
+    last_tick_ns = now;
     char prefix[] = "{\"type\":\"response.audio\",\"content\":\"";
     for (int fd = 0; fd < MAX_CONNS; fd++) {
         conn *c = conns[fd];

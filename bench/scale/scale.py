@@ -133,6 +133,7 @@ class Server:
 
     def __init__(self, kind, loadserver, cpus, work, index):
         self.kind = kind
+        self.tick_gap_max_ms = None
         self.log = None
         if kind == "loadserver":
             args = [loadserver]
@@ -161,6 +162,7 @@ class Server:
             return t, cpu, None
         with urllib.request.urlopen(self.ready["stats_url"], timeout=10) as r:
             stats = json.load(r)
+        self.tick_gap_max_ms = stats["tick_gap_max_ms"]
         return t, cpu, {s["id"]: s["audio_in"] for s in stats["sessions"]}
 
     def devserver_counts(self, t0, t1):
@@ -220,6 +222,8 @@ def run_row(n, cfg, client_bin, loadserver, wav, work):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        # The load servers' longest tick gap in the window (read at window_end).
+        gaps = [s.tick_gap_max_ms for s in servers if s.tick_gap_max_ms is not None]
         for s in servers:
             s.stop()
     if result is None or len(marks) != 2:
@@ -243,6 +247,7 @@ def run_row(n, cfg, client_bin, loadserver, wav, work):
         "server_msgs_per_s_min": round(min(rates), 2) if rates else 0.0,
         "server_msgs_per_s_mean": round(sum(rates) / len(rates), 2) if rates else 0.0,
         "connect_seconds": connected["seconds"] if connected else None,
+        "server_tick_gap_max_ms": max(gaps) if gaps else None,
         "machine_busy_pct": round(busy, 1),
         "machine_busy_others_pct": round(busy - result["cpu_pct"] - server_cpu, 1),
         # Other work on the client's own CPUs (with the servers elsewhere): what it competed with.
@@ -309,17 +314,18 @@ def summary(rows):
 def markdown(rows, summ, cfg):
     head = ("| N | client CPU, % of one core | per session | PSS MiB | per session | threads | "
             "pacing thread µs per session per tick (mean) | late ticks | underrun samples | late / dropped frames | client.audio/s per session "
-            "at the server (min / mean) | server CPU % (processes) | others' CPU %: machine / "
+            "at the server (min / mean) | server CPU % (processes; longest tick gap, ms) | others' CPU %: machine / "
             "client's CPU | real time |")
     lines = [head, "|" + "---|" * 14]
     for r in rows:
+        gap = "-" if r["server_tick_gap_max_ms"] is None else f"{r['server_tick_gap_max_ms']:.0f}"
         lines.append(
             f"| {r['n']} | {r['cpu_pct']:.1f} | {r['cpu_pct'] / r['n']:.3f} | {r['pss_kib'] / 1024:.1f} | "
             f"{r['pss_kib'] / 1024 / r['n']:.2f} | {r['threads']} | {r['tick_work_us_mean'] / r['n']:.1f} | "
             f"{r['late_ticks'] + r['skipped_ticks']} | "
             f"{r['underrun_samples']} | {r['late_frames']} / {r['dropped_frames']} | "
             f"{r['server_msgs_per_s_min']:.1f} / {r['server_msgs_per_s_mean']:.1f} | "
-            f"{r['server_cpu_pct']:.1f} ({r['server_processes']}) | {r['machine_busy_others_pct']:.0f} / "
+            f"{r['server_cpu_pct']:.1f} ({r['server_processes']}; {gap}) | {r['machine_busy_others_pct']:.0f} / "
             f"{r['client_cpus_others_pct']:.0f} | "
             f"{'yes' if r['real_time'] else 'no: ' + '; '.join(r['why_not'])} |")
     lines.append("")
