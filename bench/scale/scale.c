@@ -16,15 +16,18 @@
  * sessions (plus the least a session received).
  *
  * usage: scale -n N [--rate HZ] [--warmup S] [--window S] [--wav FILE] [--muted K]
- *              [--connect-timeout S] AUTHORIZE_URL WS_URL [AUTHORIZE_URL WS_URL ...]
+ *              [--connect-timeout S] [--rt] AUTHORIZE_URL WS_URL [AUTHORIZE_URL WS_URL ...]
  * --wav: 16-bit mono PCM at --rate, looped (each session starts at its own offset); without
  * it a 300 Hz tone with a 3 Hz syllable envelope. --muted K: the first K sessions start muted
- * (they connect but never send audio: the smoke test's "not real time"). */
+ * (they connect but never send audio: the smoke test's "not real time"). --rt: the pacing
+ * thread runs SCHED_FIFO (priority 10) as an audio app's thread would, where allowed; the
+ * library's own threads keep their scheduling. */
 #define _GNU_SOURCE
 #include "layercode.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -198,7 +201,7 @@ static void sleep_s(double s) {
 }
 
 int main(int argc, char **argv) {
-    int n = 1, rate = 48000, muted = 0;
+    int n = 1, rate = 48000, muted = 0, rt = 0;
     double warmup = 5, window = 20, connect_timeout = 60;
     const char *wav = NULL;
     const char *servers[64];
@@ -213,6 +216,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--wav") == 0 && has) wav = argv[++i];
         else if (strcmp(a, "--muted") == 0 && has) muted = atoi(argv[++i]);
         else if (strcmp(a, "--connect-timeout") == 0 && has) connect_timeout = atof(argv[++i]);
+        else if (strcmp(a, "--rt") == 0) rt = 1;
         else if (a[0] != '-' && n_urls < 64) servers[n_urls++] = a;
         else { fprintf(stderr, "scale: bad argument %s\n", a); return 2; }
     }
@@ -261,7 +265,22 @@ int main(int argc, char **argv) {
     fflush(stdout);
 
     pthread_t th;
-    pthread_create(&th, NULL, pacing, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (rt) {
+        /* As an audio app's own thread would run: SCHED_FIFO, if the system allows it. */
+        struct sched_param sp = {.sched_priority = 10};
+        pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+        pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+        pthread_attr_setschedparam(&attr, &sp);
+    }
+    if (pthread_create(&th, &attr, pacing, NULL) != 0) {
+        if (!rt || (pthread_attr_setinheritsched(&attr, PTHREAD_INHERIT_SCHED),
+                    pthread_create(&th, &attr, pacing, NULL) != 0)) return 1;
+        fprintf(stderr, "scale: --rt: SCHED_FIFO not allowed, pacing at normal priority\n");
+        rt = 0;
+    }
+    pthread_attr_destroy(&attr);
     sleep_s(warmup);
 
     uint64_t *rec0 = calloc((size_t)n, 8), *rec1 = calloc((size_t)n, 8);
@@ -295,7 +314,7 @@ int main(int argc, char **argv) {
     if (min_sent == UINT64_MAX) min_sent = 0;
     double secs = (double)(w1 - w0) / 1e9;
     unsigned long long nt = atomic_load(&ticks);
-    printf("{\"event\": \"result\", \"n\": %d, \"rate\": %d, \"connected\": %d, \"muted\": %d, "
+    printf("{\"event\": \"result\", \"n\": %d, \"rate\": %d, \"rt\": %d, \"connected\": %d, \"muted\": %d, "
            "\"window_s\": %.3f, \"cpu_pct\": %.3f, \"cpu_user_pct\": %.3f, \"cpu_sys_pct\": %.3f, "
            "\"pss_kib\": %ld, \"rss_kib\": %ld, \"threads\": %ld, "
            "\"ticks\": %llu, \"late_ticks\": %llu, \"skipped_ticks\": %llu, "
@@ -305,7 +324,7 @@ int main(int argc, char **argv) {
            "\"late_frames\": %llu, \"dropped_frames\": %llu, \"input_samples_dropped\": %llu, "
            "\"playout_samples_dropped\": %llu, \"send_dropped_frames\": %llu, \"concealed_ms\": %llu, "
            "\"interruptions\": %llu, \"reconnects\": %llu, \"protocol_errors\": %llu}\n",
-           n, rate, connected, muted, secs, 100.0 * ((u1 + s1) - (u0 + s0)) / secs,
+           n, rate, rt, connected, muted, secs, 100.0 * ((u1 + s1) - (u0 + s0)) / secs,
            100.0 * (u1 - u0) / secs, 100.0 * (s1 - s0) / secs, pss, rss, threads, nt,
            (unsigned long long)atomic_load(&late_ticks), (unsigned long long)atomic_load(&skipped_ticks),
            nt ? (double)atomic_load(&work_ns_total) / (double)nt / 1e3 : 0.0,

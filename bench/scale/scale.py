@@ -21,7 +21,8 @@ the scheduler place them.
 Knobs (environment, or the flags of the same name): BENCH_SCALE_N="1,10,50,100,200,500",
 BENCH_SCALE_WINDOW=20 (s), BENCH_SCALE_WARMUP=5 (s), BENCH_SCALE_SERVER=loadserver,
 BENCH_SCALE_PER_SERVER (sessions per server process; 250 for the load server, 20 for the
-devserver), BENCH_SCALE_PIN="0:1" (client CPUs:server CPUs), BENCH_SCALE_RATE=48000.
+devserver), BENCH_SCALE_PIN="0:1" (client CPUs:server CPUs), BENCH_SCALE_RATE=48000, BENCH_SCALE_RT=1
+(the pacing thread SCHED_FIFO, as an audio app's thread would run, where allowed).
 Writes bench/results/scale.json and scale.md (--out-dir), prints the table.
 """
 import argparse
@@ -197,6 +198,8 @@ def run_row(n, cfg, client_bin, loadserver, wav, work):
                                       "--muted", str(cfg.muted)]
     if wav:
         args += ["--wav", wav]
+    if cfg.rt:
+        args += ["--rt"]
     for s in servers:
         args += s.urls()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -338,7 +341,7 @@ def markdown(rows, summ, cfg):
     if "pss_mib_per_session" in summ:
         lines.append(f"PSS per added session (least squares): {summ['pss_mib_per_session']} MiB.")
     lines.append(f"Window {cfg.window:g} s after a {cfg.warmup:g} s warm-up; {cfg.rate} Hz external "
-                 f"audio in and out; server: {cfg.server}; client CPUs {cfg.client_cpus or 'any'}, "
+                 f"audio in and out; pacing thread {'SCHED_FIFO' if cfg.rt else 'normal priority'}; server: {cfg.server}; client CPUs {cfg.client_cpus or 'any'}, "
                  f"server CPUs {cfg.server_cpus or 'any'}; \"others' CPU\" is busy time that was "
                  f"neither the client nor the servers (other work), on the whole machine and on the "
                  f"client's CPUs. The pacing thread's time is wall time inside a tick (its writes and "
@@ -357,6 +360,8 @@ def config(argv):
     p.add_argument("--per-server", type=int, default=int(env("BENCH_SCALE_PER_SERVER", "0")))
     p.add_argument("--pin", default=env("BENCH_SCALE_PIN", "0:1"))
     p.add_argument("--rate", type=int, default=int(env("BENCH_SCALE_RATE", "48000")))
+    p.add_argument("--rt", type=int, default=int(env("BENCH_SCALE_RT", "0")),
+                   help="1: the pacing thread runs SCHED_FIFO where allowed (as an audio app's)")
     p.add_argument("--muted", type=int, default=0,
                    help="the first K sessions never send audio (the smoke test's 'no' row)")
     p.add_argument("--out-dir", default=os.path.join(ROOT, "bench", "results"))
