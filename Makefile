@@ -91,6 +91,14 @@ demo: deps all
 
 bench: deps all $(AEC_SCENE)
 	$(PY) bench/run.py
+	$(MAKE) --no-print-directory bench-scale
+
+# N sessions in one process (issue 14, item 2; bench/scale/scale.py): N = 1..500 external-audio
+# clients with one pacing thread against the load server, the table with the real-time
+# verdict into bench/results/scale.{json,md}. BENCH_SCALE_N="1,10,50", BENCH_SCALE_WINDOW=20.
+.PHONY: bench-scale
+bench-scale: deps all
+	$(PY) bench/scale/scale.py
 
 # The echo scenes alone (issue 13): builds the scenes (bench/aec/scenes.py), runs every
 # engine built over each with bench/aec/aec_scene, prints the table with the goals beside
