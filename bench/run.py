@@ -145,7 +145,13 @@ def latency_and_allocations(work):
                                           check=True, capture_output=True, text=True, timeout=60,
                                           env={**os.environ, **env}).stdout)
             out.append({"bench": "audio_thread_allocations", "mode": mode,
-                        "allocations_per_second": r["audio_thread_allocations"] / float(r["seconds"])})
+                        "allocations_per_second": r["audio_thread_allocations"] / float(r["seconds"]),
+                        # The event loop's, not held to zero: per uplink frame sent (each
+                        # carries its own message) in the same window.
+                        "loop_allocations_per_frame": round(r["loop_thread_allocations"]
+                                                            / max(1, r["window_frames_sent"]), 2),
+                        "window_frames_sent": r["window_frames_sent"],
+                        "window_messages_received": r["window_messages_received"]})
     finally:
         proc.terminate(); proc.wait()
     return out

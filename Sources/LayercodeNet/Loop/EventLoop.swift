@@ -75,6 +75,7 @@ public final class EventLoop: @unchecked Sendable {
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { arg in
             let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+            EventLoop.nameThread()
             loop.threadID = pthread_self()
             loop.started.store(true, ordering: .releasing)
             loop.run()
@@ -84,6 +85,16 @@ public final class EventLoop: @unchecked Sendable {
         precondition(rc == 0, "cannot start the event-loop thread")
         // Wait until the thread knows its own id, so `inLoop` is exact from here on.
         while !started.load(ordering: .acquiring) { sched_yield() }
+    }
+
+    /// "lc-loop" in top -H, gdb and /proc (best effort, through /proc: pthread_setname_np
+    /// needs _GNU_SOURCE, which Swift's view of the C library lacks).
+    private static func nameThread() {
+        let fd = lcposix_open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC, 0)
+        guard fd >= 0 else { return }
+        let name: StaticString = "lc-loop"
+        _ = write(fd, name.utf8Start, name.utf8CodeUnitCount)
+        close(fd)
     }
 
     /// True on the loop thread.
