@@ -27,6 +27,41 @@ def instructions(out_file: str) -> int:
     raise RuntimeError(f"no summary in {out_file}")
 
 
+def audio_seconds(stats: dict | None) -> float | None:
+    """Seconds of audio the client sent, from its final counters: 20 ms frames (ours) or
+    100 ms chunks (the minimal Python client)."""
+    if not stats:
+        return None
+    if "audio_frames_sent" in stats:
+        return stats["audio_frames_sent"] * 0.020
+    if "audio_chunks_sent" in stats:
+        return stats["audio_chunks_sent"] * 0.100
+    return None
+
+
+def finish_row(row: dict) -> None:
+    """The marginal instructions per audio second: over the audio the client actually sent
+    between the two sessions where it says (a session's clock may start before the first
+    frame, e.g. the player's --duration), else over the sessions' nominal lengths."""
+    if "instructions_long" not in row or "instructions_short" not in row:
+        return
+    a_short = audio_seconds(row.get("client_stats_short"))
+    a_long = audio_seconds(row.get("client_stats_long"))
+    if a_short is not None and a_long is not None and a_long > a_short:
+        row["audio_seconds_between"] = round(a_long - a_short, 3)
+    else:
+        row["audio_seconds_between"] = row["long_s"] - row["short_s"]
+    row["per_audio_second"] = round((row["instructions_long"] - row["instructions_short"])
+                                    / row["audio_seconds_between"])
+
+
+def ratios(rows: dict) -> None:
+    base = rows.get("py-minimal", {}).get("per_audio_second")
+    for row in rows.values():
+        if base and row.get("per_audio_second"):
+            row["ratio_to_py_minimal"] = round(row["per_audio_second"] / base, 2)
+
+
 def measure_all(bench, names: list[str]) -> dict | None:
     if not names:
         return None
@@ -49,16 +84,10 @@ def measure_all(bench, names: list[str]) -> dict | None:
             stats = [l for l in proc.stdout.splitlines() if '"final":' in l.replace(" ", "")]
             if stats:
                 row[f"client_stats_{label}"] = json.loads(stats[-1])
-        if "error" not in row:
-            row["per_audio_second"] = round(
-                (row["instructions_long"] - row["instructions_short"]) / (long - short))
         rows[name] = row
+        finish_row(row)
         print(f"bench-peers: callgrind {name}: "
               + (f"{row['per_audio_second'] / 1e6:.1f} M instructions per audio second"
                  if "per_audio_second" in row else row["error"]), flush=True)
-    base = rows.get("py-minimal", {}).get("per_audio_second")
-    if base:
-        for row in rows.values():
-            if row.get("per_audio_second"):
-                row["ratio_to_py_minimal"] = round(row["per_audio_second"] / base, 2)
+    ratios(rows)
     return rows

@@ -81,7 +81,8 @@ def markdown(result: dict) -> str:
         short, long = next(iter(ins.values()))["short_s"], next(iter(ins.values()))["long_s"]
         lines += ["", f"Instructions under callgrind (user space, all threads), sessions of "
                   f"{short:g} s and {long:g} s; marginal per audio second = "
-                  f"(I{long:g} - I{short:g}) / {long - short:g}:", "",
+                  f"(I{long:g} - I{short:g}) / the audio sent between them (about "
+                  f"{long - short:g} s):", "",
                   "| client | instructions, short | instructions, long | M instructions per "
                   "audio second | / minimal Python |", "|---|---|---|---|---|"]
         for name, row in ins.items():

@@ -20,11 +20,12 @@ sent per second for that session; below 95 % either way the run is invalid (kept
 ROUNDS interleaved rounds (A B C D E, A B C D E, ...); medians of the valid runs.
 
 Then instruction counts under valgrind --tool=callgrind of 5 s and 25 s sessions: the
-marginal instructions per audio second (I25 - I5) / 20 (bench/peers/callgrind.py); and the
+marginal instructions per audio second (I25 - I5) / the audio sent in between, about 20 s
+(bench/peers/callgrind.py); and the
 library's latency figures from bench/latency_bench.c (barge-ins need a conversation).
 
 Writes OUT/peers.json, OUT/peers.md and OUT/peers.png (OUT: bench/results); prints the
-table. Environment knobs (defaults): BENCH_PEERS_WARMUP (10), BENCH_PEERS_WINDOW (60),
+table. `run.py --rerender` writes the tables and the plot again from OUT/peers.json. Environment knobs (defaults): BENCH_PEERS_WARMUP (10), BENCH_PEERS_WINDOW (60),
 BENCH_PEERS_ROUNDS (3), BENCH_PEERS_CLIENTS (all five, comma-separated),
 BENCH_PEERS_CALLGRIND (player,c-external,py-minimal,py-bindings; "" for none),
 BENCH_PEERS_LATENCY_SECONDS (30; 0 for none), BENCH_PEERS_OUT (bench/results),
@@ -245,23 +246,46 @@ class Bench:
         return json.loads(text.strip().splitlines()[-1])
 
 
+def write_outputs(result: dict, out: str, bench_python: str) -> None:
+    """peers.json, peers.md, peers.png in OUT; the table to stdout."""
+    os.makedirs(out, exist_ok=True)
+    json_path = os.path.join(out, "peers.json")
+    with open(json_path, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    table = report.markdown(result)
+    plotted = report.plot(result, json_path, os.path.join(out, "peers.png"), bench_python)
+    with open(os.path.join(out, "peers.md"), "w") as f:
+        f.write(table + ("\n![CPU, PSS and latency per client](peers.png)\n" if plotted else ""))
+    print(table)
+    print(f"bench-peers: {json_path}, peers.md" + (", peers.png" if plotted else
+          " (no plot: matplotlib missing)") + f"; {result['elapsed_s']} s")
+
+
+def rerender(out: str, bench_python: str) -> None:
+    """--rerender: the tables and the plot again from OUT/peers.json's raw figures (after a
+    change to how they are summarised), without measuring anything."""
+    with open(os.path.join(out, "peers.json")) as f:
+        result = json.load(f)
+    result["medians"] = report.medians(result["runs"], list(result["medians"]))
+    rows = result.get("instructions")
+    if rows and "skipped" not in rows:
+        for row in rows.values():
+            callgrind.finish_row(row)
+        callgrind.ratios(rows)
+    write_outputs(result, out, bench_python)
+
+
 def main() -> int:
+    out = os.environ.get("BENCH_PEERS_OUT", os.path.join(ROOT, "bench", "results"))
+    venv = os.environ.get("BENCH_PEERS_VENV", os.path.join(ROOT, ".venv-bench"))
+    if sys.argv[1:] == ["--rerender"]:
+        rerender(out, os.path.join(venv, "bin", "python"))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as work:
         bench = Bench(work)
         result = bench.main()
-        os.makedirs(bench.out, exist_ok=True)
-        json_path = os.path.join(bench.out, "peers.json")
-        with open(json_path, "w") as f:
-            json.dump(result, f, indent=1)
-            f.write("\n")
-        table = report.markdown(result)
-        png = os.path.join(bench.out, "peers.png")
-        plotted = report.plot(result, json_path, png, bench.bench_python)
-        with open(os.path.join(bench.out, "peers.md"), "w") as f:
-            f.write(table + ("\n![CPU, PSS and latency per client](peers.png)\n" if plotted else ""))
-        print(table)
-        print(f"bench-peers: {json_path}, peers.md" + (", peers.png" if plotted else
-              " (no plot: matplotlib missing)") + f"; {result['elapsed_s']} s")
+        write_outputs(result, bench.out, bench.bench_python)
     return 0
 
 
