@@ -91,7 +91,7 @@ demo: deps all
 
 bench: deps all $(AEC_SCENE) $(BENCH_VENV)/.installed
 	$(PY) bench/run.py
-	@command -v valgrind >/dev/null || apt-get install -y valgrind
+	@command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
 	$(PY) bench/peers/run.py
 
 # The side-by-side benchmark (issue 14): the player, a C and a Python external-audio client
@@ -108,7 +108,7 @@ $(BENCH_VENV)/.installed: bench/requirements-peers.txt
 
 .PHONY: bench-peers
 bench-peers: deps all $(BENCH_VENV)/.installed
-	@command -v valgrind >/dev/null || apt-get install -y valgrind
+	@command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
 	$(PY) bench/peers/run.py
 
 # The echo scenes alone (issue 13): builds the scenes (bench/aec/scenes.py), runs every
