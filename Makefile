@@ -89,6 +89,9 @@ player: $(PLAYER)
 demo: deps all
 	$(PY) tools/demo.py $(DEMO_FLAGS)
 
+# The side-by-side benchmark's venv (bench-peers below).
+BENCH_VENV := .venv-bench
+
 bench: deps all $(AEC_SCENE) $(BENCH_VENV)/.installed
 	$(PY) bench/run.py
 	@command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
@@ -99,8 +102,8 @@ bench: deps all $(AEC_SCENE) $(BENCH_VENV)/.installed
 # 60 s window after 10 s, three interleaved rounds, every run checked for real time at the
 # server, and callgrind instruction counts (bench/peers/run.py; knobs BENCH_PEERS_* there).
 # Writes bench/results/peers.{json,md,png} and prints the table (about 22 minutes).
-# BENCH_VENV: layercode-gym (pinned) and matplotlib, bench/requirements-peers.txt.
-BENCH_VENV := .venv-bench
+# BENCH_VENV (defined above bench): layercode-gym (pinned) and matplotlib,
+# bench/requirements-peers.txt.
 $(BENCH_VENV)/.installed: bench/requirements-peers.txt
 	python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r bench/requirements-peers.txt
