@@ -89,8 +89,13 @@ player: $(PLAYER)
 demo: deps all
 	$(PY) tools/demo.py $(DEMO_FLAGS)
 
-bench: deps all $(AEC_SCENE)
+# The side-by-side benchmark's venv (bench-peers below).
+BENCH_VENV := .venv-bench
+
+bench: deps all $(AEC_SCENE) $(BENCH_VENV)/.installed
 	$(PY) bench/run.py
+	@command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
+	$(PY) bench/peers/run.py
 	$(MAKE) --no-print-directory bench-scale
 
 # N sessions in one process (issue 14, item 2; bench/scale/scale.py): N = 1..500 external-audio
@@ -99,6 +104,23 @@ bench: deps all $(AEC_SCENE)
 .PHONY: bench-scale
 bench-scale: deps all
 	$(PY) bench/scale/scale.py
+
+# The side-by-side benchmark (issue 14): the player, a C and a Python external-audio client
+# beside layercode-gym and a minimal websockets client, one devserver, CPU/PSS/threads over a
+# 60 s window after 10 s, three interleaved rounds, every run checked for real time at the
+# server, and callgrind instruction counts (bench/peers/run.py; knobs BENCH_PEERS_* there).
+# Writes bench/results/peers.{json,md,png} and prints the table (about 22 minutes).
+# BENCH_VENV (defined above bench): layercode-gym (pinned) and matplotlib,
+# bench/requirements-peers.txt.
+$(BENCH_VENV)/.installed: bench/requirements-peers.txt
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r bench/requirements-peers.txt
+	touch $@
+
+.PHONY: bench-peers
+bench-peers: deps all $(BENCH_VENV)/.installed
+	@command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
+	$(PY) bench/peers/run.py
 
 # The echo scenes alone (issue 13): builds the scenes (bench/aec/scenes.py), runs every
 # engine built over each with bench/aec/aec_scene, prints the table with the goals beside
@@ -141,7 +163,7 @@ test-abi: all cross
 
 test-python: all
 	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c tests/python tests/conformance \
-		tests/faults tests/tls tests/fuzz tests/docs tests/soak tests/cross \
+		tests/faults tests/tls tests/fuzz tests/docs tests/soak tests/bench tests/cross \
 		tests/test_pytest_rootdir.py
 
 # WebSocket conformance: Autobahn-style cases (tools/wsconformance) against our client
