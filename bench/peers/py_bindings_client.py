@@ -31,7 +31,9 @@ def main() -> int:
     client = layercode.Client("tone", authorize_url, ws_url=ws_url,
                               metadata={"vad": {"gate_audio": False}},
                               input_sample_rate=IN_RATE, output_sample_rate=OUT_RATE,
-                              event_queue_size=0)
+                              # Like the C client: no level events (the bindings install every
+                              # callback, so the library would measure levels for nobody).
+                              amplitude_rate_hz=0, event_queue_size=0)
     with client:
         client.connect().wait_connected(timeout=10)
         frames = int(float(seconds) * 1000 / FRAME_MS)
