@@ -133,7 +133,8 @@ class Bench:
                     "--ws-url", w, "--agent-id", "tone",
                     "--metadata", '{"vad": {"gate_audio": false}}',
                     "--input", self.wav, "--output", os.path.join(self.work, "player-out.wav"),
-                    "--duration", s, "--json-events"]
+                    # JSON events for the final stats; no level events (nothing shows them).
+                    "--duration", s, "--json-events", "--amplitude-rate", "0"]
         if name == "c-external":
             return [self.ext_client, a, w, s, self.raw]
         if name == "c-external-muted":
