@@ -91,8 +91,9 @@ class Bench:
     # ---- setup -------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """The microphone: espeak-ng speech at 48 kHz mono 16-bit, repeated to cover a
-        run; as WAV (player, Python clients) and raw s16le (C, bindings)."""
+        """The microphone: espeak-ng speech at 48 kHz mono 16-bit: repeated to cover a run
+        as WAV (the player, layercode-gym), once as WAV and raw s16le for the clients that
+        loop it (C, bindings, the minimal client)."""
         spoken = os.path.join(self.work, "spoken.wav")
         subprocess.run(["espeak-ng", "-w", spoken, PARAGRAPH], check=True)
         once = float(subprocess.run(["soxi", "-D", spoken], check=True, capture_output=True,
@@ -102,7 +103,12 @@ class Bench:
         self.raw = os.path.join(self.work, "speech48k.raw")
         subprocess.run(["sox", spoken, "-r", "48000", "-b", "16", "-e", "signed", "-c", "1",
                         self.wav, "repeat", str(repeat)], check=True)
-        subprocess.run(["sox", self.wav, "-t", "raw", self.raw], check=True)
+        # The clients that loop their input themselves get the paragraph once, so that none
+        # holds a minute of audio in memory (the player streams its WAV from the file).
+        self.wav_once = os.path.join(self.work, "speech48k-once.wav")
+        subprocess.run(["sox", spoken, "-r", "48000", "-b", "16", "-e", "signed", "-c", "1",
+                        self.wav_once], check=True)
+        subprocess.run(["sox", self.wav_once, "-t", "raw", self.raw], check=True)
         self.ext_client = self.compile("ext_client.c", "ext_client")
 
     def compile(self, source: str, name: str) -> str:
@@ -143,7 +149,7 @@ class Bench:
             return [sys.executable, os.path.join(HERE, "py_bindings_client.py"), a, w, s,
                     self.raw]
         if name == "py-minimal":
-            return [sys.executable, os.path.join(HERE, "minimal_client.py"), a, w, s, self.wav]
+            return [sys.executable, os.path.join(HERE, "minimal_client.py"), a, w, s, self.wav_once]
         if name == "layercode-gym":
             return [self.bench_python, os.path.join(HERE, "gym_adapter.py"), a, w, s,
                     self.wav, os.path.join(self.work, "gym")]
