@@ -64,7 +64,7 @@ def espeak(text, path):
         return array.array("h", w.readframes(w.getnframes()))
 
 
-def build_talker(work, onsets):
+def build_talker(work, onsets, gain_db=0.0):
     """The talker's WAV and the sample index of each word's first loud sample."""
     rng = random.Random(14)
     noise = lambda n: array.array("h", (int(rng.gauss(0, 33)) for _ in range(n)))  # -60 dBFS
@@ -76,6 +76,9 @@ def build_talker(work, onsets):
         if text not in words:
             words[text] = espeak(text, os.path.join(work, f"w{len(words)}.wav"))
         word = words[text]
+        if gain_db:
+            g = 10 ** (gain_db / 20)
+            word = array.array("h", (int(s * g) for s in word))
         out += noise(int(GAP_SECONDS * RATE))
         first = next(k for k, s in enumerate(word) if abs(s) > LOUD)
         marks.append(len(out) + first)
@@ -184,7 +187,7 @@ def run(args):
     if not os.access(PLAYER, os.X_OK):
         sys.exit("bench/onset.py: build/bin/layercode-player missing: run make")
     work = tempfile.mkdtemp(prefix="layercode-onset-")
-    talker_wav, marks, talker_seconds = build_talker(work, args.onsets)
+    talker_wav, marks, talker_seconds = build_talker(work, args.onsets, args.talker_gain_db)
     rig = PulseRig()
     log = os.path.join(work, "devserver.jsonl")
     server = subprocess.Popen(
@@ -293,7 +296,7 @@ def run(args):
                            for k, v in geometry.items()},
         "reference_latency_ms": summary([x * 1000 for x in ref_latencies]),
         "uplink_latency_p50_ms": last.get("uplink_latency_p50_ms"),
-        "aec": not args.no_aec, "period_ms": args.period_ms or 10,
+        "talker_gain_db": args.talker_gain_db, "aec": not args.no_aec, "period_ms": args.period_ms or 10,
         "device_rate": RATE, "goal_ms": 150,
         "rows": rows,
     }
@@ -325,6 +328,8 @@ def main():
     parser.add_argument("--no-aec", action="store_true")
     parser.add_argument("--period-ms", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--talker-gain-db", type=float, default=0.0,
+                        help="the words' level against espeak-ng's (about -20 dBFS RMS)")
     parser.add_argument("--agent-text", default="OK.",
                         help="what the agent says after each word (a long text: the words "
                              "come while the agent speaks, a barge-in without echo)")

@@ -265,3 +265,73 @@ final class EnergyVADTests: XCTestCase {
         XCTAssertEqual(EnergyVAD.Config(settings: withThresholds), EnergyVAD.Config())
     }
 }
+
+// Voice onset to vad_start (issue 14, bench/onset.py): how many frames after the first
+// frame of speech the VAD fires, in a quiet room (noise at -65 dBFS, learnt first).
+final class EnergyVADOnsetTests: XCTestCase {
+    private let serverConfig = EnergyVAD.Config(minSpeechFrames: 5, hangoverFrames: 38)  // config.vad v5: 3 × 32 ms
+
+    /// The VAD after 50 frames of room noise at -65 dBFS, and the noise source.
+    private func quietRoom(_ config: EnergyVAD.Config) -> (EnergyVAD, Noise) {
+        var vad = EnergyVAD(config: config)
+        var noise = Noise()
+        for _ in 0..<50 { _ = noise.frame(dBFS: -65).withUnsafeBufferPointer { vad.process($0) } }
+        return (vad, noise)
+    }
+
+    /// Frames at `levels` (dBFS; a 500 Hz tone over the room noise); the index of the frame
+    /// that started speech, or nil.
+    private func startFrame(_ config: EnergyVAD.Config, _ levels: [Double]) -> Int? {
+        var (vad, noise) = quietRoom(config)
+        for (k, level) in levels.enumerated() {
+            let frame = zip(tone(dBFS: level, k: k), noise.frame(dBFS: -65))
+                .map { Int16(clamping: Int($0) + Int($1)) }
+            if frame.withUnsafeBufferPointer({ vad.process($0) }) == .speechStart { return k }
+        }
+        return nil
+    }
+
+    func testTheVADFiresWithinMinSpeechFramesOfAStepFromSilenceToSpeechAtMinus30dBFS() {
+        XCTAssertEqual(startFrame(EnergyVAD.Config(), Array(repeating: -30, count: 10)), 2)
+        XCTAssertEqual(startFrame(serverConfig, Array(repeating: -30, count: 10)), 4)
+    }
+
+    func testAnUnvoicedLeadInBelowTheThresholdCountsTowardsTheStartOnceSpeechFollows() {
+        // "Stop." at 8 kHz: five frames of "s" at -40..-44 dBFS, then the vowel. Before the
+        // lead-in rule the start came with the 5th vowel frame (index 9).
+        let stop: [Double] = [-40, -40.5, -44, -41, -40, -29, -21, -14, -13, -14]
+        XCTAssertEqual(startFrame(serverConfig, stop), 6, "with the vowel's second frame")
+        XCTAssertEqual(startFrame(EnergyVAD.Config(), stop), 6, "at least two speech frames")
+        XCTAssertEqual(startFrame(EnergyVAD.Config(minSpeechFrames: 1), stop), 5)
+        var off = serverConfig
+        off.leadInDB = 0
+        XCTAssertEqual(startFrame(off, stop), 9, "leadInDB 0: no lead-in")
+    }
+
+    func testALeadInAloneNeverStartsSpeech() {
+        XCTAssertNil(startFrame(serverConfig, Array(repeating: -42, count: 500)))
+        XCTAssertNil(startFrame(serverConfig, Array(repeating: -42, count: 20) + [-20] + Array(repeating: -42, count: 20)),
+                     "one speech frame after a long lead-in is a click")
+    }
+
+    func testALeadInRightAfterSpeechIsADecayAndBreaksTheRun() {
+        // speech, a quieter frame, speech, speech: three of the four frames are speech but
+        // never three in a row, and the quieter frame follows speech.
+        XCTAssertNil(startFrame(EnergyVAD.Config(), [-20, -42, -20, -20, -65, -65]))
+    }
+
+    func testNoLeadInWhenTheNoiseFloorIsWithinTheMarginOfTheThreshold() {
+        // A room at -45 dBFS: speech needs -33 dBFS; a -40 dBFS frame is neither speech nor lead-in.
+        var vad = EnergyVAD(config: serverConfig)
+        var noise = Noise()
+        for _ in 0..<3000 { _ = noise.frame(dBFS: -45).withUnsafeBufferPointer { vad.process($0) } }
+        let levels: [Double] = [-40, -40, -40, -40, -20, -20, -20, -20, -20]
+        var started: Int?
+        for (k, level) in levels.enumerated() {
+            let frame = zip(tone(dBFS: level, k: k), noise.frame(dBFS: -45))
+                .map { Int16(clamping: Int($0) + Int($1)) }
+            if frame.withUnsafeBufferPointer({ vad.process($0) }) == .speechStart { started = k; break }
+        }
+        XCTAssertEqual(started, 8, "five speech frames, as without a lead-in")
+    }
+}
