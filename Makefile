@@ -89,8 +89,15 @@ player: $(PLAYER)
 demo: deps all
 	$(PY) tools/demo.py $(DEMO_FLAGS)
 
-bench: deps all $(AEC_SCENE)
+bench: deps all $(AEC_SCENE) bench-onset
 	$(PY) bench/run.py
+
+# Voice onset to vad_start on the wire (issue 14): the player in ALSA mode on the PulseAudio
+# rig of tests/audio, a talker with 12 known onsets, the devserver's log; prints the table
+# of the parts and writes bench/results/onset.json (bench/onset.py).
+.PHONY: bench-onset
+bench-onset: deps all
+	$(PY) bench/onset.py
 
 # The echo scenes alone (issue 13): builds the scenes (bench/aec/scenes.py), runs every
 # engine built over each with bench/aec/aec_scene, prints the table with the goals beside

@@ -13,18 +13,23 @@ ALSA mode capturing `lcmic.monitor` through ALSA's `pulse` plugin at 48 kHz and 
   each chunk stamped (time.time()) as it arrives. Its sample k entered the monitor at
   t0 + k / 48000, t0 taken from the earliest-arriving chunk (the null sink runs on the
   system clock); the onset is the first sample louder than -30 dBFS (|x| > 1036) after a
-  quiet gap. The error is at most the reference's own latency, and it is in the direction
-  of making the figure larger, never smaller.
+  quiet gap. No chunk arrives before its samples entered, so t0 is late by the reference's
+  smallest latency at most (the null sink hands the monitor blocks of a few ms): every
+  figure here may be short by that much, never long.
+- The capture device's share: bench/onset_probe.py, an ALSA capture opened as AlsaPCM opens
+  it (same period and buffer), on the same source: when the read holding each onset
+  returned, and snd_pcm_delay after it.
 - The player's `user_speaking` events (flushed per line, stamped by this script as they
-  arrive): when the client VAD fired (the loop thread's callback).
-- The devserver's log: when `vad_start` arrived at the server (`t` of the recv line).
-- The player's `stats` with `--stats-interval`: capture device delay as snd_pcm_delay reports
-  it (`capture_delay_ms`, when the library has it) and the uplink latency.
+  arrive): when the client VAD fired (the loop thread's callback, right after the session
+  queued vad_start).
+- The devserver's log: when `vad_start` arrived at the server (`t` of the recv line). Both
+  stamps are within about a millisecond of each other, so "VAD fired -> at the server" can
+  come out slightly negative: the send is below this bench's resolution.
 
-Parts reported per onset: onset -> VAD fired (device buffering + the ring and loop + the
-VAD's frames), VAD fired -> on the wire (the send and the server's read). The VAD's own
-share is known offline: `vad_frames` (frames of 20 ms the VAD needs after the onset frame,
-see EnergyVAD and the config.vad mapping).
+Parts reported per onset: onset -> read by the probe (PulseAudio and the ALSA plugin), read
+-> VAD fired (the library's capture ring and loop, resampling, the echo stage, and the VAD's
+frames: with the devserver's config.vad, min_speech_frames 3 of 32 ms, the VAD needs 5
+speech frames of 20 ms), VAD fired -> at the server.
 
 Writes bench/results/onset.json and prints a table. Options: --onsets N (default 12),
 --no-aec, --period-ms MS, --json (one JSON line on stdout, the table on stderr).
@@ -34,7 +39,6 @@ import array
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
