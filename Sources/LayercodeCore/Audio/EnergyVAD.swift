@@ -18,18 +18,6 @@
 /// - Speech starts after `minSpeechFrames` consecutive speech frames (the event comes with
 ///   the last of them) and ends after `hangoverFrames` consecutive non-speech frames (the
 ///   event comes with the last of them); a speech frame during the hangover restarts it.
-/// - A quieter lead-in counts towards the start once speech follows it: a frame up to
-///   `leadInDB` below the absolute threshold (and still `noiseMarginDB` over the floor) is a
-///   *lead-in* frame when the frame before it was quiet or a lead-in too; a run of lead-in
-///   frames followed at once by speech frames starts speech when the whole run reaches
-///   `minSpeechFrames`, with at least two speech frames (one when `minSpeechFrames` is 1).
-///   An unvoiced consonant ("s" in "stop": most of its energy is above the 4 kHz this VAD
-///   hears) then no longer delays the start by `minSpeechFrames` after the vowel (bench/onset.py:
-///   "Stop." 229 -> 198 ms, "Hello there." 139 -> 109 ms from the first loud sample to
-///   vad_start at the server). Lead-in
-///   frames alone never start speech, a lead-in right after speech (a decay) breaks the run,
-///   and in a room whose floor is within `noiseMarginDB` of the absolute threshold (-50 dBFS
-///   by default) there are no lead-in frames at all.
 ///
 /// No allocation, no locks, no Foundation: it may run on a real-time audio thread.
 public struct EnergyVAD {
@@ -44,8 +32,6 @@ public struct EnergyVAD {
         public var minSpeechFrames = 3
         /// Consecutive non-speech frames before `speechEnd` (30 × 20 ms = 600 ms).
         public var hangoverFrames = 30
-        /// How far below `startThresholdDB` a lead-in frame may be, in dB (0: no lead-in).
-        public var leadInDB = 10.0
         /// The noise floor before anything was heard, dBFS.
         public var initialNoiseFloorDB = -60.0
         /// The floor never goes below this (digital silence would otherwise pin it at zero).
@@ -76,7 +62,6 @@ public struct EnergyVAD {
 
     // Thresholds in the linear power domain, computed once.
     private let startPower: Double
-    private let leadInPower: Double
     private let marginFactor: Double
     private let initialFloor: Double
     private let minimumFloor: Double
@@ -87,18 +72,12 @@ public struct EnergyVAD {
 
     private var speechRun = 0
     private var quietRun = 0
-    /// Lead-in frames right before the current speech run (or ending at this frame).
-    private var leadInRun = 0
-    /// The previous frame was a speech frame (a lead-in after it is its decay, not a start).
-    private var lastWasSpeech = false
 
     private static let fullScalePower = 32768.0 * 32768.0
 
     public init(config: Config = Config()) {
         self.config = config
         startPower = Self.power(dB: config.startThresholdDB)
-        leadInPower = config.leadInDB > 0
-            ? Self.power(dB: config.startThresholdDB - config.leadInDB) : .infinity
         marginFactor = Self.power(dB: config.noiseMarginDB)
         minimumFloor = Self.power(dB: config.minimumNoiseFloorDB)
         initialFloor = max(Self.power(dB: config.initialNoiseFloorDB), minimumFloor)
@@ -119,9 +98,6 @@ public struct EnergyVAD {
         }
         let energy = Double(sum) / Double(frame.count) / Self.fullScalePower
         let speech = energy > max(startPower, noiseFloorPower * marginFactor)
-        let leadIn = !speech && energy > max(leadInPower, noiseFloorPower * marginFactor)
-        let afterSpeech = lastWasSpeech
-        lastWasSpeech = speech
 
         if energy < noiseFloorPower {
             noiseFloorPower = max(energy, minimumFloor)
@@ -143,20 +119,14 @@ public struct EnergyVAD {
             }
         } else if speech {
             speechRun += 1
-            if speechRun >= minSpeechFrames
-                || (speechRun >= min(2, minSpeechFrames) && speechRun + leadInRun >= minSpeechFrames) {
+            if speechRun >= minSpeechFrames {
                 isSpeaking = true
                 speechRun = 0
-                leadInRun = 0
                 quietRun = 0
                 return .speechStart
             }
-        } else if leadIn && !afterSpeech {
-            if speechRun > 0 { speechRun = 0; leadInRun = 0 }
-            leadInRun += 1
         } else {
             speechRun = 0
-            leadInRun = 0
         }
         return nil
     }
@@ -166,8 +136,6 @@ public struct EnergyVAD {
         isSpeaking = false
         speechRun = 0
         quietRun = 0
-        leadInRun = 0
-        lastWasSpeech = false
         noiseFloorPower = initialFloor
     }
 
