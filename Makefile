@@ -92,7 +92,7 @@ demo: deps all
 # The side-by-side benchmark's venv (bench-peers below).
 BENCH_VENV := .venv-bench
 
-bench: deps all $(AEC_SCENE) $(BENCH_VENV)/.installed
+bench: deps all $(AEC_SCENE) $(BENCH_VENV)/.installed bench-onset
 	$(PY) bench/run.py
 	@command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
 	$(PY) bench/peers/run.py
@@ -121,6 +121,13 @@ $(BENCH_VENV)/.installed: bench/requirements-peers.txt
 bench-peers: deps all $(BENCH_VENV)/.installed
 	@command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
 	$(PY) bench/peers/run.py
+
+# Voice onset to vad_start on the wire (issue 14): the player in ALSA mode on the PulseAudio
+# rig of tests/audio, a talker with 12 known onsets, the devserver's log; prints the table
+# of the parts and writes bench/results/onset.json (bench/onset.py).
+.PHONY: bench-onset
+bench-onset: deps all
+	$(PY) bench/onset.py
 
 # The echo scenes alone (issue 13): builds the scenes (bench/aec/scenes.py), runs every
 # engine built over each with bench/aec/aec_scene, prints the table with the goals beside

@@ -69,7 +69,8 @@ final class SessionRecording {
         guard let recorder else { return }
         let rate = frame.samples.count * 1000 / AudioFormat.layercodeUplink.frameMilliseconds
         frame.samples.withUnsafeBufferPointer {
-            recorder.handOver($0, sampleRate: rate, capturedNanoseconds: frame.capturedNanoseconds)
+            recorder.handOver($0, sampleRate: rate, capturedNanoseconds: frame.capturedNanoseconds,
+                              frameIndex: frame.frameIndex)
         }
     }
 

@@ -69,3 +69,50 @@ final class RecorderTrackTests: XCTestCase {
         XCTAssertEqual(track.overflowSamples, 1000)
     }
 }
+
+/// Where the microphone's frames go: their place in capture order, checked by their stamps.
+final class FrameIndexTimelineTests: XCTestCase {
+    /// Ends for frames 1... of 320 samples stamped `lateness[k]` after their true end.
+    func ends(_ timeline: inout FrameIndexTimeline, _ lateness: [Int], from first: Int = 1) -> [Int] {
+        lateness.enumerated().map { k, late in
+            let index = first + k
+            return timeline.end(stamped: 10_000 + index * 320 + late, index: UInt64(index), length: 320)
+        }
+    }
+
+    /// Regression (issue 14): frames held up by a stall (late stamps, then a catch-up burst
+    /// stamped together) were placed by their stamps, leaving gaps in continuous speech.
+    func testFramesHeldUpByAStallGoToTheirPlaceInCaptureOrder() {
+        var timeline = FrameIndexTimeline()
+        let lateness = [0, 0, 0, 960, 640, 320, 0, 0, 500, 0]
+        XCTAssertEqual(ends(&timeline, lateness), (1...10).map { 10_000 + $0 * 320 })
+    }
+
+    func testAnEarlierStampMovesEveryLaterFrameEarlier() {
+        var timeline = FrameIndexTimeline()
+        // The first frame's stamp was late by 200 samples; the second proves it.
+        XCTAssertEqual(ends(&timeline, [200, 0, 100, 0]), [10_520, 10_640, 10_960, 11_280])
+    }
+
+    func testAPauseIsSilenceOnceItsFramesStayLate() {
+        // Frames 1-5 on time; then the microphone paused for 3,200 samples (200 ms) without
+        // counting frames: every later frame's stamp is 3,200 late. The first nine go to
+        // their indexed place; from the tenth the anchor follows the pause.
+        var timeline = FrameIndexTimeline()
+        let got = ends(&timeline, Array(repeating: 0, count: 5) + Array(repeating: 3200, count: 12))
+        let expected = (1...5).map { 10_000 + $0 * 320 } + (6...14).map { 10_000 + $0 * 320 }
+            + (15...17).map { 13_200 + $0 * 320 }
+        XCTAssertEqual(got, expected)
+    }
+
+    func testAnOutageTakesItsStampsPlaceAtOnce() {
+        var timeline = FrameIndexTimeline()
+        XCTAssertEqual(ends(&timeline, [0, 0, 8000, 8000]), [10_320, 10_640, 18_960, 19_280])
+    }
+
+    func testFramesWithoutAnIndexKeepTheirStamp() {
+        var timeline = FrameIndexTimeline()
+        XCTAssertEqual(timeline.end(stamped: 5000, index: 0, length: 320), 5000)
+        XCTAssertEqual(timeline.end(stamped: 5900, index: 0, length: 320), 5900)
+    }
+}

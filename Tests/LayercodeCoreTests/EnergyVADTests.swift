@@ -265,3 +265,42 @@ final class EnergyVADTests: XCTestCase {
         XCTAssertEqual(EnergyVAD.Config(settings: withThresholds), EnergyVAD.Config())
     }
 }
+
+// Voice onset to vad_start (issue 14, bench/onset.py): how many frames after the first
+// frame of speech the VAD fires, in a quiet room (noise at -65 dBFS, learnt first).
+final class EnergyVADOnsetTests: XCTestCase {
+    private let serverConfig = EnergyVAD.Config(minSpeechFrames: 5, hangoverFrames: 38)  // config.vad v5: 3 × 32 ms
+
+    /// Frames at `levels` (dBFS; a 500 Hz tone over the room noise) after 50 frames of the
+    /// room alone; the index of the frame that started speech, or nil.
+    private func startFrame(_ config: EnergyVAD.Config, _ levels: [Double]) -> Int? {
+        var vad = EnergyVAD(config: config)
+        var noise = Noise()
+        for _ in 0..<50 { _ = noise.frame(dBFS: -65).withUnsafeBufferPointer { vad.process($0) } }
+        for (k, level) in levels.enumerated() {
+            let frame = zip(tone(dBFS: level, k: k), noise.frame(dBFS: -65))
+                .map { Int16(clamping: Int($0) + Int($1)) }
+            if frame.withUnsafeBufferPointer({ vad.process($0) }) == .speechStart { return k }
+        }
+        return nil
+    }
+
+    func testTheVADFiresWithinMinSpeechFramesOfAStepFromSilenceToSpeechAtMinus30dBFS() {
+        XCTAssertEqual(startFrame(EnergyVAD.Config(), Array(repeating: -30, count: 10)), 2)
+        XCTAssertEqual(startFrame(serverConfig, Array(repeating: -30, count: 10)), 4)
+    }
+
+    /// Why a quieter lead-in (an unvoiced "s" at -40 dBFS before the vowel) does not count
+    /// towards the start: an agent's echo before the canceller converges opens the same way
+    /// (tests/python/test_echo_options.py, the echo loop: -41, -39, -39 dBFS, then four
+    /// frames over the threshold and a pause). Counted, it started speech and barged in.
+    func testAnEchoOnsetOfFourLoudFramesAfterAQuieterRampDoesNotStartSpeech() {
+        XCTAssertNil(startFrame(serverConfig, [-41.4, -39.1, -38.8, -32.4, -24.9, -23.0, -28.9, -120, -120]))
+    }
+
+    func testAnUnvoicedLeadInDoesNotCountTowardsTheStart() {
+        // "Stop." at 8 kHz: five frames of "s" at -40..-44 dBFS, then the vowel: the start
+        // comes with the vowel's 5th frame.
+        XCTAssertEqual(startFrame(serverConfig, [-40, -40.5, -44, -41, -40, -29, -21, -14, -13, -14]), 9)
+    }
+}

@@ -19,7 +19,9 @@ import Synchronization
 /// ran again while this thread read), so a late read does not move it. Each side is placed by
 /// `RecorderTrack` (continues at its cursor within 20 ms late / 250 ms early (mic: frames a
 /// loop wake-up drained together share one capture time) or 60 ms early (tap), else jumps
-/// to its timestamp), so both sides stay within ~20 ms of their true place. A frame is
+/// to its timestamp), so both sides stay within ~20 ms of their true place; a mic frame's
+/// timestamp is its place in capture order, checked against its stamp (FrameIndexTimeline:
+/// a frame held up on a loaded machine leaves no gap). A frame is
 /// encoded once the clock is 300 ms past its end, so audio handed over late still lands in
 /// place; audio later than that (a reconnect's outage buffer) goes at the front, late.
 ///
@@ -58,6 +60,7 @@ public final class SessionRecorder: @unchecked Sendable {
         var endNanoseconds: UInt64 = 0
         var count: Int32 = 0
         var rate: Int32 = 0
+        var frameIndex: UInt64 = 0
     }
 
     public let path: String
@@ -88,6 +91,7 @@ public final class SessionRecorder: @unchecked Sendable {
     private let tags: Tags
     private let clock: () -> UInt64
     private var left = RecorderTrack(capacity: 3 * 16_000, maxLag: 320, maxLead: 4000)
+    private var micTimeline = FrameIndexTimeline()
     private var right = RecorderTrack(capacity: 3 * 16_000, maxLag: 320, maxLead: 960)
     private var micResampler: Resampler?
     private var tapResampler: Resampler?
@@ -154,8 +158,11 @@ public final class SessionRecorder: @unchecked Sendable {
     // MARK: Loop side (never waits)
 
     /// A microphone frame just sent on the socket: mono PCM at `sampleRate`, its newest
-    /// sample captured at `capturedNanoseconds`. Dropped and counted when the ring is full.
-    public func handOver(_ samples: UnsafeBufferPointer<Int16>, sampleRate: Int, capturedNanoseconds: UInt64) {
+    /// sample captured at `capturedNanoseconds`, `frameIndex` its place in capture order
+    /// (`UplinkFrame.frameIndex`, FrameIndexTimeline; 0: placed by the stamp alone).
+    /// Dropped and counted when the ring is full.
+    public func handOver(_ samples: UnsafeBufferPointer<Int16>, sampleRate: Int, capturedNanoseconds: UInt64,
+                         frameIndex: UInt64 = 0) {
         guard !failed.load(ordering: .relaxed), samples.count > 0 else { return }
         guard micSamples.writableCount >= samples.count, micMeta.writableCount >= 1 else {
             droppedFrames.add(1, ordering: .relaxed)
@@ -163,7 +170,7 @@ public final class SessionRecorder: @unchecked Sendable {
         }
         _ = micSamples.write(samples)
         var meta = MicMeta(endNanoseconds: capturedNanoseconds > 0 ? capturedNanoseconds : clock(),
-                           count: Int32(samples.count), rate: Int32(sampleRate))
+                           count: Int32(samples.count), rate: Int32(sampleRate), frameIndex: frameIndex)
         _ = withUnsafePointer(to: &meta) { micMeta.write(UnsafeBufferPointer(start: $0, count: 1)) }
     }
 
@@ -312,7 +319,8 @@ public final class SessionRecorder: @unchecked Sendable {
             if rate != Self.sampleRate, micResampler?.inputRate != rate {
                 micResampler = try? Resampler(inputRate: rate, outputRate: Self.sampleRate)
             }
-            let end = position(meta.endNanoseconds)
+            let end = micTimeline.end(stamped: position(meta.endNanoseconds), index: meta.frameIndex,
+                                      length: n * Self.sampleRate / max(1, rate))
             place(n, resampler: rate == Self.sampleRate ? nil : micResampler, endingAt: end, onLeft: true)
         }
     }
