@@ -1024,9 +1024,9 @@ int main(int argc, char **argv) {
     opts.on_error = cb_error;
     opts.on_message = cb_message;
     opts.on_data = cb_data;
-    if (args.amplitude_rate > 0 && s.json) {
-        /* Levels are only printed as JSON events: without a listener the library does not
-         * sample them at all. */
+    if (args.amplitude_rate > 0 && (s.json || s.display)) {
+        /* Levels are shown as JSON events or on the live status line only: without a
+         * listener the library does not measure them at all. */
         opts.on_user_amplitude = cb_user_amplitude;
         opts.on_agent_amplitude = cb_agent_amplitude;
     }
