@@ -291,14 +291,23 @@ def embedded_microbench(work):
                           "x86_64-unknown-linux-gnu", "libswiftUnicodeDataTables.a")
     obj = os.path.join(BUILD, "obj")
     includes = []
-    for module_map_dir in ("CPosix", "CALSA", "COpus", "CSpeexDSP", "CLayercodeShims/include"):
+    for module_map_dir in ("CPosix", "CALSA", "COpus", "CSpeexDSP", "CLayercodeShims/include",
+                           "CEchoCancel/include", "CResample/include"):
         includes += ["-I", os.path.join(ROOT, "Sources", module_map_dir)]
+    # The echo canceller's engines, as tools/build-embedded.sh links them.
+    echo_libs = []
+    for package in ("webrtc-audio-processing-1", "webrtc-audio-processing"):
+        found = subprocess.run(["pkg-config", "--libs", package], capture_output=True, text=True)
+        if found.returncode == 0:
+            echo_libs = found.stdout.split()
+            break
     exe = os.path.join(work, "microbench-embedded")
     subprocess.run([swiftc, "-enable-experimental-feature", "Embedded", "-wmo", "-O", "-I", obj,
                     *includes, os.path.join(ROOT, "bench", "micro", "main.swift"),
                     *(os.path.join(obj, o) for o in ("LayercodeCore.o", "LayercodeAudio.o",
-                                                     "embedded-runtime.o")),
-                    tables, "-lasound", "-lspeexdsp", "-lopus", "-lm", "-o", exe], check=True)
+                                                     "embedded-runtime.o", "echo.o", "fir.o")),
+                    tables, "-lasound", "-lspeexdsp", "-lopus", *echo_libs, "-lstdc++", "-lm",
+                    "-o", exe], check=True)
     text = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
     return [dict(json.loads(line), build="embedded") for line in text.splitlines() if line.strip()]
 
