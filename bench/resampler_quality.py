@@ -6,7 +6,7 @@ the 8 kHz wire and to the echo stage's 16 kHz, the 16 kHz agent to a 48 kHz spea
 speech (espeak-ng) through the library's polyphase FIR and through speexdsp at qualities
 0..10 (bench/resampler_quality.c), each output's SNR against sox's very-high-quality
 conversion of the same speech, over the speech band (to 85 % of the lower rate's Nyquist
-frequency; the best alignment within +-8 samples), and the CPU per 20 ms of input.
+frequency; the best alignment within -8..64 samples: the FIR's delay), and the CPU per 20 ms of input.
 One JSON line per converter and conversion: {"bench": "resampler_quality", ...}."""
 import json
 import os
@@ -23,15 +23,24 @@ TEXT = ("The quick brown fox jumps over the lazy dog. A native client for voice 
 
 
 def band_snr(reference, output, rate, top_hz):
+    """SNR over the band, at the best alignment within -8..64 samples (the FIR's delay):
+    found in the time domain first, then the spectra compared at it and its neighbours."""
+    n = min(len(reference), len(output)) - 160
+    r = reference[80:80 + n].astype(float)
+
+    def shifted(lag):
+        return output[80 + lag:80 + lag + n].astype(float)
+
+    lags = [lag for lag in range(-8, 65) if 80 + lag + n <= len(output)]
+    best_lag = max(lags, key=lambda lag: float(np.dot(r, shifted(lag))))
+    band = np.fft.rfftfreq(n, 1 / rate) <= top_hz
+    spectrum_r = np.fft.rfft(r)[band]
     best = -1e9
-    for lag in range(-8, 9):
-        n = min(len(reference), len(output) - max(0, lag)) - 64
-        r = reference[32:32 + n].astype(float)
-        o = output[32 + lag:32 + lag + n].astype(float)
-        spectrum_r, spectrum_o = np.fft.rfft(r), np.fft.rfft(o)
-        band = np.fft.rfftfreq(n, 1 / rate) <= top_hz
-        noise = np.sum(np.abs(spectrum_r[band] - spectrum_o[band]) ** 2)
-        best = max(best, 10 * np.log10(np.sum(np.abs(spectrum_r[band]) ** 2) / max(noise, 1e-9)))
+    for lag in (best_lag - 1, best_lag, best_lag + 1):
+        if lag not in lags:
+            continue
+        noise = np.sum(np.abs(spectrum_r - np.fft.rfft(shifted(lag))[band]) ** 2)
+        best = max(best, 10 * np.log10(np.sum(np.abs(spectrum_r) ** 2) / max(noise, 1e-9)))
     return best
 
 

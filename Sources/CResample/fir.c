@@ -17,7 +17,6 @@ struct lcfir {
     int down;        /* decimation factor M (1 when interpolating) */
     int up;          /* interpolation factor L (1 when decimating) */
     int span;        /* taps per output sample (N when decimating, N / L when interpolating) */
-    int delay;       /* the centre tap's distance from the newest in a window, input samples */
     int16_t *coefficients; /* up phases of span taps each, Q15, in input order */
     int16_t *history;      /* span - 1 + LCFIR_BLOCK input samples */
     int capacity;
@@ -85,7 +84,11 @@ lcfir *lcfir_new(int in_rate, int out_rate) {
     /* Kaiser's estimates: taps for the attenuation over the transition, and beta. */
     double width = 2.0 * LCFIR_PI * LCFIR_TRANSITION * low / high;
     int taps = (int)ceil((LCFIR_ATTENUATION - 8.0) / (2.285 * width)) + 1;
-    taps |= 1;  /* odd: a whole-sample delay (an even length delays by half a sample) */
+    /* Odd, so that the delay is a whole number of samples; when decimating, a whole number
+     * of output samples too: (taps - 1) / 2 a multiple of the factor. */
+    int half = (taps - 1 + 1) / 2;
+    if (down > 1) half = (half + down - 1) / down * down;
+    taps = 2 * half + 1;
     /* Taps per phase, rounded up to whole vectors (8 samples): the padding is zeros at the
      * oldest end of each window, so the vector loop has no scalar remainder. */
     int span = ((taps + up - 1) / up + 7) / 8 * 8;
@@ -97,7 +100,6 @@ lcfir *lcfir_new(int in_rate, int out_rate) {
     fir->down = down;
     fir->up = up;
     fir->span = span;
-    fir->delay = (taps - 1) / 2 / up;
     fir->capacity = span - 1 + LCFIR_BLOCK;
     fir->coefficients = calloc((size_t)up * (size_t)span, sizeof(int16_t));
     fir->history = calloc((size_t)fir->capacity, sizeof(int16_t));
@@ -126,10 +128,13 @@ void lcfir_free(lcfir *fir) {
 }
 
 void lcfir_reset(lcfir *fir) {
-    /* Zeros before the first input so that the first output is centred on it. */
-    int zeros = fir->span - 1 - fir->delay;
+    /* A full window of zeros: each output comes as soon as its newest input is in, so that
+     * every call yields exactly its share (a 20 ms frame in, a 20 ms frame out). Aligning
+     * the first output on the first input instead would hold the last few outputs of every
+     * call back until the next one: the frame they complete would wait a whole period. The
+     * price is the filter's own delay, (taps - 1) / 2 at the higher rate: 1 to 2 ms. */
     memset(fir->history, 0, (size_t)fir->capacity * sizeof(int16_t));
-    fir->fill = zeros;
+    fir->fill = fir->span - 1;
     fir->position = 0;
     fir->phase = 0;
 }
@@ -154,7 +159,7 @@ size_t lcfir_process(lcfir *fir, const int16_t *in, size_t in_count, int16_t *ou
         size_t outputs = out_capacity - produced;
         size_t wanted = fir->up == 1
             ? (size_t)(fir->position + span - fir->fill) + (outputs - 1) * (size_t)fir->down
-            : (size_t)(fir->position + span - fir->fill) + (outputs - 1) / (size_t)fir->up;
+            : (size_t)(fir->position + span - fir->fill) + ((size_t)fir->phase + outputs - 1) / (size_t)fir->up;
         size_t take = in_count - taken;
         if (take > room) take = room;
         if (take > wanted) take = wanted;

@@ -34,8 +34,9 @@ void lcfir_reset(lcfir *fir);
 size_t lcfir_process(lcfir *fir, const int16_t *in, size_t in_count, int16_t *out,
                       size_t out_capacity, size_t *consumed);
 
-/* The filter's taps at the higher rate, and its delay in output samples (the converter
- * starts aligned: the first output is centred on the first input). */
+/* The filter's taps at the higher rate. Outputs come as soon as their newest input is in
+ * (every call yields its exact share), delayed by the filter: (taps - 1) / 2 samples at the
+ * higher rate. */
 int lcfir_taps(const lcfir *fir);
 
 #ifdef __cplusplus
