@@ -22,21 +22,22 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime + cutime + cstime) / CLK_TCK
 
 
+def proc_field(path: str, key: str) -> int:
+    """The first number on the line of `path` that starts with `key` (a /proc file)."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {key} in {path}")
+
+
 def pss_kib(pid: int) -> int:
     """Pss of the whole process (/proc/PID/smaps_rollup), KiB."""
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no Pss in /proc/{pid}/smaps_rollup")
+    return proc_field(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def threads(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no Threads in /proc/{pid}/status")
+    return proc_field(f"/proc/{pid}/status", "Threads:")
 
 
 def loadavg() -> list[float]:
