@@ -5,6 +5,11 @@ Every line: {"t": unix_time_float, "session": id-or-null, "kind": ..., ...}.
 Audio `content` (client.audio, response.audio) is replaced by
 "content_bytes": N (decoded length) unless audio content logging is on, in
 which case both are written.
+
+Subscribers (the dashboard, dashboard.py) get every record as it is written, whether or
+not there is a file, and also the decoded audio of both sides (`audio`), which never goes
+to the file. A subscriber runs on the event loop and must be quick; one that raises is
+logged and dropped.
 """
 
 from __future__ import annotations
@@ -12,9 +17,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import sys
 import time
-from typing import IO
+from typing import IO, Callable
+
+log = logging.getLogger("devserver.eventlog")
+
+# fn(record, audio): `audio` is the PCM16LE of an "audio" record, else None.
+Subscriber = Callable[[dict, "bytes | None"], None]
 
 AUDIO_TYPES = ("client.audio", "response.audio")
 
@@ -41,19 +52,42 @@ class EventLog:
     def __init__(self, path: str | None, log_audio_content: bool = False) -> None:
         self.log_audio_content = log_audio_content
         self._fh: IO[str] | None = None
+        self._subscribers: list[Subscriber] = []
         if path:
             # Line buffered append: concurrent readers (tests) see whole lines.
             self._fh = open(path, "a", encoding="utf-8", buffering=1)
 
     @property
     def enabled(self) -> bool:
-        return self._fh is not None
+        return self._fh is not None or bool(self._subscribers)
+
+    def subscribe(self, fn: Subscriber) -> None:
+        self._subscribers.append(fn)
+
+    def _publish(self, record: dict, audio: bytes | None) -> None:
+        for fn in list(self._subscribers):
+            try:
+                fn(record, audio)
+            except Exception:
+                log.exception("event subscriber failed; dropped")
+                self._subscribers.remove(fn)
+
+    def audio(self, session: str, side: str, data: bytes, rate: int) -> None:
+        """Audio that crossed the socket, decoded (side "user" or "agent"): for
+        subscribers only."""
+        if self._subscribers:
+            self._publish({"t": time.time(), "session": session, "kind": "audio",
+                           "side": side, "rate": rate}, data)
 
     def write(self, session: str | None, kind: str, **fields) -> None:
-        if self._fh is None:
+        if not self.enabled:
             return
         record = {"t": time.time(), "session": session, "kind": kind}
         record.update(fields)
+        if self._subscribers:
+            self._publish(record, None)
+        if self._fh is None:
+            return
         try:
             line = json.dumps(record, ensure_ascii=False, default=repr)
             self._fh.write(line + "\n")
@@ -64,7 +98,7 @@ class EventLog:
     def message(self, session: str | None, kind: str, msg: dict,
                 precomputed_bytes: int | None = None) -> None:
         """Log a protocol message (kind 'recv' or 'send')."""
-        if self._fh is None:
+        if not self.enabled:
             return
         if (precomputed_bytes is not None and msg.get("type") in AUDIO_TYPES
                 and not self.log_audio_content):

@@ -397,6 +397,7 @@ class Session(SessionFaults):
         """One frame of the user's 8 kHz audio (client.audio, or a decoded packet)."""
         self.counts.audio_frames_in += 1
         self.counts.audio_bytes_in += len(audio)
+        self.elog.audio(self.id, "user", audio, pcm.CLIENT_RATE)
         if self._user is not None and self._user.source == "ptt":
             turn = self._user
             if len(turn.audio) + len(audio) > MAX_TURN_BYTES:
@@ -614,6 +615,7 @@ class Session(SessionFaults):
                     audio_bytes=len(chunk), guard=turn.may_send_audio)
             if not sent:
                 return
+            self.elog.audio(self.id, "agent", chunk, pcm.SERVER_RATE)
             self._sent_deltas.add(delta_id)
             turn.last_delta = delta_id
             played += pcm.duration_seconds(chunk, pcm.SERVER_RATE)
