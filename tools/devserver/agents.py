@@ -15,6 +15,7 @@ played N times in a row (1..MAX_SPEECH_REPEAT): minutes of agent speech.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import AsyncIterator
 
 import pcm
 from speech import Speech
@@ -28,6 +29,32 @@ MAX_SPEECH_REPEAT = 20    # --speech-repeat N: 1..20 copies of each phrase
 class Reply:
     text: str | None
     audio: bytes          # 16 kHz mono PCM16LE
+
+
+NO_DATA = object()
+
+
+@dataclass
+class Part:
+    """A piece of an assistant turn as it becomes ready: each is sent in order."""
+    text: str | None = None          # response.text
+    audio: bytes = b""               # response.audio chunks (16 kHz PCM16LE)
+    data: object = NO_DATA           # response.data content
+    error: str | None = None         # an error message for the client (the turn ends)
+
+
+class StreamedReply:
+    """An assistant turn whose parts arrive over time (the webhook bridge). `turn_id`,
+    when set, is the id the turn must carry (the webhook's); `parts(turn)` stops when the
+    turn is interrupted (turns.AssistantTurn.stop)."""
+    turn_id: str | None = None
+
+    def __init__(self, reply: Reply | None = None) -> None:
+        self._reply = reply
+
+    async def parts(self, turn) -> AsyncIterator[Part]:
+        if self._reply is not None:
+            yield Part(text=self._reply.text, audio=self._reply.audio)
 
 
 class Agents:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from agents import Agents
 from authorize import API_AGENTS, API_PIPELINES, AuthError, Authorizer
+from bridges import Bridges
 from eventlog import EventLog
 from faultinject import Fault
 from session import Session
@@ -36,6 +37,8 @@ class DevServer:
         self.agents = Agents(opts, self.speech)
         self.authorizer = Authorizer(opts, eventlog)
         self.sessions: set[Session] = set()
+        self.bridges = Bridges(opts, eventlog, self.agents)
+        self.bridges.start()
 
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[_json_errors])
@@ -47,6 +50,7 @@ class DevServer:
         app.router.add_get(LEGACY_WS, self.handle_legacy_ws)
         app.router.add_get("/healthz", self.handle_health)
         app.on_shutdown.append(self._on_shutdown)
+        app.on_cleanup.append(self._on_cleanup)
         return app
 
     async def handle_health(self, request: web.Request) -> web.Response:
@@ -91,7 +95,8 @@ class DevServer:
         session = Session(grant, ws, opts=self.opts, eventlog=self.elog,
                           agents=self.agents, path=request.path,
                           remote=request.remote, transport=request.transport,
-                          fault=fault, packet_faults=packet_faults)
+                          fault=fault, packet_faults=packet_faults,
+                          bridge=self.bridges.for_session if self.bridges.active else None)
         self.sessions.add(session)
         try:
             await session.run()
@@ -137,6 +142,9 @@ class DevServer:
             log.info("closing %d session(s) for shutdown", len(sessions))
             await asyncio.gather(*(s.close(1001, "server shutting down")
                                    for s in sessions), return_exceptions=True)
+
+    async def _on_cleanup(self, app: web.Application) -> None:
+        await self.bridges.close()      # after the sessions: their session.end requests
 
 
 @web.middleware

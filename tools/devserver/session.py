@@ -20,14 +20,16 @@ from aiohttp import WSMsgType, web
 
 import opus
 import pcm
-from agents import Agents, Reply
+from agents import Agents
 from authorize import Grant
 from eventlog import EventLog
 from faultinject import Fault
 from opuslink import Downlink, OpusSocket, Uplink
 from session_faults import SessionFaults
+from session_play import AfterUser, SessionPlayback, ready
 from turns import AssistantTurn, Playout
 from vad import EnergyVad, VadEvent
+from webhook_agent import Bridge
 
 log = logging.getLogger("devserver.session")
 
@@ -77,12 +79,13 @@ class Counters:
     wire_bytes_out: int = 0          # message payloads sent
 
 
-class Session(SessionFaults):
+class Session(SessionFaults, SessionPlayback):
     def __init__(self, grant: Grant, ws: web.WebSocketResponse, *, opts,
                  eventlog: EventLog, agents: Agents, path: str, remote: str | None,
                  transport: asyncio.BaseTransport | None = None,
                  fault: Fault | None = None,
-                 packet_faults: list[Fault] | None = None) -> None:
+                 packet_faults: list[Fault] | None = None,
+                 bridge: Callable[["Session"], "Bridge | None"] | None = None) -> None:
         self.grant = grant
         self.id = grant.session_id
         self.ws = ws
@@ -123,6 +126,8 @@ class Session(SessionFaults):
             self.uplink, self.downlink = self.opus.uplink, self.opus.downlink
             for f in packet_faults or []:
                 self.elog.write(self.id, "fault", stage="packets", **f.describe())
+        # The webhook bridge (webhook_agent.py), when this agent has a webhook.
+        self.bridge: Bridge | None = bridge(self) if bridge is not None else None
 
     # ---- plumbing --------------------------------------------------------
 
@@ -324,6 +329,8 @@ class Session(SessionFaults):
             t.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.bridge is not None:
+            self.bridge.close(self.remote)
         if self._closed_by is None:
             self._closed_by = "client"
         code = self._close_code if self._close_code is not None else self.ws.close_code
@@ -378,6 +385,11 @@ class Session(SessionFaults):
         self.ready = True
         if self._fault_due("ready"):
             self._fire_fault()
+        if self.bridge is not None:
+            reply = self.bridge.greeting()
+            if reply is not None:
+                self._queue_reply(lambda: ready(reply))
+            return
         greeting = self.grant.greeting
         if greeting:
             agent = self.grant.agent
@@ -407,6 +419,8 @@ class Session(SessionFaults):
                                         "further audio of this turn is dropped")
                 return
             turn.audio += audio
+            if self.bridge is not None:
+                self.bridge.hear(turn.turn_id, turn.audio)
             return
         if not self.automatic:
             return          # push-to-talk: audio outside a turn is dropped
@@ -421,6 +435,8 @@ class Session(SessionFaults):
             await self._on_vad_event(event)
         if self.vad.in_speech:
             self._arm_idle_timer()
+            if self.bridge is not None and self._user is not None:
+                self.bridge.hear(self._user.turn_id, self.vad.turn_audio)
 
     async def _on_vad_events(self, msg: dict) -> None:
         """Client VAD events are hints, not turn boundaries (doc/protocol.md section 5): the
@@ -479,14 +495,24 @@ class Session(SessionFaults):
         if not content.strip():
             raise ProtocolError("empty content ignored")
         self._interrupt()
+        ended = time.monotonic()
+        turn_id = self._next_turn_id()
         await self.send({"type": "user.transcript", "content": content,
-                         "turn_id": self._next_turn_id()})
+                         "turn_id": turn_id})
+        after = AfterUser(turn_id, ended, "text")
+        if self.bridge is not None:
+            reply = self.bridge.message(content)
+            self._queue_reply(lambda: ready(reply), after)
+            return
         agent = self.grant.agent
-        self._queue_reply(lambda: self.agents.answer_text(agent, content))
+        self._queue_reply(lambda: self.agents.answer_text(agent, content), after)
 
     async def _on_response_data(self, msg: dict) -> None:
         if "data" not in msg:
             raise ProtocolError("missing 'data'")
+        if self.bridge is not None:
+            self._spawn(self.bridge.data(msg["data"]), "webhook data")
+            return
         await self.send({"type": "response.data", "content": {"echo": msg["data"]},
                          "turn_id": self._next_turn_id()})
 
@@ -509,15 +535,28 @@ class Session(SessionFaults):
     async def _end_user_turn(self, turn: UserTurn, audio: bytes) -> None:
         """Transcripts for a finished user turn, then the agent's reply.
         The caller has already detached `turn` from self._user."""
+        after = AfterUser(turn.turn_id, time.monotonic(), turn.source)
+        if self.bridge is not None:
+            # Recognition and the webhook run in the reply's turn, so the socket's
+            # messages keep being read meanwhile.
+            self._queue_reply(lambda: self._bridge_answer(turn.turn_id, audio), after)
+            return
         seconds = pcm.duration_seconds(audio, pcm.CLIENT_RATE)
-        text = f"[{seconds:.1f} s of audio]"
+        await self._send_transcripts(turn.turn_id, f"[{seconds:.1f} s of audio]")
+        agent, say_text = self.grant.agent, self.grant.say_text
+        self._queue_reply(lambda: self.agents.answer_audio(agent, audio, say_text), after)
+
+    async def _send_transcripts(self, turn_id: str, text: str) -> None:
         for mtype in ("user.transcript.interim_delta", "user.transcript.delta"):
-            await self.send({"type": mtype, "content": text, "turn_id": turn.turn_id,
+            await self.send({"type": mtype, "content": text, "turn_id": turn_id,
                              "delta_counter": 0})
         await self.send({"type": "user.transcript", "content": text,
-                         "turn_id": turn.turn_id})
-        agent, say_text = self.grant.agent, self.grant.say_text
-        self._queue_reply(lambda: self.agents.answer_audio(agent, audio, say_text))
+                         "turn_id": turn_id})
+
+    async def _bridge_answer(self, turn_id: str, audio: bytes):
+        text = await self.bridge.transcribe(turn_id, audio)
+        await self._send_transcripts(turn_id, text)
+        return self.bridge.message(text)
 
     def _arm_idle_timer(self) -> None:
         self._cancel_idle_timer()
@@ -564,72 +603,6 @@ class Session(SessionFaults):
                     else "not heard")
         self.elog.write(self.id, "replay_timeout", turn_id=turn.turn_id,
                         waited=round(waited, 3))
-
-    def _queue_reply(self, produce: Callable[[], Awaitable[Reply]]) -> None:
-        """Play a reply after any assistant turn still playing."""
-        prev = self._assistant[-1].task if self._assistant else None
-        turn = AssistantTurn()
-        self._assistant.append(turn)
-        turn.task = self._spawn(self._play(turn, prev, produce), "assistant turn")
-        turn.task.add_done_callback(lambda _t: self._assistant.remove(turn))
-
-    async def _play(self, turn: AssistantTurn, prev: asyncio.Task | None,
-                    produce: Callable[[], Awaitable[Reply]]) -> None:
-        if prev is not None and not prev.done():
-            await asyncio.wait([prev])
-        if turn.interrupted:
-            return
-        reply = await produce()
-        if turn.interrupted:
-            return
-        turn.turn_id = tid = self._next_turn_id()
-        if not await self.send(self._turn_start("assistant", tid)):
-            return
-        if reply.text is not None:
-            await self.send({"type": "response.text", "content": reply.text,
-                             "turn_id": tid})
-        chunk_ms = self.opts.audio_chunk_ms
-        speed = self.opts.audio_speed
-        down = self.downlink
-        if down is not None:
-            down.begin_turn(tid)
-        start = time.monotonic()
-        played = 0.0                       # seconds of audio sent so far
-        for n, chunk in enumerate(pcm.chunks(reply.audio, chunk_ms), 1):
-            if speed > 0 and not turn.interrupted:
-                delay = start + played / speed - time.monotonic()
-                if delay > 0:
-                    try:
-                        await asyncio.wait_for(turn.stop.wait(), delay)
-                    except asyncio.TimeoutError:
-                        pass
-            delta_id = f"{tid}-d{n}"
-            if down is not None:
-                sent = await self.send_opus(
-                    lambda: down.add(tid, delta_id, chunk), audio_bytes=len(chunk),
-                    guard=turn.may_send_audio)
-            else:
-                sent = await self.send(
-                    {"type": "response.audio", "content": pcm.encode_audio(chunk),
-                     "turn_id": tid, "delta_id": delta_id},
-                    audio_bytes=len(chunk), guard=turn.may_send_audio)
-            if not sent:
-                return
-            self.elog.audio(self.id, "agent", chunk, pcm.SERVER_RATE)
-            self._sent_deltas.add(delta_id)
-            turn.last_delta = delta_id
-            played += pcm.duration_seconds(chunk, pcm.SERVER_RATE)
-            turn.audio_seconds = played
-        if down is not None and not turn.interrupted and down.active \
-                and down.turn_id == tid:
-            # The last packet, padded (doc section 4).
-            if not await self.send_opus(down.end_turn, audio_bytes=None,
-                                        guard=turn.may_send_audio):
-                return
-        if not turn.interrupted and await self.send({"type": "response.end",
-                                                     "turn_id": tid}):
-            if not turn.interrupted:
-                self._playing.sent(turn)
 
 
 _HANDLERS: dict[str, Callable[[Session, dict], Awaitable[None]]] = {

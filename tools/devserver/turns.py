@@ -24,6 +24,7 @@ class AssistantTurn:
     task: asyncio.Task | None = None
     last_delta: str | None = None    # the last delta_id sent
     audio_seconds: float = 0.0       # audio sent
+    first_audio_at: float | None = None   # time.monotonic() of the first chunk sent
     # last_delta_id_played of a replay_finished that arrived before response.end
     early_replay: str | None = None
     replay_timer: asyncio.TimerHandle | None = None

@@ -78,6 +78,11 @@ class EnergyVad:
             return self._finish()
         return None
 
+    @property
+    def turn_audio(self) -> bytearray:
+        """The turn's audio so far (grows until the turn ends; read, never change)."""
+        return self._turn
+
     def force_start(self) -> bool:
         """Start a turn now (client vad_start hint). False if already in speech."""
         if self.in_speech:

@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Which sessions are bridged to a webhook, and what they share (one per devserver):
+the webhook targets (`--webhook`/`--webhook-secret` for every agent, `--agents-config`
+per agent_id, which wins), the HTTP client, the speech recogniser, and the requests that
+outlive their session (`session.end`), which shutdown waits for, briefly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from eventlog import EventLog
+from webhook import Timeouts, WebhookClient, WebhookTarget, load_agents_config, target_from
+from webhook_agent import Bridge
+
+log = logging.getLogger("devserver.bridge")
+
+SHUTDOWN_WAIT = 5.0      # seconds shutdown gives the last session.end requests
+
+
+class Bridges:
+    def __init__(self, opts, elog: EventLog, agents) -> None:
+        """Raises ValueError for a bad configuration (the start-up error says why)."""
+        self.opts = opts
+        self.agents = agents
+        self.default: WebhookTarget | None = None
+        if opts.webhook:
+            events = (opts.webhook_events.split(",") if opts.webhook_events else None)
+            secret = opts.webhook_secret or os.environ.get("LAYERCODE_WEBHOOK_SECRET")
+            self.default = target_from(opts.webhook, secret, events, "--webhook")
+        elif opts.webhook_secret or opts.webhook_events:
+            raise ValueError("--webhook-secret and --webhook-events need --webhook")
+        self.per_agent = (load_agents_config(opts.agents_config)
+                          if opts.agents_config else {})
+        self.client = WebhookClient(elog, Timeouts(connect=opts.webhook_timeout,
+                                                   idle=opts.webhook_timeout))
+        self.recognizer = None
+        self._background: set[asyncio.Task] = set()
+
+    @property
+    def active(self) -> bool:
+        return self.default is not None or bool(self.per_agent)
+
+    def start(self) -> None:
+        """Load the recogniser (start-up: it takes a moment) and say what turns become."""
+        if not self.active:
+            return
+        for agent_id, t in self.per_agent.items():
+            log.info("agent %s: webhook %s", agent_id, t.url)
+        if self.default is not None:
+            log.info("every other agent: webhook %s", self.default.url)
+        if self.opts.asr == "none":
+            log.warning("speech recognition off (--asr none): user turns reach the "
+                        "webhook as \"[n.n s of audio]\" labels, not transcripts")
+            return
+        try:
+            import asr
+            self.recognizer = asr.Recognizer()
+        except ImportError as exc:           # asr.py itself imports nothing optional
+            log.warning("speech recognition unavailable: %s", exc)
+            return
+        if self.recognizer.available:
+            log.info("speech recognition: %s", self.recognizer.engine)
+        else:
+            log.warning("speech recognition unavailable (%s): user turns reach the "
+                        "webhook as \"[n.n s of audio]\" labels, not transcripts",
+                        self.recognizer.reason)
+
+    @property
+    def asr_engine(self) -> str:
+        r = self.recognizer
+        return r.engine if r is not None and r.available else "none"
+
+    def target_for(self, agent_id: str) -> WebhookTarget | None:
+        return self.per_agent.get(agent_id, self.default)
+
+    def for_session(self, session) -> Bridge | None:
+        target = self.target_for(session.grant.agent_id)
+        if target is None:
+            return None
+        return Bridge(session, target, self.client, self.agents, self.recognizer,
+                      self._spawn)
+
+    def _spawn(self, coro, what: str) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        if self._background:
+            done, pending = await asyncio.wait(self._background, timeout=SHUTDOWN_WAIT)
+            for t in pending:
+                t.cancel()
+            if pending:
+                log.warning("%d webhook request(s) cut short by shutdown", len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+        await self.client.close()
