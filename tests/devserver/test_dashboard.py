@@ -1,0 +1,253 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The devserver's dashboard (issue 15): its store's state and bounds, the WAV and event
+endpoints, and the page rendered by a real headless chromium during a real session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import tracemalloc
+from html.parser import HTMLParser
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from devserver_harness import ROOT  # (puts tools/devserver on sys.path)
+from dashboard_support import (LiveSession, chromium, chromium_or_skip, espeak8k,
+                               parse_wav, rec, send)
+
+sys.path.insert(0, str(ROOT / "tests"))
+from devserver_process import DevServer  # noqa: E402
+
+import dashboard  # noqa: E402
+from dashboard_audio import MAX_AUDIO_SECONDS  # noqa: E402
+from dashboard_store import DashboardStore  # noqa: E402
+
+S = "sess-1"
+
+
+def conversation(store: DashboardStore, with_latency_record: bool = True) -> None:
+    """A bridged session: greeting, one spoken user turn, a webhook call, the reply."""
+    r = store.on_record
+    r(rec(100.0, S, "ws_open", agent="echo", agent_id="my-agent", turn_mode="automatic",
+          conversation_id="conv_1", codec="pcm16"))
+    r(send(100.1, S, type="turn.start", role="assistant", turn_id="a1"))
+    r(send(100.1, S, type="response.text", content="Hello!", turn_id="a1"))
+    r(send(100.2, S, type="response.audio", content_bytes=3200, turn_id="a1", delta_id="a1-d1"))
+    r(send(100.3, S, type="response.end", turn_id="a1"))
+    r(send(101.0, S, type="turn.start", role="user", turn_id="u1"))
+    r(send(103.0, S, type="user.transcript.interim_delta", content="what is", turn_id="u1",
+           delta_counter=0))
+    r(send(103.1, S, type="user.transcript", content="what is the weather today",
+           turn_id="u1"))
+    r(rec(103.1, S, "asr", turn_id="u1", text="what is the weather today",
+          engine="pocketsphinx", ms=180.0, audio_seconds=1.9))
+    r(rec(103.1, S, "webhook_request", request_id="w1", event="message", turn_id="u1",
+          url="http://127.0.0.1:9/agent", body={"type": "message", "text": "what is"}))
+    r(rec(103.2, S, "webhook_response", request_id="w1", status=200, ms=40.0))
+    r(send(103.3, S, type="turn.start", role="assistant", turn_id="a2"))
+    r(rec(103.3, S, "webhook_event", request_id="w1", ms=95.5,
+          event={"type": "response.tts", "content": "It is sunny.", "turn_id": "a2"}))
+    r(send(103.4, S, type="response.audio", content_bytes=3200, turn_id="a2", delta_id="a2-d1"))
+    if with_latency_record:
+        r(rec(103.4, S, "turn_latency", turn_id="u1", assistant_turn_id="a2", ms=312.5,
+              trigger="vad"))
+    r(rec(103.5, S, "webhook_event", request_id="w1", ms=150.0,
+          event={"type": "response.end", "turn_id": "a2"}))
+    r(rec(103.5, S, "webhook_end", request_id="w1", ms=151.0, outcome="ok", error=None))
+    r(send(104.0, S, type="turn.start", role="user", turn_id="u2"))     # barge-in
+    r(rec(104.1, S, "fault", stage="session", name="drop", after=3))
+    r(rec(104.2, S, "error", error="client.audio: bad base64"))
+    r(rec(104.3, S, "webhook_request", request_id="w2", event="message", turn_id="u2",
+          url="http://127.0.0.1:9/agent", body={}))
+    r(rec(104.4, S, "webhook_end", request_id="w2", ms=30000.0, outcome="timeout",
+          error="no SSE event in 30 s"))
+    r(rec(105.0, S, "ws_close", code=1000, closed_by="client", duration=5.0))
+
+
+def test_store_builds_turns_calls_latency_faults_and_errors():
+    store = DashboardStore()
+    conversation(store)
+    d = store.detail_json(S)
+    assert d["agent_id"] == "my-agent" and d["conversation_id"] == "conv_1"
+    assert d["started"] == 100.0 and d["ended"] == 105.0 and d["open"] is False
+    turns = {t["turn_id"]: t for t in d["turns"]}
+    assert [t["turn_id"] for t in d["turns"]] == ["a1", "u1", "a2", "u2"]
+    assert turns["a1"]["text"] == "Hello!" and turns["a1"]["ended"] == 100.3
+    assert turns["u1"]["transcript"] == "what is the weather today"
+    assert turns["u1"]["asr"] == {"text": "what is the weather today",
+                                  "engine": "pocketsphinx", "ms": 180.0, "audio_seconds": 1.9}
+    assert turns["u1"]["latency_ms"] == 312.5 and turns["u1"]["latency_source"] == "devserver"
+    assert turns["u1"]["trigger"] == "vad" and turns["u1"]["reply_turn_id"] == "a2"
+    assert turns["a2"]["latency_ms"] == 312.5 and turns["a2"]["tts"] == "It is sunny."
+    assert turns["a2"]["interrupted"] is True and turns["a1"]["interrupted"] is False
+    assert turns["u1"]["webhook"] == ["w1"] and turns["u2"]["webhook"] == ["w2"]
+    w1, w2 = d["webhook_calls"]
+    assert (w1["event"], w1["status"], w1["response_ms"], w1["first_event_ms"],
+            w1["end_ms"], w1["outcome"]) == ("message", 200, 40.0, 95.5, 151.0, "ok")
+    assert [e["ms"] for e in w1["events"]] == [95.5, 150.0]
+    assert json.loads(w1["events"][0]["event"])["content"] == "It is sunny."
+    assert w2["outcome"] == "timeout" and w2["error"] == "no SSE event in 30 s"
+    assert [f["name"] for f in d["faults"]] == ["drop"]
+    assert [e["kind"] for e in d["errors"]] == ["error", "webhook"]
+    summary = store.list_json()["sessions"][0]
+    assert summary["latency_p50_ms"] == 312.5 and summary["error_count"] == 2
+
+
+def test_latency_is_derived_without_a_turn_latency_record():
+    store = DashboardStore()
+    conversation(store, with_latency_record=False)
+    turns = {t["turn_id"]: t for t in store.detail_json(S)["turns"]}
+    # From the first transcript message of u1 (103.0) to a2's first audio (103.4).
+    assert turns["u1"]["latency_ms"] == pytest.approx(400.0)
+    assert turns["u1"]["latency_source"] == "derived"
+    assert turns["a1"]["latency_ms"] is None        # the greeting answers nobody
+
+
+def test_sessions_are_capped_oldest_ended_first_and_late_records_ignored():
+    store = DashboardStore(max_sessions=5)
+    for i in range(3):
+        store.on_record(rec(i, f"open{i}", "ws_open", agent="echo"))
+    for i in range(20):
+        store.on_record(rec(10 + i, f"s{i}", "ws_open", agent="echo"))
+        store.on_record(rec(10 + i, f"s{i}", "ws_close", code=1000))
+    ids = [s["id"] for s in store.list_json()["sessions"]]
+    assert len(ids) == 5 and {"open0", "open1", "open2"} <= set(ids)
+    assert ids[:2] == ["s19", "s18"] and store.sessions_dropped == 18
+    store.on_record(rec(50, "s0", "send", msg={"type": "response.text", "content": "late",
+                                               "turn_id": "x"}))
+    assert "s0" not in store.sessions
+    for i in range(10):                     # only open sessions left: the oldest goes
+        store.on_record(rec(60 + i, f"n{i}", "ws_open"))
+    assert len(store.sessions) == 5
+
+
+def test_turns_events_and_texts_are_capped():
+    store = DashboardStore(max_turns=10, max_webhook_calls=4, max_webhook_events=25,
+                           max_notes=3)
+    huge = "x" * 1_000_000
+    for i in range(100):
+        store.on_record(send(i, S, type="user.transcript", content=huge, turn_id=f"u{i}"))
+        store.on_record(rec(i, S, "webhook_request", request_id=f"w{i}", event="message",
+                            turn_id=f"u{i}", url=huge, body={"text": huge}))
+        for k in range(20):
+            store.on_record(rec(i, S, "webhook_event", request_id=f"w{i}", ms=k,
+                                event={"type": "response.tts", "content": huge}))
+        store.on_record(rec(i, S, "error", error=huge))
+    d = store.detail_json(S)
+    assert [t["turn_id"] for t in d["turns"]] == [f"u{i}" for i in range(90, 100)]
+    assert d["turns_dropped"] == 90 and d["webhook_calls_dropped"] == 96
+    assert [c["request_id"] for c in d["webhook_calls"]] == ["w96", "w97", "w98", "w99"]
+    assert sum(len(c["events"]) for c in d["webhook_calls"]) <= 25
+    assert len(d["errors"]) == 3 and d["errors_dropped"] == 97
+    assert len(json.dumps(d)) < 200_000
+
+
+def test_audio_keeps_the_first_five_minutes_per_side_and_a_total_budget():
+    second16k = bytes(range(256)) * 125                 # 1 s of 16 kHz PCM16
+    store = DashboardStore(max_audio_total=40 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for n in range(8):
+            sid = f"a{n}"
+            store.on_record(rec(n, sid, "ws_open"))
+            for _ in range(int(MAX_AUDIO_SECONDS) + 60):
+                store.on_record(rec(n, sid, "audio", side="agent", rate=16000), second16k)
+                store.on_record(rec(n, sid, "audio", side="user", rate=8000),
+                                second16k[:16000])
+            store.on_record(rec(n, sid, "ws_close", code=1000))
+            audio = store.detail_json(sid)["audio"]
+            assert audio["agent"]["seconds"] == MAX_AUDIO_SECONDS
+            assert audio["agent"]["dropped_seconds"] == 60.0
+            assert audio["user"]["seconds"] == MAX_AUDIO_SECONDS
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert store.audio_bytes() <= 40 * 1024 * 1024 + 300 * (32000 + 16000)
+    assert grown < 64 * 1024 * 1024, grown
+    first = store.detail_json("a0")["audio"]["agent"]
+    assert first["released"] is True and first["seconds"] == 0.0
+    pcm, rate = store.audio("a7", "agent")
+    assert rate == 16000 and pcm == second16k * int(MAX_AUDIO_SECONDS)
+
+
+def test_event_stream_client_state_is_bounded():
+    client = dashboard.SseClient()
+    for i in range(10_000):
+        client.changed(f"s{i}")
+    assert len(client.dirty) <= dashboard.MAX_DIRTY
+    assert client.take() == {"sessions": [], "all": True}
+    client.changed("one")
+    assert client.take() == {"sessions": ["one"], "all": False}
+
+
+def test_wav_and_json_endpoints_over_loopback():
+    user = bytes(range(200)) * 40
+    agent = bytes(reversed(range(256))) * 50
+
+    async def main() -> None:
+        store = DashboardStore()
+        store.on_record(rec(1.0, S, "ws_open", agent="echo"))
+        store.on_record(rec(1.1, S, "audio", side="user", rate=8000), user[:3000])
+        store.on_record(rec(1.2, S, "audio", side="user", rate=8000), user[3000:])
+        store.on_record(rec(1.3, S, "audio", side="agent", rate=16000), agent)
+        app = web.Application()
+        dashboard.add_routes(app, store)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}/dashboard"
+        try:
+            async with aiohttp.ClientSession() as http:
+                for side, want, rate in (("user", user, 8000), ("agent", agent, 16000)):
+                    async with http.get(f"{base}/api/sessions/{S}/audio/{side}.wav") as r:
+                        assert r.status == 200 and r.content_type == "audio/wav"
+                        assert parse_wav(await r.read()) == (1, 2, rate, want)
+                for path, status in ((f"/api/sessions/{S}/audio/both.wav", 404),
+                                     ("/api/sessions/nope/audio/user.wav", 404),
+                                     ("/api/sessions/nope", 404),
+                                     ("/static/..%2Fdashboard.py", 404),
+                                     ("/static/dashboard.js", 200), ("/", 200)):
+                    async with http.get(base + path) as r:
+                        assert r.status == status, path
+                async with http.get(f"{base}/api/sessions/{S}") as r:
+                    assert (await r.json())["audio"]["user"]["seconds"] == 0.5
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def test_event_stream_notifies_when_a_session_starts(tmp_path):
+    server = DevServer(tmp_path, "--no-greeting")
+
+    async def main() -> None:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(server.ready["dashboard"] + "api/events") as events:
+                assert events.content_type == "text/event-stream"
+                hello = await asyncio.wait_for(events.content.readline(), 10)
+                assert hello.startswith(b"retry:")
+                session = LiveSession()
+                await session.open(server.ready)
+                try:
+                    while True:         # until a notification names a session
+                        line = await asyncio.wait_for(events.content.readline(), 10)
+                        if line.startswith(b"data:"):
+                            note = json.loads(line[5:])
+                            if note["sessions"]:
+                                break
+                    listed = await (await http.get(server.ready["dashboard"]
+                                                   + "api/sessions")).json()
+                    assert note["sessions"] == [listed["sessions"][0]["id"]]
+                finally:
+                    await session.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.stop()
