@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Helpers for tests/devserver/test_dashboard.py: record sequences of the EventLog's shapes,
-a live WebSocket session that speaks espeak-ng audio in real time, and headless chromium."""
+a live WebSocket session that speaks espeak-ng audio in real time, and headless chromium
+driven over the DevTools protocol."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import wave
@@ -126,19 +128,86 @@ def chromium_or_skip() -> str:
     return path
 
 
-async def chromium(binary: str, profile: Path, *args: str, timeout: float = 90.0) -> str:
-    """Headless chromium with its own profile; its stdout (the DOM for --dump-dom)."""
-    argv = [binary, "--headless=new", "--no-sandbox", "--disable-gpu",
-            "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
-            f"--user-data-dir={profile}", *args]
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE,
-                                                stderr=subprocess.PIPE,
-                                                stdin=subprocess.DEVNULL)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError(f"chromium hung: {argv}") from None
-    assert proc.returncode == 0, f"chromium failed ({proc.returncode}): {err.decode()[-2000:]}"
-    return out.decode("utf-8", "replace")
+class Browser:
+    """Headless chromium driven over the DevTools protocol (its own profile, its own
+    process group, killed at close). --dump-dom with --virtual-time-budget cannot be used:
+    virtual time never advances while a fetch is pending, and the page's EventSource always
+    is, so chromium waits forever."""
+
+    def __init__(self, binary: str, profile: Path) -> None:
+        self.binary = binary
+        self.profile = profile
+        self._id = 0
+
+    async def start(self) -> None:
+        argv = [self.binary, "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
+                "--hide-scrollbars", "--window-size=1280,1000", "--remote-debugging-port=0",
+                f"--user-data-dir={self.profile}", "about:blank"]
+        self.stderr = open(self.profile.parent / "chromium.stderr", "wb")
+        self.proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=subprocess.DEVNULL, stderr=self.stderr, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        port_file = self.profile / "DevToolsActivePort"
+        for _ in range(600):                        # hang guard: 60 s
+            if port_file.exists() and len(port_file.read_text().split()) >= 2:
+                break
+            assert self.proc.returncode is None, "chromium exited at start"
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("chromium did not open its DevTools port")
+        port = port_file.read_text().split()[0]
+        self.http = aiohttp.ClientSession()
+        async with self.http.get(f"http://127.0.0.1:{port}/json/list") as resp:
+            pages = [t for t in await resp.json() if t.get("type") == "page"]
+        self.ws = await self.http.ws_connect(pages[0]["webSocketDebuggerUrl"],
+                                             max_msg_size=64 * 1024 * 1024)
+
+    async def call(self, method: str, **params) -> dict:
+        self._id += 1
+        await self.ws.send_str(json.dumps({"id": self._id, "method": method,
+                                           "params": params}))
+        while True:
+            msg = json.loads((await self.ws.receive(30)).data)
+            if msg.get("id") == self._id:
+                assert "error" not in msg, msg
+                return msg["result"]
+
+    async def evaluate(self, expression: str):
+        result = await self.call("Runtime.evaluate", expression=expression,
+                                 returnByValue=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    async def wait_until(self, expression: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout      # a hang guard only
+        while not await self.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"page never showed: {expression}\n"
+                                     + (await self.evaluate("document.body.innerText")))
+            await asyncio.sleep(0.1)
+
+    async def screenshot(self, path: Path, full_page: bool = False) -> None:
+        params = {}
+        if full_page:
+            height = await self.evaluate("document.documentElement.scrollHeight")
+            params = {"captureBeyondViewport": True,
+                      "clip": {"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1}}
+        result = await self.call("Page.captureScreenshot", format="png", **params)
+        path.write_bytes(base64.b64decode(result["data"]))
+
+    async def close(self) -> None:
+        if getattr(self, "http", None) is not None:
+            await self.http.close()
+        if self.proc.returncode is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except asyncio.TimeoutError:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)    # whatever of the group is left
+        except ProcessLookupError:
+            pass
+        await self.proc.wait()
+        self.stderr.close()

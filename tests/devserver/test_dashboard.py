@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from devserver_harness import ROOT  # (puts tools/devserver on sys.path)
-from dashboard_support import (LiveSession, chromium, chromium_or_skip, espeak8k,
+from dashboard_support import (Browser, LiveSession, chromium_or_skip, espeak8k,
                                parse_wav, rec, send)
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -251,3 +251,195 @@ def test_event_stream_notifies_when_a_session_starts(tmp_path):
         asyncio.run(main())
     finally:
         server.stop()
+
+
+class Dom(HTMLParser):
+    """The rendered DOM's elements by id/class, with the text inside each table row."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.rows: list[dict] = []          # {attrs of the <tr>, "text": ...}
+        self.audio: list[dict] = []
+        self.latencies: list[str] = []
+        self._row: dict | None = None
+        self._latency = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr":
+            self._row = {**a, "text": ""}
+            self.rows.append(self._row)
+        elif tag == "audio":
+            self.audio.append(a)
+        elif tag == "td" and "latency" in (a.get("class") or "").split():
+            self._latency = True
+            self.latencies.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._latency = False
+
+    def handle_data(self, data):
+        if self._row is not None:
+            self._row["text"] += data + " "
+        if self._latency:
+            self.latencies[-1] += data
+
+
+def test_chromium_renders_a_live_session(tmp_path):
+    """Headless chromium shows the open session's page, which then updates live (Server-Sent
+    Events, no reload) as the user speaks and the echo agent answers, and as it closes."""
+    binary = chromium_or_skip()
+    server = DevServer(tmp_path / "server", "--audio-speed", "1")
+    screenshot = ROOT / "build" / "dashboard.png"
+    speech = espeak8k("what is the weather today")
+    (tmp_path / "profile").mkdir()
+    browser = Browser(binary, tmp_path / "profile")
+
+    async def main() -> None:
+        session = LiveSession()
+        await session.open(server.ready)
+        await browser.start()
+        try:
+            await session.wait_for(lambda: session.of_type("response.end"))     # greeting
+            listed = await _get_json(server.ready["dashboard"] + "api/sessions")
+            sid = listed["sessions"][0]["id"]
+            await browser.call("Page.navigate", url=server.ready["dashboard"] + "?session=" + sid)
+            await browser.wait_until("document.querySelectorAll('#turns tr[data-turn]')"
+                                     ".length === 1 && document.getElementById('live')"
+                                     ".textContent === 'live'")
+            await session.stream(speech, until=lambda: session.of_type("user.transcript"))
+            await session.wait_for(lambda: len(session.of_type("response.end")) == 2)
+            reply = session.of_type("response.text")[-1]["content"]
+            await browser.wait_until(
+                "[...document.querySelectorAll('#turns td.latency')].some(td => td.textContent)"
+                f" && document.getElementById('turns').textContent.includes({json.dumps(reply)})")
+            html = await browser.evaluate("document.documentElement.outerHTML")
+            (tmp_path / "dashboard.html").write_text(html)
+            check_page(Dom(html), sid, session)
+            screenshot.parent.mkdir(exist_ok=True)
+            await browser.screenshot(screenshot)
+            assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        finally:
+            await session.close()
+        await browser.wait_until("document.getElementById('d-state').textContent === 'ended'")
+        # Both sides' audio, exactly as it crossed the socket.
+        base = server.ready["dashboard"] + f"api/sessions/{sid}/audio/"
+        assert parse_wav(await _get(base + "user.wav")) == (1, 2, 8000,
+                                                            bytes(session.user_audio))
+        assert parse_wav(await _get(base + "agent.wav")) == (1, 2, 16000,
+                                                             session.agent_audio())
+
+    async def guarded() -> None:
+        try:
+            await main()
+        finally:
+            await browser.close()
+
+    try:
+        asyncio.run(guarded())
+    finally:
+        server.stop()
+
+
+def check_page(dom: Dom, sid: str, session: LiveSession) -> None:
+    """The rendered page shows the session, its turns, transcript, agent text, latency
+    and both audio players (what the devserver sent, from the client's side)."""
+    listed = [r for r in dom.rows if r.get("data-session") == sid]
+    assert listed and "open" in listed[0]["text"], [r["text"] for r in dom.rows]
+    turns = [r for r in dom.rows if r.get("data-turn")]
+    sent_turns = [m["turn_id"] for m in session.of_type("turn.start")]
+    assert [r["data-turn"] for r in turns] == sent_turns
+    assert [r["data-role"] for r in turns] == ["assistant", "user", "assistant"]
+    transcript = session.of_type("user.transcript")[0]["content"]
+    assert re.fullmatch(r"\[\d+\.\d s of audio\]", transcript)
+    assert transcript in turns[1]["text"]
+    for text, row in zip(session.of_type("response.text"), (turns[0], turns[2])):
+        assert text["content"] in row["text"]
+    latencies = [s.strip() for s in dom.latencies if s.strip()]
+    assert latencies and all(re.fullmatch(r"\d+", s) for s in latencies), dom.latencies
+    srcs = sorted(a.get("src", "") for a in dom.audio)
+    assert len(srcs) == 2 and all("controls" in a for a in dom.audio)
+    assert srcs[0].startswith(f"/dashboard/api/sessions/{sid}/audio/agent.wav")
+    assert srcs[1].startswith(f"/dashboard/api/sessions/{sid}/audio/user.wav")
+
+
+async def _get(url: str) -> bytes:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as resp:
+            assert resp.status == 200, url
+            return await resp.read()
+
+
+async def _get_json(url: str) -> dict:
+    return json.loads(await _get(url))
+
+
+HOSTILE = '<img src=x onerror="document.title=1">&amp;'
+
+
+def test_chromium_renders_webhook_calls_faults_errors_and_escapes_text(tmp_path):
+    """The bridge's records (webhook calls, SSE events, asr, turn_latency), faults and
+    errors as the page shows them; text from peers is shown as text, never as markup."""
+    binary = chromium_or_skip()
+    store = DashboardStore()
+    conversation(store)
+    store.on_record(send(104.5, S, type="user.transcript", content=HOSTILE, turn_id="u2"))
+    browser = Browser(binary, tmp_path / "profile")
+    (tmp_path / "profile").mkdir()
+
+    async def main() -> None:
+        app = web.Application()
+        dashboard.add_routes(app, store)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/dashboard/?session={S}"
+        try:
+            await browser.start()
+            await browser.call("Page.navigate", url=url)
+            await browser.wait_until("document.querySelectorAll('#calls tr[data-request]')"
+                                     ".length === 2")
+            cells = await browser.evaluate(
+                "[...document.querySelectorAll('#calls tr[data-request]')].map(tr => "
+                "[...tr.cells].map(td => td.textContent))")
+            turns = await browser.evaluate(
+                "[...document.querySelectorAll('#turns tr[data-turn]')].map(tr => "
+                "[...tr.cells].map(td => td.textContent))")
+            notes = await browser.evaluate(
+                "['faults', 'errors'].map(id => document.getElementById(id).textContent)")
+            injected = await browser.evaluate("document.querySelectorAll('img').length")
+            await browser.screenshot(ROOT / "build" / "dashboard-webhook.png", full_page=True)
+        finally:
+            await browser.close()
+            await runner.cleanup()
+        assert [c[1:7] for c in cells] == [
+            ["message", "u1", "200", "96", "151", "ok"],
+            ["message", "u2", "", "", "30000", "timeout: no SSE event in 30 s"]]
+        assert "96 ms" in cells[0][7] and "It is sunny." in cells[0][7]
+        assert [t[1:3] for t in turns] == [["assistant", "a1"], ["user", "u1"],
+                                          ["assistant", "a2"], ["user", "u2"]]
+        assert "what is the weather today" in turns[1][3] and "pocketsphinx" in turns[1][3]
+        assert turns[1][4] == turns[2][4] == "313" and "message 200 ok" in turns[1][5]
+        assert "It is sunny." in turns[2][3] and "interrupted" in turns[2][3]
+        assert HOSTILE in turns[3][3] and injected == 0
+        assert "drop" in notes[0] and "bad base64" in notes[1] and "timeout" in notes[1]
+
+    asyncio.run(main())
+
+
+def test_no_dashboard_flag(tmp_path):
+    server = DevServer(tmp_path, "--no-dashboard")
+    try:
+        assert server.ready["dashboard"] is None
+        status = asyncio.run(_status(server.ready["http"] + "/dashboard/api/sessions"))
+        assert status == 404
+    finally:
+        server.stop()
+
+
+async def _status(url: str) -> int:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as resp:
+            return resp.status

@@ -71,16 +71,22 @@ function select(id) {
   loadDetail().catch(showDown);
 }
 
-function setAudio(d) {
+function audioNotes(d) {
   for (const side of ["user", "agent"]) {
-    const audio = document.getElementById("a-" + side);
-    audio.src = API + "/sessions/" + encodeURIComponent(d.id) + "/audio/" + side +
-      ".wav?v=" + Date.now();
     const a = d.audio[side];
     let note = fmt(a.seconds, 1) + " s" + (a.rate ? " @ " + a.rate + " Hz" : "");
     if (a.dropped_seconds) note += ", " + fmt(a.dropped_seconds, 1) + " s not kept";
+    if (a.released) note += " (released to bound memory)";
     document.getElementById("a-" + side + "-note").textContent = note;
   }
+}
+
+function setAudio(d) {
+  for (const side of ["user", "agent"]) {
+    document.getElementById("a-" + side).src = API + "/sessions/" +
+      encodeURIComponent(d.id) + "/audio/" + side + ".wav?v=" + Date.now();
+  }
+  audioNotes(d);
 }
 
 function turnText(t) {
@@ -112,7 +118,9 @@ function renderTurns(d) {
     el("td", {class: "role-" + t.role}, t.role),
     el("td", {class: "id"}, t.turn_id),
     el("td", {}, ...turnText(t)),
-    el("td", {class: "num latency", title: t.latency_source || ""}, fmt(t.latency_ms)),
+    el("td", {class: "num latency" + (t.latency_source === "derived" ? " derived" : ""),
+      title: t.latency_source === "derived" ? "derived: transcript sent -> first audio sent"
+        : (t.trigger ? "trigger " + t.trigger : "")}, fmt(t.latency_ms)),
     el("td", {}, ...t.webhook.map((id) => el("div", {}, calls[id] ? callSummary(calls[id]) : id)))));
   replaceRows(document.getElementById("turns"), rows);
   document.getElementById("turns-note").textContent =
@@ -167,6 +175,7 @@ async function loadDetail() {
   renderCalls(d);
   renderNotes("faults", d.faults, d.started);
   renderNotes("errors", d.errors, d.started);
+  audioNotes(d);
   if (lastEnded === null || (d.ended && d.ended !== lastEnded)) {
     setAudio(d);            // first view, and again once the session has ended
     lastEnded = d.ended || 0;
