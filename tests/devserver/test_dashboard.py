@@ -9,15 +9,14 @@ import json
 import re
 import sys
 import tracemalloc
-from html.parser import HTMLParser
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from devserver_harness import ROOT  # (puts tools/devserver on sys.path)
-from dashboard_support import (Browser, LiveSession, chromium_or_skip, espeak8k,
-                               parse_wav, rec, send)
+from dashboard_support import (HOSTILE, S, Browser, Dom, LiveSession, chromium_or_skip,
+                               conversation, espeak8k, parse_wav, rec, send)
 
 sys.path.insert(0, str(ROOT / "tests"))
 from devserver_process import DevServer  # noqa: E402
@@ -25,47 +24,6 @@ from devserver_process import DevServer  # noqa: E402
 import dashboard  # noqa: E402
 from dashboard_audio import MAX_AUDIO_SECONDS  # noqa: E402
 from dashboard_store import DashboardStore  # noqa: E402
-
-S = "sess-1"
-
-
-def conversation(store: DashboardStore, with_latency_record: bool = True) -> None:
-    """A bridged session: greeting, one spoken user turn, a webhook call, the reply."""
-    r = store.on_record
-    r(rec(100.0, S, "ws_open", agent="echo", agent_id="my-agent", turn_mode="automatic",
-          conversation_id="conv_1", codec="pcm16"))
-    r(send(100.1, S, type="turn.start", role="assistant", turn_id="a1"))
-    r(send(100.1, S, type="response.text", content="Hello!", turn_id="a1"))
-    r(send(100.2, S, type="response.audio", content_bytes=3200, turn_id="a1", delta_id="a1-d1"))
-    r(send(100.3, S, type="response.end", turn_id="a1"))
-    r(send(101.0, S, type="turn.start", role="user", turn_id="u1"))
-    r(send(103.0, S, type="user.transcript.interim_delta", content="what is", turn_id="u1",
-           delta_counter=0))
-    r(send(103.1, S, type="user.transcript", content="what is the weather today",
-           turn_id="u1"))
-    r(rec(103.1, S, "asr", turn_id="u1", text="what is the weather today",
-          engine="pocketsphinx", ms=180.0, audio_seconds=1.9))
-    r(rec(103.1, S, "webhook_request", request_id="w1", event="message", turn_id="u1",
-          url="http://127.0.0.1:9/agent", body={"type": "message", "text": "what is"}))
-    r(rec(103.2, S, "webhook_response", request_id="w1", status=200, ms=40.0))
-    r(send(103.3, S, type="turn.start", role="assistant", turn_id="a2"))
-    r(rec(103.3, S, "webhook_event", request_id="w1", ms=95.5,
-          event={"type": "response.tts", "content": "It is sunny.", "turn_id": "a2"}))
-    r(send(103.4, S, type="response.audio", content_bytes=3200, turn_id="a2", delta_id="a2-d1"))
-    if with_latency_record:
-        r(rec(103.4, S, "turn_latency", turn_id="u1", assistant_turn_id="a2", ms=312.5,
-              trigger="vad"))
-    r(rec(103.5, S, "webhook_event", request_id="w1", ms=150.0,
-          event={"type": "response.end", "turn_id": "a2"}))
-    r(rec(103.5, S, "webhook_end", request_id="w1", ms=151.0, outcome="ok", error=None))
-    r(send(104.0, S, type="turn.start", role="user", turn_id="u2"))     # barge-in
-    r(rec(104.1, S, "fault", stage="session", name="drop", after=3))
-    r(rec(104.2, S, "error", error="client.audio: bad base64"))
-    r(rec(104.3, S, "webhook_request", request_id="w2", event="message", turn_id="u2",
-          url="http://127.0.0.1:9/agent", body={}))
-    r(rec(104.4, S, "webhook_end", request_id="w2", ms=30000.0, outcome="timeout",
-          error="no SSE event in 30 s"))
-    r(rec(105.0, S, "ws_close", code=1000, closed_by="client", duration=5.0))
 
 
 def test_store_builds_turns_calls_latency_faults_and_errors():
@@ -253,40 +211,6 @@ def test_event_stream_notifies_when_a_session_starts(tmp_path):
         server.stop()
 
 
-class Dom(HTMLParser):
-    """The rendered DOM's elements by id/class, with the text inside each table row."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.rows: list[dict] = []          # {attrs of the <tr>, "text": ...}
-        self.audio: list[dict] = []
-        self.latencies: list[str] = []
-        self._row: dict | None = None
-        self._latency = False
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "tr":
-            self._row = {**a, "text": ""}
-            self.rows.append(self._row)
-        elif tag == "audio":
-            self.audio.append(a)
-        elif tag == "td" and "latency" in (a.get("class") or "").split():
-            self._latency = True
-            self.latencies.append("")
-
-    def handle_endtag(self, tag):
-        if tag == "td":
-            self._latency = False
-
-    def handle_data(self, data):
-        if self._row is not None:
-            self._row["text"] += data + " "
-        if self._latency:
-            self.latencies[-1] += data
-
-
 def test_chromium_renders_a_live_session(tmp_path):
     """Headless chromium shows the open session's page, which then updates live (Server-Sent
     Events, no reload) as the user speaks and the echo agent answers, and as it closes."""
@@ -374,9 +298,6 @@ async def _get(url: str) -> bytes:
 
 async def _get_json(url: str) -> dict:
     return json.loads(await _get(url))
-
-
-HOSTILE = '<img src=x onerror="document.title=1">&amp;'
 
 
 def test_chromium_renders_webhook_calls_faults_errors_and_escapes_text(tmp_path):

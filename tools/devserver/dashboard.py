@@ -36,7 +36,7 @@ STATIC_TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascrip
                 ".svg": "image/svg+xml", ".png": "image/png"}
 STATIC_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9]+)$")
 THROTTLE_SECONDS = 0.2              # <= 5 notifications a second per client
-KEEPALIVE_SECONDS = 15.0
+KEEPALIVE_SECONDS = 5.0
 WRITE_TIMEOUT_SECONDS = 10.0
 MAX_DIRTY = 64
 MAX_SSE_CLIENTS = 32
@@ -151,6 +151,8 @@ class DashboardApi:
                 except asyncio.TimeoutError:
                     await self._send(resp, ": keepalive\n\n")
                     continue
+                if self.closing.is_set():
+                    break
                 note = client.take()
                 note["version"] = self.store.version
                 await self._send(resp, f"data: {dumps(note)}\n\n")

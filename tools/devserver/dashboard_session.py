@@ -18,9 +18,9 @@ from dashboard_audio import AudioBuffer, MAX_AUDIO_SECONDS
 
 MAX_TURNS = 200
 MAX_WEBHOOK_CALLS = 100
-MAX_WEBHOOK_EVENTS = 1000        # SSE events kept per session, over all its calls
+MAX_WEBHOOK_EVENTS = 500         # SSE events kept per session, over all its calls
 MAX_NOTES = 100                  # faults, and errors, each
-MAX_TEXT = 2000                  # characters of any one text kept
+MAX_TEXT = 1000                  # characters of any one text kept
 
 TRANSCRIPTS = ("user.transcript.interim_delta", "user.transcript.delta", "user.transcript")
 
@@ -44,7 +44,7 @@ def _fields(record: dict, skip=("t", "session", "kind")) -> dict:
             continue
         value = record[key]
         out[clip(key, 100)] = value if num(value) is not None or value is None \
-            or isinstance(value, bool) else clip(value, 500)
+            or isinstance(value, bool) else clip(value, 300)
     return out
 
 
@@ -282,7 +282,7 @@ class SessionState:
             call["events_dropped"] += 1
             self.events_dropped += 1
             return
-        call["events"].append({"ms": ms, "event": clip(event, 1000)})
+        call["events"].append({"ms": ms, "event": clip(event, 300)})
         self.events_kept += 1
 
     # ---- views ------------------------------------------------------------------

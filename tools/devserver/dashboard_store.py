@@ -27,7 +27,7 @@ log = logging.getLogger("devserver.dashboard")
 
 MAX_SESSIONS = 50
 MAX_FORGOTTEN = 1000            # ids of dropped sessions remembered (late records ignored)
-MAX_AUDIO_TOTAL_BYTES = 160 * 1024 * 1024
+MAX_AUDIO_TOTAL_BYTES = 128 * 1024 * 1024
 
 Listener = Callable[[str], None]
 
