@@ -14,12 +14,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from devserver_harness import ROOT  # (puts tools/devserver on sys.path)
+from devserver_harness import ROOT, Client, of_type  # (puts tools/devserver on sys.path)
 from dashboard_support import (HOSTILE, S, Browser, Dom, LiveSession, chromium_or_skip,
                                conversation, espeak8k, parse_wav, rec, send)
 
 sys.path.insert(0, str(ROOT / "tests"))
 from devserver_process import DevServer  # noqa: E402
+from test_webhook_bridge import with_bridge  # noqa: E402
+from webhook_backend import Backend  # noqa: E402
 
 import dashboard  # noqa: E402
 from dashboard_audio import MAX_AUDIO_SECONDS  # noqa: E402
@@ -364,3 +366,52 @@ async def _status(url: str) -> int:
     async with aiohttp.ClientSession() as http:
         async with http.get(url) as resp:
             return resp.status
+
+
+def test_a_bridged_session_in_the_dashboard(tmp_path):
+    """The real webhook bridge against a scripted backend: the page shows the signed
+    requests, their SSE events and timings, the spoken reply's text and its latency."""
+    binary = chromium_or_skip()
+    (tmp_path / "profile").mkdir()
+    browser = Browser(binary, tmp_path / "profile")
+
+    async def go(server, backend):
+        client = await Client.open(server)
+        await client.until(of_type("response.end"))            # session.start's reply
+        await client.send(type="client.response.text", content="what is the weather")
+        said = [m["content"] for m in await client.until(of_type("response.end"))
+                if m["type"] == "response.text"]
+        sid = (await _get_json(server.ready["dashboard"] + "api/sessions"))["sessions"][0]["id"]
+        await browser.start()
+        await browser.call("Page.navigate", url=server.ready["dashboard"] + "?session=" + sid)
+        await browser.wait_until("document.querySelectorAll('#calls tr[data-request]')"
+                                 ".length === 2")
+        await browser.screenshot(ROOT / "build" / "dashboard-bridge.png", full_page=True)
+        calls = await browser.evaluate(
+            "[...document.querySelectorAll('#calls tr[data-request]')].map(tr => "
+            "[...tr.cells].map(td => td.textContent))")
+        await client.close()
+        return said, calls, await _get_json(server.ready["dashboard"] + "api/sessions/" + sid)
+
+    async def main():
+        try:
+            return await with_bridge(tmp_path, Backend.say("It is sunny.", "Anything else?"),
+                                     go)
+        finally:
+            await browser.close()
+
+    said, calls, detail = asyncio.run(main())
+    assert [c[1] for c in calls] == ["session.start", "message"]
+    assert [c[3] for c in calls] == ["200", "200"] and [c[6] for c in calls] == ["ok", "ok"]
+    assert "It is sunny." in calls[1][7] and "response.end" in calls[1][7]
+    message = detail["webhook_calls"][1]
+    assert json.loads(message["body"])["text"] == "what is the weather"
+    assert [json.loads(e["event"])["type"] for e in message["events"]] == [
+        "response.tts", "response.tts", "response.end"]
+    assert 0 <= message["first_event_ms"] <= message["end_ms"]
+    reply = [t for t in detail["turns"] if t["webhook"] == [message["request_id"]]]
+    assert len(reply) == 1 and reply[0]["role"] == "assistant"
+    assert reply[0]["text"] == " ".join(said) and "It is sunny." in said[0]
+    assert reply[0]["latency_source"] == "devserver"
+    user = [t for t in detail["turns"] if t["reply_turn_id"] == reply[0]["turn_id"]]
+    assert user[0]["transcript"] == "what is the weather" and user[0]["trigger"] == "text"

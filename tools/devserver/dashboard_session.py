@@ -48,6 +48,13 @@ def _fields(record: dict, skip=("t", "session", "kind")) -> dict:
     return out
 
 
+def _joined(text: str, more: str) -> str:
+    """Texts sent in parts (a sentence per response.text): spaced like the speech."""
+    if text and more and not text[-1].isspace() and not more[0].isspace():
+        return text + " " + more
+    return text + more
+
+
 class Capped:
     """A list keeping at most `limit` items: the oldest are dropped and counted."""
 
@@ -193,7 +200,7 @@ class SessionState:
         elif mtype == "response.text":
             turn = self._turn(tid, "assistant", t)
             if turn is not None and len(turn["text"]) < MAX_TEXT:
-                turn["text"] = clip(turn["text"] + clip(msg.get("content")))
+                turn["text"] = clip(_joined(turn["text"], clip(msg.get("content"))))
         elif mtype == "response.audio":
             turn = self._turn(tid, "assistant", t)
             if turn is None:
@@ -277,7 +284,7 @@ class SessionState:
                 event.get("turn_id"), str) else None
             if turn is not None and turn["role"] == "assistant" and \
                     len(turn["tts"]) < MAX_TEXT:
-                turn["tts"] = clip(turn["tts"] + clip(event.get("content")))
+                turn["tts"] = clip(_joined(turn["tts"], clip(event.get("content"))))
         if self.events_kept >= self.max_events:
             call["events_dropped"] += 1
             self.events_dropped += 1
