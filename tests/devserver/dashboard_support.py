@@ -56,7 +56,8 @@ def conversation(store, with_latency_record: bool = True) -> None:
            turn_id="u1"))
     r(rec(103.1, S, "asr", turn_id="u1", text="what is the weather today",
           engine="pocketsphinx", ms=180.0, audio_seconds=1.9))
-    r(rec(103.1, S, "webhook_request", request_id="w1", event="message", turn_id="u1",
+    # As the bridge does: a message carries the id of the assistant turn it will answer with.
+    r(rec(103.1, S, "webhook_request", request_id="w1", event="message", turn_id="a2",
           url="http://127.0.0.1:9/agent", body={"type": "message", "text": "what is"}))
     r(rec(103.2, S, "webhook_response", request_id="w1", status=200, ms=40.0))
     r(send(103.3, S, type="turn.start", role="assistant", turn_id="a2"))
@@ -72,7 +73,7 @@ def conversation(store, with_latency_record: bool = True) -> None:
     r(send(104.0, S, type="turn.start", role="user", turn_id="u2"))     # barge-in
     r(rec(104.1, S, "fault", stage="session", name="drop", after=3))
     r(rec(104.2, S, "error", error="client.audio: bad base64"))
-    r(rec(104.3, S, "webhook_request", request_id="w2", event="message", turn_id="u2",
+    r(rec(104.3, S, "webhook_request", request_id="w2", event="message", turn_id="a3",
           url="http://127.0.0.1:9/agent", body={}))
     r(rec(104.4, S, "webhook_end", request_id="w2", ms=30000.0, outcome="timeout",
           error="no SSE event in 30 s"))
