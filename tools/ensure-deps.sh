@@ -11,12 +11,13 @@ cd "$(dirname "$0")/.."
 # canceller's WebRTC engine, APM 0.3 on Debian 12, 1.x with AEC3 on Debian 13). Tests and demo: espeak-ng and sox make speech,
 # PulseAudio null sinks behind ALSA's pulse plugin give real-time-paced audio devices;
 # doxygen and groff check the API reference and the man page; opus-tools (opusinfo,
-# opusdec) and ffmpeg (ffprobe) check the session recorder's Ogg Opus files.
+# opusdec) and ffmpeg (ffprobe) check the session recorder's Ogg Opus files; headless
+# chromium renders the devserver's dashboard (tests/devserver/test_dashboard.py).
 APT_PACKAGES=(pkg-config libasound2-dev libopus-dev libspeexdsp-dev libssl-dev
               libwebrtc-audio-processing-dev g++
               espeak-ng sox python3 python3-venv python3-pip ca-certificates
               pulseaudio pulseaudio-utils libasound2-plugins
-              doxygen groff-base opus-tools ffmpeg)
+              doxygen groff-base opus-tools ffmpeg chromium)
 
 # Cross-building for aarch64 and armhf (make ARCH=..., make cross) and their qemu tests:
 # Debian's cross gccs and g++s (the echo canceller is C++), qemu-user and the target -dev packages of the same libraries

@@ -26,9 +26,11 @@ if HERE not in sys.path:
 from aiohttp import web  # noqa: E402
 
 import certs  # noqa: E402
+import dashboard  # noqa: E402
 import faultinject  # noqa: E402
 import opus  # noqa: E402
 from agents import MAX_SPEECH_REPEAT  # noqa: E402
+from dashboard_store import DashboardStore  # noqa: E402
 from eventlog import EventLog  # noqa: E402
 from relay import Relay  # noqa: E402
 from server import (AGENTS_AUTHORIZE, AGENTS_WS, LEGACY_AUTHORIZE,  # noqa: E402
@@ -179,6 +181,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out.add_argument("--log", default=None, metavar="FILE", help="JSON-lines event log")
     out.add_argument("--log-audio-content", action="store_true",
                      help="keep base64 audio content in the event log")
+    out.add_argument("--no-dashboard", action="store_true",
+                     help="do not serve the dashboard at /dashboard/ (nor keep its "
+                          "in-memory record of sessions)")
     out.add_argument("-v", "--verbose", action="store_true",
                      help="debug logging and HTTP access log on stderr")
     opts = p.parse_args(argv)
@@ -324,7 +329,11 @@ async def serve(opts) -> int:
             sock.close()
         eventlog.close()
         return _fail(str(exc))
-    runner = web.AppRunner(dev.make_app(), handle_signals=False, shutdown_timeout=5.0,
+    app = dev.make_app()
+    with_dashboard = not opts.no_dashboard and not opts.upstream
+    if with_dashboard:
+        dashboard.add_routes(app, DashboardStore(eventlog))
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0,
                            access_log=logging.getLogger("aiohttp.access")
                            if opts.verbose else None)
     await runner.setup()
@@ -347,6 +356,7 @@ async def serve(opts) -> int:
         "legacy_authorize_url": base + LEGACY_AUTHORIZE,
         "legacy_ws": ws_base + LEGACY_WS,
         "webhook": opts.webhook,
+        "dashboard": base + "/dashboard/" if with_dashboard else None,
     }
     if opts.upstream:
         # A relay serves only the device side: /authorize and the session socket.
