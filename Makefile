@@ -97,6 +97,14 @@ bench: deps all $(AEC_SCENE) $(BENCH_VENV)/.installed bench-onset
 	@command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
 	$(PY) bench/peers/run.py
 	$(MAKE) --no-print-directory bench-scale
+	$(MAKE) --no-print-directory bench-webhook
+
+# Spoken turns through the devserver's webhook bridge to examples/backend (issue 15): end of
+# speech to first agent audio per turn and its parts (recognition, the webhook's first
+# event), and the recogniser's word error rate; bench/results/webhook_latency.json.
+.PHONY: bench-webhook
+bench-webhook: deps
+	$(PY) bench/webhook_latency.py
 
 # N sessions in one process (issue 14, item 2; bench/scale/scale.py): N = 1..500 external-audio
 # clients with one pacing thread against the load server, the table with the real-time

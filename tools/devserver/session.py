@@ -263,11 +263,12 @@ class Session(SessionFaults, SessionPlayback):
     async def run(self) -> None:
         g = self.grant
         self.elog.write(self.id, "ws_open", path=self.path, remote=self.remote,
-                        agent=g.agent, agent_id=g.agent_id, turn_mode=g.turn_mode,
+                        agent="webhook" if self.bridge is not None else g.agent,
+                        webhook=self.bridge.target.url if self.bridge is not None else None, agent_id=g.agent_id, turn_mode=g.turn_mode,
                         can_interrupt=g.can_interrupt,
                         conversation_id=g.conversation_id, codec=g.codec)
         log.info("[%s] open: agent=%s mode=%s can_interrupt=%s conversation=%s",
-                 self.id, g.agent, g.turn_mode, g.can_interrupt, g.conversation_id)
+                 self.id, "webhook" if self.bridge is not None else g.agent, g.turn_mode, g.can_interrupt, g.conversation_id)
         limit = None
         if self.opts.session_max_seconds > 0:
             limit = asyncio.get_running_loop().call_later(

@@ -35,16 +35,21 @@ MAX_SENTENCE_CHARS = 400     # a run of text without a sentence end is cut here
 TRANSCRIPT_ENTRIES = 1000    # session.end keeps the latest this many turns
 
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s+|\n+")
+_ENDS_SENTENCE = re.compile(r"[.!?][\"')\]]*$")
 
 
 class SentenceChunker:
-    """Streamed text in, whole sentences out (a sentence ends at . ! ? followed by
-    whitespace, or at a line break)."""
+    """Streamed text in, whole sentences out. The texts of a reply's `response.tts` events
+    are one stream (token deltas carry their own spaces); a sentence ends at . ! ? followed
+    by whitespace, or at a line break, or where one event ends a sentence and the next
+    starts with a capital letter ("It is sunny." then "Anything else?")."""
 
     def __init__(self) -> None:
         self._buf = ""
 
     def add(self, text: str) -> list[str]:
+        if text[:1].isupper() and _ENDS_SENTENCE.search(self._buf):
+            self._buf += " "
         self._buf += text
         out = []
         while True:
