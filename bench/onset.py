@@ -195,7 +195,7 @@ def run(args):
     rig = PulseRig()
     log = os.path.join(work, "devserver.jsonl")
     server = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"), "--port", "0",
+        [sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"), "--port", "0", "--no-dashboard",
          "--agent", "say", "--no-greeting", "--log", log],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     player = reference = talker = probe = None

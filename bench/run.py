@@ -49,7 +49,7 @@ def devserver(work, tls):
 
 
 def devserver_with(work, extra):
-    args = [sys.executable, os.path.join(ROOT, "tools/devserver/devserver.py"), "--port", "0",
+    args = [sys.executable, os.path.join(ROOT, "tools/devserver/devserver.py"), "--port", "0", "--no-dashboard",
             "--cert-dir", os.path.join(work, "certs")] + extra
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return proc, json.loads(proc.stdout.readline())

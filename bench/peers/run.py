@@ -124,7 +124,7 @@ class Bench:
 
     def devserver(self, extra: list[str]) -> tuple[subprocess.Popen, dict]:
         args = [sys.executable, os.path.join(ROOT, "tools", "devserver", "devserver.py"),
-                "--port", "0", "--cert-dir", os.path.join(self.work, "certs")] + extra
+                "--port", "0", "--no-dashboard", "--cert-dir", os.path.join(self.work, "certs")] + extra
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 text=True)
         ready = json.loads(proc.stdout.readline())

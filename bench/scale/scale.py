@@ -142,7 +142,7 @@ class Server:
             self.log = os.path.join(work, f"devserver{index}.jsonl")
             if os.path.exists(self.log):        # an earlier row's
                 os.remove(self.log)
-            args = [sys.executable, os.path.join(ROOT, "tools/devserver/devserver.py"), "--port", "0",
+            args = [sys.executable, os.path.join(ROOT, "tools/devserver/devserver.py"), "--port", "0", "--no-dashboard",
                     "--cert-dir", os.path.join(work, "certs"), "--log", self.log, "--no-interrupt",
                     "--audio-speed", "1", "--tone-seconds", "600"]
         self.proc = subprocess.Popen(taskset(cpus) + args, stdout=subprocess.PIPE,
