@@ -344,3 +344,24 @@ def test_serves_an_inherited_listening_socket(tmp_path):
         proc.terminate()
         assert proc.wait(10) == 0
         proc.stdout.close()
+
+
+# ---- the device ---------------------------------------------------------------------
+
+def test_the_player_authorizes_through_the_backend(devserver, start_backend):
+    """The real player with the backend's /authorize as its authorize URL: it gets its key
+    through the backend (no API key on the device) and holds a session with the devserver."""
+    player = ROOT / "build" / "bin" / "layercode-player"
+    if not player.exists():
+        pytest.skip("build artifacts missing (run `make`)")
+    import subprocess
+    server = start_backend(_env(devserver, LAYERCODE_AGENT_ID="echo"))
+    proc = subprocess.run([str(player), "--authorize-url", server.authorize_url,
+                           "--ws-url", devserver.ws_url, "--agent-id", "echo",
+                           "--no-devices", "--text", "hello there", "--duration", "3"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "connected: conversation conv_" in proc.stdout, proc.stdout
+    assert "authorize agent=echo conversation=None -> 200" in server.stderr()
+    assert devserver.wait_for(lambda r: r.get("kind") == "recv"
+                              and r.get("msg", {}).get("type") == "client.response.text")
