@@ -72,6 +72,16 @@ async def _tokens_of(text: str) -> AsyncIterator[str]:
         yield token
 
 
+async def _while_connected(request: web.Request,
+                           tokens: AsyncIterator[str]) -> AsyncIterator[str]:
+    """tokens until Layercode drops the request: then ConnectionResetError at the next
+    token, so a model that is still generating between two sentences stops there too."""
+    async for token in tokens:
+        if request.transport is None or request.transport.is_closing():
+            raise ConnectionResetError("the webhook request was aborted")
+        yield token
+
+
 class SSE:
     """One Server-Sent Events reply."""
 
@@ -171,7 +181,7 @@ class Agent:
             if data is not None:
                 await sse.send({"type": "response.data", "content": data, "turn_id": turn_id})
                 log.info("  data turn=%s %s", turn_id, _q(json.dumps(data)))
-            async for sentence in sentences(tokens):
+            async for sentence in sentences(_while_connected(request, tokens)):
                 await sse.send({"type": "response.tts", "content": sentence,
                                 "turn_id": turn_id})
                 said.append(sentence)

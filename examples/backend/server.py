@@ -133,10 +133,11 @@ async def serve(opts) -> int:
     host, port = sock.getsockname()[:2]
     host = f"[{host}]" if ":" in host else host
     base = f"http://{host}:{port}"
-    print(json.dumps({"event": "ready", "url": base, "agent": base + "/agent",
-                      "authorize": base + "/authorize"}), flush=True)
+    # Everything about start-up is logged before the ready line announces it.
     log.info("listening on %s (authorize_session at %s)", base, settings.authorize_url)
     _warn_missing(settings)
+    print(json.dumps({"event": "ready", "url": base, "agent": base + "/agent",
+                      "authorize": base + "/authorize"}), flush=True)
     await stop.wait()
     log.info("shutting down")
     await runner.cleanup()

@@ -83,7 +83,7 @@ class Backend:
 # ---- the webhook side, written here from the documented rule --------------------------
 
 def signature_header(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """`t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` (PROTOCOL.md §4)."""
+    """`t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` (doc/protocol.md §4)."""
     t = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode("utf-8"), str(t).encode() + b"." + body,
                       hashlib.sha256).hexdigest()

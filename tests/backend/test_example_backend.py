@@ -19,7 +19,8 @@ from .backend_support import (ROOT, SECRET, check_signature, parse_sse, post_eve
                               signature_header)
 
 sys.path.insert(0, str(ROOT / "examples" / "backend"))
-import history as history_mod  # noqa: E402  (examples/backend: unit checks of the caps)
+import agent as agent_mod  # noqa: E402  (examples/backend: unit checks of the bounds)
+import history as history_mod  # noqa: E402
 
 
 def run(coro):
@@ -186,8 +187,9 @@ async def _abort_after_first_event(url: str, event: dict) -> bytes:
 
 def test_interruption_context_marks_the_interrupted_turn(backend):
     url = backend.agent_url
-    # A long reply (the fallback repeats a long text), dropped after its first sentence.
-    long_text = " ".join(["blah"] * 120)
+    # A long reply of short sentences (the fallback repeats what it heard), dropped after
+    # the first: about a hundred more sentences were still to come.
+    long_text = " ".join(["Blah."] * 100)
     first = run(_abort_after_first_event(url, message("conv_int", "t1", long_text)))
     assert parse_sse(first)[0]["type"] == "response.tts"
     backend.wait_for_log("aborted turn=t1")
@@ -243,6 +245,20 @@ def test_history_is_bounded():
     kept = convs.history("c4")
     assert [m.turn_id for m in kept] == ["t2", "t3", "t4", "t5"]
     assert all(len(m.content) <= history_mod.MAX_TEXT + 1 for m in kept)
+
+
+def test_sentences_are_cut_at_their_ends_and_bounded_without_one():
+    async def cut(tokens):
+        async def gen():
+            for t in tokens:
+                yield t
+        return [s async for s in agent_mod.sentences(gen())]
+    assert run(cut(["It is 3.5 ", "degrees. ", "Really?! ", 'He said "hi." ', "Done"])) == [
+        "It is 3.5 degrees.", "Really?!", 'He said "hi."', "Done"]
+    # A model that never ends a sentence is still streamed in bounded pieces.
+    pieces = run(cut(["word "] * 1000))
+    assert len(pieces) > 1 and all(len(p) <= agent_mod.MAX_SENTENCE for p in pieces)
+    assert " ".join(pieces).split() == ["word"] * 1000
 
 
 # ---- /authorize against the devserver's authorize_session ------------------------------
