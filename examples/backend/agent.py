@@ -38,9 +38,15 @@ _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s+")
 TRANSCRIPT_LOG_ITEMS = 50
 
 
+LOG_TEXT = 300               # characters of a text a log line shows
+
+
 def _q(text) -> str:
-    """Text quoted for one log line (JSON string: newlines and quotes escaped)."""
-    return json.dumps(text if isinstance(text, str) else str(text), ensure_ascii=False)
+    """Text quoted for one log line (JSON string: newlines and quotes escaped), cut to
+    LOG_TEXT characters."""
+    text = text if isinstance(text, str) else str(text)
+    return json.dumps(text if len(text) <= LOG_TEXT else text[:LOG_TEXT] + "…",
+                      ensure_ascii=False)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -133,7 +139,7 @@ class Agent:
             return await self.session_start(request, body)
         if kind == "data":
             log.info("data conversation=%s turn=%s data=%s", conversation,
-                     body.get("turn_id"), _q(json.dumps(body.get("data")))[:400])
+                     body.get("turn_id"), _q(json.dumps(body.get("data"))))
             return web.json_response({"received": body.get("data")})
         if kind == "session.update":
             log.info("session.update session=%s recording_status=%s recording_url=%s%s",
@@ -182,7 +188,10 @@ class Agent:
                 await sse.send({"type": "response.data", "content": data, "turn_id": turn_id})
                 log.info("  data turn=%s %s", turn_id, _q(json.dumps(data)))
             async for sentence in sentences(_while_connected(request, tokens)):
-                await sse.send({"type": "response.tts", "content": sentence,
+                # The trailing space: Layercode joins the response.tts texts as one stream
+                # (an LLM's deltas) and cuts it at sentence ends followed by whitespace, so
+                # each sentence is complete on arrival and never glued to the next.
+                await sse.send({"type": "response.tts", "content": sentence + " ",
                                 "turn_id": turn_id})
                 said.append(sentence)
                 log.info("  tts turn=%s %s", turn_id, _q(sentence))
@@ -211,4 +220,4 @@ class Agent:
                  body.get("latency"), len(transcript))
         for item in transcript[:TRANSCRIPT_LOG_ITEMS]:
             if isinstance(item, dict):
-                log.info("  %s: %s", item.get("role"), _q(item.get("text", ""))[:400])
+                log.info("  %s: %s", item.get("role"), _q(item.get("text", "")))
