@@ -89,6 +89,14 @@ player: $(PLAYER)
 demo: deps all
 	$(PY) tools/demo.py $(DEMO_FLAGS)
 
+# The device, an offline Layercode and the customer's backend (issue 15): the example backend
+# (examples/backend), the devserver bridging to its webhook, the player asking a spoken
+# question; prints the dashboard's address. DEMO_BACKEND_FLAGS="--keep-open 120" keeps the
+# servers up afterwards to look at the dashboard (tools/demo_backend.py).
+.PHONY: demo-backend
+demo-backend: deps all
+	$(PY) tools/demo_backend.py $(DEMO_BACKEND_FLAGS)
+
 # The side-by-side benchmark's venv (bench-peers below).
 BENCH_VENV := .venv-bench
 
@@ -177,7 +185,7 @@ test-abi: all cross
 	@for lib in $(ABI_LIBS); do tools/check-abi.sh $$lib || exit 1; done
 
 test-python: all
-	$(PY) -m pytest -q tests/devserver tests/integration tests/audio tests/c tests/python tests/conformance \
+	$(PY) -m pytest -q tests/devserver tests/backend tests/integration tests/audio tests/c tests/python tests/conformance \
 		tests/faults tests/tls tests/fuzz tests/docs tests/soak tests/bench tests/cross \
 		tests/test_pytest_rootdir.py
 

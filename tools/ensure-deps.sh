@@ -65,7 +65,8 @@ fi
 
 stamp=.venv/.requirements-stamp
 reqs=tools/requirements-dev.txt
-if [ ! -f "$stamp" ] || [ "$reqs" -nt "$stamp" ] || [ tools/devserver/requirements.txt -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$reqs" -nt "$stamp" ] || [ tools/devserver/requirements.txt -nt "$stamp" ] \
+        || [ examples/backend/requirements.txt -nt "$stamp" ]; then
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r "$reqs"
     touch "$stamp"
