@@ -20,6 +20,23 @@ log = logging.getLogger("devserver.bridge")
 SHUTDOWN_WAIT = 5.0      # seconds shutdown gives the last session.end requests
 
 
+MAX_PHRASES = 1000
+
+
+def _phrases(path: str) -> list[str]:
+    """--asr-phrases: one sentence per line (blank lines and # comments skipped)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = [" ".join(line.split()) for line in fh]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--asr-phrases {path}: {exc}") from None
+    phrases = [line for line in lines if line and not line.startswith("#")]
+    if not phrases or len(phrases) > MAX_PHRASES:
+        raise ValueError(f"--asr-phrases {path}: expected 1..{MAX_PHRASES} sentences, "
+                         f"got {len(phrases)}")
+    return phrases
+
+
 class Bridges:
     def __init__(self, opts, elog: EventLog, agents) -> None:
         """Raises ValueError for a bad configuration (the start-up error says why)."""
@@ -37,6 +54,7 @@ class Bridges:
         self.client = WebhookClient(elog, Timeouts(connect=opts.webhook_timeout,
                                                    idle=opts.webhook_timeout))
         self.recognizer = None
+        self.phrases = _phrases(opts.asr_phrases) if opts.asr_phrases else None
         self._background: set[asyncio.Task] = set()
 
     @property
@@ -55,12 +73,8 @@ class Bridges:
             log.warning("speech recognition off (--asr none): user turns reach the "
                         "webhook as \"[n.n s of audio]\" labels, not transcripts")
             return
-        try:
-            import asr
-            self.recognizer = asr.Recognizer()
-        except ImportError as exc:           # asr.py itself imports nothing optional
-            log.warning("speech recognition unavailable: %s", exc)
-            return
+        import asr                          # imports nothing optional itself
+        self.recognizer = asr.Recognizer(phrases=self.phrases)
         if self.recognizer.available:
             log.info("speech recognition: %s", self.recognizer.engine)
         else:

@@ -173,6 +173,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     wh.add_argument("--asr", choices=("pocketsphinx", "none"), default="pocketsphinx",
                     help="speech recognition for bridged sessions; none: turns are "
                          "labelled \"[n.n s of audio]\" (default %(default)s)")
+    wh.add_argument("--asr-phrases", default=None, metavar="FILE",
+                    help="the sentences users will say, one per line: recognition then "
+                         "expects only these (a small fixed vocabulary: far fewer errors)")
     flt = p.add_argument_group("fault injection (README.md, \"Fault injection\")")
     flt.add_argument("--fault", action="append", default=[], metavar="SPEC",
                      help="fault for sessions whose metadata names none: NAME or "
@@ -200,6 +203,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     relay = opts.upstream is not None or opts.upstream_ws is not None
     if relay and not (opts.upstream and opts.upstream_ws):
         p.error("a relay needs both --upstream and --upstream-ws")
+    if opts.asr_phrases and opts.asr == "none":
+        p.error("--asr-phrases needs recognition (not --asr none)")
     if relay and (opts.webhook or opts.agents_config):
         p.error("a relay forwards sessions upstream; --webhook/--agents-config are for "
                 "the devserver itself")
