@@ -1,0 +1,224 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Offline speech recognition of the user's turns with pocketsphinx (en-us).
+
+One Recognizer per devserver process; one RecognitionStream per user turn.
+The client's 8 kHz PCM16 is interpolated to the model's 16 kHz by a windowed-
+sinc FIR (upsample.py; measured better than decoding at 8 kHz with a narrowband
+front end, see tests/devserver/test_asr.py) and decoded while it arrives, so
+finish() only waits for the last few frames.
+
+Threads: decoding runs on a small worker pool; a stream's audio is decoded in
+the order it was fed, by at most one thread at a time, and a decoder belongs to
+one stream from its first decoded frame until finish()/cancel(). Decoders are
+expensive (~0.3 s, ~20 MB each) so at most `max_streams` exist; a stream that
+finds them all busy buffers its audio and is handed the next decoder freed
+(first come, first served). Nothing blocks the event loop except the GIL while
+pocketsphinx processes a frame.
+
+Memory bound: a stream keeps at most `max_seconds` (default 300 s, the
+session's own turn cap) of audio; what is fed beyond that is dropped, counted
+in `audio_seconds` but not recognised, and logged once. Every stream must end
+with finish() or cancel(), which return its decoder to the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import io
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from typing import Callable, Sequence
+
+from asr_streams import RecognitionStream, RecognitionError  # noqa: F401 (re-export)
+
+log = logging.getLogger("devserver.asr")
+
+# asr_streams resets each utterance's noise statistics with Decoder.start_stream(),
+# which pocketsphinx 5 calls unnecessary for a continuous stream (true, but the
+# pool's decoders each hear a different one) and deprecates with a warning.
+warnings.filterwarnings("ignore", message=r"start_stream\(\) is deprecated",
+                        category=DeprecationWarning)
+
+MAX_STREAM_SECONDS = 300.0
+FEEDING = "8 kHz upsampled to 16 kHz by a 64-tap windowed-sinc FIR"
+
+
+class Recognizer:
+    """pocketsphinx en-us, shared by all sessions of a process."""
+
+    def __init__(self, *, max_streams: int = 8, phrases: Sequence[str] | None = None,
+                 max_seconds: float = MAX_STREAM_SECONDS) -> None:
+        if max_streams < 1:
+            raise ValueError("max_streams must be at least 1")
+        self.max_streams = max_streams
+        self.max_seconds = max_seconds
+        self.available = False
+        self.engine = "none"
+        self.reason: str | None = None
+        self.decoder_create_seconds: float | None = None
+        self._lock = threading.Lock()
+        self._free: list = []
+        self._created = 0
+        self._waiting: collections.deque = collections.deque()
+        self._streams: set[RecognitionStream] = set()
+        self._closed = False
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._kwargs: dict = {}
+        try:
+            import pocketsphinx  # noqa: F401
+        except ImportError as exc:
+            self.reason = (f"pocketsphinx is not installed ({exc}); "
+                           "pip install -r tools/devserver/requirements.txt")
+            return
+        try:
+            from importlib.metadata import version
+            ps_version = version("pocketsphinx")
+        except Exception:  # metadata missing in an odd install: still usable
+            ps_version = "5.x"
+        try:
+            if phrases:
+                self._kwargs["lm"] = _phrase_lm(phrases)
+            decoder, seconds = self._new_decoder()
+        except Exception as exc:
+            self.reason = f"pocketsphinx could not load the en-us model: {exc}"
+            return
+        self.decoder_create_seconds = seconds
+        self._free.append(decoder)
+        self._created = 1
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=min(max_streams, (os.cpu_count() or 1) + 1),
+            thread_name_prefix="asr")
+        self.available = True
+        vocab = f", {len(phrases)} phrases" if phrases else ""
+        self.engine = f"pocketsphinx {ps_version} (en-us{vocab}, {FEEDING})"
+
+    # ---- public ------------------------------------------------------------------
+
+    def stream(self, on_partial: Callable[[str], None] | None = None) -> RecognitionStream:
+        """A stream for one user turn; call it on the event loop thread."""
+        if not self.available:
+            raise RecognitionError(f"speech recognition unavailable: {self.reason}")
+        if self._closed:
+            raise RecognitionError("recognizer is closed")
+        stream = RecognitionStream(self, asyncio.get_running_loop(), on_partial,
+                                   self.max_seconds)
+        with self._lock:
+            self._streams.add(stream)
+        return stream
+
+    async def transcribe(self, pcm8k: bytes) -> str:
+        """The transcript of a whole 8 kHz PCM16 clip."""
+        stream = self.stream()
+        try:
+            stream.feed(pcm8k)
+            return await stream.finish()
+        finally:
+            stream.cancel()
+
+    def close(self) -> None:
+        """Cancel open streams and drop the decoders (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            streams = list(self._streams)
+        for stream in streams:
+            stream.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        with self._lock:
+            self._free.clear()
+        if "lm" in self._kwargs:
+            _unlink(self._kwargs["lm"])
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"decoders": self._created, "free": len(self._free),
+                    "waiting": len(self._waiting), "streams": len(self._streams)}
+
+    # ---- for RecognitionStream ------------------------------------------------------
+
+    def _submit(self, fn: Callable[[], None]) -> None:
+        assert self._executor is not None
+        self._executor.submit(fn)
+
+    def _acquire(self, stream: RecognitionStream):
+        """A free decoder, or None after queueing the stream for the next one."""
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            if self._created < self.max_streams:
+                self._created += 1
+                create = True
+            else:
+                if stream not in self._waiting:
+                    self._waiting.append(stream)
+                return None
+        if create:
+            try:
+                decoder, _ = self._new_decoder()
+            except Exception:
+                with self._lock:
+                    self._created -= 1
+                raise
+            return decoder
+        return None
+
+    def _release(self, decoder, broken: bool = False) -> None:
+        """Return a stream's decoder (its utterance ended) to the next waiter."""
+        with self._lock:
+            if broken:
+                self._created -= 1
+                decoder = None
+            while decoder is not None and self._waiting:
+                waiter = self._waiting.popleft()
+                if waiter._adopt(decoder):
+                    return
+            if decoder is not None and not self._closed:
+                self._free.append(decoder)
+
+    def _unwait(self, stream: RecognitionStream) -> None:
+        with self._lock:
+            try:
+                self._waiting.remove(stream)
+            except ValueError:
+                pass
+
+    def _forget(self, stream: RecognitionStream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+    def _new_decoder(self):
+        import time
+        from pocketsphinx import Decoder
+        start = time.perf_counter()
+        decoder = Decoder(loglevel="FATAL", **self._kwargs)
+        return decoder, time.perf_counter() - start
+
+
+def _phrase_lm(phrases: Sequence[str]) -> str:
+    """An ARPA trigram model of `phrases` in a temp file (removed by close())."""
+    from pocketsphinx.lm import ArpaBoLM
+    lines = [" ".join(p.lower().split()) for p in phrases if p.strip()]
+    if not lines:
+        raise ValueError("phrases are all empty")
+    model = ArpaBoLM(text="\n".join(lines), add_start=True, case="lower")
+    model.compute()
+    text = io.StringIO()
+    model.write(text)
+    fd, path = tempfile.mkstemp(prefix="devserver-asr-", suffix=".arpa")
+    with os.fdopen(fd, "w") as out:
+        out.write(text.getvalue())
+    return path
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
