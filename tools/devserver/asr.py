@@ -31,18 +31,11 @@ import logging
 import os
 import tempfile
 import threading
-import warnings
 from typing import Callable, Sequence
 
 from asr_streams import RecognitionStream, RecognitionError  # noqa: F401 (re-export)
 
 log = logging.getLogger("devserver.asr")
-
-# asr_streams resets each utterance's noise statistics with Decoder.start_stream(),
-# which pocketsphinx 5 calls unnecessary for a continuous stream (true, but the
-# pool's decoders each hear a different one) and deprecates with a warning.
-warnings.filterwarnings("ignore", message=r"start_stream\(\) is deprecated",
-                        category=DeprecationWarning)
 
 MAX_STREAM_SECONDS = 300.0
 FEEDING = "8 kHz upsampled to 16 kHz by a 64-tap windowed-sinc FIR"

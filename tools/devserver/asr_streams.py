@@ -236,7 +236,7 @@ class RecognitionStream:
 
     def _decode(self, decoder, chunk: bytes) -> None:
         if not self._in_utt:
-            decoder.start_stream()     # fresh noise statistics (see CMN_PRIOR)
+            decoder.reinit_feat()      # a fresh front end: noise statistics (see CMN_PRIOR)
             decoder.set_cmn(CMN_PRIOR)
             decoder.start_utt()
             self._in_utt = True
