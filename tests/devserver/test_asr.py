@@ -19,7 +19,7 @@ import threading
 import pytest
 
 import devserver_harness  # noqa: F401  (puts tools/devserver on sys.path)
-from asr_clips import PHRASES, frames, make_clips, tools_missing, wer
+from asr_clips import PHRASES, frames, make_clips, narrowband_transcripts, tools_missing, wer
 
 import asr  # noqa: E402
 import upsample  # noqa: E402
@@ -27,15 +27,17 @@ import upsample  # noqa: E402
 pytestmark = pytest.mark.skipif(tools_missing() is not None, reason=str(tools_missing()))
 
 # Measured mean WER over the 10 clips (pocketsphinx 5.1.1, en-us):
-#   general en-us LM, 8 kHz upsampled by upsample.py ........ MEASURED_GENERAL
-#   general en-us LM, 8 kHz decoded with an 8 kHz front end .. MEASURED_NARROW (upperf 3800;
-#       3500: 0.95, 4000: worse than upsampling too)
-#   Recognizer(phrases=PHRASES) (a small trigram model) ...... MEASURED_PHRASES
+#   general en-us LM, 8 kHz upsampled by upsample.py ........ 0.805
+#   general en-us LM, 8 kHz decoded with an 8 kHz front end .. 0.930 (upperf 3800; 3500 and
+#       4000 were worse than upsampling too in the exploration)
+#   Recognizer(phrases=PHRASES) (a small trigram model) ...... 0.610
+# Per clip, general model: 0.25 for "hello how are you" at both speeds, 0.75-1.0 for
+# the others ("what is the weather today": 1.0 at 140 wpm, 0.8 at 175).
 # espeak-ng's formant voice is far from the speech the model was trained on
 # (a recorded human sentence through the same path comes out nearly right:
 # "go forward ten meters" -> "go forward and leaders").
-GENERAL_BOUND = 0.90
-PHRASES_BOUND = 0.75
+GENERAL_BOUND = 0.85
+PHRASES_BOUND = 0.70
 
 
 def run(coro):
@@ -105,32 +107,10 @@ def test_word_error_rate_small_vocabulary(clips):
     assert all(set(r[2].split()) <= vocabulary for r in rows)
 
 
-def narrowband_transcripts(clips, tmp_path, upperf: int) -> list[str]:
-    """The alternative to upsampling: the en-us model with an 8 kHz front end."""
-    from pocketsphinx import Decoder, get_model_path
-    params = (tmp_path / "feat.params")
-    lines = (get_model_path() + "/en-us/en-us/feat.params")
-    text = open(lines).read().replace("-upperf 6800", f"-upperf {upperf}")
-    params.write_text(text)
-    decoder = Decoder(samprate=8000, nfft=256, featparams=str(params), loglevel="FATAL")
-    init = decoder.get_cmn(False)
-    out = []
-    for _, _, pcm in clips:
-        decoder.reinit_feat()
-        decoder.set_cmn(init)
-        decoder.start_utt()
-        for frame in frames(pcm):
-            decoder.process_raw(frame, False, False)
-        decoder.end_utt()
-        hyp = decoder.hyp()
-        out.append(hyp.hypstr if hyp is not None else "")
-    return out
-
-
 def test_upsampling_beats_an_8khz_front_end(clips, whole, tmp_path):
     ours = sum(wer(t, h) for (t, _, _), h in zip(clips, whole)) / len(clips)
     for upperf in (3800,):
-        hyps = narrowband_transcripts(clips, tmp_path, upperf)
+        hyps = narrowband_transcripts([p for _, _, p in clips], tmp_path, upperf)
         theirs = sum(wer(t, h) for (t, _, _), h in zip(clips, hyps)) / len(clips)
         print(f"8 kHz front end, upperf {upperf}: mean WER {theirs:.3f}; upsampled {ours:.3f}")
         assert ours < theirs
@@ -262,7 +242,7 @@ def test_audio_beyond_the_cap_is_counted_not_kept(clips):
         stream, _ = run(main())
         assert stream.truncated
         assert stream.audio_seconds == pytest.approx(2 * len(pcm) / 16000)
-        assert stream._kept == 8000                         # 0.5 s of 8 kHz PCM16
+        assert stream.kept_seconds == 0.5
     finally:
         recognizer.close()
 

@@ -31,6 +31,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from typing import Callable, Sequence
 
 from asr_streams import RecognitionStream, RecognitionError  # noqa: F401 (re-export)
@@ -187,11 +188,12 @@ class Recognizer:
             self._streams.discard(stream)
 
     def _new_decoder(self):
-        import time
         from pocketsphinx import Decoder
         start = time.perf_counter()
         decoder = Decoder(loglevel="FATAL", **self._kwargs)
-        return decoder, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        log.debug("pocketsphinx decoder created in %.2f s", seconds)
+        return decoder, seconds
 
 
 def _phrase_lm(phrases: Sequence[str]) -> str:

@@ -76,7 +76,13 @@ class RecognitionStream:
 
     @property
     def audio_seconds(self) -> float:
+        """Audio fed so far, including any beyond the cap."""
         return self._fed / BYTES_PER_SECOND
+
+    @property
+    def kept_seconds(self) -> float:
+        """Audio kept for recognition (at most the recogniser's max_seconds)."""
+        return self._kept / BYTES_PER_SECOND
 
     # ---- event loop side -------------------------------------------------------------
 
