@@ -292,3 +292,19 @@ def test_unavailable_without_pocketsphinx():
     assert result["engine"] == "none"
     assert "pocketsphinx" in result["reason"]
     assert "unavailable" in result["stream"] and "pocketsphinx" in result["stream"]
+
+
+def test_close_with_streams_open_ends_them(clips):
+    pcm = clips[0][2]
+    recognizer = asr.Recognizer(max_streams=1)
+
+    async def main():
+        busy, queued = recognizer.stream(), recognizer.stream()
+        busy.feed(pcm)
+        queued.feed(pcm)
+        await asyncio.sleep(0.05)
+        recognizer.close()
+        return await busy.finish(), await queued.finish()
+
+    assert run(main()) == ("", "")
+    assert recognizer.stats()["streams"] == 0
