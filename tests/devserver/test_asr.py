@@ -105,6 +105,16 @@ def test_word_error_rate_small_vocabulary(clips):
     assert mean <= PHRASES_BOUND
     vocabulary = {w for p in PHRASES for w in p.split()}
     assert all(set(r[2].split()) <= vocabulary for r in rows)
+    assert recognizer.unknown_words == []
+
+
+def test_phrase_words_missing_from_the_dictionary_are_reported():
+    recognizer = asr.Recognizer(max_streams=1, phrases=["hello layercodez", "what time"])
+    try:
+        assert recognizer.available, recognizer.reason
+        assert recognizer.unknown_words == ["layercodez"]
+    finally:
+        recognizer.close()
 
 
 def test_upsampling_beats_an_8khz_front_end(clips, whole, tmp_path):

@@ -10,10 +10,20 @@ finish() only waits for the last few frames.
 Threads: decoding runs on a small worker pool; a stream's audio is decoded in
 the order it was fed, by at most one thread at a time, and a decoder belongs to
 one stream from its first decoded frame until finish()/cancel(). Decoders are
-expensive (~0.3 s, ~20 MB each) so at most `max_streams` exist; a stream that
-finds them all busy buffers its audio and is handed the next decoder freed
-(first come, first served). Nothing blocks the event loop except the GIL while
-pocketsphinx processes a frame.
+expensive (0.3-0.45 s and ~95 MB RSS each with the general en-us model) so
+they are created as needed, at most `max_streams`; a stream that finds them all
+busy buffers its audio and is handed the next decoder freed (first come, first
+served). Nothing blocks the event loop but the GIL, which pocketsphinx holds
+while it processes a frame (a few ms) or ends an utterance (tens of ms):
+bench/asr_bench.py measures the loop lag this causes.
+
+phrases=[...] swaps the general language model for a trigram model of those
+sentences (pocketsphinx.lm): far fewer words to confuse, for a demo or a test
+whose user says known things. Words the dictionary lacks cannot be recognised;
+they are listed in `unknown_words` and logged.
+
+finish() raises RecognitionError if pocketsphinx fails mid-turn (the decoder is
+then discarded and a new one made when needed).
 
 Memory bound: a stream keeps at most `max_seconds` (default 300 s, the
 session's own turn cap) of audio; what is fed beyond that is dropped, counted
@@ -55,6 +65,7 @@ class Recognizer:
         self.engine = "none"
         self.reason: str | None = None
         self.decoder_create_seconds: float | None = None
+        self.unknown_words: list[str] = []
         self._lock = threading.Lock()
         self._free: list = []
         self._created = 0
@@ -79,8 +90,14 @@ class Recognizer:
                 self._kwargs["lm"] = _phrase_lm(phrases)
             decoder, seconds = self._new_decoder()
         except Exception as exc:
-            self.reason = f"pocketsphinx could not load the en-us model: {exc}"
+            self.reason = f"pocketsphinx could not start with the en-us model: {exc}"
             return
+        if phrases:
+            words = sorted({w for p in phrases for w in p.lower().split()})
+            self.unknown_words = [w for w in words if decoder.lookup_word(w) is None]
+            if self.unknown_words:
+                log.warning("not in the pronunciation dictionary, never recognised: %s",
+                            " ".join(self.unknown_words))
         self.decoder_create_seconds = seconds
         self._free.append(decoder)
         self._created = 1
