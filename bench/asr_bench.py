@@ -10,7 +10,8 @@ to 8 kHz). The latency pass feeds each clip in 20 ms frames at real time (as a
 client sends them) and times finish() from the call after the last frame to
 its result; p50 over the clips; meanwhile a 5 ms ticker on the loop records how
 late it wakes (loop lag: pocketsphinx holds the GIL while it decodes). CPU: time.process_time() of the whole process
-over a pass fed as fast as possible (includes upsampling and partials).
+over a pass fed as fast as possible, this process (upsampling, partials, pipes)
+plus the decoder process (/proc/PID/stat); memory: VmRSS of a decoder process.
 
 Writes bench/results/asr.json and prints a table. Options: --no-latency
 (skip the real-time pass, about 20 s), --json.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -36,11 +38,21 @@ from asr_clips import (PHRASES, frames, make_clips, narrowband_transcripts,  # n
                        tools_missing, wer)
 
 
-def rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_kib(pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def child_cpu(rec: asr.Recognizer) -> float:
+    """CPU seconds (user + system) of the recogniser's decoder processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for decoder in rec._free:
+        fields = Path(f"/proc/{decoder.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 async def stream_clip(rec: asr.Recognizer, pcm: bytes, pace: float) -> tuple[str, float]:
@@ -64,11 +76,13 @@ async def loop_lag(lags: list[float]) -> None:
 
 
 async def passes(rec, clips, latency: bool) -> dict:
-    cpu0 = time.process_time()
+    cpu0, child0 = time.process_time(), child_cpu(rec)
     fast = [await stream_clip(rec, pcm, 0) for _, _, pcm in clips]
-    cpu = time.process_time() - cpu0
+    parent = time.process_time() - cpu0
+    cpu = parent + child_cpu(rec) - child0
     audio = sum(len(pcm) for _, _, pcm in clips) / 16000
     out = {"texts": [t for t, _ in fast], "cpu_per_audio_second": cpu / audio,
+           "parent_cpu_per_audio_second": parent / audio,
            "audio_seconds": audio}
     if latency:
         lags: list[float] = []
@@ -99,15 +113,16 @@ def upsampler_cpu(clips) -> float:
 def decoder_costs(n: int = 3) -> dict:
     rec = asr.Recognizer(max_streams=n + 1)
     keep, seconds = [], []
-    before = rss_kib()
     for _ in range(n):
         decoder, took = rec._new_decoder()
         keep.append(decoder)
         seconds.append(took)
-    after = rss_kib()
+    rss = [rss_kib(d.pid) for d in keep]
+    for decoder in keep:
+        decoder.close()
     rec.close()
     return {"create_seconds": [round(s, 3) for s in seconds],
-            "rss_mib_per_decoder": round((after - before) / n / 1024, 1)}
+            "rss_mib_per_decoder_process": round(sum(rss) / n / 1024, 1)}
 
 
 def main() -> int:
@@ -144,6 +159,7 @@ def main() -> int:
             for k in ("wer_upsampled", "wer_narrowband_8k", "wer_phrases")}
     result = {"engine": rec.engine, "rows": rows, "mean_wer": mean,
               "cpu_per_audio_second": round(general["cpu_per_audio_second"], 3),
+              "parent_cpu_per_audio_second": round(general["parent_cpu_per_audio_second"], 3),
               "cpu_per_audio_second_phrases": round(phrased["cpu_per_audio_second"], 3),
               "upsampler_cpu_per_audio_second": round(upsampler_cpu(clips), 4),
               "audio_seconds": round(general["audio_seconds"], 2), **costs}

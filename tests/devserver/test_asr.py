@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -318,3 +320,29 @@ def test_close_with_streams_open_ends_them(clips):
 
     assert run(main()) == ("", "")
     assert recognizer.stats()["streams"] == 0
+
+
+def test_a_decoder_process_dying_fails_its_turn_clearly_and_the_pool_recovers(clips, whole):
+    pcm = clips[0][2]
+    recognizer = asr.Recognizer(max_streams=1)
+    try:
+        [pid] = recognizer.decoder_pids()
+
+        async def main():
+            victim, waiter = recognizer.stream(), recognizer.stream()
+            half = len(pcm) // 2 & ~1
+            victim.feed(pcm[:half])
+            waiter.feed(pcm)                     # queued: the only decoder is busy
+            await asyncio.sleep(0.2)
+            os.kill(pid, signal.SIGKILL)
+            victim.feed(pcm[half:])
+            with pytest.raises(asr.RecognitionError, match="decoder process"):
+                await victim.finish()
+            return await waiter.finish()
+
+        assert run(main()) == whole[0]           # a new decoder took the freed slot
+        assert run(recognizer.transcribe(pcm)) == whole[0]
+        assert recognizer.stats()["decoders"] == 1
+        assert pid not in recognizer.decoder_pids()
+    finally:
+        recognizer.close()

@@ -7,23 +7,27 @@ sinc FIR (upsample.py; measured better than decoding at 8 kHz with a narrowband
 front end, see tests/devserver/test_asr.py) and decoded while it arrives, so
 finish() only waits for the last few frames.
 
-Threads: decoding runs on a small worker pool; a stream's audio is decoded in
-the order it was fed, by at most one thread at a time, and a decoder belongs to
-one stream from its first decoded frame until finish()/cancel(). Decoders are
-expensive (0.3-0.45 s and ~95 MB RSS each with the general en-us model) so
-they are created as needed, at most `max_streams`; a stream that finds them all
-busy buffers its audio and is handed the next decoder freed (first come, first
-served). Nothing blocks the event loop but the GIL, which pocketsphinx holds
-while it processes a frame (a few ms) or ends an utterance (tens of ms):
-bench/asr_bench.py measures the loop lag this causes.
+Processes and threads: each decoder lives in a child process of its own
+(asr_worker.py), because pocketsphinx holds the GIL while it decodes and, run
+in threads, stalled the event loop by up to 130 ms (at the end of an
+utterance); with processes the loop lags at most a few ms (bench/asr_bench.py)
+and decoding uses another core. A small thread pool drives them: a stream's
+audio is decoded in the order it was fed, by at most one thread at a time, and
+a decoder belongs to one stream from its first decoded frame until finish() or
+cancel(). Decoders are expensive (about 0.45 s to start and 105 MB RSS each
+with the general en-us model) so they are made as needed, at most
+`max_streams`; a stream that finds them all busy buffers its audio and is
+handed the next decoder freed (first come, first served). A decoder process
+that dies or errs fails only its turn (finish() raises RecognitionError) and
+its slot is refilled when needed.
 
 phrases=[...] swaps the general language model for a trigram model of those
 sentences (pocketsphinx.lm): far fewer words to confuse, for a demo or a test
 whose user says known things. Words the dictionary lacks cannot be recognised;
 they are listed in `unknown_words` and logged.
 
-finish() raises RecognitionError if pocketsphinx fails mid-turn (the decoder is
-then discarded and a new one made when needed).
+close() ends open streams and stops the decoder processes; they also exit on
+their own when the devserver dies (their stdin closes).
 
 Memory bound: a stream keeps at most `max_seconds` (default 300 s, the
 session's own turn cap) of audio; what is fed beyond that is dropped, counted
@@ -45,11 +49,12 @@ import time
 from typing import Callable, Sequence
 
 from asr_streams import RecognitionStream, RecognitionError  # noqa: F401 (re-export)
+from asr_worker import RemoteDecoder
 
 log = logging.getLogger("devserver.asr")
 
 MAX_STREAM_SECONDS = 300.0
-FEEDING = "8 kHz upsampled to 16 kHz by a 64-tap windowed-sinc FIR"
+FEEDING = "8 kHz upsampled to 16 kHz by a 64-tap windowed-sinc FIR, decoder processes"
 
 
 class Recognizer:
@@ -94,7 +99,12 @@ class Recognizer:
             return
         if phrases:
             words = sorted({w for p in phrases for w in p.lower().split()})
-            self.unknown_words = [w for w in words if decoder.lookup_word(w) is None]
+            try:
+                self.unknown_words = decoder.unknown(words)
+            except Exception as exc:
+                decoder.close()
+                self.reason = f"pocketsphinx failed: {exc}"
+                return
             if self.unknown_words:
                 log.warning("not in the pronunciation dictionary, never recognised: %s",
                             " ".join(self.unknown_words))
@@ -143,7 +153,9 @@ class Recognizer:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         with self._lock:
-            self._free.clear()
+            free, self._free = self._free, []
+        for decoder in free:
+            decoder.close()
         if "lm" in self._kwargs:
             _unlink(self._kwargs["lm"])
 
@@ -151,6 +163,11 @@ class Recognizer:
         with self._lock:
             return {"decoders": self._created, "free": len(self._free),
                     "waiting": len(self._waiting), "streams": len(self._streams)}
+
+    def decoder_pids(self) -> list[int]:
+        """Process ids of the decoders not in use (for tools and tests)."""
+        with self._lock:
+            return [decoder.pid for decoder in self._free]
 
     # ---- for RecognitionStream ------------------------------------------------------
 
@@ -182,16 +199,24 @@ class Recognizer:
 
     def _release(self, decoder, broken: bool = False) -> None:
         """Return a stream's decoder (its utterance ended) to the next waiter."""
-        with self._lock:
-            if broken:
+        if broken:
+            decoder.close()
+            with self._lock:
                 self._created -= 1
-                decoder = None
+                waiter = self._waiting.popleft() if self._waiting else None
+            if waiter is not None:        # its turn to make a decoder in the freed slot
+                waiter._retry()
+            return
+        with self._lock:
             while decoder is not None and self._waiting:
                 waiter = self._waiting.popleft()
                 if waiter._adopt(decoder):
                     return
             if decoder is not None and not self._closed:
                 self._free.append(decoder)
+                return
+        if decoder is not None:           # closed meanwhile
+            decoder.close()
 
     def _unwait(self, stream: RecognitionStream) -> None:
         with self._lock:
@@ -204,12 +229,11 @@ class Recognizer:
         with self._lock:
             self._streams.discard(stream)
 
-    def _new_decoder(self):
-        from pocketsphinx import Decoder
+    def _new_decoder(self) -> tuple[RemoteDecoder, float]:
         start = time.perf_counter()
-        decoder = Decoder(loglevel="FATAL", **self._kwargs)
+        decoder = RemoteDecoder(self._kwargs)
         seconds = time.perf_counter() - start
-        log.debug("pocketsphinx decoder created in %.2f s", seconds)
+        log.debug("pocketsphinx decoder process %d ready in %.2f s", decoder.pid, seconds)
         return decoder, seconds
 
 

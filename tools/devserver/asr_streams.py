@@ -202,6 +202,14 @@ class RecognitionStream:
             return False
         return True
 
+    def _retry(self) -> None:
+        """A decoder slot freed up (one broke): try to get one again."""
+        with self._lock:
+            if self._cancelled or self._done or self._running or self._decoder is not None:
+                return
+            self._running = True
+        self._submit(self._drain)
+
     # ---- worker side --------------------------------------------------------------------
 
     def _drain(self) -> None:
@@ -242,19 +250,16 @@ class RecognitionStream:
 
     def _decode(self, decoder, chunk: bytes) -> None:
         if not self._in_utt:
-            decoder.reinit_feat()      # a fresh front end: noise statistics (see CMN_PRIOR)
-            decoder.set_cmn(CMN_PRIOR)
-            decoder.start_utt()
+            decoder.start(CMN_PRIOR)   # a fresh front end from CMN_PRIOR
             self._in_utt = True
         audio = self._up.feed(chunk)
         if audio:
-            decoder.process_raw(audio, False, False)
+            decoder.process(audio)
         self._since_partial += len(chunk)
         if self._on_partial is None or self._since_partial < PARTIAL_EVERY_BYTES:
             return
         self._since_partial = 0
-        hyp = decoder.hyp()
-        text = hyp.hypstr if hyp is not None else ""
+        text = decoder.hypothesis()
         if text and text != self._last_partial:
             self._last_partial = text
             self._on_loop(self._emit_partial, text)
@@ -264,11 +269,9 @@ class RecognitionStream:
         if self._in_utt:
             tail = self._up.flush()
             if tail:
-                decoder.process_raw(tail, False, False)
-            decoder.end_utt()
+                decoder.process(tail)
+            text = decoder.end()
             self._in_utt = False
-            hyp = decoder.hyp()
-            text = hyp.hypstr if hyp is not None else ""
         self._give_back(decoder)
         self._set_result(text)
 
@@ -277,7 +280,7 @@ class RecognitionStream:
         if decoder is not None and self._in_utt:
             self._in_utt = False
             try:
-                decoder.end_utt()
+                decoder.end()
             except Exception:
                 log.exception("ending a cancelled utterance failed")
                 with self._lock:
