@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -124,6 +125,9 @@ class RemoteDecoder:
 # ---- the child -----------------------------------------------------------------------
 
 def _serve(kwargs: dict) -> int:
+    # Ctrl-C in a terminal reaches the whole process group: the devserver shuts
+    # down and closes our stdin, which ends this loop without a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
 
     def answer(ok: bool, text: str = "") -> None:
