@@ -26,12 +26,13 @@ def tools_missing() -> str | None:
 
 
 def make_clip(directory: Path, text: str, speed: int) -> bytes:
-    """`text` spoken by espeak-ng -v en at `speed` wpm, as 8 kHz mono PCM16LE.
+    """`text` spoken by espeak-ng -v en-us (the model's accent) at `speed` wpm, as 8 kHz
+    mono PCM16LE.
 
     sox -D: no dither, so the clip is the same bytes every run (the recogniser
     is sensitive enough that dither alone moved the mean WER by 0.05)."""
     wav = directory / f"{speed}-{text.replace(' ', '_')}.wav"
-    subprocess.run(["espeak-ng", "-v", "en", "-s", str(speed), "-w", str(wav), text],
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(speed), "-w", str(wav), text],
                    check=True, timeout=60)
     out = subprocess.run(["sox", "-q", "-D", str(wav), "-r", "8000", "-c", "1", "-b", "16",
                           "-e", "signed", "-t", "raw", "-"],

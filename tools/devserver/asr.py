@@ -61,7 +61,8 @@ class Recognizer:
     """pocketsphinx en-us, shared by all sessions of a process."""
 
     def __init__(self, *, max_streams: int = 8, phrases: Sequence[str] | None = None,
-                 max_seconds: float = MAX_STREAM_SECONDS) -> None:
+                 max_seconds: float = MAX_STREAM_SECONDS,
+                 phrase_model: str = "grammar") -> None:
         if max_streams < 1:
             raise ValueError("max_streams must be at least 1")
         self.max_streams = max_streams
@@ -91,7 +92,13 @@ class Recognizer:
         except Exception:  # metadata missing in an odd install: still usable
             ps_version = "5.x"
         try:
-            if phrases:
+            if phrases and phrase_model == "grammar":
+                # A grammar naming a word the dictionary lacks does not load at all: the
+                # phrases with such words are left out (and listed, below).
+                known = _dictionary_words()
+                self._kwargs["jsgf"] = _phrase_grammar(
+                    [p for p in phrases if all(w in known for w in _words(p))])
+            elif phrases:
                 self._kwargs["lm"] = _phrase_lm(phrases)
             decoder, seconds = self._new_decoder()
         except Exception as exc:
@@ -156,8 +163,9 @@ class Recognizer:
             free, self._free = self._free, []
         for decoder in free:
             decoder.close()
-        if "lm" in self._kwargs:
-            _unlink(self._kwargs["lm"])
+        for key in ("lm", "jsgf"):
+            if key in self._kwargs:
+                _unlink(self._kwargs[key])
 
     def stats(self) -> dict:
         with self._lock:
@@ -250,6 +258,31 @@ def _phrase_lm(phrases: Sequence[str]) -> str:
     fd, path = tempfile.mkstemp(prefix="devserver-asr-", suffix=".arpa")
     with os.fdopen(fd, "w") as out:
         out.write(text.getvalue())
+    return path
+
+
+def _words(phrase: str) -> list[str]:
+    return "".join(c for c in phrase.lower() if c.isalpha() or c in " '").split()
+
+
+def _dictionary_words() -> set[str]:
+    """The words of pocketsphinx's en-us pronunciation dictionary."""
+    import pocketsphinx
+    path = os.path.join(pocketsphinx.get_model_path(), "en-us", "cmudict-en-us.dict")
+    with open(path, encoding="utf-8") as fh:
+        return {line.split(" ", 1)[0].split("(", 1)[0] for line in fh}
+
+
+def _phrase_grammar(phrases: Sequence[str]) -> str:
+    """A JSGF grammar whose sentences are `phrases`, in a temp file (removed by close()):
+    the decoder then hears one of them (or a part of one), never other words."""
+    lines = sorted({" ".join(_words(p)) for p in phrases} - {""})
+    if not lines:
+        raise ValueError("no phrase has only words the dictionary knows")
+    fd, path = tempfile.mkstemp(prefix="devserver-asr-", suffix=".gram")
+    with os.fdopen(fd, "w") as out:
+        out.write("#JSGF V1.0;\ngrammar phrases;\npublic <phrase> = "
+                  + " | ".join(lines) + " ;\n")
     return path
 
 
