@@ -47,7 +47,7 @@ FRAME = 320                       # 20 ms at 8 kHz, 16-bit
 
 def speech8k(text: str, work: str) -> bytes:
     wav = os.path.join(work, "q.wav")
-    subprocess.run(["espeak-ng", "-v", "en", "-s", "160", "-w", wav, text], check=True)
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", wav, text], check=True)
     raw = subprocess.run(["sox", wav, "-r", "8000", "-c", "1", "-b", "16", "-e", "signed",
                           "-t", "raw", "-"], check=True, capture_output=True).stdout
     return raw[:len(raw) - len(raw) % FRAME]
@@ -138,9 +138,15 @@ async def converse(server: DevServer, questions: list[bytes]) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--turns", type=int, default=10)
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results",
-                                                  "webhook_latency.json"))
+    ap.add_argument("--no-phrases", action="store_true",
+                    help="open recognition (the general model), not examples/backend's "
+                         "phrases.txt")
+    ap.add_argument("--out", default=None, help="default bench/results/"
+                    "webhook_latency.json (webhook_latency_open.json with --no-phrases)")
     args = ap.parse_args()
+    args.out = args.out or os.path.join(
+        ROOT, "bench", "results",
+        "webhook_latency_open.json" if args.no_phrases else "webhook_latency.json")
     for tool in ("espeak-ng", "sox"):
         if not shutil.which(tool):
             sys.exit(f"bench-webhook: {tool} is needed")
@@ -149,7 +155,10 @@ def main() -> int:
     audio = [speech8k(t, work) for t in texts]
     env = dict(os.environ, LAYERCODE_WEBHOOK_SECRET=SECRET, LAYERCODE_API_KEY="unused")
     backend = Backend(env)
-    server = DevServer(Path(work) / "srv", "--webhook", backend.ready["agent"], "--webhook-secret", SECRET)
+    phrases = [] if args.no_phrases else [
+        "--asr-phrases", os.path.join(ROOT, "examples", "backend", "phrases.txt")]
+    server = DevServer(Path(work) / "srv", "--webhook", backend.ready["agent"],
+                       "--webhook-secret", SECRET, "--no-dashboard", *phrases)
     try:
         turns = asyncio.run(converse(server, audio))
         records = server.records()
@@ -189,7 +198,8 @@ def main() -> int:
                "server_ms_p50": p50("server_ms"), "asr_ms_p50": p50("asr_ms"),
                "webhook_first_event_ms_p50": p50("webhook_first_event_ms"),
                "wer": round(edits / words, 3) if words else None,
-               "engine": asr[0]["engine"] if asr else None}
+               "engine": asr[0]["engine"] if asr else None,
+               "phrases": not args.no_phrases}
     print(json.dumps(summary))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:

@@ -46,6 +46,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 PLAYER = os.path.join(BUILD, "bin", "layercode-player")
 DEVSERVER = os.path.join(ROOT, "tools", "devserver", "devserver.py")
+# The sentences the example backend understands: the devserver's recogniser expects only
+# these (pocketsphinx on open speech gets most of espeak-ng's words wrong).
+PHRASES = os.path.join(ROOT, "examples", "backend", "phrases.txt")
 BACKEND = os.path.join(ROOT, "examples", "backend", "server.py")
 OUT_WAV = os.path.join(BUILD, "demo-backend-out.wav")
 QUESTION = "what is the weather today"
@@ -65,7 +68,8 @@ def say(prefix: str, line: str) -> None:
 def make_question(path: str, delay: float) -> float:
     """The question as a 16 kHz WAV after `delay` s of silence; returns when it ends (s)."""
     spoken = path + ".spoken.wav"
-    subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", spoken, QUESTION], check=True)
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", spoken, QUESTION],
+                   check=True)
     subprocess.run(["sox", spoken, "-r", "16000", "-c", "1", "-b", "16", path,
                     "pad", str(delay)], check=True)
     with wave.open(path) as w:
@@ -164,7 +168,7 @@ def main() -> int:
         devserver = subprocess.Popen(
             [sys.executable, DEVSERVER, "--port", "0", "--api-key", api_key,
              "--webhook", webhook, "--webhook-secret", secret,
-             "--log", os.path.join(work, "devserver.jsonl")],
+             "--asr-phrases", PHRASES, "--log", os.path.join(work, "devserver.jsonl")],
             stdout=subprocess.PIPE, stderr=dev_err, stdin=subprocess.DEVNULL, text=True)
         try:
             ready = read_ready(devserver, "devserver (in bridge mode: --webhook)")

@@ -321,7 +321,7 @@ class Bridge:
             duration=round((ended - self.started_at) * 1000),
             transcription_duration_seconds=round(self.user_seconds, 3),
             tts_duration_seconds=round(self.tts_seconds, 3),
-            latency=lat[len(lat) // 2] if lat else None,
+            latency=round(lat[len(lat) // 2], 1) if lat else None,
             ip_address=remote, country_code=None, recording_status="disabled",
             transcript=list(self.transcript))
         if self.target.wants("session.end"):
