@@ -193,7 +193,7 @@ def main() -> int:
 
     def p50(key):
         vals = [t[key] for t in turns if t.get(key) is not None]
-        return statistics.median(vals) if vals else None
+        return round(statistics.median(vals), 1) if vals else None
     summary = {"turns": len(turns), "client_ms_p50": p50("client_ms"),
                "server_ms_p50": p50("server_ms"), "asr_ms_p50": p50("asr_ms"),
                "webhook_first_event_ms_p50": p50("webhook_first_event_ms"),
