@@ -146,6 +146,8 @@ def main() -> int:
     parser.add_argument("--question-delay", type=float, default=9,
                         help="seconds of silence before the question, so the greeting has "
                              "been heard (default 9)")
+    parser.add_argument("--output", default=OUT_WAV, metavar="WAV",
+                        help=f"where the player writes the agent's voice (default {OUT_WAV})")
     args = parser.parse_args()
     if not os.access(PLAYER, os.X_OK):
         sys.exit("demo-backend: build first (make)")
@@ -193,12 +195,12 @@ def main() -> int:
                         f"webhook -> {webhook}")
         say("demo    |", f"dashboard: {dashboard or '(this devserver serves none)'}")
         cmd = [PLAYER, "--authorize-url", backend_ready["authorize"], "--ws-url", ready["ws"],
-               "--agent-id", AGENT_ID, "--input", speech, "--output", OUT_WAV,
+               "--agent-id", AGENT_ID, "--input", speech, "--output", args.output,
                "--duration", f"{args.duration:g}"]
         say("demo    |", f'asking "{QUESTION}" after {args.question_delay:g} s: '
                         + " ".join(cmd))
-        if os.path.exists(OUT_WAV):
-            os.remove(OUT_WAV)          # a stale one must not pass for this run's
+        if os.path.exists(args.output):
+            os.remove(args.output)          # a stale one must not pass for this run's
         player_lines: list[str] = []
         player = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, text=True)
@@ -210,7 +212,7 @@ def main() -> int:
             rc = player.wait()
             say("demo    |", "the player did not exit: killed")
         printer.join(5)
-        ok = summarise(rc, backend_lines, question_end, dashboard)
+        ok = summarise(rc, backend_lines, question_end, dashboard, args.output)
         if args.keep_open > 0:
             say("demo    |", f"keeping the devserver and the backend up {args.keep_open:g} s "
                             f"(dashboard: {dashboard}); Ctrl-C ends it")
@@ -231,7 +233,7 @@ def main() -> int:
 
 
 def summarise(rc: int, backend_lines: list[str], question_end: float,
-              dashboard: str | None) -> bool:
+              dashboard: str | None, output: str) -> bool:
     """Prints what happened; True if the question reached the backend and was answered."""
     time.sleep(0.2)                  # the backend's last lines
     heard = [(m.group(1), json.loads(m.group(2)))
@@ -253,15 +255,15 @@ def summarise(rc: int, backend_lines: list[str], question_end: float,
     replied = {turn for turn, _ in streamed}
     if heard and not any(turn in replied for turn, _ in heard):
         problems.append("the backend streamed no reply to the question")
-    if os.path.exists(OUT_WAV):
-        r = wav_report(OUT_WAV, question_end)
-        say("demo    |", f"{OUT_WAV}: {r['duration']:.1f} s; agent speech {r['speech']:.1f} s "
+    if os.path.exists(output):
+        r = wav_report(output, question_end)
+        say("demo    |", f"{output}: {r['duration']:.1f} s; agent speech {r['speech']:.1f} s "
                         f"at {r['rms_dbfs']:.1f} dBFS RMS; after the question (from "
                         f"{question_end:.1f} s): {r['reply_speech']:.1f} s")
         if r["reply_speech"] < 0.5:
             problems.append("no reply spoken into the output WAV after the question")
     else:
-        problems.append(f"the player wrote no {OUT_WAV}")
+        problems.append(f"the player wrote no {output}")
     if rc != 0:
         problems.append(f"the player exited {rc}")
     say("demo    |", f"dashboard: {dashboard}" if dashboard else "dashboard: none")

@@ -25,7 +25,8 @@ def test_demo_backend_runs_a_spoken_question_through_the_backend(tmp_path):
     if not PLAYER.exists():
         pytest.skip("build artifacts missing (run `make`)")
     # TMPDIR: the logs the script keeps when it fails stay in this test's folder.
-    proc = subprocess.run([sys.executable, str(DEMO), "--duration", "30"],
+    proc = subprocess.run([sys.executable, str(DEMO), "--duration", "30",
+                           "--output", str(tmp_path / "out.wav")],
                           capture_output=True, text=True, timeout=180,
                           env={**os.environ, "TMPDIR": str(tmp_path)})
     out = proc.stdout + proc.stderr
