@@ -15,6 +15,13 @@ from devserver_harness import Client, Server, of_type, run, tone8k, silence8k
 from webhook_backend import SECRET, Backend, sse, verify
 
 
+async def played(client, turn: list[dict]) -> None:
+    """The client has played the assistant turn (as a real one says once its audio ran
+    out): until then, anything the user does cuts it off."""
+    await client.send(type="trigger.response.audio.replay_finished", reason="completed",
+                      turn_id=turn[-1]["turn_id"])
+
+
 def bridged(tmp_path, backend: Backend, *flags: str) -> Server:
     return Server(tmp_path, "--webhook", backend.url, "--webhook-secret", SECRET,
                   "--asr", "none", "--audio-speed", "0", *flags)
@@ -56,6 +63,7 @@ def test_session_start_and_message_carry_the_documented_fields(tmp_path):
     async def go(server, backend):
         client = await Client.open(server, metadata={"user": "kiosk-7"})
         greeting = await client.until(of_type("response.end"))
+        await played(client, greeting)
         await client.send(type="client.response.text", content="hello there")
         reply = await client.until(of_type("response.end"))
         await client.close()
@@ -199,6 +207,8 @@ def test_barge_in_aborts_the_request_and_the_next_message_says_what_was_heard(tm
     ("ends early", sse({"type": "response.tts", "content": "Half"}), "without response.end"),
     ("cut mid-event", b'data: {"type": "response.tts",', "middle of an event"),
     ("never ends", b": hello\n\n", "no event for 1 s"),
+    ("keepalives only", b"", "no event for 1 s"),
+    ("NaN", b'data: {"type": "response.data", "content": NaN}\n\n', "NaN is not valid JSON"),
 ])
 def test_a_broken_reply_ends_the_turn_with_an_error_and_the_session_goes_on(
         tmp_path, case, body, expect):
@@ -208,6 +218,9 @@ def test_a_broken_reply_ends_the_turn_with_an_error_and_the_session_goes_on(
             await resp.write(body)
             if case == "never ends":
                 await asyncio.sleep(30)
+            for _ in range(150 if case == "keepalives only" else 0):
+                await resp.write(b": keepalive\n\n")      # bytes, but never an event
+                await asyncio.sleep(0.2)
             return
         await resp.write(sse({"type": "response.tts", "content": "Fine.", "turn_id": tid}))
         await resp.write(sse({"type": "response.end", "turn_id": tid}))
@@ -228,7 +241,7 @@ def test_a_broken_reply_ends_the_turn_with_an_error_and_the_session_goes_on(
     assert broken[-1]["error"].startswith("webhook message: ")
     ends = [e for e in events if e["kind"] == "webhook_end" and e["outcome"] != "ok"]
     assert len(ends) == 1 and expect in ends[0]["error"]
-    assert ends[0]["outcome"] == ("timeout" if case == "never ends" else "error")
+    assert ends[0]["outcome"] == ("timeout" if "no event" in expect else "error")
 
 
 def test_an_http_error_or_a_wrong_content_type_is_an_error_the_client_sees(tmp_path):
@@ -296,12 +309,12 @@ def test_an_unreachable_webhook_is_an_error_not_a_hang(tmp_path):
 def test_session_end_reports_the_transcript_and_durations(tmp_path):
     async def go(server, backend):
         client = await Client.open(server, metadata={"turn_mode": "push_to_talk"})
-        await client.until(of_type("response.end"))
+        await played(client, await client.until(of_type("response.end")))
         await client.send(type="trigger.turn.start", role="user")
         await client.send_audio(tone8k(0.6) + silence8k(0.2))
         await client.send(type="trigger.turn.end", role="user")
         transcript = await client.until(of_type("user.transcript"))
-        await client.until(of_type("response.end"))
+        await played(client, await client.until(of_type("response.end")))
         await client.close()
         end, = await backend.wait("session.end")
         msg, = await backend.wait("message")
@@ -361,3 +374,146 @@ def test_a_reply_in_crlf_with_comments_multiline_data_and_events_split_across_re
     assert [m["content"] for m in turn if m["type"] == "response.text"] == \
         ["Split across reads.", "And CRLF."]
     assert [e["outcome"] for e in events if e["kind"] == "webhook_end"][:2] == ["ok", "ok"]
+
+
+def test_a_reply_of_many_sentences_ends_at_real_time_pacing(tmp_path):
+    """Regression (review): with more sentences than the bridge queues ahead (4) and audio
+    paced, the end of the reply was dropped from the full queue and the turn never ended."""
+    sentences = [f"This is sentence number {n}." for n in range(1, 8)]
+
+    async def go(server, backend):
+        client = await Client.open(server)
+        await backend.wait("session.start")
+        await client.send(type="client.response.text", content="talk")
+        turn = await client.until(of_type("response.end"), timeout=60)
+        await client.close()
+        return turn
+
+    turn = run(with_bridge(tmp_path, Backend.say(*sentences), go, "--audio-speed", "8"))
+    assert [m["content"] for m in turn if m["type"] == "response.text"][-7:] == sentences
+
+
+def _story(req_text: str, story: str):
+    async def reply(req, resp):
+        tid = req.body.get("turn_id")
+        if req.body["type"] == "message" and req.body["text"] == req_text:
+            await resp.write(sse({"type": "response.tts", "content": story, "turn_id": tid}))
+            while True:                       # never ends (the barge-in cuts it)
+                await resp.write(b": still thinking\n\n")
+                await asyncio.sleep(0.05)
+        if req.body["type"] == "message":
+            await resp.write(sse({"type": "response.tts", "content": "Okay.",
+                                  "turn_id": tid}))
+        await resp.write(sse({"type": "response.end", "turn_id": tid}))
+    return reply
+
+
+def test_a_typed_barge_in_carries_the_context_of_the_turn_it_cut(tmp_path):
+    """Regression (review): the typed text that interrupts went out before the interrupted
+    turn was recorded, so its context landed on the message after."""
+    async def go(server, backend):
+        client = await Client.open(server)
+        await backend.wait("session.start")
+        await client.send(type="client.response.text", content="tell me a story")
+        story = await client.until(of_type("response.audio"))
+        await client.send(type="client.response.text", content="stop that")
+        await client.until(lambda m: m["type"] == "response.text" and m["content"] == "Okay.")
+        await client.close()
+        return story, [r.body for r in await backend.wait("message", 2)]
+
+    story, (first, second) = run(with_bridge(
+        tmp_path, _story("tell me a story", "Once upon a time there was a story. It goes on."),
+        go))
+    assert "interruption_context" not in first
+    ctx = second["interruption_context"]
+    assert ctx["assistant_turn_id"] == first["turn_id"] == story[-1]["turn_id"]
+    assert ctx["previous_turn_interrupted"] is True
+
+
+def test_a_barge_in_while_the_client_still_plays_a_finished_reply_is_reported(tmp_path):
+    """Regression (review): a reply whose audio was all sent, cut off while the client still
+    played it, left no interruption_context."""
+    async def go(server, backend):
+        client = await Client.open(server)
+        await backend.wait("session.start")
+        await client.send(type="client.response.text", content="first")
+        first = await client.until(of_type("response.end"))   # all sent; not yet played
+        await client.send(type="client.response.text", content="second")
+        await client.until(lambda m: m["type"] == "response.end"
+                           and m["turn_id"] != first[-1]["turn_id"])
+        await client.close()
+        return first, (await backend.wait("message", 2))[1].body
+
+    long = " ".join(["This sentence takes a while to say."] * 4)
+    first, second = run(with_bridge(tmp_path, Backend.say(long), go))
+    ctx = second["interruption_context"]
+    assert ctx["assistant_turn_id"] == first[-1]["turn_id"]
+    assert ctx["words_heard"] < len(long.split())
+
+
+def test_words_heard_follow_the_clients_playout_across_a_pause_in_the_reply(tmp_path):
+    """Regression (review): a sentence that arrived after the backend paused was counted as
+    heard from when the first audio went out, as if playout had never stopped."""
+    long = " ".join(f"word{n}" for n in range(40)) + ". "
+    paused = asyncio.Event()
+
+    async def reply(req, resp):
+        tid = req.body.get("turn_id")
+        if req.body["type"] == "message" and req.body["text"] == "go":
+            await resp.write(sse({"type": "response.tts", "content": "Hello there. ",
+                                  "turn_id": tid}))
+            await asyncio.sleep(3)            # the model thinks; the client plays it out
+            paused.set()
+            await resp.write(sse({"type": "response.tts", "content": long,
+                                  "turn_id": tid}))
+            await asyncio.sleep(60)
+        if req.body["type"] == "message":
+            await resp.write(sse({"type": "response.tts", "content": "Okay.",
+                                  "turn_id": tid}))
+        await resp.write(sse({"type": "response.end", "turn_id": tid}))
+
+    async def go(server, backend):
+        client = await Client.open(server)
+        await backend.wait("session.start")
+        await client.send(type="client.response.text", content="go")
+        await client.until(lambda m: m["type"] == "response.text"
+                           and m["content"].startswith("word0"), timeout=30)
+        await asyncio.sleep(0.5)
+        await client.send(type="client.response.text", content="stop")
+        await client.until(lambda m: m["type"] == "response.text" and m["content"] == "Okay.")
+        await client.close()
+        return (await backend.wait("message", 2))[1].body
+
+    ctx = run(with_bridge(tmp_path, reply, go))["interruption_context"]
+    # "Hello there." was played out during the pause; of the long sentence, at most what
+    # plays in the time it took to send "stop" (0.5 s and the loop's delays), never all.
+    assert ctx["text_heard"].startswith("Hello there.")
+    assert 2 <= ctx["words_heard"] < 2 + 20, ctx
+
+
+def test_data_requests_in_flight_are_bounded_per_session(tmp_path):
+    release = asyncio.Event()
+
+    async def reply(req, resp):
+        tid = req.body.get("turn_id")
+        if req.body["type"] == "data":
+            await release.wait()
+            await resp.write(sse({"type": "response.data", "content": req.body["data"],
+                                  "turn_id": tid}))
+        await resp.write(sse({"type": "response.end", "turn_id": tid}))
+
+    async def go(server, backend):
+        client = await Client.open(server)
+        await backend.wait("session.start")
+        for n in range(6):
+            await client.send(type="client.response.data", data={"n": n})
+        errors = [await client.until(of_type("error")) for _ in range(2)]
+        await backend.wait("data", 4)
+        release.set()
+        data = [(await client.until(of_type("response.data")))[-1] for _ in range(4)]
+        await client.close()
+        return errors, data, len([r for r in backend.requests if r.body["type"] == "data"])
+
+    errors, data, posted = run(with_bridge(tmp_path, reply, go))
+    assert all("more than 4 data requests in flight" in e[-1]["error"] for e in errors)
+    assert sorted(d["content"]["n"] for d in data) == [0, 1, 2, 3] and posted == 4

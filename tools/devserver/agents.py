@@ -41,6 +41,7 @@ class Part:
     audio: bytes = b""               # response.audio chunks (16 kHz PCM16LE)
     data: object = NO_DATA           # response.data content
     error: str | None = None         # an error message for the client (the turn ends)
+    play_start: float | None = None  # set when sent: when the client starts playing it
 
 
 class StreamedReply:

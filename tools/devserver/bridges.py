@@ -111,3 +111,6 @@ class Bridges:
                 log.warning("%d webhook request(s) cut short by shutdown", len(pending))
                 await asyncio.gather(*pending, return_exceptions=True)
         await self.client.close()
+        if self.recognizer is not None:
+            # Stops the decoder processes and removes the phrase grammar's temp file.
+            await asyncio.to_thread(self.recognizer.close)

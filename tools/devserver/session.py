@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 import opus
 import pcm
-from agents import Agents
+from agents import Agents, StreamedReply
 from authorize import Grant
 from eventlog import EventLog
 from faultinject import Fault
@@ -29,7 +29,7 @@ from session_faults import SessionFaults
 from session_play import AfterUser, SessionPlayback, ready
 from turns import AssistantTurn, Playout
 from vad import EnergyVad, VadEvent
-from webhook_agent import Bridge
+from webhook_agent import Bridge, WebhookReply
 
 log = logging.getLogger("devserver.session")
 
@@ -554,9 +554,16 @@ class Session(SessionFaults, SessionPlayback):
         await self.send({"type": "user.transcript", "content": text,
                          "turn_id": turn_id})
 
-    async def _bridge_answer(self, turn_id: str, audio: bytes):
+    async def _bridge_answer(self, turn_id: str, audio: bytes) -> StreamedReply:
+        """A finished user turn, bridged: its transcript, then the webhook's reply. Nothing
+        recognised (a cough, a click) is no message, as no words are no turn."""
         text = await self.bridge.transcribe(turn_id, audio)
+        if text is None:
+            return StreamedReply()
         await self._send_transcripts(turn_id, text)
+        if not text:
+            log.info("[%s] nothing recognised in turn %s: no message", self.id, turn_id)
+            return StreamedReply()
         return self.bridge.message(text)
 
     def _arm_idle_timer(self) -> None:
@@ -593,8 +600,12 @@ class Session(SessionFaults, SessionPlayback):
         self.counts.interruptions += 1
         for turn in active:
             turn.interrupt(self.opts.late_audio_chunks)
+        if self.bridge is not None:
+            for turn in playing:                 # all sent, still playing on the client
+                if isinstance(turn.reply, WebhookReply):
+                    self.bridge.cut_while_playing(turn.reply)
         log.info("[%s] barge-in: stopped %d assistant turn(s)", self.id,
-                 len(active) + playing)
+                 len(active) + len(playing))
 
     def _replay_timed_out(self, turn: AssistantTurn, waited: float) -> None:
         self.counts.replay_timeouts += 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 import pcm
-from agents import NO_DATA, Reply, StreamedReply
+from agents import NO_DATA, Part, Reply, StreamedReply
 from turns import AssistantTurn
 
 
@@ -56,6 +56,7 @@ class SessionPlayback:
         if turn.interrupted:
             return
         stream = reply if isinstance(reply, StreamedReply) else StreamedReply(reply)
+        turn.reply = stream
         pace = _Pace()
         tid = None
         async with contextlib.aclosing(stream.parts(turn)) as parts:
@@ -76,8 +77,7 @@ class SessionPlayback:
                 if part.data is not NO_DATA:
                     await self.send({"type": "response.data", "content": part.data,
                                      "turn_id": tid})
-                if part.audio and not await self._send_audio(turn, tid, part.audio,
-                                                             pace, after):
+                if part.audio and not await self._send_audio(turn, tid, part, pace, after):
                     return
         if tid is None or turn.interrupted:
             return
@@ -92,14 +92,16 @@ class SessionPlayback:
             if not turn.interrupted:
                 self._playing.sent(turn)
 
-    async def _send_audio(self, turn: AssistantTurn, tid: str, audio: bytes,
+    async def _send_audio(self, turn: AssistantTurn, tid: str, part: Part,
                           pace: "_Pace", after: AfterUser | None) -> bool:
-        """One part's audio, chunked and paced; False once nothing more may be sent."""
+        """One part's audio, chunked and paced; False once nothing more may be sent.
+        Sets `part.play_start`: when the client starts playing it, by a model of its
+        playout (real time, from when the chunk arrives or the audio before it ends)."""
         speed = self.opts.audio_speed
         down = self.downlink
         if down is not None and not (down.active and down.turn_id == tid):
             down.begin_turn(tid)
-        for chunk in pcm.chunks(audio, self.opts.audio_chunk_ms):
+        for chunk in pcm.chunks(part.audio, self.opts.audio_chunk_ms):
             if pace.start is None:
                 pace.start = time.monotonic()
             elif speed > 0 and not turn.interrupted:
@@ -123,6 +125,10 @@ class SessionPlayback:
             if not sent:
                 return False
             self.elog.audio(self.id, "agent", chunk, pcm.SERVER_RATE)
+            start = max(time.monotonic(), turn.play_clock)
+            turn.play_clock = start + pcm.duration_seconds(chunk, pcm.SERVER_RATE)
+            if part.play_start is None:
+                part.play_start = start
             if turn.first_audio_at is None:
                 turn.first_audio_at = time.monotonic()
                 if after is not None:

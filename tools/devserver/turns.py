@@ -25,6 +25,8 @@ class AssistantTurn:
     last_delta: str | None = None    # the last delta_id sent
     audio_seconds: float = 0.0       # audio sent
     first_audio_at: float | None = None   # time.monotonic() of the first chunk sent
+    play_clock: float = 0.0          # when the client will have played all audio sent
+    reply: object = None             # the StreamedReply being sent (the webhook bridge's)
     # last_delta_id_played of a replay_finished that arrived before response.end
     early_replay: str | None = None
     replay_timer: asyncio.TimerHandle | None = None
@@ -84,12 +86,12 @@ class Playout:
                 return
         # an interrupted or unknown turn: nothing to end
 
-    def interrupt(self) -> int:
-        """Barge-in: every turn still playing ends now; how many there were."""
+    def interrupt(self) -> list[AssistantTurn]:
+        """Barge-in: every turn still playing ends now; those turns."""
         turns, self.turns = self.turns, []
         for turn in turns:
             self._cancel(turn)
-        return len(turns)
+        return turns
 
     def _end(self, turn: AssistantTurn) -> None:
         self._cancel(turn)

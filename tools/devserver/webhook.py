@@ -172,10 +172,9 @@ class WebhookClient:
         deadline = time.monotonic() + self.timeouts.total
         try:
             try:
-                resp = await asyncio.wait_for(
-                    self._client().post(target.url, data=raw, headers=headers),
-                    self.timeouts.connect)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.timeouts.connect):
+                    resp = await self._client().post(target.url, data=raw, headers=headers)
+            except TimeoutError:
                 raise WebhookError(f"no response from {target.url} within "
                                    f"{self.timeouts.connect:g} s", "timeout") from None
             except aiohttp.ClientError as exc:
@@ -220,17 +219,20 @@ class WebhookClient:
         parser = SSEParser()
         received = 0
         count = 0
+        last_event = time.monotonic()        # comments and partial events do not count
         while True:
-            wait = min(self.timeouts.idle, deadline - time.monotonic())
-            if wait <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 raise WebhookError(f"reply not finished after {self.timeouts.total:g} s",
                                    "timeout")
+            if now - last_event >= self.timeouts.idle:
+                raise WebhookError(
+                    f"no event for {self.timeouts.idle:g} s and no response.end", "timeout")
+            wait = min(last_event + self.timeouts.idle, deadline) - now
             try:
                 chunk = await asyncio.wait_for(resp.content.readany(), wait)
             except asyncio.TimeoutError:
-                raise WebhookError(
-                    f"no event for {self.timeouts.idle:g} s and no response.end",
-                    "timeout") from None
+                continue                     # the checks above say which limit it was
             except aiohttp.ClientError as exc:
                 raise WebhookError(f"reply broken off: {exc}") from None
             if not chunk:
@@ -244,6 +246,8 @@ class WebhookClient:
                 events = parser.feed(chunk)
             except SSEError as exc:
                 raise WebhookError(f"malformed event stream: {exc}") from None
+            if events:
+                last_event = time.monotonic()
             for ev in events:
                 count += 1
                 if count > MAX_EVENTS:
@@ -263,8 +267,8 @@ class WebhookClient:
                           resp: aiohttp.ClientResponse):
         raw = await _bounded_read(resp, MAX_JSON_REPLY_BYTES)
         try:
-            content = json.loads(raw)
-        except ValueError as exc:
+            content = json.loads(raw, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
             raise WebhookError(f"data reply is not JSON: {exc}") from None
         self.elog.write(session_id, "webhook_event", request_id=call.request_id,
                         ms=call.ms(), event={"type": "response.data", "content": content})
@@ -276,10 +280,14 @@ class WebhookClient:
             pass
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _event_json(data: str) -> dict:
     try:
-        msg = json.loads(data)
-    except ValueError as exc:
+        msg = json.loads(data, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
         raise WebhookError(f"event data is not JSON ({exc}): {data[:120]!r}") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise WebhookError(f"event is not a JSON object with a 'type': {data[:120]!r}")

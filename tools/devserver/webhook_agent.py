@@ -10,7 +10,8 @@ backend (doc/protocol.md section 4; tools/devserver/README.md, "The webhook brid
 - A barge-in cancels the reply at once: the request is cut, and the next `message` says
   what of the interrupted turn the user heard (`interruption_context`).
 - `session.start` asks for the greeting, `data` relays `client.response.data`,
-  `session.end` reports the transcript and durations, `session.update` the recording.
+  `session.end` reports the transcript and durations (no `session.update`: the
+  devserver keeps no recording to report).
 - A failing webhook ends the turn with a log line and an `error` message to the client.
 """
 
@@ -22,10 +23,10 @@ import datetime
 import logging
 import re
 import time
-from dataclasses import dataclass
 
 import pcm
 from agents import Agents, Part, StreamedReply
+from asr_streams import RecognitionError
 from webhook import WebhookClient, WebhookError, WebhookTarget
 
 log = logging.getLogger("devserver.bridge")
@@ -33,6 +34,7 @@ log = logging.getLogger("devserver.bridge")
 QUEUED_PARTS = 4             # sentences spoken ahead of the one being sent
 MAX_SENTENCE_CHARS = 400     # a run of text without a sentence end is cut here
 TRANSCRIPT_ENTRIES = 1000    # session.end keeps the latest this many turns
+MAX_DATA_IN_FLIGHT = 4       # data requests of one session at a time
 
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s+|\n+")
 _ENDS_SENTENCE = re.compile(r"[.!?][\"')\]]*$")
@@ -69,80 +71,84 @@ class SentenceChunker:
         return [rest] if rest else []
 
 
-@dataclass
-class Spoken:
-    text: str
-    start: float                     # seconds into the turn's audio
-    end: float
-
-
 class WebhookReply(StreamedReply):
-    """One webhook request (session.start or message) as an assistant turn."""
+    """One webhook request (session.start or message) as an assistant turn. The request's
+    body is made when the turn's parts are first asked for, that is once the turns before
+    it are over: so it carries their interruption_context, and a reply that never got to
+    speak (a second barge-in first) never posts."""
 
-    def __init__(self, bridge: "Bridge", body: dict) -> None:
+    def __init__(self, bridge: "Bridge", kind: str, fields: dict) -> None:
         super().__init__()
         self.bridge = bridge
-        self.body = body
-        self.turn_id = body["turn_id"]
-        self.spoken: list[Spoken] = []
+        self.kind = kind
+        self.fields = fields
+        self.turn_id = fields["turn_id"]
+        self.requested = False           # the backend has seen this turn's request
+        self.complete = False            # ... and its whole reply came
+        self.spoken: list[Part] = []     # the parts with speech, in order
         self.text: list[str] = []
+        self.noted: dict | None = None   # its entry in the session's transcript
 
     async def parts(self, turn):
         queue: asyncio.Queue = asyncio.Queue(QUEUED_PARTS)
         producer = asyncio.ensure_future(self._produce(queue))
         stop = asyncio.ensure_future(turn.stop.wait())
-        audio_at = 0.0
+        get = None
         try:
             while True:
                 get = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait({get, stop},
                                              return_when=asyncio.FIRST_COMPLETED)
                 if get not in done:
-                    get.cancel()
                     break
-                part = get.result()
+                part, get = get.result(), None
                 if part is None:
                     break
                 if part.text is not None:
-                    seconds = pcm.duration_seconds(part.audio, pcm.SERVER_RATE)
-                    self.spoken.append(Spoken(part.text, audio_at, audio_at + seconds))
-                    audio_at += seconds
+                    self.spoken.append(part)
                 yield part
         finally:
-            stop.cancel()
-            producer.cancel()
+            for task in (get, stop, producer):
+                if task is not None:
+                    task.cancel()
             await asyncio.gather(producer, return_exceptions=True)
             self.bridge.turn_over(self, turn)
 
     async def _produce(self, queue: asyncio.Queue) -> None:
+        """Posts the request and turns its events into parts; ends with None (on
+        cancellation nothing: the consumer is gone)."""
         b = self.bridge
+        body = b.request_body(self)
+        self.requested = True
         chunker = SentenceChunker()
         try:
-            try:
-                async with contextlib.aclosing(
-                        b.client.events(b.session.id, b.target, self.body)) as events:
-                    async for ev in events:
-                        kind = ev["type"]
-                        if kind == "response.tts":
-                            content = ev.get("content")
-                            if not isinstance(content, str):
-                                raise WebhookError("response.tts without string content")
-                            for sentence in chunker.add(content):
-                                await queue.put(await self._speak(sentence))
-                        elif kind == "response.data":
-                            await queue.put(Part(data=ev.get("content")))
-                        elif kind == "response.end":
-                            break
-                        else:
-                            log.warning("[%s] webhook event %r ignored", b.session.id,
-                                        kind)
-                for sentence in chunker.flush():
-                    await queue.put(await self._speak(sentence))
-            except WebhookError as exc:
-                await queue.put(Part(error=f"webhook {self.body['type']}: {exc}"))
-        finally:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
+            async with contextlib.aclosing(
+                    b.client.events(b.session.id, b.target, body)) as events:
+                async for ev in events:
+                    kind = ev["type"]
+                    if kind == "response.tts":
+                        content = ev.get("content")
+                        if not isinstance(content, str):
+                            raise WebhookError("response.tts without string content")
+                        for sentence in chunker.add(content):
+                            await queue.put(await self._speak(sentence))
+                    elif kind == "response.data":
+                        await queue.put(Part(data=ev.get("content")))
+                    elif kind == "response.end":
+                        break
+                    else:
+                        log.warning("[%s] webhook event %r ignored", b.session.id, kind)
+            self.complete = True
+            for sentence in chunker.flush():
+                await queue.put(await self._speak(sentence))
+        except WebhookError as exc:
+            await queue.put(Part(error=f"webhook {self.kind}: {exc}"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:        # never a hung turn, whatever went wrong here
+            log.exception("[%s] webhook reply failed", b.session.id)
+            await queue.put(Part(error=f"webhook {self.kind}: internal error {exc!r}"))
+        await queue.put(None)
 
     async def _speak(self, sentence: str) -> Part:
         self.text.append(sentence)
@@ -150,22 +156,21 @@ class WebhookReply(StreamedReply):
         self.bridge.tts_seconds += pcm.duration_seconds(audio, pcm.SERVER_RATE)
         return Part(text=sentence, audio=audio)
 
-    def heard(self, turn) -> tuple[int, str]:
-        """Words and text the user heard of an interrupted turn: the sentences whose audio
-        had played (the client plays in real time from the first chunk), the one playing
-        cut in proportion."""
-        if turn.first_audio_at is None:
-            return 0, ""
-        played = min(turn.audio_seconds, time.monotonic() - turn.first_audio_at)
+    def heard(self) -> tuple[int, str]:
+        """Words and text the user has heard so far: each part's audio plays on the client
+        from `play_start` (session_play's model of the client's playout: in real time, a
+        part after the one before it), the part playing cut in proportion."""
+        now = time.monotonic()
         words: list[str] = []
-        for s in self.spoken:
-            if played <= s.start:
+        for part in self.spoken:
+            if part.play_start is None or now <= part.play_start:
                 break
-            sw = s.text.split()
-            if played >= s.end:
-                words += sw
-            else:
-                words += sw[:int(len(sw) * (played - s.start) / (s.end - s.start))]
+            seconds = pcm.duration_seconds(part.audio, pcm.SERVER_RATE)
+            sw = part.text.split()
+            share = 1.0 if seconds <= 0 else min(1.0, (now - part.play_start) / seconds)
+            words += sw[:int(len(sw) * share)]
+            if share < 1.0:
+                break
         return len(words), " ".join(words)
 
 
@@ -190,6 +195,7 @@ class Bridge:
         self._stream = None                 # asr stream of the user turn in progress
         self._stream_turn: str | None = None
         self._fed = 0
+        self._data_in_flight = 0
 
     # ---- requests ----------------------------------------------------------
 
@@ -205,21 +211,33 @@ class Bridge:
     def greeting(self) -> WebhookReply | None:
         if not self.target.wants("session.start"):
             return None
-        return WebhookReply(self, self._body("session.start",
-                                             turn_id=self.session._next_turn_id()))
+        return WebhookReply(self, "session.start", {"turn_id": self.session._next_turn_id()})
 
     def message(self, text: str) -> WebhookReply:
-        fields = {"text": text, "turn_id": self.session._next_turn_id()}
-        if self.interruption is not None:
-            fields["interruption_context"], self.interruption = self.interruption, None
-        self._note("user", text)
-        return WebhookReply(self, self._body("message", **fields))
+        return WebhookReply(self, "message", {"text": text,
+                                              "turn_id": self.session._next_turn_id()})
+
+    def request_body(self, reply: WebhookReply) -> dict:
+        """The body of `reply`'s request, made as it goes out: a message records the user's
+        words and carries the interruption of the turn before, if the user cut one off."""
+        fields = dict(reply.fields)
+        if reply.kind == "message":
+            if self.interruption is not None:
+                fields["interruption_context"], self.interruption = self.interruption, None
+            self._note("user", fields["text"])
+        return self._body(reply.kind, **fields)
 
     async def data(self, data) -> None:
-        """client.response.data: relayed to the webhook; its reply's data to the client."""
+        """client.response.data: relayed to the webhook; its reply's data to the client.
+        At most MAX_DATA_IN_FLIGHT at a time per session (more: an error to the client)."""
         if not self.target.wants("data"):
             return
         s = self.session
+        if self._data_in_flight >= MAX_DATA_IN_FLIGHT:
+            await s.send({"type": "error", "error": "webhook data: more than "
+                          f"{MAX_DATA_IN_FLIGHT} data requests in flight; this one dropped"})
+            return
+        self._data_in_flight += 1
         turn_id = s._next_turn_id()
         try:
             async with contextlib.aclosing(self.client.events(
@@ -231,24 +249,46 @@ class Bridge:
                                       "content": ev.get("content"), "turn_id": turn_id})
                     elif ev["type"] == "response.end":
                         break
+                    else:
+                        log.warning("[%s] %s in a reply to data ignored (a data event "
+                                    "does not speak)", s.id, ev["type"])
         except WebhookError as exc:
             await s.send({"type": "error", "error": f"webhook data: {exc}"})
+        finally:
+            self._data_in_flight -= 1
 
     def turn_over(self, reply: WebhookReply, turn) -> None:
-        """An assistant turn's parts are done: record it, and if the user cut it off,
-        what the next message's interruption_context says."""
-        said = " ".join(reply.text)
-        if turn.interrupted:
-            words, heard = reply.heard(turn)
-            self.interruption = {"previous_turn_interrupted": True, "words_heard": words,
-                                 "text_heard": heard, "assistant_turn_id": reply.turn_id}
-            said = heard
-        if said:
-            self._note("assistant", said)
+        """An assistant turn's parts are done: record what it said, and if the user cut
+        it off while its request was out, what the next message's interruption_context
+        says (a reply that came whole and said nothing was cut off from nothing). A turn
+        whose audio was all sent may still be cut off while the client plays it
+        (`cut_while_playing`)."""
+        if turn.interrupted and reply.requested and (reply.spoken or not reply.complete):
+            self._interrupted(reply)
+        elif reply.text:
+            reply.noted = self._note("assistant", " ".join(reply.text))
 
-    def _note(self, role: str, text: str) -> None:
-        self.transcript.append({"role": role, "text": text, "timestamp": time.time()})
+    def cut_while_playing(self, reply: WebhookReply) -> None:
+        """A barge-in while the client still played the turn (its request had ended)."""
+        self._interrupted(reply)
+
+    def _interrupted(self, reply: WebhookReply) -> None:
+        words, heard = reply.heard()
+        self.interruption = {"previous_turn_interrupted": True, "words_heard": words,
+                             "text_heard": heard, "assistant_turn_id": reply.turn_id}
+        if reply.noted is not None:                  # the transcript keeps what was heard
+            if heard:
+                reply.noted["text"] = heard
+            elif reply.noted in self.transcript:
+                self.transcript.remove(reply.noted)
+        elif heard:
+            reply.noted = self._note("assistant", heard)
+
+    def _note(self, role: str, text: str) -> dict:
+        entry = {"role": role, "text": text, "timestamp": time.time()}
+        self.transcript.append(entry)
         del self.transcript[:-TRANSCRIPT_ENTRIES]
+        return entry
 
     # ---- recognition -------------------------------------------------------
 
@@ -280,9 +320,10 @@ class Bridge:
             self._stream.cancel()
         self._stream, self._stream_turn = None, None
 
-    async def transcribe(self, turn_id: str, audio: bytes) -> str:
+    async def transcribe(self, turn_id: str, audio: bytes) -> str | None:
         """The final text of a finished user turn ("[n.n s of audio]" without a
-        recogniser: a label, logged as such, never a transcript)."""
+        recogniser: a label, logged as such, never a transcript); None if recognition
+        failed (the client is told)."""
         seconds = pcm.duration_seconds(audio, pcm.CLIENT_RATE)
         self.user_seconds += seconds
         if self.recognizer is None or not self.recognizer.available:
@@ -299,6 +340,13 @@ class Bridge:
         except asyncio.CancelledError:
             stream.cancel()
             raise
+        except RecognitionError as exc:
+            log.warning("[%s] speech recognition failed: %s", self.session.id, exc)
+            self.session.elog.write(self.session.id, "error",
+                                    error=f"speech recognition failed: {exc}", internal=True)
+            await self.session.send({"type": "error", "turn_id": turn_id,
+                                     "error": f"speech recognition failed: {exc}"})
+            return None
         ms = round((time.monotonic() - began) * 1000, 1)
         self.session.elog.write(self.session.id, "asr", turn_id=turn_id, text=text,
                                 engine=self.recognizer.engine, ms=ms,
@@ -310,7 +358,7 @@ class Bridge:
     # ---- the end -----------------------------------------------------------
 
     def close(self, remote: str | None) -> None:
-        """The socket closed: session.end (and session.update) go out in the background,
+        """The socket closed: session.end goes out in the background,
         so a slow backend never holds the session open."""
         self._drop_stream()
         ended = time.time()
