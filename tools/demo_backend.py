@@ -34,6 +34,7 @@ import re
 import secrets
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -149,6 +150,9 @@ def main() -> int:
     parser.add_argument("--output", default=OUT_WAV, metavar="WAV",
                         help=f"where the player writes the agent's voice (default {OUT_WAV})")
     args = parser.parse_args()
+    # SIGTERM (a test runner, a supervisor) ends it like Ctrl-C: through the clean-up below,
+    # so the devserver and the backend are never left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not os.access(PLAYER, os.X_OK):
         sys.exit("demo-backend: build first (make)")
     for tool in ("espeak-ng", "sox"):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 
@@ -38,3 +40,27 @@ def test_demo_backend_runs_a_spoken_question_through_the_backend(tmp_path):
     assert re.search(r'backend \| message conversation=\S+ turn=\S+ text="', out), out
     assert re.search(r'backend \|   tts turn=\S+ "', out), out
     assert "agent speech" in out
+
+
+def test_demo_backend_stopped_by_sigterm_leaves_no_server_running(tmp_path):
+    """Regression: SIGTERM ended the script without its clean-up, and the devserver and
+    the backend it had started kept running."""
+    if not PLAYER.exists():
+        pytest.skip("build artifacts missing (run `make`)")
+    proc = subprocess.Popen([sys.executable, str(DEMO), "--output", str(tmp_path / "o.wav")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    ports = []
+    for line in proc.stdout:                   # the script says where both listen
+        m = re.search(r"devserver \(an offline Layercode\) at http://127\.0\.0\.1:(\d+), "
+                      r"webhook -> http://127\.0\.0\.1:(\d+)/", line)
+        if m:
+            ports = [int(m.group(1)), int(m.group(2))]
+            break
+    assert ports, "the demo never said where its servers listen"
+    proc.send_signal(signal.SIGTERM)
+    proc.stdout.read()
+    assert proc.wait(30) != 0
+    for port in ports:
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served"
