@@ -34,6 +34,11 @@ def _texts(messages: list[dict]) -> list[str]:
     return [m["content"] for m in messages if m["type"] == "response.text"]
 
 
+async def _played(ws, turn: list[dict]) -> None:
+    await ws.send_json({"type": "trigger.response.audio.replay_finished",
+                        "reason": "completed", "turn_id": turn[-1]["turn_id"]})
+
+
 def _end_of(turn_id=None):
     return lambda m: m["type"] == "response.end" and (turn_id is None
                                                      or m.get("turn_id") == turn_id)
@@ -63,12 +68,16 @@ async def _session(server: DevServer, backend) -> None:
         greeting = await _until(ws, _end_of())
         assert "I am the example backend for liblayercode." in _texts(greeting)
         assert any(m["type"] == "response.audio" for m in greeting)
+        # Played (as a real client says once the audio ran out): until then, the user's
+        # next words cut the greeting off, and the backend hears of it.
+        await _played(ws, greeting)
 
         await ws.send_json({"type": "client.response.text",
                             "content": "what is the weather today"})
         reply = await _until(ws, _end_of())
         texts = _texts(reply)
         assert len(texts) >= 2 and "sunny" in texts[0], texts
+        await _played(ws, reply)
         backend.wait_for_log(f'message conversation={auth["conversation_id"]} turn=')
         assert 'text="what is the weather today"' in backend.stderr()
 
