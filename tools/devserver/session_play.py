@@ -133,8 +133,8 @@ class SessionPlayback:
                 turn.first_audio_at = time.monotonic()
                 if after is not None:
                     if self.bridge is not None:
-                        self.bridge.latencies.append(
-                            (turn.first_audio_at - after.ended_at) * 1000)
+                        self.bridge.turn_latency((turn.first_audio_at - after.ended_at)
+                                                 * 1000)
                     self.elog.write(self.id, "turn_latency", turn_id=after.turn_id,
                                     assistant_turn_id=tid, trigger=after.trigger,
                                     ms=round((turn.first_audio_at - after.ended_at)

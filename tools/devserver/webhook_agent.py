@@ -284,6 +284,12 @@ class Bridge:
         elif heard:
             reply.noted = self._note("assistant", heard)
 
+    def turn_latency(self, ms: float) -> None:
+        """End of a user turn to the first audio of its answer (the latest
+        TRANSCRIPT_ENTRIES, for session.end's median)."""
+        self.latencies.append(ms)
+        del self.latencies[:-TRANSCRIPT_ENTRIES]
+
     def _note(self, role: str, text: str) -> dict:
         entry = {"role": role, "text": text, "timestamp": time.time()}
         self.transcript.append(entry)
