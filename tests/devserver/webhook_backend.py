@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from devserver_harness import Server
+
 SECRET = "whsec-test-secret"
 TOLERANCE = 300
 
@@ -116,3 +118,25 @@ class Backend:
             await asyncio.wait_for(self.arrived.wait_for(lambda: len(got()) >= count),
                                    timeout)
         return got()[:count]
+
+
+async def played(client, turn: list[dict]) -> None:
+    """The client has played the assistant turn (as a real one says once its audio ran
+    out): until then, anything the user does cuts it off."""
+    await client.send(type="trigger.response.audio.replay_finished", reason="completed",
+                      turn_id=turn[-1]["turn_id"])
+
+
+def bridged(tmp_path, backend: Backend, *flags: str) -> Server:
+    return Server(tmp_path, "--webhook", backend.url, "--webhook-secret", SECRET,
+                  "--asr", "none", "--audio-speed", "0", *flags)
+
+
+async def with_bridge(tmp_path, reply, go, *flags: str):
+    backend = await Backend(reply).start()
+    server = await asyncio.to_thread(bridged, tmp_path, backend, *flags)
+    try:
+        return await go(server, backend)
+    finally:
+        await asyncio.to_thread(server.stop)
+        await backend.stop()

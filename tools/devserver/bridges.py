@@ -20,6 +20,40 @@ log = logging.getLogger("devserver.bridge")
 SHUTDOWN_WAIT = 5.0      # seconds shutdown gives the last session.end requests
 
 
+def add_arguments(parser, positive) -> None:
+    """The devserver's webhook flags (README.md, "The webhook bridge")."""
+    wh = parser.add_argument_group("webhook bridge (README.md, \"The webhook bridge\")")
+    wh.add_argument("--webhook", default=None, metavar="URL",
+                    help="act as Layercode toward this backend webhook: recognise the "
+                         "user's speech, POST it, speak the SSE reply")
+    wh.add_argument("--webhook-secret", default=None, metavar="S",
+                    help="secret the webhook requests are signed with (default: "
+                         "$LAYERCODE_WEBHOOK_SECRET)")
+    wh.add_argument("--webhook-events", default=None, metavar="LIST",
+                    help="events sent to --webhook, of session.start,message,data,"
+                         "session.update,session.end (default: all)")
+    wh.add_argument("--agents-config", default=None, metavar="FILE",
+                    help='per-agent webhooks: {"agents": {"<agent_id>": {"webhook": '
+                         'URL, "secret": S, "events": [...]}}}')
+    wh.add_argument("--webhook-timeout", type=positive, default=30.0,
+                    metavar="S", help="a webhook that does not answer, or sends no "
+                    "event, for this long ends the turn (default %(default)s)")
+    wh.add_argument("--asr", choices=("pocketsphinx", "none"), default="pocketsphinx",
+                    help="speech recognition for bridged sessions; none: turns are "
+                         "labelled \"[n.n s of audio]\" (default %(default)s)")
+    wh.add_argument("--asr-phrases", default=None, metavar="FILE",
+                    help="the sentences users will say, one per line: recognition then "
+                         "expects only these (a small fixed vocabulary: far fewer errors)")
+
+
+def check_arguments(parser, opts, relay: bool) -> None:
+    if opts.asr_phrases and opts.asr == "none":
+        parser.error("--asr-phrases needs recognition (not --asr none)")
+    if relay and (opts.webhook or opts.agents_config):
+        parser.error("a relay forwards sessions upstream; --webhook/--agents-config are "
+                     "for the devserver itself")
+
+
 MAX_PHRASES = 1000
 
 

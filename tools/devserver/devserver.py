@@ -25,6 +25,7 @@ if HERE not in sys.path:
 
 from aiohttp import web  # noqa: E402
 
+import bridges  # noqa: E402
 import certs  # noqa: E402
 import dashboard  # noqa: E402
 import faultinject  # noqa: E402
@@ -154,28 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "interrupted turn (to test client-side dropping)")
     beh.add_argument("--session-max-seconds", type=_non_negative(float), default=0.0,
                      help="close sessions (code 1000) after this long; 0 = unlimited")
-    wh = p.add_argument_group("webhook bridge (README.md, \"The webhook bridge\")")
-    wh.add_argument("--webhook", default=None, metavar="URL",
-                    help="act as Layercode toward this backend webhook: recognise the "
-                         "user's speech, POST it, speak the SSE reply")
-    wh.add_argument("--webhook-secret", default=None, metavar="S",
-                    help="secret the webhook requests are signed with (default: "
-                         "$LAYERCODE_WEBHOOK_SECRET)")
-    wh.add_argument("--webhook-events", default=None, metavar="LIST",
-                    help="events sent to --webhook, of session.start,message,data,"
-                         "session.update,session.end (default: all)")
-    wh.add_argument("--agents-config", default=None, metavar="FILE",
-                    help='per-agent webhooks: {"agents": {"<agent_id>": {"webhook": '
-                         'URL, "secret": S, "events": [...]}}}')
-    wh.add_argument("--webhook-timeout", type=_positive(float), default=30.0,
-                    metavar="S", help="a webhook that does not answer, or sends no "
-                    "event, for this long ends the turn (default %(default)s)")
-    wh.add_argument("--asr", choices=("pocketsphinx", "none"), default="pocketsphinx",
-                    help="speech recognition for bridged sessions; none: turns are "
-                         "labelled \"[n.n s of audio]\" (default %(default)s)")
-    wh.add_argument("--asr-phrases", default=None, metavar="FILE",
-                    help="the sentences users will say, one per line: recognition then "
-                         "expects only these (a small fixed vocabulary: far fewer errors)")
+    bridges.add_arguments(p, _positive(float))
     flt = p.add_argument_group("fault injection (README.md, \"Fault injection\")")
     flt.add_argument("--fault", action="append", default=[], metavar="SPEC",
                      help="fault for sessions whose metadata names none: NAME or "
@@ -203,11 +183,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     relay = opts.upstream is not None or opts.upstream_ws is not None
     if relay and not (opts.upstream and opts.upstream_ws):
         p.error("a relay needs both --upstream and --upstream-ws")
-    if opts.asr_phrases and opts.asr == "none":
-        p.error("--asr-phrases needs recognition (not --asr none)")
-    if relay and (opts.webhook or opts.agents_config):
-        p.error("a relay forwards sessions upstream; --webhook/--agents-config are for "
-                "the devserver itself")
+    bridges.check_arguments(p, opts, relay)
     if opts.upstream_ca and not relay:
         p.error("--upstream-ca is for a relay (--upstream)")
     codecs = opts.codecs if opts.codecs is not None else (
