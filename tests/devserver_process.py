@@ -18,6 +18,21 @@ DEVSERVER = ROOT / "tools" / "devserver" / "devserver.py"
 DEVSERVER_PYTHON = os.environ.get("LAYERCODE_DEVSERVER_PYTHON", sys.executable)
 
 
+def stop_process(proc: subprocess.Popen, stderr) -> int | None:
+    """SIGTERM, then SIGKILL after 10 s; closes its stdout and our stderr file."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    if proc.stdout:
+        proc.stdout.close()
+    stderr.close()
+    return proc.returncode
+
+
 class DevServer:
     """tools/devserver/devserver.py on port 0, logging to a JSON-lines file."""
 
@@ -91,16 +106,7 @@ class DevServer:
         return [r for r in records if r.get("session") == session]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        self._stderr.close()
+        stop_process(self.proc, self._stderr)
 
 
 def devservers(tmp_path: Path) -> Iterator[Callable[..., DevServer]]:

@@ -10,7 +10,6 @@ import hmac
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ SERVER = ROOT / "examples" / "backend" / "server.py"
 SECRET = "test-webhook-secret"
 
 sys.path.insert(0, str(ROOT / "tests"))
-from devserver_process import DevServer  # noqa: E402,F401  (re-exported for the tests)
+from devserver_process import DevServer, stop_process  # noqa: E402,F401  (DevServer: re-exported)
 
 
 class Backend:
@@ -67,17 +66,7 @@ class Backend:
         return self.stderr()
 
     def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        self._stderr.close()
-        return self.proc.returncode
+        return stop_process(self.proc, self._stderr)
 
 
 # ---- the webhook side, written here from the documented rule --------------------------

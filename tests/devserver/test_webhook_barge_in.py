@@ -7,28 +7,31 @@ from __future__ import annotations
 
 import asyncio
 
-from devserver_harness import Client, of_type, run
-from webhook_backend import Backend, sse, with_bridge
+from devserver_harness import of_type, run
+from webhook_backend import Backend, opened, sse, with_bridge
 
 
-def test_barge_in_aborts_the_request_and_the_next_message_says_what_was_heard(tmp_path):
+def _story(req_text: str, story: str):
     async def reply(req, resp):
         tid = req.body.get("turn_id")
-        if req.body["type"] == "message" and req.body["text"] == "tell me a story":
-            await resp.write(sse({"type": "response.tts", "content": "Once upon a time "
-                                  "there was a very long story. It went on.",
-                                  "turn_id": tid}))
-            while True:                       # never ends; a comment keeps it alive
+        if req.body["type"] == "message" and req.body["text"] == req_text:
+            await resp.write(sse({"type": "response.tts", "content": story, "turn_id": tid}))
+            while True:                       # never ends (the barge-in cuts it)
                 await resp.write(b": still thinking\n\n")
                 await asyncio.sleep(0.05)
         if req.body["type"] == "message":
             await resp.write(sse({"type": "response.tts", "content": "Okay.",
                                   "turn_id": tid}))
         await resp.write(sse({"type": "response.end", "turn_id": tid}))
+    return reply
+
+
+def test_barge_in_aborts_the_request_and_the_next_message_says_what_was_heard(tmp_path):
+    reply = _story("tell me a story",
+                   "Once upon a time there was a very long story. It went on.")
 
     async def go(server, backend):
-        client = await Client.open(server)
-        await backend.wait("session.start")     # its reply is silent: no greeting turn
+        client = await opened(server, backend)
         await client.send(type="client.response.text", content="tell me a story")
         story = await client.until(of_type("response.audio"))
         story_req, = await backend.wait("message")
@@ -60,27 +63,11 @@ def test_barge_in_aborts_the_request_and_the_next_message_says_what_was_heard(tm
                    for m in after)
 
 
-def _story(req_text: str, story: str):
-    async def reply(req, resp):
-        tid = req.body.get("turn_id")
-        if req.body["type"] == "message" and req.body["text"] == req_text:
-            await resp.write(sse({"type": "response.tts", "content": story, "turn_id": tid}))
-            while True:                       # never ends (the barge-in cuts it)
-                await resp.write(b": still thinking\n\n")
-                await asyncio.sleep(0.05)
-        if req.body["type"] == "message":
-            await resp.write(sse({"type": "response.tts", "content": "Okay.",
-                                  "turn_id": tid}))
-        await resp.write(sse({"type": "response.end", "turn_id": tid}))
-    return reply
-
-
 def test_a_typed_barge_in_carries_the_context_of_the_turn_it_cut(tmp_path):
     """Regression (review): the typed text that interrupts went out before the interrupted
     turn was recorded, so its context landed on the message after."""
     async def go(server, backend):
-        client = await Client.open(server)
-        await backend.wait("session.start")
+        client = await opened(server, backend)
         await client.send(type="client.response.text", content="tell me a story")
         story = await client.until(of_type("response.audio"))
         await client.send(type="client.response.text", content="stop that")
@@ -101,8 +88,7 @@ def test_a_barge_in_while_the_client_still_plays_a_finished_reply_is_reported(tm
     """Regression (review): a reply whose audio was all sent, cut off while the client still
     played it, left no interruption_context."""
     async def go(server, backend):
-        client = await Client.open(server)
-        await backend.wait("session.start")
+        client = await opened(server, backend)
         await client.send(type="client.response.text", content="first")
         first = await client.until(of_type("response.end"))   # all sent; not yet played
         await client.send(type="client.response.text", content="second")
@@ -140,8 +126,7 @@ def test_words_heard_follow_the_clients_playout_across_a_pause_in_the_reply(tmp_
         await resp.write(sse({"type": "response.end", "turn_id": tid}))
 
     async def go(server, backend):
-        client = await Client.open(server)
-        await backend.wait("session.start")
+        client = await opened(server, backend)
         await client.send(type="client.response.text", content="go")
         await client.until(lambda m: m["type"] == "response.text"
                            and m["content"].startswith("word0"), timeout=30)

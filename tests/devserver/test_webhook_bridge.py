@@ -12,7 +12,8 @@ import time
 import pytest
 
 from devserver_harness import Client, Server, of_type, run, tone8k, silence8k
-from webhook_backend import SECRET, Backend, played, sse, verify, with_bridge
+from webhook_backend import (SECRET, Backend, opened, played, sse, verify,
+                             with_bridge)
 
 
 def test_requests_are_signed_by_the_documented_rule(tmp_path):
@@ -86,8 +87,7 @@ def test_each_sentence_is_spoken_before_the_reply_has_ended(tmp_path):
         await resp.write(sse({"type": "response.end", "turn_id": tid}))
 
     async def go(server, backend):
-        client = await Client.open(server)
-        await backend.wait("session.start")     # its reply is silent: no greeting turn
+        client = await opened(server, backend)
         await client.send(type="client.response.text", content="go")
         first = await client.until(of_type("response.audio"))
         heard_first.set()
@@ -114,8 +114,7 @@ def test_response_data_is_relayed_and_a_data_event_gets_a_json_reply(tmp_path):
         await resp.write(sse({"type": "response.end", "turn_id": tid}))
 
     async def go(server, backend):
-        client = await Client.open(server)
-        await backend.wait("session.start")     # its reply is silent: no greeting turn
+        client = await opened(server, backend)
         await client.send(type="client.response.text", content="show me")
         turn = await client.until(of_type("response.end"))
         await client.send(type="client.response.data", data={"button": "ok"})
@@ -292,8 +291,7 @@ def test_a_reply_in_crlf_with_comments_multiline_data_and_events_split_across_re
         await resp.write(b'data: {"type": "response.end"}\r\n\r\n')
 
     async def go(server, backend):
-        client = await Client.open(server)
-        await backend.wait("session.start")
+        client = await opened(server, backend)
         await client.send(type="client.response.text", content="go")
         turn = await client.until(of_type("response.end"))
         await client.close()
@@ -311,8 +309,7 @@ def test_a_reply_of_many_sentences_ends_at_real_time_pacing(tmp_path):
     sentences = [f"This is sentence number {n}." for n in range(1, 8)]
 
     async def go(server, backend):
-        client = await Client.open(server)
-        await backend.wait("session.start")
+        client = await opened(server, backend)
         await client.send(type="client.response.text", content="talk")
         turn = await client.until(of_type("response.end"), timeout=60)
         await client.close()
@@ -334,8 +331,7 @@ def test_data_requests_in_flight_are_bounded_per_session(tmp_path):
         await resp.write(sse({"type": "response.end", "turn_id": tid}))
 
     async def go(server, backend):
-        client = await Client.open(server)
-        await backend.wait("session.start")
+        client = await opened(server, backend)
         for n in range(6):
             await client.send(type="client.response.data", data={"n": n})
         errors = [await client.until(of_type("error")) for _ in range(2)]

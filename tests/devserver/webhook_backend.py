@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from devserver_harness import Server
+from devserver_harness import Client, Server
 
 SECRET = "whsec-test-secret"
 TOLERANCE = 300
@@ -118,6 +118,14 @@ class Backend:
             await asyncio.wait_for(self.arrived.wait_for(lambda: len(got()) >= count),
                                    timeout)
         return got()[:count]
+
+
+async def opened(server: Server, backend: "Backend") -> Client:
+    """A session whose greeting (session.start) has reached the backend: for backends
+    whose reply to it says nothing, so there is no greeting turn to wait for."""
+    client = await Client.open(server)
+    await backend.wait("session.start")
+    return client
 
 
 async def played(client, turn: list[dict]) -> None:
